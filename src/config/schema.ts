@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { hashSpecSchema } from '../crypto/hash/spec.ts';
+import { durationSchema } from './duration.ts';
+import { fileConfigSchema } from '../connectors/file/config.ts';
+import { MATCH_MODES } from '../core/join.ts';
+
+const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and hyphens, starting with a letter');
+const attrName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, 'an attribute name');
+
+/** A join rule: a person attribute, an account attribute, and how they are compared. */
+export const joinRuleSchema = z.strictObject({
+  person: attrName,
+  account: attrName,
+  match: z.enum(MATCH_MODES as unknown as ['exact', 'caseInsensitive', 'normalized']).default('exact'),
+});
+
+/** Retry policy for transient failures; the reference's defaults are 10 attempts, 60 s apart. */
+export const retrySchema = z.strictObject({
+  count: z.number().int().min(0).max(1000).default(10),
+  interval: durationSchema.default(60_000),
+});
+
+export const passwordSchema = z.strictObject({
+  /** Whether changes are delivered to this system's accounts. */
+  sync: z.boolean().default(false),
+  /** For systems that store hashes: the format written. Missing on a hash-storing system → 6922. */
+  hash: hashSpecSchema.optional(),
+  retry: retrySchema.default({ count: 10, interval: 60_000 }),
+  /** Refuse to deliver over a connection that is not secure (the reference's "require secure connection"). */
+  requireSecure: z.boolean().default(true),
+});
+
+export const importSchema = z.strictObject({
+  /** The connector attribute (column, LDAP attribute) holding the anchor. */
+  anchor: attrName,
+  /**
+   * pwsync attribute name → connector attribute name. Without it, every connector attribute is
+   * kept under its own name (the password column never is).
+   */
+  map: z.record(attrName, attrName).optional(),
+  /** Rows per store transaction. */
+  batchSize: z.number().int().min(1).max(100_000).default(2000),
+});
+
+/** Present on a system where passwords are born: changes captured there enter pwsync. */
+export const sourceSchema = z.strictObject({
+  /** The attribute a capture names an account by (a login); the anchor is always accepted too. */
+  accountAttribute: attrName,
+  /** How `accountAttribute` is compared (directories usually ignore case). */
+  match: z.enum(['exact', 'caseInsensitive']).default('caseInsensitive'),
+});
+
+const systemBase = {
+  name,
+  description: z.string().max(500).optional(),
+  source: sourceSchema.optional(),
+  /** Whether an unlinked account that joins no one creates a person. Default: true for sources. */
+  projection: z.boolean().optional(),
+  import: importSchema,
+  /** Ordered join rules; the first rule that finds exactly one person links. */
+  join: z.array(joinRuleSchema).default([]),
+  password: passwordSchema.default({ sync: false, retry: { count: 10, interval: 60_000 }, requireSecure: true }),
+};
+
+/**
+ * One variant per connector kind. The kinds are listed once, in `connectors/registry.ts`; this
+ * union must name the same ones (a test checks it).
+ */
+export const systemSchema = z.discriminatedUnion('connector', [
+  z.strictObject({ ...systemBase, connector: z.literal('file'), file: fileConfigSchema }),
+]);
+
+export const storeSchema = z.union([
+  z.strictObject({ sqlite: z.strictObject({ path: z.string().min(1) }) }),
+]);
+
+export const configSchema = z.strictObject({
+  /** Directory for the store and key when their paths are not given; relative to the config file. */
+  dataDir: z.string().min(1).default('./data'),
+  store: storeSchema.optional(),
+  key: z.strictObject({ file: z.string().min(1) }).optional(),
+  server: z
+    .strictObject({
+      /** Concurrent deliveries. */
+      workers: z.number().int().min(1).max(256).default(8),
+      /** How often workers look for new jobs in the store when nothing wakes them. */
+      pollInterval: durationSchema.default(25),
+      /** How long a stopping server waits for deliveries in progress. */
+      shutdownGrace: durationSchema.default(10_000),
+    })
+    .default({ workers: 8, pollInterval: 25, shutdownGrace: 10_000 }),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      /** A file to append JSON lines to; without it, standard error. */
+      file: z.string().min(1).optional(),
+    })
+    .default({ level: 'info' }),
+  systems: z.array(systemSchema).min(1, 'at least one system is needed'),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type RawConfig = z.output<typeof configSchema>;
+export type SystemConfig = RawConfig['systems'][number];
+export type ConnectorKind = SystemConfig['connector'];
+export type PasswordConfig = SystemConfig['password'];

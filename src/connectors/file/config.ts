@@ -1,0 +1,17 @@
+import { z } from 'zod';
+
+/** The `file:` block of a system with `connector: file`. */
+export const fileConfigSchema = z.strictObject({
+  /** The file, relative to the configuration file's directory. */
+  path: z.string().min(1),
+  /** Only delimited text for now; fixed-width, attribute-value pairs, LDIF and DSML come later. */
+  format: z.literal('csv').default('csv'),
+  /** One character; `\t` for tab-separated files. */
+  delimiter: z.string().length(1).default(','),
+  quote: z.string().length(1).default('"'),
+  encoding: z.enum(['utf8', 'latin1']).default('utf8'),
+  /** The column the password hash is written to; without it the system cannot take passwords (6922). */
+  passwordColumn: z.string().min(1).optional(),
+});
+
+export type FileConfig = z.infer<typeof fileConfigSchema>;

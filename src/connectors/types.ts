@@ -1,0 +1,85 @@
+import type { Anchor, Attributes } from '../core/model.ts';
+import type { Secret } from '../core/secret.ts';
+
+/**
+ * What a connector can do beyond the required interface. The engine never asks a connector for
+ * an ability it has not declared; {@link can} joins the declaration to the method's type.
+ */
+export type Capability = 'import' | 'setPassword' | 'verifyPassword' | 'changePassword';
+
+/** The result of {@link Connector.testConnection}: it connects; `validate` at config load never does. */
+export interface ConnectionReport {
+  readonly ok: boolean;
+  /** Whether the transport is secure (TLS verified, or a local file). */
+  readonly secure: boolean;
+  /** Who the connector acts as, where the system tells (a bind DN, a database user, a file path). */
+  readonly identity: string;
+  readonly detail: string;
+}
+
+/** The required interface every connector implements. */
+export interface Connector {
+  /** The connector kind, as in the configuration (`file`, `ldap`, `sql`, …). */
+  readonly kind: string;
+  readonly capabilities: ReadonlySet<Capability>;
+  testConnection(): Promise<ConnectionReport>;
+  /** Whether the connection the connector would use is secure; checked for `password.requireSecure`. */
+  isSecure(): boolean;
+  close(): Promise<void>;
+}
+
+/** One account as read from its system. */
+export interface AccountRecord {
+  readonly anchor: Anchor;
+  readonly attributes: Attributes;
+}
+
+/** Streams every account of the system; never holds them all in memory. */
+export interface AccountImport {
+  importAccounts(): AsyncIterable<AccountRecord>;
+}
+
+export interface SetPasswordOptions {
+  /** Ask the system to make the person change the password at next logon, where it can. */
+  readonly forceChangeAtNextLogon?: boolean;
+}
+
+/** An administrator's reset: sets the password without knowing the old one. */
+export interface PasswordSet {
+  /**
+   * Throws {@link AccountNotFoundError} for an unknown anchor, {@link PolicyError} when the
+   * system's policy refuses the password, {@link NotConfiguredError} when no hash format or
+   * field is configured, {@link TransientError} when trying again later may succeed.
+   */
+  setPassword(anchor: Anchor, secret: Secret, options: SetPasswordOptions): Promise<void>;
+}
+
+/** A person's own change: the system checks the old password. */
+export interface PasswordChange {
+  changePassword(anchor: Anchor, current: Secret, next: Secret): Promise<void>;
+}
+
+/** Checks a password against the system (self-service sign-in at the source). */
+export interface PasswordVerify {
+  verifyPassword(anchor: Anchor, secret: Secret): Promise<boolean>;
+}
+
+interface CapabilityMap {
+  import: AccountImport;
+  setPassword: PasswordSet;
+  verifyPassword: PasswordVerify;
+  changePassword: PasswordChange;
+}
+
+/** Narrows a connector to one that has declared `cap` (and so implements its interface). */
+export function can<C extends Capability>(connector: Connector, cap: C): connector is Connector & CapabilityMap[C] {
+  return connector.capabilities.has(cap);
+}
+
+/** What every connector factory gets: its validated system configuration and where it runs. */
+export interface ConnectorContext {
+  /** The system's name, for error messages. */
+  readonly system: string;
+  /** Relative paths in the configuration resolve against this directory. */
+  readonly baseDir: string;
+}

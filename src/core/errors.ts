@@ -1,0 +1,124 @@
+import type { EventCode } from './events.ts';
+
+/**
+ * Every error pwsync raises on purpose carries a stable `code`, whether it is `retryable`, and the
+ * event a job ends in when it fails with it. The engine decides retries from `retryable` alone.
+ */
+export abstract class PwsyncError extends Error {
+  abstract readonly code: `ERR_${string}`;
+  readonly retryable: boolean = false;
+  /** The event a job ends in when delivery fails with this error. */
+  readonly event: EventCode = 7010;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+// Connector outcomes -------------------------------------------------------------------------
+
+/** The network, the server or a lock was unavailable; trying again later may succeed. */
+export class TransientError extends PwsyncError {
+  readonly code = 'ERR_TRANSIENT';
+  override readonly retryable = true;
+  override readonly event = 7003;
+}
+
+/** The target account does not exist in the connected system (6923). */
+export class AccountNotFoundError extends PwsyncError {
+  readonly code = 'ERR_ACCOUNT_NOT_FOUND';
+  override readonly event = 6923;
+}
+
+/** The target system's policy refused the password (6927). */
+export class PolicyError extends PwsyncError {
+  readonly code = 'ERR_POLICY';
+  override readonly event = 6927;
+}
+
+/** Password management is not configured on the target system: no hash format, no field (6922). */
+export class NotConfiguredError extends PwsyncError {
+  readonly code = 'ERR_NOT_CONFIGURED';
+  override readonly event = 6922;
+}
+
+/** The connector cannot set passwords (6928). */
+export class NotSupportedError extends PwsyncError {
+  readonly code = 'ERR_NOT_SUPPORTED';
+  override readonly event = 6928;
+}
+
+/** A secure connection is required and the connection is not secure. */
+export class InsecureConnectionError extends PwsyncError {
+  readonly code = 'ERR_INSECURE_CONNECTION';
+  override readonly event = 7005;
+}
+
+/** The target's data is unreadable (a corrupt file, an unexpected schema). Not retried. */
+export class TargetDataError extends PwsyncError {
+  readonly code = 'ERR_TARGET_DATA';
+}
+
+// Input and operator errors ------------------------------------------------------------------
+
+/** Configuration that cannot be used; the message names each problem with its path and line. */
+export class ConfigError extends PwsyncError {
+  readonly code = 'ERR_CONFIG';
+  constructor(
+    message: string,
+    readonly problems: readonly ConfigProblem[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export interface ConfigProblem {
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** A key file that is missing, unreadable, malformed or readable by others. */
+export class KeyError extends PwsyncError {
+  readonly code = 'ERR_KEY';
+}
+
+/** A ciphertext that does not decrypt: wrong key, unknown key id or tampering. */
+export class DecryptError extends PwsyncError {
+  readonly code = 'ERR_DECRYPT';
+}
+
+/** A system named on the command line or in a request is not in the configuration. */
+export class UnknownSystemError extends PwsyncError {
+  readonly code = 'ERR_UNKNOWN_SYSTEM';
+}
+
+/** The account a change names is not known in its source system. */
+export class UnknownAccountError extends PwsyncError {
+  readonly code = 'ERR_UNKNOWN_ACCOUNT';
+  override readonly event = 7007;
+}
+
+/** A query that should name one person names none or several. */
+export class PersonLookupError extends PwsyncError {
+  readonly code = 'ERR_PERSON_LOOKUP';
+}
+
+/** Input that is malformed: an empty password, a time in the future, a bad filter. */
+export class InvalidInputError extends PwsyncError {
+  readonly code = 'ERR_INVALID_INPUT';
+}
+
+/** The store is unusable: newer schema than this program, corrupt file, locked too long. */
+export class StoreError extends PwsyncError {
+  readonly code = 'ERR_STORE';
+}
+
+export type ErrorCode = PwsyncError['code'];
+
+export function isPwsyncError(e: unknown): e is PwsyncError {
+  return e instanceof PwsyncError;
+}

@@ -1,0 +1,193 @@
+import type {
+  Account, Anchor, Attributes, Change, EpochMs, Job, JobStateKind, Link, LinkReason, MatchMode, NewEvent,
+  Person, PersonId, PwEvent, SealedSecret, SystemName,
+} from '../core/model.ts';
+import type { EventCode } from '../core/events.ts';
+
+/**
+ * The store port. Every method is one atomic unit: it commits entirely or not at all, so the engine
+ * never has to reason about half-written state. Two implementations pass one conformance suite
+ * (`conformance.ts`): SQLite (embedded default) and PostgreSQL (later).
+ *
+ * The store never sees a clear password: secrets arrive sealed by the keyring.
+ */
+export interface Store {
+  /** Human-readable description for logs and `pwsync status` (never a credential). */
+  readonly description: string;
+  close(): Promise<void>;
+
+  // Accounts, persons, links -------------------------------------------------------------
+
+  /**
+   * Inserts or updates a batch of accounts of one system and stamps them with `importRun`.
+   * Attributes are replaced whole. Returns the accounts as stored (with ids and links).
+   * Every attribute is indexed under each match mode's key (`matchKey` of core) for lookups.
+   */
+  upsertAccounts(system: SystemName, importRun: string, accounts: readonly AccountInput[]): Promise<readonly AccountWithLink[]>;
+
+  /**
+   * Deletes the accounts of `system` not stamped with `importRun` (removed from their system),
+   * with their links, and returns what was removed. Pending jobs for them end as failed 6923.
+   */
+  removeAccountsNotIn(system: SystemName, importRun: string, at: EpochMs): Promise<readonly AccountWithLink[]>;
+
+  getAccount(system: SystemName, anchor: Anchor): Promise<AccountWithLink | undefined>;
+
+  /** Accounts of `system` whose attribute `name` has `key` under `mode`. */
+  findAccountsByKey(system: SystemName, name: string, mode: MatchMode, key: string): Promise<readonly AccountWithLink[]>;
+
+  /** Creates a person from an account's attributes and links the account to it (projection). */
+  projectPerson(accountId: number, person: PersonInput, at: EpochMs): Promise<Person>;
+
+  /** Persons whose attribute `name` has `key` under `mode`. At most `limit` (to detect ambiguity cheaply). */
+  findPersonsByKey(name: string, mode: MatchMode, key: string, limit: number): Promise<readonly PersonId[]>;
+
+  /** Replaces a person's attributes (when its projecting account changed). */
+  updatePerson(personId: PersonId, person: PersonInput): Promise<void>;
+
+  /** Links an account to a person. Fails if the account is already linked. */
+  link(accountId: number, personId: PersonId, reason: LinkReason, at: EpochMs): Promise<Link>;
+
+  unlink(accountId: number): Promise<void>;
+
+  getPerson(personId: PersonId): Promise<PersonView | undefined>;
+
+  /**
+   * Persons whose id, or any attribute of the person or of a linked account, contains `text`
+   * (case-insensitive). Without text, every person, in creation order. Paged by `limit`/`offset`.
+   */
+  searchPersons(query: { text?: string; limit: number; offset?: number }): Promise<readonly PersonView[]>;
+
+  counts(): Promise<StoreCounts>;
+
+  // Changes and jobs ---------------------------------------------------------------------
+
+  /**
+   * Commits a change with its sealed secret and one job per target, atomically, and applies the
+   * ordering rules per target account:
+   * - a pending or retry-scheduled job for the same account with an older change time is
+   *   superseded (state `superseded`, event 7008);
+   * - if such a job has a newer change time, or the account's last applied change time is newer
+   *   than this change, this target's job is not created and event 6919 is written instead.
+   * `events` (for example 6921 for accounts in systems without sync) are written in the same unit.
+   * Returns what happened to each target.
+   */
+  commitChange(change: Change, secret: SealedSecret, targets: readonly JobTarget[], events: readonly NewEvent[]): Promise<CommitResult>;
+
+  /**
+   * Claims up to `limit` due jobs for `worker`: pending ones, and retry-scheduled ones whose time
+   * has come, oldest change first, never two for the same account at once (an account with a job
+   * in progress is skipped). Each claimed job moves to `in_progress` with its attempts counted.
+   */
+  claimJobs(worker: string, now: EpochMs, limit: number): Promise<readonly ClaimedJob[]>;
+
+  /**
+   * Ends or reschedules a claimed job, atomically with its event and, when the change has no
+   * open job left, the wiping of the change's secret. `done` records the change time as the
+   * account's last applied time.
+   */
+  finishJob(jobId: number, outcome: JobOutcome, event: NewEvent): Promise<void>;
+
+  /**
+   * Puts jobs left `in_progress` (by a process that died) back to `pending`, writing event 7011
+   * for each. Returns how many.
+   */
+  recoverInProgress(at: EpochMs): Promise<number>;
+
+  /** The earliest `nextAt` of a retry-scheduled job, to know how long a worker may sleep. */
+  nextRetryAt(): Promise<EpochMs | undefined>;
+
+  listJobs(filter: JobFilter): Promise<readonly Job[]>;
+
+  /** Every sealed secret still held (open changes), for key rotation. */
+  sealedSecrets(): Promise<readonly { changeId: string; secret: SealedSecret }[]>;
+
+  /** Replaces sealed secrets (key rotation), atomically for the whole set. */
+  resealSecrets(secrets: readonly { changeId: string; secret: SealedSecret }[]): Promise<void>;
+
+  /**
+   * Records a notification id; returns false if it was recorded before (a replay). Ids older than
+   * `forgetBefore` may be forgotten.
+   */
+  rememberNotification(id: string, at: EpochMs, forgetBefore: EpochMs): Promise<boolean>;
+
+  // Events -------------------------------------------------------------------------------
+
+  appendEvents(events: readonly NewEvent[]): Promise<void>;
+  listEvents(filter: EventFilter): Promise<readonly PwEvent[]>;
+
+  /**
+   * A number that changes whenever another process commits to the store: workers poll it cheaply
+   * to learn that new jobs may be there.
+   */
+  dataVersion(): Promise<number>;
+}
+
+export interface AccountInput {
+  readonly anchor: Anchor;
+  readonly attributes: Attributes;
+}
+
+export interface AccountWithLink extends Account {
+  readonly personId: PersonId | null;
+}
+
+export interface PersonInput {
+  readonly attributes: Attributes;
+}
+
+export interface PersonView extends Person {
+  readonly accounts: readonly (AccountWithLink & { readonly link: Link })[];
+}
+
+export interface StoreCounts {
+  readonly persons: number;
+  readonly accounts: number;
+  readonly links: number;
+  readonly jobsByState: Readonly<Record<JobStateKind, number>>;
+  readonly events: number;
+}
+
+/** One target of a change: an account in a system with password sync enabled. */
+export interface JobTarget {
+  readonly accountId: number;
+}
+
+export interface CommitResult {
+  readonly jobs: readonly { readonly accountId: number; readonly jobId: number }[];
+  /** Targets where no job was created because a newer change is applied or pending (6919). */
+  readonly outOfDate: readonly number[];
+  /** Job ids superseded by this change. */
+  readonly superseded: readonly number[];
+}
+
+export interface ClaimedJob extends Job {
+  readonly secret: SealedSecret;
+  readonly lastAppliedAt: EpochMs | null;
+  readonly origin: Change['origin'];
+}
+
+export type JobOutcome =
+  | { readonly kind: 'done'; readonly at: EpochMs }
+  | { readonly kind: 'retry'; readonly at: EpochMs; readonly nextAt: EpochMs; readonly error: string }
+  | { readonly kind: 'failed'; readonly at: EpochMs; readonly event: EventCode; readonly error: string };
+
+export interface JobFilter {
+  readonly states?: readonly JobStateKind[];
+  readonly system?: SystemName;
+  readonly personId?: PersonId;
+  readonly changeId?: string;
+  readonly limit: number;
+}
+
+export interface EventFilter {
+  readonly codes?: readonly EventCode[];
+  readonly severities?: readonly PwEvent['severity'][];
+  readonly system?: SystemName;
+  readonly personId?: PersonId;
+  readonly changeId?: string;
+  readonly since?: EpochMs;
+  /** Only events with an id greater than this (for following the log). */
+  readonly afterId?: number;
+  readonly limit: number;
+}
