@@ -11,7 +11,7 @@ const attrName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, 'an attrib
 export const joinRuleSchema = z.strictObject({
   person: attrName,
   account: attrName,
-  match: z.enum(MATCH_MODES as unknown as ['exact', 'caseInsensitive', 'normalized']).default('exact'),
+  match: z.enum(MATCH_MODES).default('exact'),
 });
 
 /** Retry policy for transient failures; the reference's defaults are 10 attempts, 60 s apart. */
@@ -25,7 +25,9 @@ export const passwordSchema = z.strictObject({
   sync: z.boolean().default(false),
   /** For systems that store hashes: the format written. Missing on a hash-storing system → 6922. */
   hash: hashSpecSchema.optional(),
-  retry: retrySchema.default({ count: 10, interval: 60_000 }),
+  // `prefault` parses `{}` through the schema, so each default is written once, where it belongs,
+  // and every system gets objects of its own rather than one shared default.
+  retry: retrySchema.prefault({}),
   /** Refuse to deliver over a connection that is not secure (the reference's "require secure connection"). */
   requireSecure: z.boolean().default(true),
 });
@@ -59,7 +61,7 @@ const systemBase = {
   import: importSchema,
   /** Ordered join rules; the first rule that finds exactly one person links. */
   join: z.array(joinRuleSchema).default([]),
-  password: passwordSchema.default({ sync: false, retry: { count: 10, interval: 60_000 }, requireSecure: true }),
+  password: passwordSchema.prefault({}),
 };
 
 /**
@@ -88,14 +90,14 @@ export const configSchema = z.strictObject({
       /** How long a stopping server waits for deliveries in progress. */
       shutdownGrace: durationSchema.default(10_000),
     })
-    .default({ workers: 8, pollInterval: 25, shutdownGrace: 10_000 }),
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
       /** A file to append JSON lines to; without it, standard error. */
       file: z.string().min(1).optional(),
     })
-    .default({ level: 'info' }),
+    .prefault({}),
   systems: z.array(systemSchema).min(1, 'at least one system is needed'),
 });
 
@@ -104,3 +106,8 @@ export type RawConfig = z.output<typeof configSchema>;
 export type SystemConfig = RawConfig['systems'][number];
 export type ConnectorKind = SystemConfig['connector'];
 export type PasswordConfig = SystemConfig['password'];
+
+/** Whether accounts of this system create persons when they join no one: sources do unless told not to. */
+export function projectsPersons(system: Pick<SystemConfig, 'projection' | 'source'>): boolean {
+  return system.projection ?? system.source !== undefined;
+}

@@ -20,7 +20,9 @@ export interface Store {
 
   /**
    * Inserts or updates a batch of accounts of one system and stamps them with `importRun`.
-   * Attributes are replaced whole. Returns the accounts as stored (with ids and links).
+   * Attributes are replaced whole; a person projected from an account takes the account's new
+   * attributes in the same transaction, so person attributes follow their source. Returns the
+   * accounts as stored (with ids and links).
    * Every attribute is indexed under each match mode's key (`matchKey` of core) for lookups.
    */
   upsertAccounts(system: SystemName, importRun: string, accounts: readonly AccountInput[]): Promise<readonly AccountWithLink[]>;
@@ -36,14 +38,17 @@ export interface Store {
   /** Accounts of `system` whose attribute `name` has `key` under `mode`. */
   findAccountsByKey(system: SystemName, name: string, mode: MatchMode, key: string): Promise<readonly AccountWithLink[]>;
 
-  /** Creates a person from an account's attributes and links the account to it (projection). */
-  projectPerson(accountId: number, person: PersonInput, at: EpochMs): Promise<Person>;
+  /**
+   * Applies a batch of link decisions in one transaction (one commit, not one per account: an
+   * import of 100,000 accounts must not pay 100,000 fsyncs). A `project` decision creates a person
+   * with the account's attributes and links the account to it; a `join` decision links the account
+   * to an existing person. An account that is already linked is left as it is. Returns the persons
+   * created, in the order of the decisions.
+   */
+  applyLinks(decisions: readonly LinkDecision[], at: EpochMs): Promise<readonly Person[]>;
 
   /** Persons whose attribute `name` has `key` under `mode`. At most `limit` (to detect ambiguity cheaply). */
   findPersonsByKey(name: string, mode: MatchMode, key: string, limit: number): Promise<readonly PersonId[]>;
-
-  /** Replaces a person's attributes (when its projecting account changed). */
-  updatePerson(personId: PersonId, person: PersonInput): Promise<void>;
 
   /** Links an account to a person. Fails if the account is already linked. */
   link(accountId: number, personId: PersonId, reason: LinkReason, at: EpochMs): Promise<Link>;
@@ -135,6 +140,10 @@ export interface AccountWithLink extends Account {
 export interface PersonInput {
   readonly attributes: Attributes;
 }
+
+export type LinkDecision =
+  | { readonly kind: 'project'; readonly accountId: number }
+  | { readonly kind: 'join'; readonly accountId: number; readonly personId: PersonId; readonly rule: number };
 
 export interface PersonView extends Person {
   readonly accounts: readonly (AccountWithLink & { readonly link: Link })[];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dialectByte } from './csv.ts';
 
 /** The `file:` block of a system with `connector: file`. */
 export const fileConfigSchema = z.strictObject({
@@ -12,6 +13,19 @@ export const fileConfigSchema = z.strictObject({
   encoding: z.enum(['utf8', 'latin1']).default('utf8'),
   /** The column the password hash is written to; without it the system cannot take passwords (6922). */
   passwordColumn: z.string().min(1).optional(),
+}).superRefine((v, ctx) => {
+  // The scanner works on bytes: delimiter and quote must each be one byte in the file's encoding.
+  const bytes: number[] = [];
+  for (const key of ['delimiter', 'quote'] as const) {
+    try {
+      bytes.push(dialectByte(v[key], v.encoding, key));
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: [key], message: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  if (bytes.length === 2 && bytes[0] === bytes[1]) {
+    ctx.addIssue({ code: 'custom', path: ['quote'], message: 'the quote must differ from the delimiter' });
+  }
 });
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what pwsync needs to run or be tested, when it is missing: npm packages (with the native
+# builds) and, for tests, Debian packages. Sourced by start.sh, test.sh and bench.sh.
+set -euo pipefail
+
+ensure_npm() {
+  # `npm ls` fails when node_modules is missing or differs from the lockfile.
+  if ! npm ls --depth=0 >/dev/null 2>&1; then
+    echo "pwsync: installing npm packages (npm ci; the SQLite native build takes about a minute)" >&2
+    npm ci --no-audit --no-fund >&2
+  fi
+  if ! node -e "new (require('better-sqlite3'))(':memory:').close()" >/dev/null 2>&1; then
+    echo "pwsync: building better-sqlite3 for this Node" >&2
+    npm rebuild better-sqlite3 >&2
+  fi
+}
+
+# ensure_debian WHAT:PACKAGE ... — installs each package whose WHAT is missing: a command, or an
+# absolute path for packages that install no command (slapd-contrib's modules).
+ensure_debian() {
+  local missing=()
+  for pair in "$@"; do
+    local what="${pair%%:*}" pkg="${pair#*:}"
+    if [[ "$what" == /* ]]; then
+      [ -e "$what" ] || missing+=("$pkg")
+    else
+      command -v "$what" >/dev/null 2>&1 || [ -x "/usr/sbin/$what" ] || missing+=("$pkg")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "pwsync: missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
+    return 1
+  fi
+  echo "pwsync: installing Debian packages: ${missing[*]}" >&2
+  # Installing must not start system services (slapd would start on port 389).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  fi
+  apt-get update -qq >&2 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}

@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { configPath } from '../options.ts';
+import { initDataDirectory } from '../setup.ts';
+import { writeDemo } from '../demo-files.ts';
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('create the data directory, the store key (mode 0600) and the store; safe to run again')
+    .option('--demo <dir>', 'first write a demo setup into <dir> (a source directory file and two file targets) and use its configuration')
+    .action(async (opts: { demo?: string }) => {
+      let file = configPath(program.opts<{ config?: string }>().config);
+      if (opts.demo !== undefined) {
+        file = await writeDemo(opts.demo);
+        console.log(`demo written to ${opts.demo}`);
+      }
+      const report = await initDataDirectory(file);
+      console.log(`data directory: ${report.config.dataDir}`);
+      console.log(`store:          ${report.config.storePath}`);
+      console.log(`store key:      ${report.config.keyFile} (${report.keyCreated ? 'created' : 'exists'}, active key ${report.keyId})`);
+      console.log(`next: pwsync import --config ${file}`);
+    });
+}

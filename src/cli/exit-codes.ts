@@ -1,0 +1,24 @@
+import { ConfigError, InvalidInputError, KeyError, PersonLookupError, UnknownAccountError, UnknownSystemError, isPwsyncError } from '../core/errors.ts';
+
+/** Exit codes of every `pwsync` command (documented in docs/cli.md). */
+export const EXIT = {
+  ok: 0,
+  /** A failure at run time: a store, a connector, the network. */
+  failure: 1,
+  /** Bad usage or bad input: unknown option, malformed configuration, empty password. */
+  usage: 2,
+  /** Something named does not exist: a system, an account, a person. */
+  notFound: 3,
+  /** `change --wait`: at least one target did not take the password. */
+  partial: 4,
+  /** The key file is missing, too open or malformed. */
+  key: 5,
+} as const;
+
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof UnknownSystemError || e instanceof UnknownAccountError || e instanceof PersonLookupError) return EXIT.notFound;
+  if (e instanceof ConfigError || e instanceof InvalidInputError) return EXIT.usage;
+  if (e instanceof KeyError) return EXIT.key;
+  if (isPwsyncError(e)) return EXIT.failure;
+  return EXIT.failure;
+}

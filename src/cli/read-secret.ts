@@ -1,0 +1,100 @@
+import { InvalidInputError } from '../core/errors.ts';
+import { Secret } from '../core/secret.ts';
+
+const MAX_SECRET_BYTES = 4096;
+
+/**
+ * Reads one password from standard input for scripts: everything up to the first newline (or
+ * end of input), without the line ending. The bytes never become a string.
+ */
+export async function readSecretFromStream(input: NodeJS.ReadableStream): Promise<Secret> {
+  const buf = Buffer.alloc(MAX_SECRET_BYTES + 1);
+  let length = 0;
+  let done = false;
+  try {
+    for await (const chunk of input) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      for (const byte of bytes) {
+        if (byte === 0x0a) {
+          done = true;
+          break;
+        }
+        if (length > MAX_SECRET_BYTES) break;
+        buf[length++] = byte;
+      }
+      bytes.fill(0);
+      if (done || length > MAX_SECRET_BYTES) break;
+    }
+    if (length > MAX_SECRET_BYTES) throw new InvalidInputError(`the password is longer than ${MAX_SECRET_BYTES} bytes`);
+    if (length > 0 && buf[length - 1] === 0x0d) length--;
+    if (length === 0) throw new InvalidInputError('no password on standard input');
+    return Secret.fromBytes(buf.subarray(0, length));
+  } finally {
+    buf.fill(0);
+  }
+}
+
+/**
+ * Prompts on the terminal without echo, as `passwd` does, collecting bytes as they are typed.
+ * Backspace erases, Ctrl-C aborts, Enter ends.
+ */
+export async function promptSecret(prompt: string, tty: NodeJS.ReadStream = process.stdin, out: NodeJS.WriteStream = process.stderr): Promise<Secret> {
+  if (!tty.isTTY) throw new InvalidInputError('standard input is not a terminal; pass --stdin to read the password from it');
+  out.write(prompt);
+  const buf = Buffer.alloc(MAX_SECRET_BYTES);
+  let length = 0;
+  tty.setRawMode(true);
+  tty.resume();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        for (const byte of chunk) {
+          if (byte === 0x03) {
+            cleanup();
+            reject(new InvalidInputError('aborted'));
+            return;
+          }
+          if (byte === 0x0d || byte === 0x0a) {
+            cleanup();
+            resolve();
+            return;
+          }
+          if (byte === 0x7f || byte === 0x08) {
+            // Erase one whole UTF-8 character: drop continuation bytes, then the lead byte.
+            while (length > 0 && ((buf[length - 1] ?? 0) & 0xc0) === 0x80) buf[--length] = 0;
+            if (length > 0) buf[--length] = 0;
+            continue;
+          }
+          if (length < MAX_SECRET_BYTES) buf[length++] = byte;
+        }
+        chunk.fill(0);
+      };
+      const cleanup = (): void => {
+        tty.off('data', onData);
+      };
+      tty.on('data', onData);
+    });
+    out.write('\n');
+    return Secret.fromBytes(buf.subarray(0, length));
+  } finally {
+    buf.fill(0);
+    tty.setRawMode(false);
+    tty.pause();
+  }
+}
+
+/** Prompts twice and insists both match, as an administrator would expect. */
+export async function promptNewSecret(tty?: NodeJS.ReadStream, out?: NodeJS.WriteStream): Promise<Secret> {
+  const first = await promptSecret('New password: ', tty, out);
+  const second = await promptSecret('Retype new password: ', tty, out);
+  try {
+    if (first.length === 0) throw new InvalidInputError('the password is empty');
+    if (!first.equals(second)) throw new InvalidInputError('the passwords do not match');
+  } catch (e) {
+    first.dispose();
+    throw e;
+  } finally {
+    second.dispose();
+  }
+  return first;
+}

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { checkConfig } from './index.ts';
+import { HR_AND_APPS, summary, tempDir, type TempDir } from './test-support.ts';
+
+/** One `- name:` block per system; each option is a line under it. */
+function system(name: string, ...lines: string[]): string[] {
+  return [`  - name: ${name}`, '    connector: file', `    file: { path: ${name}.csv, passwordColumn: pw }`, '    import: { anchor: id, map: { login: user, mail: mail } }', ...lines.map((l) => `    ${l}`)];
+}
+
+const SOURCE = 'source: { accountAttribute: login }';
+const JOIN = 'join: [{ person: login, account: login }]';
+const SYNC = 'password: { sync: true, hash: bcrypt }';
+
+void describe('semantic checks', () => {
+  let tmp: TempDir;
+  let n = 0;
+  before(async () => {
+    tmp = await tempDir();
+  });
+  after(() => tmp.cleanup());
+  const check = async (lines: readonly string[]) => checkConfig(await tmp.write(`c${++n}.yaml`, lines));
+
+  void it('accept the smallest configuration that syncs', async () => {
+    const { problems, warnings } = await checkConfig(await tmp.write('ok.yaml', HR_AND_APPS));
+    assert.deepEqual(problems, []);
+    assert.deepEqual(warnings, []);
+  });
+
+  void it('refuse a system name used twice, at the second', async () => {
+    const { problems } = await check(['systems:', ...system('hr', SOURCE), ...system('apps', JOIN, SYNC), ...system('hr', JOIN)]);
+    assert.deepEqual(summary(problems), ['DUPLICATE_SYSTEM systems[2] (hr).name @13']);
+  });
+
+  void it('refuse a join rule on an account attribute that is not imported', async () => {
+    const { problems } = await check([
+      'systems:',
+      ...system('hr', SOURCE),
+      ...system('apps', 'join:', '  - { person: login, account: login }', '  - { person: mail, account: email }', SYNC), // rule 2 on line 13
+    ]);
+    assert.deepEqual(summary(problems), ['JOIN_ATTRIBUTE_NOT_IMPORTED systems[1] (apps).join[1].account @13']);
+    assert.match(problems[0]?.message ?? '', /login, mail/);
+  });
+
+  void it('accept any join attribute when the import keeps every attribute (no map)', async () => {
+    const { problems } = await check([
+      'systems:',
+      ...system('hr', SOURCE),
+      '  - name: apps',
+      '    connector: file',
+      '    file: { path: apps.csv, passwordColumn: pw }',
+      '    import: { anchor: id }',
+      '    join: [{ person: login, account: anything }]',
+      `    ${SYNC}`,
+    ]);
+    assert.deepEqual(problems, []);
+  });
+
+  void it('refuse password sync into a source system: no loops', async () => {
+    const { problems } = await check(['systems:', ...system('hr', SOURCE, SYNC), ...system('apps', JOIN, SYNC)]);
+    assert.deepEqual(summary(problems), ['SYNC_INTO_SOURCE systems[0] (hr).password.sync @7']);
+    assert.match(problems[0]?.message ?? '', /source/);
+  });
+
+  void it('require join rules on every projecting system after the first', async () => {
+    const { problems } = await check([
+      'systems:',
+      ...system('hr', SOURCE), //                         2–6
+      ...system('crm', 'projection: true'), //            7–11
+      ...system('ad', SOURCE), //                         12–16
+      ...system('wiki', 'projection: true', JOIN), //     17–22
+      ...system('apps', JOIN, SYNC), //                   23–28
+    ]);
+    assert.deepEqual(summary(problems), ['PROJECTION_WITHOUT_JOIN systems[1] (crm).projection @11', 'PROJECTION_WITHOUT_JOIN systems[2] (ad).source @16']);
+  });
+
+  void it('let a source opt out of projection', async () => {
+    const { problems } = await check(['systems:', ...system('hr', SOURCE), ...system('ad', SOURCE, 'projection: false'), ...system('apps', JOIN, SYNC)]);
+    assert.deepEqual(problems, []);
+  });
+
+  void it('require join rules on a system that takes passwords, unless it projects', async () => {
+    const { problems } = await check(['systems:', ...system('hr', SOURCE), ...system('apps', SYNC), ...system('crm', 'projection: false')]);
+    assert.deepEqual(summary(problems), ['SYNC_WITHOUT_JOIN systems[1] (apps).password.sync @11']);
+    const projecting = await check(['systems:', ...system('hr', SOURCE, 'projection: false'), ...system('apps', 'projection: true', SYNC)]);
+    assert.deepEqual(projecting.problems, []);
+  });
+
+  void it('require a source when any system takes passwords', async () => {
+    const { problems } = await check(['systems:', ...system('crm', 'projection: true'), ...system('apps', JOIN, SYNC)]);
+    assert.deepEqual(summary(problems), ['SYNC_WITHOUT_SOURCE systems[1] (apps).password.sync @12']);
+    const noSync = await check(['systems:', ...system('crm', 'projection: true'), ...system('apps', JOIN)]);
+    assert.deepEqual(noSync.problems, []);
+  });
+
+  void it('still check the systems that pass the schema when another does not', async () => {
+    const { problems } = await check([
+      'systems:',
+      ...system('hr', SOURCE, SYNC), //                          2–7
+      ...system('apps', JOIN, SYNC, 'colour: blue'), //          8–14
+    ]);
+    assert.deepEqual(summary(problems), ['SYNC_INTO_SOURCE systems[0] (hr).password.sync @7', 'UNKNOWN_KEY systems[1] (apps).colour @14']);
+  });
+});
+
+void describe('semantic warnings', () => {
+  let tmp: TempDir;
+  before(async () => {
+    tmp = await tempDir();
+  });
+  after(() => tmp.cleanup());
+
+  void it('warn when a file system takes passwords without a password column or a hash format', async () => {
+    const file = await tmp.write('6922.yaml', [
+      ...HR_AND_APPS.slice(0, 8),
+      '    file: { path: apps.csv }', //                  9
+      ...HR_AND_APPS.slice(9, 11),
+      '    password: { sync: true }', //                  12
+    ]);
+    const { config, problems, warnings } = await checkConfig(file);
+    assert.deepEqual(problems, []);
+    assert.ok(config);
+    assert.deepEqual(summary(warnings), ['PASSWORD_NOT_CONFIGURED systems[1] (apps).file.passwordColumn @9', 'PASSWORD_NOT_CONFIGURED systems[1] (apps).password.hash @12']);
+    assert.ok(warnings.every((w) => w.message.includes('6922')));
+  });
+
+  void it('warn when passwords may cross an insecure connection', async () => {
+    const file = await tmp.write('insecure.yaml', [...HR_AND_APPS, '    ', '  - name: crm', '    connector: file', '    file: { path: crm.csv }', '    import: { anchor: id }', '    password: { requireSecure: false }']);
+    const { problems, warnings } = await checkConfig(file);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(summary(warnings), ['INSECURE_ALLOWED systems[2] (crm).password.requireSecure @18']);
+  });
+
+  void it('come with problems, for the systems that pass the schema', async () => {
+    const file = await tmp.write('both.yaml', [
+      ...HR_AND_APPS.slice(0, 5),
+      '    import: { anchor: 7 }', //                                              6
+      ...HR_AND_APPS.slice(6, 11),
+      '    password: { sync: true, hash: bcrypt, requireSecure: false }', //       12
+      '  - name: crm', //                                                          13
+      '    connector: file',
+      '    file: { path: crm.csv }',
+      '    import: { anchor: id }',
+      '    password: { requireSecure: false, retry: { count: x } }', //            17
+    ]);
+    const { config, problems, warnings } = await checkConfig(file);
+    assert.equal(config, undefined);
+    assert.deepEqual(summary(problems), ['INVALID_TYPE systems[0] (hr).import.anchor @6', 'INVALID_TYPE systems[2] (crm).password.retry.count @17']);
+    assert.deepEqual(summary(warnings), ['INSECURE_ALLOWED systems[1] (apps).password.requireSecure @12']);
+  });
+});

@@ -1,0 +1,118 @@
+import type { PathSegment, PendingProblem } from './problems.ts';
+import { projectsPersons, type ConnectorKind, type SystemConfig } from './schema.ts';
+
+/**
+ * The rules a schema cannot say: between fields and between systems.
+ *
+ * `systems[i]` is undefined where that system did not pass the schema; rules about one system are
+ * still checked on the others, rules about all of them only when every one passed, so that a
+ * problem is never reported because of another.
+ */
+export function checkSemantics(systems: readonly (SystemConfig | undefined)[], raw: readonly unknown[]): { problems: PendingProblem[]; warnings: PendingProblem[] } {
+  const problems: PendingProblem[] = [];
+  const warnings: PendingProblem[] = [];
+  const complete = systems.every((s) => s !== undefined);
+  const firstByName = new Map<string, number>();
+  const projecting: number[] = [];
+
+  systems.forEach((system, i) => {
+    if (system === undefined) return;
+    const at = (...rest: (string | number)[]) => ['systems', i, ...rest];
+
+    const first = firstByName.get(system.name);
+    if (first === undefined) firstByName.set(system.name, i);
+    else problems.push({ code: 'DUPLICATE_SYSTEM', path: at('name'), message: `system name "${system.name}" is already used by systems[${first}]` });
+
+    const map = system.import.map;
+    if (map !== undefined) {
+      const imported = Object.keys(map);
+      system.join.forEach((rule, j) => {
+        if (!Object.hasOwn(map, rule.account)) {
+          problems.push({
+            code: 'JOIN_ATTRIBUTE_NOT_IMPORTED',
+            path: at('join', j, 'account'),
+            message: `account attribute "${rule.account}" is not imported: import.map has ${imported.length > 0 ? imported.join(', ') : 'no attributes'}`,
+          });
+        }
+      });
+    }
+
+    if (system.source !== undefined && system.password.sync) {
+      problems.push({
+        code: 'SYNC_INTO_SOURCE',
+        path: at('password', 'sync'),
+        message:
+          'a source system cannot also receive passwords: a change would flow back into the system it came from, ' +
+          'and pwsync, like the reference, does not synchronise both ways. Remove "password.sync: true" here, ' +
+          'or remove "source" if passwords are not changed in this system',
+      });
+    }
+
+    const projects = projectsPersons(system);
+    if (projects) projecting.push(i);
+    else if (system.password.sync && system.join.length === 0) {
+      problems.push({
+        code: 'SYNC_WITHOUT_JOIN',
+        path: at('password', 'sync'),
+        message: 'password sync is enabled but the system has no join rules and does not project, so none of its accounts can be linked to a person; add join rules',
+      });
+    }
+
+    if (system.password.sync) warnings.push(...notConfigured(system, i));
+    if (!system.password.requireSecure) {
+      warnings.push({ code: 'INSECURE_ALLOWED', path: at('password', 'requireSecure'), message: 'passwords may cross an insecure connection to this system' });
+    }
+  });
+
+  const all = systems.filter((s) => s !== undefined);
+  if (!complete) return { problems, warnings };
+
+  // The first projecting system creates the persons; any later one would create a second person
+  // for everyone it cannot join to the first.
+  for (const i of projecting.slice(1)) {
+    if ((systems[i]?.join.length ?? 0) > 0) continue;
+    const explicit = hasKey(raw[i], 'projection');
+    problems.push({
+      code: 'PROJECTION_WITHOUT_JOIN',
+      path: ['systems', i, explicit ? 'projection' : 'source'],
+      message: `this system projects persons after systems[${projecting[0] ?? 0}] but has no join rules, so each of its accounts would create a duplicate person; add join rules${explicit ? '' : ' or set "projection: false"'}`,
+    });
+  }
+
+  const firstSync = all.findIndex((s) => s.password.sync);
+  if (firstSync >= 0 && !all.some((s) => s.source !== undefined)) {
+    problems.push({
+      code: 'SYNC_WITHOUT_SOURCE',
+      path: ['systems', firstSync, 'password', 'sync'],
+      message: 'password sync is enabled but no system is a source, so no change will ever arrive; add "source" to the system where passwords are changed',
+    });
+  }
+  return { problems, warnings };
+}
+
+/**
+ * Per connector kind: the settings without which a system that takes passwords cannot write one,
+ * so that each change to it would end in event 6922. Every kind must say (an empty list is fine).
+ */
+const PASSWORD_REQUIREMENTS: {
+  readonly [K in ConnectorKind]: (system: Extract<SystemConfig, { connector: K }>) => { path: PathSegment[]; setting: string }[];
+} = {
+  file: (system) => [
+    ...(system.file.passwordColumn === undefined ? [{ path: ['file', 'passwordColumn'], setting: 'file.passwordColumn' }] : []),
+    ...(system.password.hash === undefined ? [{ path: ['password', 'hash'], setting: 'password.hash' }] : []),
+  ],
+};
+
+function notConfigured(system: SystemConfig, i: number): PendingProblem[] {
+  // With more than one kind, TypeScript cannot correlate the entry with the system: cast as registry.ts does.
+  const requirements: (s: SystemConfig) => { path: PathSegment[]; setting: string }[] = PASSWORD_REQUIREMENTS[system.connector];
+  return requirements(system).map(({ path, setting }) => ({
+    code: 'PASSWORD_NOT_CONFIGURED',
+    path: ['systems', i, ...path],
+    message: `password sync is enabled without ${setting}: changes to this system will end in event 6922`,
+  }));
+}
+
+function hasKey(value: unknown, key: string): boolean {
+  return typeof value === 'object' && value !== null && Object.hasOwn(value, key);
+}

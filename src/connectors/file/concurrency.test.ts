@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, utimes } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { isPwsyncError } from '../../core/errors.ts';
+import { dialectByte } from './csv.ts';
+import { FileConnector } from './index.ts';
+import { csvConnector, setTo, strays, tempDir, verifies, CHEAP_HASH, type TempDir } from './test-support.ts';
+import { hashSpecSchema } from '../../crypto/hash/spec.ts';
+
+let tmp: TempDir;
+before(async () => (tmp = await tempDir()));
+after(async () => tmp.remove());
+
+function csvOf(anchors: readonly string[]): string {
+  return ['id,login,password', ...anchors.map((a) => `${a},login-${a},`)].join('\n') + '\n';
+}
+
+const range = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+void describe('concurrent writers', () => {
+  void test('50 concurrent setPassword calls in one process: every row verifies with its own password', async () => {
+    const anchors = range('u', 50);
+    const { connector, path } = await csvConnector(tmp.dir, 'fifty.csv', csvOf(anchors));
+    // Readers run alongside and must never see a half-written file.
+    let reading = true;
+    const reader = (async () => {
+      let reads = 0;
+      while (reading) {
+        assert.equal(await verifies(connector, 'u0', 'nope'), false);
+        reads++;
+      }
+      return reads;
+    })();
+    await Promise.all(anchors.map((a) => setTo(connector, a, `pw-${a}`)));
+    reading = false;
+    assert.ok((await reader) > 0);
+    for (const a of anchors) assert.equal(await verifies(connector, a, `pw-${a}`), true, a);
+    // Every other byte as it was: the logins are all still there, in order.
+    const text = await readFile(path, 'utf8');
+    assert.deepEqual([...text.matchAll(/^(u\d+),login-\1,/gm)].map((m) => m[1]), anchors);
+    assert.deepEqual(await strays(tmp.dir, ['fifty.csv']), []);
+  });
+
+  void test('two processes writing different rows at once lose no update', async () => {
+    const first = range('a', 25);
+    const second = range('b', 25);
+    const interleaved = first.flatMap((a, i) => [a, second[i] ?? '']);
+    const { connector } = await csvConnector(tmp.dir, 'two.csv', csvOf(interleaved));
+    const script = fileURLToPath(new URL('./test-support-writer.ts', import.meta.url));
+    const children = [
+      ['one', first],
+      ['two', second],
+    ].map(([prefix, anchors]) => spawn(process.execPath, ['--import', 'tsx', script, tmp.dir, 'two.csv', String(prefix), ...(anchors as string[])], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const said = children.map((child) => {
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<void>((resolve, reject) => {
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}: ${err}`))));
+      });
+      const ready = new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (out.includes('ready')) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 5);
+      });
+      return { ready, exited, out: () => out };
+    });
+    await Promise.all(said.map((s) => s.ready));
+    for (const child of children) child.stdin.end('go\n');
+    await Promise.all(said.map((s) => s.exited));
+    for (const s of said) assert.match(s.out(), /done/);
+    for (const a of first) assert.equal(await verifies(connector, a, `one-${a}`), true, a);
+    for (const b of second) assert.equal(await verifies(connector, b, `two-${b}`), true, b);
+    assert.deepEqual(await strays(tmp.dir, ['fifty.csv', 'two.csv']), []);
+  });
+
+  void test('a lock held elsewhere for too long is a transient error; a stale one is taken over', async () => {
+    const { path } = await csvConnector(tmp.dir, 'locked.csv', csvOf(['u1']));
+    const connector = new FileConnector({
+      system: 'csv',
+      path,
+      dialect: { delimiter: dialectByte(',', 'utf8', 'delimiter'), quote: dialectByte('"', 'utf8', 'quote'), encoding: 'utf8' },
+      columns: { anchor: 'id', password: 'password' },
+      hash: hashSpecSchema.parse(CHEAP_HASH),
+      lockTimings: { staleMs: 5000, retries: 3, minWaitMs: 5, maxWaitMs: 20 },
+    });
+    await mkdir(`${path}.lock`);
+    const original = await readFile(path);
+    await assert.rejects(setTo(connector, 'u1', 'pw'), (err: unknown) => isPwsyncError(err) && err.code === 'ERR_TRANSIENT' && err.retryable);
+    assert.ok((await readFile(path)).equals(original));
+    // The lock of a process that died long ago.
+    const old = new Date(Date.now() - 60_000);
+    await utimes(`${path}.lock`, old, old);
+    await setTo(connector, 'u1', 'pw');
+    assert.equal(await verifies(connector, 'u1', 'pw'), true);
+  });
+});

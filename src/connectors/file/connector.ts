@@ -1,0 +1,277 @@
+import type { BigIntStats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { open, realpath, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { AccountNotFoundError, isPwsyncError, NotConfiguredError, TargetDataError, TransientError } from '../../core/errors.ts';
+import type { Anchor } from '../../core/model.ts';
+import type { Secret } from '../../core/secret.ts';
+import { detectFormat, hashSecret, verifySecret } from '../../crypto/hash/index.ts';
+import type { HashSpec } from '../../crypto/hash/spec.ts';
+import type {
+  AccountImport,
+  AccountRecord,
+  Capability,
+  ConnectionReport,
+  Connector,
+  PasswordSet,
+  PasswordVerify,
+  SetPasswordOptions,
+} from '../types.ts';
+import { replaceFileAtomically, tempPathFor } from './atomic.ts';
+import { encodeField, fieldSpan, fieldValue, type CsvDialect, type RawRecord } from './csv.ts';
+import { mapFileError } from './errors.ts';
+import { importRows } from './import.ts';
+import { DEFAULT_LOCK_TIMINGS, withFileLock, type LockTimings } from './lock.ts';
+import { fileKey, indexBuffer, rereadRow, rowBoundariesHold, scanRows, shiftRows, type TableColumns, type TableIndex } from './table.ts';
+
+export interface FileConnectorOptions {
+  /** The system's name, for messages. */
+  readonly system: string;
+  /** Absolute path of the file as configured (it may be a symbolic link; writes go to its target). */
+  readonly path: string;
+  readonly dialect: CsvDialect;
+  readonly columns: TableColumns;
+  readonly hash: HashSpec | undefined;
+  readonly lockTimings?: LockTimings;
+}
+
+const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'setPassword', 'verifyPassword']);
+
+/**
+ * A delimited text file as a connected system: one row per account, one column the anchor, one
+ * optional column the password hash. Reads stream; a password write replaces the bytes of one
+ * field and leaves every other byte of the file as it was, atomically and under a lock shared by
+ * every pwsync process.
+ *
+ * The anchor → row index is cached for the version of the file it was built from (device, inode,
+ * size, mtime, ctime) and re-checked on every use against the row's own bytes, so a file changed
+ * by someone else between two of our writes is re-scanned, never patched at stale offsets.
+ */
+export class FileConnector implements Connector, AccountImport, PasswordSet, PasswordVerify {
+  readonly kind = 'file';
+  readonly capabilities = CAPABILITIES;
+  readonly #o: FileConnectorOptions;
+  #index: TableIndex | undefined;
+  /** Scans in progress, by file version, so concurrent readers share one. */
+  readonly #scans = new Map<string, Promise<TableIndex>>();
+
+  constructor(options: FileConnectorOptions) {
+    this.#o = options;
+  }
+
+  /** A local file: nothing travels over a network. */
+  isSecure(): boolean {
+    return true;
+  }
+
+  async testConnection(): Promise<ConnectionReport> {
+    const { path, columns } = this.#o;
+    const report = (ok: boolean, detail: string): ConnectionReport => ({ ok, secure: true, identity: path, detail });
+    let rows: number;
+    try {
+      const fh = await this.#openRead();
+      try {
+        if (!(await fh.stat()).isFile()) return report(false, `${path} is not a regular file`);
+        // The whole file, not only the header: a corrupt row is better found now than at the first write.
+        rows = (await this.#indexFor(fh)).index.rows.size;
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      return report(false, mapFileError(err, path, 'reading').message);
+    }
+    if (columns.password === undefined || this.#o.hash === undefined) {
+      return report(true, `${rows} accounts; passwords cannot be set (no file.passwordColumn or password.hash)`);
+    }
+    // Writes go through a temp file beside the file; try to create one.
+    let temp: string | undefined;
+    try {
+      temp = tempPathFor(await realpath(path));
+      await (await open(temp, 'wx', 0o600)).close();
+    } catch (err) {
+      return report(false, mapFileError(err, temp === undefined ? path : dirname(temp), 'creating a temp file').message);
+    } finally {
+      if (temp !== undefined) await rm(temp, { force: true }).catch(() => undefined);
+    }
+    return report(true, `${rows} accounts; the password column "${columns.password}" is writable`);
+  }
+
+  /** Streams the accounts; the file is opened at the first `next()` and closed at the end or on `break`. */
+  importAccounts(): AsyncGenerator<AccountRecord> {
+    const { path, dialect, columns } = this.#o;
+    return importRows({
+      path,
+      dialect,
+      columns,
+      open: () => this.#openRead(),
+      indexed: (index) => {
+        this.#index = index;
+      },
+    });
+  }
+
+  async verifyPassword(anchor: Anchor, secret: Secret): Promise<boolean> {
+    const { path, columns } = this.#o;
+    if (columns.password === undefined) throw this.#notConfigured();
+    const fh = await this.#openRead();
+    let stored: { hash: string; line: number };
+    try {
+      stored = await this.#readPasswordField(fh, anchor);
+    } catch (err) {
+      throw mapFileError(err, path, 'reading');
+    } finally {
+      await fh.close();
+    }
+    if (stored.hash === '') return false;
+    if (detectFormat(stored.hash) === undefined) {
+      // Never the value itself in the message: a hash is not a secret, but it is not logged either.
+      throw new TargetDataError(`${path}, line ${stored.line}: the password column holds a value in no known hash format`);
+    }
+    try {
+      return await verifySecret(stored.hash, secret);
+    } catch (err) {
+      // A malformed or out-of-limits stored hash is bad data in this row; say which row.
+      if (isPwsyncError(err) && !err.retryable) {
+        throw new TargetDataError(`${path}, line ${stored.line}: the stored password hash cannot be used (${err.message})`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async setPassword(anchor: Anchor, secret: Secret, options?: SetPasswordOptions): Promise<void> {
+    if (options?.forceChangeAtNextLogon === true) {
+      // A file has no notion of "change at next logon": the password is set, the flag has no effect.
+    }
+    const { path, dialect, columns, hash } = this.#o;
+    if (columns.password === undefined || hash === undefined) throw this.#notConfigured();
+    // Check the file and the anchor before spending a (deliberately slow) hash on them.
+    const fh = await this.#openRead();
+    try {
+      const { index } = await this.#indexFor(fh);
+      if (!index.rows.has(anchor)) throw this.#notFound();
+    } catch (err) {
+      throw mapFileError(err, path, 'reading');
+    } finally {
+      await fh.close();
+    }
+    const field = encodeField(await hashSecret(hash, secret), dialect);
+    try {
+      const real = await realpath(path);
+      await withFileLock(real, (held) => this.#writeField(real, anchor, field, () => held.assertHeld()), this.#o.lockTimings ?? DEFAULT_LOCK_TIMINGS);
+    } catch (err) {
+      throw mapFileError(err, path, 'writing');
+    }
+  }
+
+  close(): Promise<void> {
+    this.#index = undefined;
+    return Promise.resolve();
+  }
+
+  /** Under the lock: read the file, find the row, write the file back with one field replaced. */
+  async #writeField(real: string, anchor: Anchor, field: Buffer, assertHeld: () => void): Promise<void> {
+    const { path, dialect, columns } = this.#o;
+    const fh = await open(real, 'r');
+    let data: Buffer;
+    let before: BigIntStats;
+    try {
+      before = await fh.stat({ bigint: true });
+      data = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+    if (BigInt(data.length) !== before.size) {
+      throw new TransientError(`${path}: the file changed while it was read (a writer that does not use the lock?)`);
+    }
+    const key = fileKey(before);
+    let index = this.#index?.key === key ? this.#index : undefined;
+    let record = index === undefined ? undefined : this.#rowIn(data, index, anchor);
+    if (index === undefined || record === undefined) {
+      index = indexBuffer(data, key, path, dialect, columns);
+      this.#index = index;
+      record = this.#rowIn(data, index, anchor);
+      if (record === undefined) throw this.#notFound();
+    }
+    const passwordIndex = index.layout.passwordIndex;
+    if (passwordIndex === undefined) throw this.#notConfigured();
+    const [start, end] = fieldSpan(record, passwordIndex);
+    const out = Buffer.concat([data.subarray(0, start), field, data.subarray(end)]);
+    const written = await replaceFileAtomically(real, out, before, assertHeld);
+    // Key and offsets change together, with no await between, so a reader never sees one without the other.
+    shiftRows(index, end, field.length - (end - start));
+    index.key = fileKey(written);
+    this.#index = index;
+  }
+
+  /** The row of `anchor` in `data` if the index places it there, re-read from its bytes. */
+  #rowIn(data: Buffer, index: TableIndex, anchor: Anchor): RawRecord | undefined {
+    const loc = index.rows.get(anchor);
+    if (loc === undefined || loc.end > data.length || !rowBoundariesHold(data, loc)) return undefined;
+    return rereadRow(data.subarray(loc.start, loc.end), loc, anchor, index, this.#o.dialect, this.#o.path);
+  }
+
+  /** Reads the stored hash of `anchor` through the index, re-scanning once if the index is stale. */
+  async #readPasswordField(fh: FileHandle, anchor: Anchor): Promise<{ hash: string; line: number }> {
+    const { path, dialect } = this.#o;
+    for (let attempt = 0; ; attempt++) {
+      const { index, key } = await this.#indexFor(fh);
+      const loc = index.rows.get(anchor);
+      if (loc === undefined) throw this.#notFound();
+      // Copy before the next await: a write shifts rows in place.
+      const { start, end, line } = loc;
+      if (index.key === key) {
+        const bytes = Buffer.alloc(end - start);
+        const { bytesRead } = await fh.read(bytes, 0, bytes.length, start);
+        const record = bytesRead === bytes.length ? rereadRow(bytes, { start, end, line }, anchor, index, dialect, path) : undefined;
+        const passwordIndex = index.layout.passwordIndex;
+        if (passwordIndex === undefined) throw this.#notConfigured();
+        if (record !== undefined) return { hash: fieldValue(record, passwordIndex, dialect), line };
+      }
+      if (attempt > 0) throw new TransientError(`${path}: the file kept changing while it was read`);
+      if (this.#index === index) this.#index = undefined;
+    }
+  }
+
+  /** The index of the file version open as `fh`: the cached one if it is that version, else a scan. */
+  async #indexFor(fh: FileHandle): Promise<{ index: TableIndex; key: string }> {
+    const key = fileKey(await fh.stat({ bigint: true }));
+    const cached = this.#index;
+    if (cached?.key === key) return { index: cached, key };
+    let scan = this.#scans.get(key);
+    if (scan === undefined) {
+      scan = this.#scan(fh).finally(() => this.#scans.delete(key));
+      this.#scans.set(key, scan);
+    }
+    const index = await scan;
+    this.#index = index;
+    return { index, key };
+  }
+
+  async #scan(fh: FileHandle): Promise<TableIndex> {
+    const { path, dialect, columns } = this.#o;
+    let index: TableIndex | undefined;
+    const batches = scanRows(fh, path, dialect, columns, (built) => (index = built));
+    for (let r = await batches.next(); r.done !== true; r = await batches.next()) {
+      // Only the index is wanted here.
+    }
+    if (index === undefined) throw new TargetDataError(`${path}: the scan ended without an index`);
+    return index;
+  }
+
+  async #openRead(): Promise<FileHandle> {
+    try {
+      return await open(this.#o.path, 'r');
+    } catch (err) {
+      throw mapFileError(err, this.#o.path, 'opening');
+    }
+  }
+
+  #notFound(): AccountNotFoundError {
+    // The anchor is not a secret, but messages stay generic: events carry the anchor in their own field.
+    return new AccountNotFoundError(`${this.#o.path}: no row with that anchor in column "${this.#o.columns.anchor}"`);
+  }
+
+  #notConfigured(): NotConfiguredError {
+    return new NotConfiguredError(`system ${this.#o.system}: password management needs file.passwordColumn and password.hash`);
+  }
+}

@@ -1,0 +1,154 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AccountNotFoundError, NotConfiguredError, PolicyError, TransientError, type PwsyncError } from '../../core/errors.ts';
+import type { Anchor, Attributes, EpochMs } from '../../core/model.ts';
+import type { Secret } from '../../core/secret.ts';
+import type { AccountRecord, ConnectionReport } from '../types.ts';
+
+/** What a scripted `setPassword` call does instead of its normal work; `ok` lets a call through. */
+export type MemoryFailure = 'transient' | 'notFound' | 'policy' | 'notConfigured' | 'ok';
+
+/** One successful `setPassword`, without the password: its SHA-256 is enough to say what arrived. */
+export interface Delivery {
+  readonly anchor: Anchor;
+  /** Hex SHA-256 of the password's UTF-8 bytes; compare with {@link sha256Hex}. */
+  readonly sha256: string;
+  readonly at: EpochMs;
+}
+
+/** Hex SHA-256 of a password, as recorded in {@link Delivery.sha256}. */
+export function sha256Hex(password: string | Uint8Array): string {
+  return createHash('sha256').update(password).digest('hex');
+}
+
+function digest(clear: Buffer): Buffer {
+  return createHash('sha256').update(clear).digest();
+}
+
+/** Characters (code points) in UTF-8 bytes, counted without turning the password into a string. */
+function codePoints(utf8: Buffer): number {
+  let n = 0;
+  for (const b of utf8) if ((b & 0xc0) !== 0x80) n++;
+  return n;
+}
+
+export interface MemoryStateOptions {
+  readonly name: string;
+  readonly accounts: Iterable<readonly [Anchor, Attributes]>;
+  readonly minPasswordLength: number;
+  readonly secure: boolean;
+  readonly failures: readonly MemoryFailure[];
+  readonly now: () => EpochMs;
+}
+
+/** The system behind a memory connector: accounts, password digests, the failure script, the record. */
+export class MemoryState {
+  readonly #o: MemoryStateOptions;
+  readonly #accounts = new Map<Anchor, Attributes>();
+  readonly #digests = new Map<Anchor, Buffer>();
+  readonly #script: MemoryFailure[];
+  readonly #deliveries: Delivery[] = [];
+  #setCalls = 0;
+  #closed = false;
+
+  constructor(options: MemoryStateOptions) {
+    this.#o = options;
+    for (const [anchor, attributes] of options.accounts) this.#accounts.set(anchor, { ...attributes });
+    this.#script = [...options.failures];
+  }
+
+  get deliveries(): readonly Delivery[] {
+    return this.#deliveries;
+  }
+
+  get setCalls(): number {
+    return this.#setCalls;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get secure(): boolean {
+    return this.#o.secure;
+  }
+
+  failNext(failures: readonly MemoryFailure[]): void {
+    this.#script.push(...failures);
+  }
+
+  putAccount(anchor: Anchor, attributes: Attributes): void {
+    this.#accounts.set(anchor, { ...attributes });
+  }
+
+  removeAccount(anchor: Anchor): void {
+    this.#accounts.delete(anchor);
+    this.#digests.get(anchor)?.fill(0);
+    this.#digests.delete(anchor);
+  }
+
+  testConnection(): Promise<ConnectionReport> {
+    return Promise.resolve({
+      ok: !this.#closed,
+      secure: this.#o.secure,
+      identity: `memory:${this.#o.name}`,
+      detail: this.#closed ? 'closed' : `${this.#accounts.size} accounts`,
+    });
+  }
+
+  async *importAccounts(): AsyncGenerator<AccountRecord> {
+    // A snapshot, so accounts added or removed while importing do not disturb the iteration.
+    for (const [anchor, attributes] of [...this.#accounts]) {
+      await Promise.resolve();
+      yield { anchor, attributes: { ...attributes } };
+    }
+  }
+
+  async setPassword(anchor: Anchor, secret: Secret): Promise<void> {
+    this.#setCalls++;
+    // Like a real system, answer later than the call: engines must not rely on synchronous settling.
+    await Promise.resolve();
+    const scripted = this.#script.shift();
+    if (scripted !== undefined && scripted !== 'ok') throw this.#scripted(scripted);
+    if (!this.#accounts.has(anchor)) throw new AccountNotFoundError(`memory:${this.#o.name}: no such account`);
+    const { length, hash } = secret.useSync((clear) => ({ length: codePoints(clear), hash: digest(clear) }));
+    if (length < this.#o.minPasswordLength) {
+      hash.fill(0);
+      throw new PolicyError(`memory:${this.#o.name}: the password is shorter than ${this.#o.minPasswordLength} characters`);
+    }
+    this.#digests.get(anchor)?.fill(0);
+    this.#digests.set(anchor, hash);
+    this.#deliveries.push({ anchor, sha256: hash.toString('hex'), at: this.#o.now() });
+  }
+
+  async verifyPassword(anchor: Anchor, secret: Secret): Promise<boolean> {
+    await Promise.resolve();
+    if (!this.#accounts.has(anchor)) throw new AccountNotFoundError(`memory:${this.#o.name}: no such account`);
+    const stored = this.#digests.get(anchor);
+    if (stored === undefined) return false;
+    const given = secret.useSync(digest);
+    try {
+      return timingSafeEqual(stored, given);
+    } finally {
+      given.fill(0);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  #scripted(kind: Exclude<MemoryFailure, 'ok'>): PwsyncError {
+    const where = `memory:${this.#o.name}`;
+    switch (kind) {
+      case 'transient':
+        return new TransientError(`${where}: scripted transient failure`);
+      case 'notFound':
+        return new AccountNotFoundError(`${where}: scripted account not found`);
+      case 'policy':
+        return new PolicyError(`${where}: scripted policy refusal`);
+      case 'notConfigured':
+        return new NotConfiguredError(`${where}: scripted not configured`);
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Job } from '../../core/model.ts';
+import type { Store } from '../port.ts';
+import { change, one, rejectsWithCode, sealed, withStore, world, type OpenStore } from './fixtures.ts';
+
+async function jobOf(store: Store, changeId: string, accountId: number): Promise<Job> {
+  return one((await store.listJobs({ changeId, limit: 100 })).filter((j) => j.accountId === accountId));
+}
+
+async function secretIds(store: Store): Promise<string[]> {
+  return (await store.sealedSecrets()).map((s) => s.changeId).sort();
+}
+
+/** Changes and jobs: commit with the ordering rules, claim, finish, retry, recover. */
+export function jobTests(open: OpenStore): void {
+  describe('changes and jobs', () => {
+    test('commitChange creates one pending job per target and writes the given events with it', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        const result = await store.commitChange(
+          change('c1', w.personId, 1000),
+          sealed('c1'),
+          [{ accountId: w.apps.id }, { accountId: w.mail.id }, { accountId: w.apps.id }],
+          [{ code: 7001, message: 'accepted' }, { code: 6921, system: 'ldap', anchor: 'x', message: 'not enabled' }],
+        );
+        assert.deepEqual(result.jobs.map((j) => j.accountId), [w.apps.id, w.mail.id], 'one job per distinct target');
+        assert.deepEqual(result.outOfDate, []);
+        assert.deepEqual(result.superseded, []);
+        const job = await jobOf(store, 'c1', w.apps.id);
+        assert.equal(job.id, result.jobs[0]?.jobId);
+        assert.deepEqual(job.state, { kind: 'pending' });
+        assert.equal(job.system, 'apps');
+        assert.equal(job.anchor, 'apps-1');
+        assert.equal(job.personId, w.personId);
+        assert.equal(job.changedAt, 1000);
+        assert.equal(job.attempts, 0);
+        const events = await store.listEvents({ changeId: 'c1', limit: 10 });
+        assert.deepEqual(events.map((e) => e.code).sort(), [6921, 7001]);
+        const notEnabled = one(events.filter((e) => e.code === 6921));
+        assert.equal(notEnabled.severity, 'error');
+        assert.equal(notEnabled.system, 'ldap');
+        assert.equal(notEnabled.personId, w.personId, 'an event of a change is filed under its person');
+        assert.deepEqual(await secretIds(store), ['c1']);
+      }));
+
+    test('commitChange is atomic: an unknown target or a change committed twice writes nothing', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await rejectsWithCode(
+          store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }, { accountId: 999_999 }], [{ code: 7001, message: 'accepted' }]),
+          'ERR_INVALID_INPUT',
+        );
+        assert.deepEqual(await store.listJobs({ limit: 10 }), []);
+        assert.deepEqual(await store.listEvents({ limit: 10 }), []);
+        assert.deepEqual(await store.sealedSecrets(), []);
+        await store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }], []);
+        await rejectsWithCode(store.commitChange(change('c1', w.personId, 2000), sealed('c1b'), [{ accountId: w.mail.id }], []), 'ERR_INVALID_INPUT');
+        assert.equal((await store.listJobs({ limit: 10 })).length, 1);
+      }));
+
+    test('a change without any job keeps no secret', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        const result = await store.commitChange(change('c0', w.personId, 1000), sealed('c0'), [], [{ code: 7009, message: 'no targets' }]);
+        assert.deepEqual(result, { jobs: [], outOfDate: [], superseded: [] });
+        assert.deepEqual(await store.sealedSecrets(), []);
+      }));
+
+    test('a newer change supersedes pending and retry-scheduled jobs of the same account (7008)', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await store.commitChange(change('old', w.personId, 1000), sealed('old'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
+        // Make the mail job retry-scheduled and put the apps job back to pending.
+        const mailJob = one((await store.claimJobs('w1', 1100, 10)).filter((j) => j.accountId === w.mail.id));
+        await store.finishJob(mailJob.id, { kind: 'retry', at: 1150, nextAt: 9000, error: 'busy' }, { code: 7003, message: 'retry' });
+        await store.recoverInProgress(1160);
+        assert.equal((await jobOf(store, 'old', w.mail.id)).state.kind, 'retry_scheduled');
+        assert.equal((await jobOf(store, 'old', w.apps.id)).state.kind, 'pending');
+
+        const result = await store.commitChange(change('new', w.personId, 2000), sealed('new'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
+        const oldApps = await jobOf(store, 'old', w.apps.id);
+        const oldMail = await jobOf(store, 'old', w.mail.id);
+        assert.deepEqual([...result.superseded].sort(), [oldApps.id, oldMail.id].sort());
+        assert.equal(result.jobs.length, 2);
+        for (const job of [oldApps, oldMail]) {
+          assert.deepEqual(job.state, { kind: 'superseded', at: job.updatedAt, by: 'new' });
+        }
+        const events = await store.listEvents({ codes: [7008], limit: 10 });
+        assert.deepEqual(events.map((e) => e.jobId).sort(), [oldApps.id, oldMail.id].sort());
+        assert.ok(events.every((e) => e.changeId === 'old' && e.severity === 'info'));
+        assert.deepEqual(await secretIds(store), ['new'], 'the superseded change keeps no secret');
+        assert.equal(await store.nextRetryAt(), undefined);
+      }));
+
+    test('an older change than a pending one is not queued (6919), nor one older than the last applied', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await store.commitChange(change('newer', w.personId, 2000), sealed('newer'), [{ accountId: w.apps.id }], []);
+        const older = await store.commitChange(change('older', w.personId, 1000), sealed('older'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
+        assert.deepEqual(older.outOfDate, [w.apps.id]);
+        assert.deepEqual(older.jobs.map((j) => j.accountId), [w.mail.id]);
+        assert.deepEqual(older.superseded, []);
+        assert.equal((await jobOf(store, 'newer', w.apps.id)).state.kind, 'pending', 'the newer job is untouched');
+        const outOfDate = one(await store.listEvents({ codes: [6919], limit: 10 }));
+        assert.equal(outOfDate.changeId, 'older');
+        assert.equal(outOfDate.system, 'apps');
+        assert.equal(outOfDate.anchor, 'apps-1');
+        assert.equal(outOfDate.severity, 'info');
+
+        // Apply the mail job (change time 1000), then a change older than that is out of date too.
+        const job = one(await store.claimJobs('w1', 3000, 10).then((jobs) => jobs.filter((j) => j.accountId === w.mail.id)));
+        await store.finishJob(job.id, { kind: 'done', at: 3001 }, { code: 7002, message: 'set' });
+        assert.equal((await store.getAccount('mail', 'mail-1'))?.lastAppliedAt, 1000);
+        const stale = await store.commitChange(change('stale', w.personId, 999), sealed('stale'), [{ accountId: w.mail.id }], []);
+        assert.deepEqual(stale.outOfDate, [w.mail.id]);
+        assert.deepEqual(stale.jobs, []);
+        assert.ok(!(await secretIds(store)).includes('stale'), 'a change with no job keeps no secret');
+        const same = await store.commitChange(change('same-time', w.personId, 1000), sealed('same'), [{ accountId: w.mail.id }], []);
+        assert.equal(same.jobs.length, 1, 'a change as old as the last applied one is still delivered');
+      }));
+
+    test('an older change than one in progress is out of date; a newer one waits behind it', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await store.commitChange(change('c2', w.personId, 2000), sealed('c2'), [{ accountId: w.apps.id }], []);
+        const running = one(await store.claimJobs('w1', 2100, 10));
+        const older = await store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }], []);
+        assert.deepEqual(older.outOfDate, [w.apps.id]);
+        const newer = await store.commitChange(change('c3', w.personId, 3000), sealed('c3'), [{ accountId: w.apps.id }], []);
+        assert.equal(newer.jobs.length, 1);
+        assert.deepEqual(newer.superseded, [], 'a job in progress is never superseded');
+        assert.equal((await jobOf(store, 'c2', w.apps.id)).state.kind, 'in_progress');
+        assert.deepEqual(await store.claimJobs('w2', 3100, 10), [], 'the account is busy');
+        await store.finishJob(running.id, { kind: 'done', at: 3200 }, { code: 7002, message: 'set' });
+        const next = one(await store.claimJobs('w2', 3300, 10));
+        assert.equal(next.changeId, 'c3');
+        assert.equal(next.lastAppliedAt, 2000);
+      }));
+  });
+}

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { at, one, rejectsWithCode, withStore, world, type OpenStore } from './fixtures.ts';
+
+/** Persons and links: projection, joins, manual links, lookups, search, counts. */
+export function personTests(open: OpenStore): void {
+  describe('persons and links', () => {
+    test('applyLinks projects a person with the account attributes and joins others to it', () =>
+      withStore(open, async (store) => {
+        const [src, joined] = await store.upsertAccounts('corp', 'r', [
+          { anchor: 's', attributes: { login: 'Zoë', mail: 'zoe@corp.test' } },
+          { anchor: 'j', attributes: { login: 'zoe' } },
+        ]);
+        assert.ok(src && joined);
+        const person = one(await store.applyLinks([{ kind: 'project', accountId: src.id }], 1234));
+        assert.deepEqual(person.attributes, { login: 'Zoë', mail: 'zoe@corp.test' });
+        assert.equal(person.createdAt, 1234);
+        assert.match(person.id, /\S/u);
+        assert.deepEqual(await store.applyLinks([{ kind: 'join', accountId: joined.id, personId: person.id, rule: 2 }], 1300), []);
+
+        const view = await store.getPerson(person.id);
+        assert.ok(view);
+        assert.deepEqual(view.attributes, person.attributes);
+        assert.equal(view.createdAt, 1234);
+        const byId = new Map(view.accounts.map((a) => [a.id, a]));
+        assert.deepEqual(byId.get(src.id)?.link, { accountId: src.id, personId: person.id, reason: { kind: 'projection' }, linkedAt: 1234 });
+        assert.deepEqual(byId.get(joined.id)?.link, { accountId: joined.id, personId: person.id, reason: { kind: 'join', rule: 2 }, linkedAt: 1300 });
+        assert.equal(byId.get(joined.id)?.personId, person.id);
+        assert.equal((await store.getAccount('corp', 's'))?.personId, person.id);
+        assert.equal(await store.getPerson('no-such-person'), undefined);
+      }));
+
+    test('applyLinks is one batch: persons in decision order, linked accounts left as they are', () =>
+      withStore(open, async (store) => {
+        const accounts = await store.upsertAccounts(
+          'corp',
+          'r',
+          [1, 2, 3].map((n) => ({ anchor: `a${n}`, attributes: { n: String(n) } })),
+        );
+        const [a1, a2, a3] = [at(accounts, 0), at(accounts, 1), at(accounts, 2)];
+        const created = await store.applyLinks(
+          [
+            { kind: 'project', accountId: a2.id },
+            { kind: 'project', accountId: a1.id },
+            { kind: 'project', accountId: a2.id }, // already linked by the first decision
+          ],
+          10,
+        );
+        assert.deepEqual(
+          created.map((p) => p.attributes),
+          [{ n: '2' }, { n: '1' }],
+        );
+        const [p2, p1] = [at(created, 0), at(created, 1)];
+        assert.deepEqual(await store.applyLinks([{ kind: 'join', accountId: a2.id, personId: p1.id, rule: 0 }], 11), []);
+        assert.equal((await store.getAccount('corp', 'a2'))?.personId, p2.id, 'an already linked account is left as it is');
+        await store.applyLinks([{ kind: 'join', accountId: a3.id, personId: p1.id, rule: 0 }], 12);
+        assert.equal((await store.getAccount('corp', 'a3'))?.personId, p1.id);
+        assert.deepEqual(await store.counts().then((c) => [c.persons, c.links]), [2, 3]);
+      }));
+
+    test('applyLinks refuses unknown accounts and persons, and writes nothing then', () =>
+      withStore(open, async (store) => {
+        const [a, b] = await store.upsertAccounts('corp', 'r', [
+          { anchor: 'a', attributes: {} },
+          { anchor: 'b', attributes: {} },
+        ]);
+        assert.ok(a && b);
+        await rejectsWithCode(store.applyLinks([{ kind: 'project', accountId: a.id }, { kind: 'project', accountId: 999_999 }], 1), 'ERR_INVALID_INPUT');
+        await rejectsWithCode(store.applyLinks([{ kind: 'project', accountId: a.id }, { kind: 'join', accountId: b.id, personId: 'nobody', rule: 0 }], 1), 'ERR_INVALID_INPUT');
+        const counts = await store.counts();
+        assert.equal(counts.persons, 0);
+        assert.equal(counts.links, 0);
+      }));
+
+    test('link refuses an account already linked; unlink frees it', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        const other = one(await store.applyLinks([{ kind: 'project', accountId: (await store.upsertAccounts('corp', 'r', [{ anchor: 'x', attributes: {} }]))[0]?.id ?? -1 }], 5));
+        await rejectsWithCode(store.link(w.apps.id, other.id, { kind: 'manual' }, 6), 'ERR_INVALID_INPUT');
+        assert.equal((await store.getAccount('apps', 'apps-1'))?.personId, w.personId);
+
+        await store.unlink(w.apps.id);
+        assert.equal((await store.getAccount('apps', 'apps-1'))?.personId, null);
+        assert.equal((await store.getPerson(w.personId))?.accounts.length, 2);
+        await store.unlink(w.apps.id); // unlinking an unlinked account is harmless
+
+        const made = await store.link(w.apps.id, other.id, { kind: 'manual' }, 7);
+        assert.deepEqual(made, { accountId: w.apps.id, personId: other.id, reason: { kind: 'manual' }, linkedAt: 7 });
+        assert.deepEqual(one((await store.getPerson(other.id))?.accounts.filter((a) => a.system === 'apps') ?? []).link, made);
+        await rejectsWithCode(store.link(999_999, other.id, { kind: 'manual' }, 8), 'ERR_INVALID_INPUT');
+        await store.unlink(w.apps.id);
+        await rejectsWithCode(store.link(w.apps.id, 'no-such-person', { kind: 'manual' }, 8), 'ERR_INVALID_INPUT');
+        const joined = await store.link(w.apps.id, w.personId, { kind: 'join', rule: 3 }, 9);
+        assert.deepEqual(joined.reason, { kind: 'join', rule: 3 });
+      }));
+
+    test('findPersonsByKey matches under each mode, respects the limit, and is scoped to the attribute', () =>
+      withStore(open, async (store) => {
+        const accounts = await store.upsertAccounts('corp', 'r', [
+          { anchor: '1', attributes: { given: 'Zoë', login: 'ÄRGER' } },
+          { anchor: '2', attributes: { given: 'zoe', login: 'ärger' } },
+          { anchor: '3', attributes: { given: 'ZOE', login: 'arger' } },
+        ]);
+        const persons = await store.applyLinks(accounts.map((a) => ({ kind: 'project' as const, accountId: a.id })), 1);
+        const [p1, p2, p3] = [at(persons, 0).id, at(persons, 1).id, at(persons, 2).id];
+        const sorted = async (promise: Promise<readonly string[]>): Promise<string[]> => [...(await promise)].sort();
+
+        assert.deepEqual(await sorted(store.findPersonsByKey('given', 'normalized', 'zoe', 10)), [p1, p2, p3].sort());
+        assert.deepEqual(await sorted(store.findPersonsByKey('given', 'caseInsensitive', 'zoe', 10)), [p2, p3].sort());
+        assert.deepEqual(await store.findPersonsByKey('given', 'exact', 'Zoë', 10), [p1]);
+        assert.deepEqual(await sorted(store.findPersonsByKey('login', 'caseInsensitive', 'ärger', 10)), [p1, p2].sort());
+        assert.deepEqual(await store.findPersonsByKey('login', 'exact', 'ärger', 10), [p2]);
+        assert.equal((await store.findPersonsByKey('given', 'normalized', 'zoe', 2)).length, 2);
+        assert.deepEqual(await store.findPersonsByKey('login', 'normalized', 'zoe', 10), []);
+      }));
+
+    test('searchPersons pages every person in creation order without text', () =>
+      withStore(open, async (store) => {
+        const accounts = await store.upsertAccounts('corp', 'r', [5, 3, 9, 1].map((n) => ({ anchor: `a${n}`, attributes: { n: String(n) } })));
+        const persons = await store.applyLinks(accounts.map((a) => ({ kind: 'project' as const, accountId: a.id })), 1);
+        const ids = persons.map((p) => p.id);
+        assert.deepEqual((await store.searchPersons({ limit: 10 })).map((p) => p.id), ids);
+        assert.deepEqual((await store.searchPersons({ limit: 2 })).map((p) => p.id), ids.slice(0, 2));
+        assert.deepEqual((await store.searchPersons({ limit: 2, offset: 2 })).map((p) => p.id), ids.slice(2));
+        assert.deepEqual((await store.searchPersons({ text: '', limit: 10 })).map((p) => p.id), ids);
+        const first = at(await store.searchPersons({ limit: 1 }), 0);
+        assert.equal(one(first.accounts).anchor, 'a5', 'a result carries its linked accounts');
+      }));
+
+    test('searchPersons finds by id, person attribute or linked account attribute, case-insensitively', () =>
+      withStore(open, async (store) => {
+        const w = await world(store); // person User1 / user1@corp.test, apps login user1, mail address
+        const [stray] = await store.upsertAccounts('apps', 'r', [{ anchor: 'stray', attributes: { login: 'Zoë Quinn' } }]);
+        const [bob] = await store.upsertAccounts('corp', 'r', [{ anchor: 'bob', attributes: { login: 'Bob', title: 'Ärger-Manager' } }]);
+        assert.ok(stray && bob);
+        const bobId = one(await store.applyLinks([{ kind: 'project', accountId: bob.id }], 2)).id;
+        const [linkedExtra] = await store.upsertAccounts('hr', 'r', [{ anchor: 'h1', attributes: { badge: 'ZX-Ünique-77' } }]);
+        assert.ok(linkedExtra);
+        await store.link(linkedExtra.id, w.personId, { kind: 'manual' }, 3);
+
+        const found = async (text: string): Promise<string[]> => (await store.searchPersons({ text, limit: 10 })).map((p) => p.id);
+        assert.deepEqual(await found('USER1@CORP'), [w.personId]);
+        assert.deepEqual(await found('ärger'), [bobId]);
+        assert.deepEqual(await found('ÄRGER-man'), [bobId]);
+        assert.deepEqual(await found('ünique'), [w.personId], 'an attribute of a linked account counts');
+        assert.deepEqual(await found(w.personId.slice(0, 8).toUpperCase()), [w.personId]);
+        assert.deepEqual(await found('zoë'), [], 'an unlinked account leads to no one');
+        assert.deepEqual(await found('nothing-like-this'), []);
+        assert.deepEqual(await found('o'), [w.personId, bobId], 'several matches come in creation order');
+        assert.deepEqual(await store.searchPersons({ text: 'o', limit: 1, offset: 1 }).then((r) => r.map((p) => p.id)), [bobId]);
+      }));
+
+    test('counts reports persons, accounts, links, jobs by every state and events', () =>
+      withStore(open, async (store) => {
+        const empty = await store.counts();
+        assert.deepEqual(empty, {
+          persons: 0,
+          accounts: 0,
+          links: 0,
+          jobsByState: { pending: 0, in_progress: 0, retry_scheduled: 0, done: 0, failed: 0, superseded: 0 },
+          events: 0,
+        });
+        await world(store);
+        await store.upsertAccounts('apps', 'run-1', [{ anchor: 'unlinked', attributes: {} }]);
+        await store.appendEvents([{ code: 7022, message: 'import completed' }]);
+        const counts = await store.counts();
+        assert.equal(counts.persons, 1);
+        assert.equal(counts.accounts, 4);
+        assert.equal(counts.links, 3);
+        assert.equal(counts.events, 1);
+      }));
+  });
+}

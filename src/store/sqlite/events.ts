@@ -1,0 +1,85 @@
+import { InvalidInputError } from '../../core/errors.ts';
+import { isEventCode, severityOf } from '../../core/events.ts';
+import type { EpochMs, NewEvent, PwEvent } from '../../core/model.ts';
+import type { EventFilter } from '../port.ts';
+import type { Ctx } from './context.ts';
+import type { Param } from './db.ts';
+import { EVENT_COLUMNS, toEvent, type EventRow } from './rows.ts';
+import { checkLimit, inList } from './sql.ts';
+
+/** What an event written for a job or a change takes from it where the event itself is silent. */
+export type EventContext = Partial<Pick<PwEvent, 'system' | 'anchor' | 'personId' | 'changeId' | 'jobId'>>;
+
+/** Writes one event in the current transaction; fields it leaves out come from `context`, then null. */
+export function insertEvent(ctx: Ctx, event: NewEvent, context: EventContext = {}): void {
+  if (!isEventCode(event.code)) throw new InvalidInputError(`unknown event code ${String(event.code)}`);
+  ctx.sql
+    .prepare('INSERT INTO events (at, code, severity, system, anchor, person_id, change_id, job_id, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    .run(
+      event.at ?? ctx.now(),
+      event.code,
+      severityOf(event.code),
+      event.system ?? context.system ?? null,
+      event.anchor ?? context.anchor ?? null,
+      event.personId ?? context.personId ?? null,
+      event.changeId ?? context.changeId ?? null,
+      event.jobId ?? context.jobId ?? null,
+      event.message,
+    );
+}
+
+export function appendEvents(ctx: Ctx, events: readonly NewEvent[]): void {
+  if (events.length === 0) return;
+  ctx.sql.write(() => {
+    for (const event of events) insertEvent(ctx, event);
+  });
+}
+
+/** Newest first; with `afterId`, oldest first from just after that id (to follow the log). */
+export function listEvents(ctx: Ctx, filter: EventFilter): PwEvent[] {
+  checkLimit(filter.limit);
+  const where: string[] = [];
+  const params: Param[] = [];
+  if (filter.codes !== undefined) {
+    if (filter.codes.length === 0) return [];
+    where.push(`code IN ${inList(filter.codes.length)}`);
+    params.push(...filter.codes);
+  }
+  if (filter.severities !== undefined) {
+    if (filter.severities.length === 0) return [];
+    where.push(`severity IN ${inList(filter.severities.length)}`);
+    params.push(...filter.severities);
+  }
+  if (filter.system !== undefined) {
+    where.push('system = ?');
+    params.push(filter.system);
+  }
+  if (filter.personId !== undefined) {
+    where.push('person_id = ?');
+    params.push(filter.personId);
+  }
+  if (filter.changeId !== undefined) {
+    where.push('change_id = ?');
+    params.push(filter.changeId);
+  }
+  if (filter.since !== undefined) {
+    where.push('at >= ?');
+    params.push(filter.since);
+  }
+  if (filter.afterId !== undefined) {
+    where.push('id > ?');
+    params.push(filter.afterId);
+  }
+  const order = filter.afterId === undefined ? 'DESC' : 'ASC';
+  const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+  const rows = ctx.sql.prepare<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events ${clause} ORDER BY id ${order} LIMIT ?`).all(...params, filter.limit);
+  return rows.map(toEvent);
+}
+
+/** Records a notification id unless it is there already; forgets ids older than `forgetBefore`. */
+export function rememberNotification(ctx: Ctx, id: string, at: EpochMs, forgetBefore: EpochMs): boolean {
+  return ctx.sql.write(() => {
+    ctx.sql.prepare('DELETE FROM notifications WHERE at < ?').run(forgetBefore);
+    return ctx.sql.prepare('INSERT INTO notifications (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING').run(id, at).changes === 1;
+  });
+}

@@ -1,0 +1,172 @@
+import type Database from 'better-sqlite3';
+import { StoreSchemaTooNewError } from '../errors.ts';
+
+/** One schema step. Versions are consecutive; a released migration is never edited, only followed. */
+export interface Migration {
+  readonly version: number;
+  readonly sql: string;
+}
+
+// Conventions: times are integer epoch ms; attributes are JSON text on the owning row and also
+// one row per (owner, name) in an *_attributes table holding the key of each match mode, each
+// indexed (exact by the primary key), so join lookups never scan. The store code keeps the rows
+// in step with the JSON in the same transaction. Open jobs (pending, in_progress, retry_scheduled)
+// keep their change's sealed secret; the store sets it to NULL when the last one ends, and
+// secure_delete overwrites the bytes.
+const V1 = `
+CREATE TABLE persons (
+  seq         INTEGER PRIMARY KEY,
+  id          TEXT    NOT NULL UNIQUE,
+  attributes  TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+
+-- The primary key (name, exact, owner) is the index for exact matches; rows are found for deletion
+-- through the owner's stored JSON, so no index on the owner alone is needed (one B-tree less to
+-- maintain on every import).
+CREATE TABLE person_attributes (
+  name        TEXT    NOT NULL,
+  exact       TEXT    NOT NULL,
+  person_seq  INTEGER NOT NULL,
+  ci          TEXT    NOT NULL,
+  norm        TEXT    NOT NULL,
+  PRIMARY KEY (name, exact, person_seq)
+) WITHOUT ROWID;
+CREATE INDEX person_attributes_ci   ON person_attributes (name, ci);
+CREATE INDEX person_attributes_norm ON person_attributes (name, norm);
+
+-- An account has at most one link, so the link lives on the account row: one row to read for
+-- an account with its person, and removing the account removes its link.
+CREATE TABLE accounts (
+  id               INTEGER PRIMARY KEY,
+  system           TEXT    NOT NULL,
+  anchor           TEXT    NOT NULL,
+  attributes       TEXT    NOT NULL,
+  import_run       TEXT    NOT NULL,
+  imported_at      INTEGER NOT NULL,
+  last_applied_at  INTEGER,
+  person_seq       INTEGER REFERENCES persons (seq),
+  link_kind        TEXT    CHECK (link_kind IN ('projection', 'join', 'manual')),
+  link_rule        INTEGER,
+  linked_at        INTEGER,
+  UNIQUE (system, anchor),
+  CHECK ((person_seq IS NULL) = (link_kind IS NULL) AND (person_seq IS NULL) = (linked_at IS NULL))
+);
+CREATE INDEX accounts_person ON accounts (person_seq) WHERE person_seq IS NOT NULL;
+
+CREATE TABLE account_attributes (
+  name        TEXT    NOT NULL,
+  exact       TEXT    NOT NULL,
+  account_id  INTEGER NOT NULL,
+  ci          TEXT    NOT NULL,
+  norm        TEXT    NOT NULL,
+  PRIMARY KEY (name, exact, account_id)
+) WITHOUT ROWID;
+CREATE INDEX account_attributes_ci   ON account_attributes (name, ci);
+CREATE INDEX account_attributes_norm ON account_attributes (name, norm);
+
+CREATE TABLE changes (
+  id             TEXT    PRIMARY KEY,
+  source_system  TEXT    NOT NULL,
+  source_anchor  TEXT    NOT NULL,
+  person_id      TEXT    NOT NULL,
+  changed_at     INTEGER NOT NULL,
+  received_at    INTEGER NOT NULL,
+  origin         TEXT    NOT NULL CHECK (origin IN ('source', 'admin', 'self')),
+  actor          TEXT    NOT NULL,
+  key_id         TEXT,
+  secret         BLOB,
+  wiped_at       INTEGER,
+  CHECK ((key_id IS NULL) = (secret IS NULL))
+);
+CREATE INDEX changes_sealed ON changes (id) WHERE secret IS NOT NULL;
+
+-- Jobs keep their target's system, anchor and person: they are the delivery history and outlive
+-- an account removed from its system, so account_id is deliberately not a foreign key.
+-- AUTOINCREMENT: a job id held by a worker must never name another job later.
+CREATE TABLE jobs (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  change_id      TEXT    NOT NULL REFERENCES changes (id),
+  account_id     INTEGER NOT NULL,
+  system         TEXT    NOT NULL,
+  anchor         TEXT    NOT NULL,
+  person_id      TEXT    NOT NULL,
+  changed_at     INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL,
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  state          TEXT    NOT NULL
+                 CHECK (state IN ('pending', 'in_progress', 'retry_scheduled', 'done', 'failed', 'superseded')),
+  worker         TEXT,
+  since          INTEGER,
+  next_at        INTEGER,
+  last_error     TEXT,
+  ended_at       INTEGER,
+  event          INTEGER,
+  superseded_by  TEXT,
+  CHECK (state <> 'in_progress' OR (worker IS NOT NULL AND since IS NOT NULL)),
+  CHECK (state <> 'retry_scheduled' OR (next_at IS NOT NULL AND last_error IS NOT NULL)),
+  CHECK (state NOT IN ('done', 'failed', 'superseded') OR ended_at IS NOT NULL),
+  CHECK (state <> 'failed' OR (event IS NOT NULL AND last_error IS NOT NULL)),
+  CHECK (state <> 'superseded' OR superseded_by IS NOT NULL)
+);
+-- Claiming walks due jobs in change order without sorting; the query repeats this WHERE term
+-- verbatim so that SQLite may use the partial index.
+CREATE INDEX jobs_due ON jobs (changed_at, id) WHERE state IN ('pending', 'retry_scheduled');
+CREATE INDEX jobs_next_retry ON jobs (next_at) WHERE state = 'retry_scheduled';
+CREATE INDEX jobs_account ON jobs (account_id, state);
+CREATE INDEX jobs_state ON jobs (state);
+CREATE INDEX jobs_change ON jobs (change_id);
+CREATE INDEX jobs_person ON jobs (person_id);
+CREATE INDEX jobs_system ON jobs (system);
+
+-- AUTOINCREMENT: followers page with "after id", so an id must never be reused.
+CREATE TABLE events (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  at         INTEGER NOT NULL,
+  code       INTEGER NOT NULL,
+  severity   TEXT    NOT NULL CHECK (severity IN ('info', 'warning', 'error')),
+  system     TEXT,
+  anchor     TEXT,
+  person_id  TEXT,
+  change_id  TEXT,
+  job_id     INTEGER,
+  message    TEXT    NOT NULL
+);
+CREATE INDEX events_at ON events (at);
+CREATE INDEX events_code ON events (code);
+CREATE INDEX events_system ON events (system);
+CREATE INDEX events_person ON events (person_id);
+CREATE INDEX events_change ON events (change_id);
+
+CREATE TABLE notifications (
+  id  TEXT    PRIMARY KEY,
+  at  INTEGER NOT NULL
+);
+CREATE INDEX notifications_at ON notifications (at);
+`;
+
+/** Every migration, in order. The last one's version is the schema this program writes. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, sql: V1 }];
+
+export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+/**
+ * Brings the schema up to {@link SCHEMA_VERSION} in one IMMEDIATE transaction, so two processes
+ * opening a new store at once cannot both migrate it. Refuses a store written by a newer program.
+ */
+export function migrate(db: Database.Database, now: number): void {
+  const run = db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    const row = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations').get();
+    const current = row?.version ?? 0;
+    if (current > SCHEMA_VERSION) throw new StoreSchemaTooNewError(current, SCHEMA_VERSION);
+    const record = db.prepare<[number, number]>('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= current) continue;
+      db.exec(migration.sql);
+      record.run(migration.version, now);
+    }
+  });
+  run.immediate();
+}

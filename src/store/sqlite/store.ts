@@ -1,0 +1,245 @@
+import { JOB_STATES, type Anchor, type Change, type EpochMs, type Job, type JobStateKind, type Link, type LinkReason, type MatchMode, type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName } from '../../core/model.ts';
+import type {
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, EventFilter, JobFilter, JobOutcome, JobTarget, LinkDecision, PersonView,
+  Store, StoreCounts,
+} from '../port.ts';
+import * as accounts from './accounts.ts';
+import type { Ctx } from './context.ts';
+import { BUSY_TIMEOUT_MS, MEMORY } from './open.ts';
+import { guard, type Sqlite } from './db.ts';
+import * as events from './events.ts';
+import * as jobs from './jobs.ts';
+import * as persons from './persons.ts';
+import * as secrets from './secrets.ts';
+
+/** How soon after a secret is wiped the WAL is checkpointed and truncated, and retried while busy. */
+const SCRUB_DELAY_MS = 1000;
+const SCRUB_ATTEMPTS = 60;
+
+/** The connection settings that matter, as SQLite reports them (for tests and `pwsync status`). */
+export interface SqlitePragmas {
+  readonly journalMode: string;
+  /** 2 is FULL. */
+  readonly synchronous: number;
+  readonly foreignKeys: boolean;
+  readonly secureDelete: boolean;
+  readonly busyTimeoutMs: number;
+}
+
+/**
+ * The SQLite store: one file, one connection, every method one transaction.
+ *
+ * better-sqlite3 is synchronous, so each method runs to completion before the next starts: the
+ * promises only keep the port the same as PostgreSQL's.
+ */
+export class SqliteStore implements Store {
+  readonly description: string;
+  readonly #sql: Sqlite;
+  readonly #ctx: Ctx;
+  readonly #path: string;
+  #scrubTimer: NodeJS.Timeout | undefined;
+  #scrubAttempts = 0;
+
+  constructor(sql: Sqlite, path: string, now: () => number) {
+    this.#sql = sql;
+    this.#path = path;
+    this.description = `sqlite:${path}`;
+    this.#ctx = { sql, now, wiped: () => this.#scheduleScrub() };
+  }
+
+  close(): Promise<void> {
+    clearTimeout(this.#scrubTimer);
+    this.#scrubTimer = undefined;
+    // The last connection to close checkpoints and deletes the WAL itself.
+    this.#sql.close();
+    return Promise.resolve();
+  }
+
+  upsertAccounts(system: SystemName, importRun: string, input: readonly AccountInput[]): Promise<readonly AccountWithLink[]> {
+    return this.#run(() => accounts.upsertAccounts(this.#ctx, system, importRun, input));
+  }
+
+  removeAccountsNotIn(system: SystemName, importRun: string, at: EpochMs): Promise<readonly AccountWithLink[]> {
+    return this.#run(() => accounts.removeAccountsNotIn(this.#ctx, system, importRun, at));
+  }
+
+  getAccount(system: SystemName, anchor: Anchor): Promise<AccountWithLink | undefined> {
+    return this.#run(() => accounts.getAccount(this.#ctx, system, anchor));
+  }
+
+  findAccountsByKey(system: SystemName, name: string, mode: MatchMode, key: string): Promise<readonly AccountWithLink[]> {
+    return this.#run(() => accounts.findAccountsByKey(this.#ctx, system, name, mode, key));
+  }
+
+  applyLinks(decisions: readonly LinkDecision[], at: EpochMs): Promise<readonly Person[]> {
+    return this.#run(() => persons.applyLinks(this.#ctx, decisions, at));
+  }
+
+  findPersonsByKey(name: string, mode: MatchMode, key: string, limit: number): Promise<readonly PersonId[]> {
+    return this.#run(() => persons.findPersonsByKey(this.#ctx, name, mode, key, limit));
+  }
+
+  link(accountId: number, personId: PersonId, reason: LinkReason, at: EpochMs): Promise<Link> {
+    return this.#run(() => persons.link(this.#ctx, accountId, personId, reason, at));
+  }
+
+  unlink(accountId: number): Promise<void> {
+    return this.#run(() => {
+      persons.unlink(this.#ctx, accountId);
+    });
+  }
+
+  getPerson(personId: PersonId): Promise<PersonView | undefined> {
+    return this.#run(() => persons.getPerson(this.#ctx, personId));
+  }
+
+  searchPersons(query: { text?: string; limit: number; offset?: number }): Promise<readonly PersonView[]> {
+    return this.#run(() => persons.searchPersons(this.#ctx, query));
+  }
+
+  counts(): Promise<StoreCounts> {
+    return this.#run(() =>
+      this.#sql.read(() => {
+        const count = (sql: string): number => this.#sql.prepare<{ n: number }>(sql).get()?.n ?? 0;
+        const jobsByState = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobStateKind, number>;
+        for (const row of this.#sql.prepare<{ state: JobStateKind; n: number }>('SELECT state, count(*) AS n FROM jobs GROUP BY state').all()) {
+          jobsByState[row.state] = row.n;
+        }
+        return {
+          persons: count('SELECT count(*) AS n FROM persons'),
+          accounts: count('SELECT count(*) AS n FROM accounts'),
+          links: count('SELECT count(*) AS n FROM accounts WHERE person_seq IS NOT NULL'),
+          jobsByState,
+          events: count('SELECT count(*) AS n FROM events'),
+        };
+      }),
+    );
+  }
+
+  commitChange(change: Change, secret: SealedSecret, targets: readonly JobTarget[], evts: readonly NewEvent[]): Promise<CommitResult> {
+    return this.#run(() => jobs.commitChange(this.#ctx, change, secret, targets, evts));
+  }
+
+  claimJobs(worker: string, now: EpochMs, limit: number): Promise<readonly ClaimedJob[]> {
+    return this.#run(() => jobs.claimJobs(this.#ctx, worker, now, limit));
+  }
+
+  finishJob(jobId: number, outcome: JobOutcome, event: NewEvent): Promise<void> {
+    return this.#run(() => {
+      jobs.finishJob(this.#ctx, jobId, outcome, event);
+    });
+  }
+
+  recoverInProgress(at: EpochMs): Promise<number> {
+    return this.#run(() => jobs.recoverInProgress(this.#ctx, at));
+  }
+
+  nextRetryAt(): Promise<EpochMs | undefined> {
+    return this.#run(() => jobs.nextRetryAt(this.#ctx));
+  }
+
+  listJobs(filter: JobFilter): Promise<readonly Job[]> {
+    return this.#run(() => jobs.listJobs(this.#ctx, filter));
+  }
+
+  sealedSecrets(): Promise<readonly { changeId: string; secret: SealedSecret }[]> {
+    return this.#run(() => secrets.sealedSecrets(this.#ctx));
+  }
+
+  resealSecrets(list: readonly { changeId: string; secret: SealedSecret }[]): Promise<void> {
+    return this.#run(() => {
+      secrets.resealSecrets(this.#ctx, list);
+    });
+  }
+
+  rememberNotification(id: string, at: EpochMs, forgetBefore: EpochMs): Promise<boolean> {
+    return this.#run(() => events.rememberNotification(this.#ctx, id, at, forgetBefore));
+  }
+
+  appendEvents(list: readonly NewEvent[]): Promise<void> {
+    return this.#run(() => {
+      events.appendEvents(this.#ctx, list);
+    });
+  }
+
+  listEvents(filter: EventFilter): Promise<readonly PwEvent[]> {
+    return this.#run(() => events.listEvents(this.#ctx, filter));
+  }
+
+  dataVersion(): Promise<number> {
+    return this.#run(() => Number(this.#sql.raw.pragma('data_version', { simple: true })));
+  }
+
+  /**
+   * Runs one store call: a synchronous throw becomes a rejection, and SQLite's errors become
+   * StoreErrors.
+   */
+  #run<T>(fn: () => T): Promise<T> {
+    return new Promise((resolve) => resolve(guard(fn)));
+  }
+
+  // SQLite only ----------------------------------------------------------------------------
+
+  /** The effective connection settings. */
+  pragmas(): SqlitePragmas {
+    return guard(() => {
+      const db = this.#sql.raw;
+      return {
+        journalMode: String(db.pragma('journal_mode', { simple: true })),
+        synchronous: Number(db.pragma('synchronous', { simple: true })),
+        foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
+        secureDelete: Number(db.pragma('secure_delete', { simple: true })) === 1,
+        busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
+      };
+    });
+  }
+
+  /**
+   * Copies the WAL into the database file and truncates the WAL to zero bytes, so that old page
+   * images (a wiped secret's among them) leave the disk. Returns false when another process's
+   * reader kept it from completing; never waits for one.
+   */
+  checkpoint(): boolean {
+    if (this.#path === MEMORY) return true;
+    return guard(() => {
+      const db = this.#sql.raw;
+      db.pragma('busy_timeout = 0');
+      try {
+        const row = db.pragma('wal_checkpoint(TRUNCATE)', { simple: false }) as { busy: number }[];
+        return row[0]?.busy === 0;
+      } catch {
+        return false;
+      } finally {
+        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+    });
+  }
+
+  /**
+   * A wiped secret's bytes are zeroed in the database page at once (secure_delete), but the WAL
+   * still holds the page image from when the secret was written until a checkpoint truncates it.
+   * One checkpoint shortly after a burst of wipes bounds that to about a second, without an fsync
+   * on every finished job.
+   */
+  #scheduleScrub(): void {
+    if (this.#path === MEMORY || this.#scrubTimer !== undefined) return;
+    this.#scrubAttempts = 0;
+    this.#armScrub();
+  }
+
+  #armScrub(): void {
+    this.#scrubTimer = setTimeout(() => {
+      this.#scrubTimer = undefined;
+      if (!this.#sql.open) return;
+      let done = false;
+      try {
+        done = this.checkpoint();
+      } catch {
+        // A store error here is not the caller's: the next wipe schedules another attempt.
+        done = true;
+      }
+      if (!done && ++this.#scrubAttempts < SCRUB_ATTEMPTS) this.#armScrub();
+    }, SCRUB_DELAY_MS);
+    this.#scrubTimer.unref();
+  }
+}

@@ -1,0 +1,31 @@
+import type { SystemConfig } from '../config/schema.ts';
+import type { ConnectorFactory } from '../connectors/registry.ts';
+import type { Connector } from '../connectors/types.ts';
+
+/**
+ * One connector per system, created on first use and kept open (connections are expensive: an
+ * LDAPS handshake per change would cap throughput at a hundred changes a second).
+ */
+export class ConnectorPool {
+  readonly #open = new Map<string, Connector>();
+
+  constructor(
+    private readonly factory: ConnectorFactory,
+    private readonly baseDir: string,
+  ) {}
+
+  get(system: SystemConfig): Connector {
+    let connector = this.#open.get(system.name);
+    if (!connector) {
+      connector = this.factory(system, { system: system.name, baseDir: this.baseDir });
+      this.#open.set(system.name, connector);
+    }
+    return connector;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.#open.values()];
+    this.#open.clear();
+    await Promise.allSettled(all.map((c) => c.close()));
+  }
+}

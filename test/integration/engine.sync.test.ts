@@ -1,0 +1,305 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { Secret } from '../../src/core/secret.ts';
+import type { EventCode } from '../../src/core/events.ts';
+import { sha256Hex } from '../../src/connectors/memory/index.ts';
+import { importSystem } from '../../src/sync/importer.ts';
+import { submitChange, type ChangeRequest } from '../../src/sync/submit-change.ts';
+import { eventually, startEngine, type Engine, type TestSystem } from '../support/engine.ts';
+
+const PEOPLE = {
+  '1': { login: 'alice', mail: 'alice@example.org', name: 'Alice' },
+  '2': { login: 'bob', mail: 'bob@example.org', name: 'Bob' },
+  '3': { login: 'zoe', mail: 'zoe@example.org', name: 'Zoë' },
+};
+
+function systems(overrides: Partial<Record<'apps' | 'legacy' | 'hr', Partial<TestSystem>>> = {}): TestSystem[] {
+  return [
+    { name: 'hr', source: { accountAttribute: 'login' }, import: { anchor: 'id' }, memory: { accounts: PEOPLE }, ...overrides.hr },
+    {
+      name: 'apps',
+      import: { anchor: 'id' },
+      join: [{ person: 'mail', account: 'email', match: 'caseInsensitive' }],
+      password: { sync: true, retry: { count: 2, interval: '60s' } },
+      memory: { accounts: { a1: { email: 'ALICE@example.org' }, a2: { email: 'bob@example.org' }, a3: { email: 'zoe@example.org' } } },
+      ...overrides.apps,
+    },
+    {
+      name: 'legacy',
+      import: { anchor: 'id' },
+      join: [{ person: 'login', account: 'user', match: 'normalized' }],
+      password: { sync: true },
+      memory: { accounts: { l1: { user: 'Alice' }, l3: { user: 'Zoe' }, l9: { user: 'svc-backup' } } },
+      ...overrides.legacy,
+    },
+  ];
+}
+
+async function imported(list: TestSystem[] = systems()): Promise<Engine> {
+  const engine = await startEngine(list);
+  for (const s of ['hr', 'apps', 'legacy']) if (list.some((x) => x.name === s)) await importSystem(engine.ctx, s);
+  return engine;
+}
+
+function change(account: string, password: string, changedAt: number, extra: Partial<ChangeRequest> = {}): ChangeRequest {
+  return { sourceSystem: 'hr', account: { name: account }, secret: Secret.fromString(password), changedAt, origin: 'source', actor: 'test', ...extra };
+}
+
+async function codes(engine: Engine, filter: { changeId?: string } = {}): Promise<EventCode[]> {
+  return (await engine.store.listEvents({ limit: 1000, ...filter })).map((e) => e.code);
+}
+
+async function settled(engine: Engine, changeId: string): Promise<void> {
+  await eventually(async () => (await engine.store.listJobs({ changeId, states: ['pending', 'in_progress'], limit: 100 })).length === 0, 5000, `jobs of ${changeId}`);
+}
+
+describe('import and join', () => {
+  test('the source projects persons; targets join by ordered rules; unmatched accounts stay unlinked', async () => {
+    const engine = await imported();
+    try {
+      const counts = await engine.store.counts();
+      assert.equal(counts.persons, 3);
+      assert.equal(counts.accounts, 9);
+      assert.equal(counts.links, 8); // svc-backup joins no one and legacy does not project
+      const [alice] = await engine.store.searchPersons({ text: 'alice@example.org', limit: 5 });
+      assert.deepEqual(alice?.accounts.map((a) => `${a.system}/${a.anchor}`).sort(), ['apps/a1', 'hr/1', 'legacy/l1']);
+      const zoe = (await engine.store.getAccount('legacy', 'l3'))?.personId;
+      assert.equal(zoe, (await engine.store.getAccount('hr', '3'))?.personId);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('an ambiguous match links nothing and warns (7020)', async () => {
+    const engine = await imported(
+      systems({ legacy: { join: [{ person: 'name', account: 'user', match: 'exact' }], memory: { accounts: { l1: { user: 'Alice' } } } }, hr: { memory: { accounts: { ...PEOPLE, '4': { login: 'alice2', mail: 'a2@example.org', name: 'Alice' } } } } }),
+    );
+    try {
+      assert.equal((await engine.store.getAccount('legacy', 'l1'))?.personId, null);
+      const warnings = await engine.store.listEvents({ codes: [7020], limit: 10 });
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0]?.anchor, 'l1');
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('an account removed from its system is unlinked (7021); re-import is stable', async () => {
+    const engine = await imported();
+    try {
+      engine.connector('apps').removeAccount('a2');
+      const report = await importSystem(engine.ctx, 'apps');
+      assert.equal(report.removed, 1);
+      assert.equal(await engine.store.getAccount('apps', 'a2'), undefined);
+      assert.deepEqual(await codes(engine).then((c) => c.filter((x) => x === 7021)), [7021]);
+      const again = await importSystem(engine.ctx, 'apps');
+      assert.equal(again.joined + again.projected + again.removed, 0);
+      assert.equal((await engine.store.counts()).links, 7);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('the path of a change', () => {
+  test('one job per target account is committed before the entry point answers, then delivered', async () => {
+    const engine = await imported();
+    try {
+      const receipt = await submitChange(engine.ctx, change('ALICE', 'N3w-Pässwörd', engine.clock.now()));
+      assert.deepEqual(receipt.jobs.map((j) => `${j.system}/${j.anchor}`).sort(), ['apps/a1', 'legacy/l1']);
+      const pending = await engine.store.listJobs({ changeId: receipt.changeId, limit: 10 });
+      assert.deepEqual(pending.map((j) => j.state.kind), ['pending', 'pending']);
+      await engine.workers().start();
+      await settled(engine, receipt.changeId);
+      for (const [system, anchor] of [['apps', 'a1'], ['legacy', 'l1']] as const) {
+        assert.deepEqual(engine.connector(system).deliveries.map((d) => [d.anchor, d.sha256]), [[anchor, sha256Hex('N3w-Pässwörd')]]);
+      }
+      assert.equal(engine.connector('hr').setCalls, 0, 'never written back to the source');
+      const states = (await engine.store.listJobs({ changeId: receipt.changeId, limit: 10 })).map((j) => j.state.kind);
+      assert.deepEqual(states, ['done', 'done']);
+      assert.deepEqual((await codes(engine, { changeId: receipt.changeId })).sort(), [7001, 7002, 7002]);
+      assert.deepEqual(await engine.store.sealedSecrets(), [], 'the secret is wiped when the last job ends');
+      assert.ok((await engine.store.getAccount('apps', 'a1'))?.lastAppliedAt !== null);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a system without password sync gets no job and event 6921', async () => {
+    const engine = await imported(systems({ legacy: { password: { sync: false } } }));
+    try {
+      const receipt = await submitChange(engine.ctx, change('alice', 'pw-123456', engine.clock.now()));
+      assert.deepEqual(receipt.jobs.map((j) => j.system), ['apps']);
+      assert.deepEqual(receipt.notEnabled, [{ system: 'legacy', anchor: 'l1' }]);
+      assert.ok((await codes(engine, { changeId: receipt.changeId })).includes(6921));
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('unknown source account and unknown system are clear errors', async () => {
+    const engine = await imported();
+    try {
+      await assert.rejects(submitChange(engine.ctx, change('mallory', 'x-123456', engine.clock.now())), { code: 'ERR_UNKNOWN_ACCOUNT' });
+      assert.ok((await codes(engine)).includes(7007));
+      await assert.rejects(submitChange(engine.ctx, change('alice', 'x', engine.clock.now(), { sourceSystem: 'nope' })), { code: 'ERR_UNKNOWN_SYSTEM' });
+      await assert.rejects(submitChange(engine.ctx, change('alice', 'x', engine.clock.now(), { sourceSystem: 'apps' })), { code: 'ERR_INVALID_INPUT' });
+      await assert.rejects(submitChange(engine.ctx, change('alice', '', engine.clock.now())), { code: 'ERR_INVALID_INPUT' });
+      await assert.rejects(submitChange(engine.ctx, change('alice', 'x', engine.clock.now() + 3_600_000)), { code: 'ERR_INVALID_INPUT' });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a replayed notification id is refused (7006)', async () => {
+    const engine = await imported();
+    try {
+      await submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' }));
+      await assert.rejects(submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' })), { code: 'ERR_INVALID_INPUT' });
+      assert.ok((await codes(engine)).includes(7006));
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('event semantics', () => {
+  const cases: { name: string; code: EventCode; apps: Partial<TestSystem> }[] = [
+    { name: 'connector cannot set passwords', code: 6928, apps: { memory: { capabilities: ['import'], accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'not configured on the target', code: 6922, apps: { memory: { failures: ['notConfigured'], accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'account gone in the target', code: 6923, apps: { memory: { failures: ['notFound'], accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'target policy refused it', code: 6927, apps: { memory: { minPasswordLength: 20, accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'secure connection required but absent', code: 7005, apps: { memory: { secure: false, accounts: { a1: { email: 'alice@example.org' } } } } },
+  ];
+  for (const c of cases) {
+    test(`${c.code}: ${c.name}, never retried`, async () => {
+      const engine = await imported(systems({ apps: c.apps }));
+      try {
+        const receipt = await submitChange(engine.ctx, change('alice', 'short-pw', engine.clock.now()));
+        await engine.workers().start();
+        await settled(engine, receipt.changeId);
+        const [job] = await engine.store.listJobs({ changeId: receipt.changeId, system: 'apps', limit: 1 });
+        assert.ok(job?.state.kind === 'failed');
+        assert.equal(job.state.event, c.code);
+        assert.equal(job.attempts, 1);
+        assert.ok((await codes(engine, { changeId: receipt.changeId })).includes(c.code));
+        assert.equal((await engine.store.listEvents({ codes: [7003], limit: 10 })).length, 0);
+      } finally {
+        await engine.close();
+      }
+    });
+  }
+
+  test('requireSecure: false delivers over an insecure connection', async () => {
+    const engine = await imported(systems({ apps: { password: { sync: true, requireSecure: false }, memory: { secure: false, accounts: { a1: { email: 'alice@example.org' } } } } }));
+    try {
+      const receipt = await submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now()));
+      await engine.workers().start();
+      await settled(engine, receipt.changeId);
+      assert.equal(engine.connector('apps').deliveries.length, 1);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('transient failures are retried per the system policy, then end in 7004', async () => {
+    const engine = await imported(systems({ apps: { memory: { failures: ['transient', 'transient', 'transient'], accounts: { a1: { email: 'alice@example.org' } } } } }));
+    try {
+      const receipt = await submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now()));
+      await engine.workers().start();
+      const appsJob = async () => (await engine.store.listJobs({ changeId: receipt.changeId, system: 'apps', limit: 1 }))[0];
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        await eventually(async () => (await appsJob())?.state.kind === 'retry_scheduled' && (await appsJob())?.attempts === attempt, 5000, `retry ${attempt}`);
+        const job = await appsJob();
+        assert.equal(job?.state.kind === 'retry_scheduled' ? job.state.nextAt : 0, engine.clock.now() + 60_000);
+        assert.equal(await engine.store.nextRetryAt(), engine.clock.now() + 60_000);
+        engine.clock.advance(60_000);
+        engine.workers().wake();
+      }
+      await eventually(async () => (await appsJob())?.state.kind === 'failed', 5000, 'final failure');
+      const job = await appsJob();
+      assert.equal(job?.state.kind === 'failed' ? job.state.event : 0, 7004);
+      assert.equal(job?.attempts, 3);
+      assert.equal(engine.connector('apps').setCalls, 3);
+      assert.deepEqual((await codes(engine, { changeId: receipt.changeId })).filter((c) => c === 7003 || c === 7004), [7003, 7003, 7004]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a transient failure followed by success ends done', async () => {
+    const engine = await imported(systems({ apps: { memory: { failures: ['transient'], accounts: { a1: { email: 'alice@example.org' } } } } }));
+    try {
+      const receipt = await submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now()));
+      await engine.workers().start();
+      await eventually(async () => (await engine.store.listJobs({ changeId: receipt.changeId, states: ['retry_scheduled'], limit: 1 })).length === 1);
+      engine.clock.advance(60_000);
+      engine.workers().wake();
+      await eventually(async () => (await engine.store.listJobs({ changeId: receipt.changeId, states: ['done'], limit: 5 })).length === 2);
+      assert.deepEqual(await engine.store.sealedSecrets(), []);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('ordering by change time', () => {
+  test('a newer change supersedes a pending older one; only the newest is delivered', async () => {
+    const engine = await imported();
+    try {
+      const t = engine.clock.now();
+      const older = await submitChange(engine.ctx, change('alice', 'older-pw-1', t - 2000));
+      const newer = await submitChange(engine.ctx, change('alice', 'newer-pw-2', t - 1000));
+      assert.equal(newer.superseded.length, 2);
+      const olderJobs = await engine.store.listJobs({ changeId: older.changeId, limit: 10 });
+      assert.deepEqual(olderJobs.map((j) => j.state.kind), ['superseded', 'superseded']);
+      await engine.workers().start();
+      await settled(engine, newer.changeId);
+      assert.deepEqual(engine.connector('apps').deliveries.map((d) => d.sha256), [sha256Hex('newer-pw-2')]);
+      assert.ok((await codes(engine)).includes(7008));
+      assert.deepEqual(await engine.store.sealedSecrets(), []);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a change older than what was applied is dropped with 6919', async () => {
+    const engine = await imported();
+    try {
+      const t = engine.clock.now();
+      await engine.workers().start();
+      const newer = await submitChange(engine.ctx, change('alice', 'newer-pw-2', t - 1000));
+      await settled(engine, newer.changeId);
+      const older = await submitChange(engine.ctx, change('alice', 'older-pw-1', t - 5000));
+      assert.equal(older.jobs.length, 0);
+      assert.equal(older.outOfDate.length, 2);
+      assert.deepEqual((await codes(engine, { changeId: older.changeId })).filter((c) => c === 6919), [6919, 6919]);
+      assert.deepEqual(engine.connector('apps').deliveries.map((d) => d.sha256), [sha256Hex('newer-pw-2')]);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('crash recovery', () => {
+  test('a job in progress when the process died is delivered after restart (7011)', async () => {
+    const first = await imported();
+    let engine = first;
+    try {
+      const receipt = await submitChange(engine.ctx, change('alice', 'pw-after-crash', engine.clock.now()));
+      // A worker claims the jobs and dies before finishing them.
+      const claimed = await engine.store.claimJobs('dead-worker', engine.clock.now(), 10);
+      assert.equal(claimed.length, 2);
+      engine = await engine.restart();
+      await engine.workers().start();
+      await settled(engine, receipt.changeId);
+      assert.deepEqual((await engine.store.listJobs({ changeId: receipt.changeId, limit: 10 })).map((j) => j.state.kind), ['done', 'done']);
+      assert.equal((await engine.store.listEvents({ codes: [7011], limit: 10 })).length, 2);
+      assert.equal(engine.connector('legacy').deliveries.length, 1);
+    } finally {
+      await engine.close();
+      await rm(first.dir, { recursive: true, force: true });
+    }
+  });
+});
