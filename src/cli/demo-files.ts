@@ -1,5 +1,6 @@
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { pathExists } from '../util/files.ts';
 
 const CONFIG = `# pwsync demo: a source directory (a CSV file) and two file targets.
 # Change a password with:   ./bin/pwsync.js change alice --config demo/pwsync.yaml
@@ -67,7 +68,7 @@ const LEGACY = ['uid\tlogin\tshell\tpasswd', '501\talice\t/bin/bash\t', '502\tBo
  */
 export async function writeDemo(dir: string): Promise<string> {
   const configFile = resolve(dir, 'pwsync.yaml');
-  if (await exists(configFile)) return configFile;
+  if (await pathExists(configFile)) return configFile;
   await mkdir(join(dir, 'targets'), { recursive: true });
   await writeFile(join(dir, 'directory.csv'), DIRECTORY, { mode: 0o640 });
   await writeFile(join(dir, 'targets', 'webapp.csv'), WEBAPP, { mode: 0o640 });
@@ -75,13 +76,4 @@ export async function writeDemo(dir: string): Promise<string> {
   // The configuration last: its presence means the demo is complete.
   await writeFile(configFile, CONFIG, { mode: 0o640 });
   return configFile;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,26 +1,9 @@
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { isPwsyncError } from '../core/errors.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
-import { registerInit } from './commands/init.ts';
-import { registerConfig } from './commands/config.ts';
-import { registerServer } from './commands/server.ts';
-import { registerImport } from './commands/import.ts';
-import { registerPersons } from './commands/persons.ts';
-import { registerEvents } from './commands/events.ts';
-import { registerQueue } from './commands/queue.ts';
-import { registerChange } from './commands/change.ts';
-import { registerKey } from './commands/key.ts';
-import { registerDemo } from './commands/demo.ts';
+import { buildProgram } from './program.ts';
 
-const program = new Command('pwsync')
-  .description('password synchronization: one change, every account')
-  .option('-c, --config <file>', 'configuration file (default: $PWSYNC_CONFIG or ./pwsync.yaml)')
-  .showHelpAfterError()
-  .exitOverride();
-
-for (const register of [registerInit, registerConfig, registerServer, registerImport, registerPersons, registerEvents, registerQueue, registerChange, registerKey, registerDemo]) {
-  register(program);
-}
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);

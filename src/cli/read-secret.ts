@@ -48,14 +48,15 @@ export async function promptSecret(prompt: string, tty: NodeJS.ReadStream = proc
   try {
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {
-        for (const byte of chunk) {
+        for (let i = 0; i < chunk.length; i++) {
+          const byte = chunk[i] ?? 0;
           if (byte === 0x03) {
-            cleanup();
+            finish(chunk, i + 1);
             reject(new InvalidInputError('aborted'));
             return;
           }
           if (byte === 0x0d || byte === 0x0a) {
-            cleanup();
+            finish(chunk, i + 1);
             resolve();
             return;
           }
@@ -69,8 +70,13 @@ export async function promptSecret(prompt: string, tty: NodeJS.ReadStream = proc
         }
         chunk.fill(0);
       };
-      const cleanup = (): void => {
+      // Stop reading at once, and give back what was typed (or pasted) after Enter: it belongs to
+      // the next prompt.
+      const finish = (chunk: Buffer, used: number): void => {
         tty.off('data', onData);
+        tty.pause();
+        if (used < chunk.length) tty.unshift(Buffer.from(chunk.subarray(used)));
+        chunk.fill(0);
       };
       tty.on('data', onData);
     });
@@ -79,7 +85,6 @@ export async function promptSecret(prompt: string, tty: NodeJS.ReadStream = proc
   } finally {
     buf.fill(0);
     tty.setRawMode(false);
-    tty.pause();
   }
 }
 

@@ -1,7 +1,8 @@
-import { access, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { loadConfig, type Config } from '../config/index.ts';
 import { Keyring } from '../crypto/keyring.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
+import { pathExists } from '../util/files.ts';
 
 export interface InitReport {
   readonly config: Config;
@@ -16,18 +17,9 @@ export interface InitReport {
 export async function initDataDirectory(configFile: string): Promise<InitReport> {
   const config = await loadConfig(configFile);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const keyCreated = !(await exists(config.keyFile));
+  const keyCreated = !(await pathExists(config.keyFile));
   const keyring = keyCreated ? await Keyring.create(config.keyFile) : await Keyring.load(config.keyFile);
   const store = await openSqliteStore(config.storePath);
   await store.close();
   return { config, keyCreated, keyId: keyring.activeKeyId };
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,9 +1,9 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { access } from 'node:fs/promises';
 import { DecryptError, KeyError } from '../core/errors.ts';
 import type { SealedSecret } from '../core/model.ts';
 import { Secret } from '../core/secret.ts';
 import { newKeyEntry, readKeyFile, writeKeyFile, type KeyFileContent } from './key-file.ts';
+import { pathExists } from '../util/files.ts';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -34,7 +34,7 @@ export class Keyring {
 
   /** Creates a new keyring file with one key; refuses to overwrite an existing file. */
   static async create(file: string): Promise<Keyring> {
-    if (await exists(file)) throw new KeyError(`store key file ${file} already exists; refusing to overwrite it`);
+    if (await pathExists(file)) throw new KeyError(`store key file ${file} already exists; refusing to overwrite it`);
     const content: KeyFileContent = { version: 1, keys: [newKeyEntry()] };
     await writeKeyFile(file, content);
     return new Keyring(file, content);
@@ -124,13 +124,4 @@ function firstId(content: KeyFileContent): string {
   const first = content.keys[0];
   if (!first) throw new KeyError('keyring has no key');
   return first.id;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,0 +1,82 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CliProcess, runCli } from '../support/cli.ts';
+
+describe('bad input gets a clear error that names the thing and the fix; nothing is half-written', () => {
+  let dir = '';
+  let config = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pwsync-bad-'));
+    assert.equal((await runCli(['init', '--demo', dir])).code, 0);
+    config = join(dir, 'pwsync.yaml');
+    assert.equal((await runCli(['import', '--config', config])).code, 0);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a malformed configuration: every problem at once, with line numbers, exit 2', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(
+      bad,
+      ['systems:', '  - name: Bad_Name', '    connector: file', '    file: { path: x.csv, delimitr: ";" }', '    import: { anchor: id }', '    password: { sync: maybe }', ''].join('\n'),
+    );
+    const r = await runCli(['config', 'check', bad]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /bad\.yaml:2:\d+\s+systems\[0\] \(Bad_Name\)\.name/);
+    assert.match(r.stderr, /bad\.yaml:4:\d+\s+systems\[0\].*\.file\.delimitr.*delimiter/);
+    assert.match(r.stderr, /bad\.yaml:6:\d+\s+systems\[0\].*\.password\.sync/);
+    const run = await runCli(['queue', '--config', bad]);
+    assert.equal(run.code, 2);
+  });
+
+  test('a loop back into the source is refused at load', async () => {
+    const loop = join(dir, 'loop.yaml');
+    await writeFile(loop, (await readFile(config, 'utf8')).replace('    source: { accountAttribute: login }', '    source: { accountAttribute: login }\n    password: { sync: true, hash: bcrypt }'));
+    const r = await runCli(['config', 'check', loop]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /systems\[0\] \(directory\)/);
+  });
+
+  test('a key file readable by others is refused with the chmod that fixes it, exit 5', async () => {
+    const key = join(dir, 'data', 'store.key');
+    await chmod(key, 0o644);
+    try {
+      const r = await runCli(['queue', '--config', config]);
+      assert.equal(r.code, 5);
+      assert.match(r.stderr, new RegExp(`chmod 600 ${key.replace(/[.]/g, '\\.')}`));
+    } finally {
+      await chmod(key, 0o600);
+    }
+  });
+
+  test('a corrupt target file fails that delivery (7010), is left untouched, and the other target still gets the password', async () => {
+    const legacy = join(dir, 'targets', 'legacy.tsv');
+    const original = await readFile(legacy);
+    const corrupt = Buffer.concat([original, Buffer.from('505\tbroken-row-with-too-few-fields\n')]);
+    await writeFile(legacy, corrupt);
+    const server = new CliProcess(['server', '--config', config]);
+    try {
+      const r = await runCli(['change', 'alice', '--stdin', '--wait', '30', '--json', '--config', config], { input: 'Corrupt-target-Pw1\n' });
+      assert.equal(r.code, 4, r.stderr);
+      const outcomes = (JSON.parse(r.stdout) as { outcomes: { system: string; state: { kind: string; event?: number; lastError?: string } }[] }).outcomes;
+      const bySystem = Object.fromEntries(outcomes.map((o) => [o.system, o.state]));
+      assert.equal(bySystem['webapp']?.kind, 'done');
+      assert.equal(bySystem['legacy']?.kind, 'failed');
+      assert.equal(bySystem['legacy']?.event, 7010);
+      assert.match(bySystem['legacy']?.lastError ?? '', /legacy\.tsv.*line 7/);
+      assert.deepEqual(await readFile(legacy), corrupt);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('an unknown person for persons, exit 3', async () => {
+    const r = await runCli(['persons', 'nobody-here', '--config', config]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /nobody-here/);
+  });
+});
