@@ -10,6 +10,11 @@ import type { EventCode } from '../core/events.ts';
  * (`conformance.ts`): SQLite (embedded default) and PostgreSQL (later).
  *
  * The store never sees a clear password: secrets arrive sealed by the keyring.
+ *
+ * Every call settles on a later turn of the event loop, as a networked store's does, so a caller
+ * that polls the store in a loop cannot starve timers and I/O. Refusals are typed: input that names
+ * something unknown or breaks a rule below rejects with InvalidInputError and writes nothing; a
+ * store that is closed, locked too long or unusable rejects with StoreError.
  */
 export interface Store {
   /** Human-readable description for logs and `pwsync status` (never a credential). */
@@ -29,7 +34,9 @@ export interface Store {
 
   /**
    * Deletes the accounts of `system` not stamped with `importRun` (removed from their system),
-   * with their links, and returns what was removed. Pending jobs for them end as failed 6923.
+   * with their links, and returns what was removed. Pending jobs for them end as failed 6923
+   * (pending and retry-scheduled ones, with an event each; a job in progress is left to its worker).
+   * A person projected from a removed account keeps its attributes and stays findable by them.
    */
   removeAccountsNotIn(system: SystemName, importRun: string, at: EpochMs): Promise<readonly AccountWithLink[]>;
 
@@ -43,16 +50,24 @@ export interface Store {
    * import of 100,000 accounts must not pay 100,000 fsyncs). A `project` decision creates a person
    * with the account's attributes and links the account to it; a `join` decision links the account
    * to an existing person. An account that is already linked is left as it is. Returns the persons
-   * created, in the order of the decisions.
+   * created, in the order of the decisions. An unknown account or person refuses the whole batch.
    */
   applyLinks(decisions: readonly LinkDecision[], at: EpochMs): Promise<readonly Person[]>;
 
   /** Persons whose attribute `name` has `key` under `mode`. At most `limit` (to detect ambiguity cheaply). */
   findPersonsByKey(name: string, mode: MatchMode, key: string, limit: number): Promise<readonly PersonId[]>;
 
-  /** Links an account to a person. Fails if the account is already linked. */
+  /**
+   * Links an account to a person. Fails if the account is already linked. A `projection` link makes
+   * the account the person's source (the person takes its attributes and follows them); it fails if
+   * the person has a source already.
+   */
   link(accountId: number, personId: PersonId, reason: LinkReason, at: EpochMs): Promise<Link>;
 
+  /**
+   * Removes an account's link, if any. A person whose source account is unlinked keeps its
+   * attributes (no longer following the account) and stays findable by them.
+   */
   unlink(accountId: number): Promise<void>;
 
   getPerson(personId: PersonId): Promise<PersonView | undefined>;
@@ -74,7 +89,12 @@ export interface Store {
    *   superseded (state `superseded`, event 7008);
    * - if such a job has a newer change time, or the account's last applied change time is newer
    *   than this change, this target's job is not created and event 6919 is written instead.
-   * `events` (for example 6921 for accounts in systems without sync) are written in the same unit.
+   * A job in progress is never superseded, but one with a newer change time also makes this change
+   * out of date for that account. Equal change times: the change committed last wins. A change left
+   * without any job keeps no secret. An unknown target, or a change id committed before, refuses
+   * the whole change.
+   * `events` (for example 6921 for accounts in systems without sync) are written in the same unit;
+   * one that leaves out `changeId` or `personId` gets the change's.
    * Returns what happened to each target.
    */
   commitChange(change: Change, secret: SealedSecret, targets: readonly JobTarget[], events: readonly NewEvent[]): Promise<CommitResult>;
@@ -89,25 +109,30 @@ export interface Store {
   /**
    * Ends or reschedules a claimed job, atomically with its event and, when the change has no
    * open job left, the wiping of the change's secret. `done` records the change time as the
-   * account's last applied time.
+   * account's last applied time (which never moves back). Fields the event leaves out come from the
+   * job. Fails for a job that is unknown or not in progress (finished twice, or recovered meanwhile).
    */
   finishJob(jobId: number, outcome: JobOutcome, event: NewEvent): Promise<void>;
 
   /**
    * Puts jobs left `in_progress` (by a process that died) back to `pending`, writing event 7011
-   * for each. Returns how many.
+   * for each; their attempts stay counted. Returns how many.
    */
   recoverInProgress(at: EpochMs): Promise<number>;
 
   /** The earliest `nextAt` of a retry-scheduled job, to know how long a worker may sleep. */
   nextRetryAt(): Promise<EpochMs | undefined>;
 
+  /** Jobs matching every given filter, newest first. */
   listJobs(filter: JobFilter): Promise<readonly Job[]>;
 
   /** Every sealed secret still held (open changes), for key rotation. */
   sealedSecrets(): Promise<readonly { changeId: string; secret: SealedSecret }[]>;
 
-  /** Replaces sealed secrets (key rotation), atomically for the whole set. */
+  /**
+   * Replaces sealed secrets (key rotation), atomically for the whole set. A secret wiped since it
+   * was read stays wiped (resealing never brings one back); unknown change ids are ignored.
+   */
   resealSecrets(secrets: readonly { changeId: string; secret: SealedSecret }[]): Promise<void>;
 
   /**
@@ -118,12 +143,18 @@ export interface Store {
 
   // Events -------------------------------------------------------------------------------
 
+  /** Writes events; the severity comes from the code, `at` defaults to the store's clock. */
   appendEvents(events: readonly NewEvent[]): Promise<void>;
+
+  /**
+   * Events matching every given filter, in the order they happened (by id): the newest `limit` of
+   * them, or with `afterId` the first `limit` after that id (to follow the log).
+   */
   listEvents(filter: EventFilter): Promise<readonly PwEvent[]>;
 
   /**
    * A number that changes whenever another process commits to the store: workers poll it cheaply
-   * to learn that new jobs may be there.
+   * to learn that new jobs may be there. This process's own commits need not change it.
    */
   dataVersion(): Promise<number>;
 }
@@ -186,6 +217,7 @@ export interface JobFilter {
   readonly system?: SystemName;
   readonly personId?: PersonId;
   readonly changeId?: string;
+  /** At most this many (a whole number ≥ 0). An empty `states` list matches nothing. */
   readonly limit: number;
 }
 
@@ -196,7 +228,8 @@ export interface EventFilter {
   readonly personId?: PersonId;
   readonly changeId?: string;
   readonly since?: EpochMs;
-  /** Only events with an id greater than this (for following the log). */
+  /** Only events with an id greater than this, the first `limit` of them (for following the log). */
   readonly afterId?: number;
+  /** At most this many (a whole number ≥ 0). An empty `codes` or `severities` list matches nothing. */
   readonly limit: number;
 }

@@ -39,7 +39,7 @@ export class Workers {
   /** Something may be due: look now instead of at the next poll. */
   wake(): void {
     this.#dirty = true;
-    this.#wakeUp?.();
+    if (this.#inFlight.size < this.#ctx.config.server.workers || !this.#running) this.#wakeUp?.();
   }
 
   /**
@@ -103,7 +103,10 @@ export class Workers {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#dirty || !this.#running) return Promise.resolve();
+    // A wake-up only matters when a slot is free to act on it; with every worker busy, the next
+    // finishing delivery wakes the loop.
+    const free = this.#ctx.config.server.workers > this.#inFlight.size;
+    if ((this.#dirty && free) || !this.#running) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(this.#timer);

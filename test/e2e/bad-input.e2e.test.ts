@@ -65,9 +65,11 @@ describe('bad input gets a clear error that names the thing and the fix; nothing
       const outcomes = (JSON.parse(r.stdout) as { outcomes: { system: string; state: { kind: string; event?: number; lastError?: string } }[] }).outcomes;
       const bySystem = Object.fromEntries(outcomes.map((o) => [o.system, o.state]));
       assert.equal(bySystem['webapp']?.kind, 'done');
-      assert.equal(bySystem['legacy']?.kind, 'failed');
-      assert.equal(bySystem['legacy']?.event, 7010);
-      assert.match(bySystem['legacy']?.lastError ?? '', /legacy\.tsv.*line 7/);
+      const legacyState = bySystem['legacy'];
+      assert.ok(legacyState);
+      assert.equal(legacyState.kind, 'failed');
+      assert.equal(legacyState.event, 7010);
+      assert.match(legacyState.lastError ?? '', /legacy\.tsv.*line 7/);
       assert.deepEqual(await readFile(legacy), corrupt);
     } finally {
       await server.stop();

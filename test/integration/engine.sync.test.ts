@@ -303,3 +303,40 @@ describe('crash recovery', () => {
     }
   });
 });
+
+describe('the worker loop', () => {
+  test('with every worker busy it sleeps instead of spinning', async () => {
+    const engine = await imported();
+    try {
+      const apps = engine.connector('apps');
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const set = apps.setPassword?.bind(apps);
+      assert.ok(set);
+      apps.setPassword = async (anchor, secret, options) => {
+        await gate;
+        return set(anchor, secret, options);
+      };
+      // Two workers, two deliveries that hang: every slot busy, and more jobs waiting.
+      const workers = engine.workers();
+      (engine.config.server as { workers: number }).workers = 2;
+      let polls = 0;
+      const dataVersion = engine.store.dataVersion.bind(engine.store);
+      engine.store.dataVersion = () => {
+        polls++;
+        return dataVersion();
+      };
+      for (const who of ['alice', 'bob', 'zoe']) await submitChange(engine.ctx, change(who, `pw-${who}-123`, engine.clock.now()));
+      await workers.start();
+      await eventually(async () => (await engine.store.listJobs({ states: ['in_progress'], limit: 10 })).length === 2);
+      polls = 0;
+      await new Promise((r) => setTimeout(r, 300));
+      // pollInterval is 5 ms: about 60 looks in 300 ms; a spinning loop makes thousands.
+      assert.ok(polls < 150, `${polls} polls in 300 ms`);
+      release();
+      await eventually(async () => (await engine.store.listJobs({ states: ['pending', 'in_progress'], limit: 10 })).length === 0);
+    } finally {
+      await engine.close();
+    }
+  });
+});

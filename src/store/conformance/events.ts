@@ -12,7 +12,7 @@ export function eventTests(open: OpenStore): void {
           { code: 7022, message: 'import completed', at: 100, system: 'corp' },
           { code: 7006, message: 'rejected', personId: 'p1', changeId: 'c1', anchor: 'a1', jobId: 5 },
         ]);
-        const [second, first] = await store.listEvents({ limit: 10 });
+        const [first, second] = await store.listEvents({ limit: 10 });
         assert.ok(first && second);
         assert.deepEqual({ ...first, id: 0 }, {
           id: 0, at: 100, code: 7022, severity: 'info', system: 'corp', anchor: null, personId: null, changeId: null, jobId: null, message: 'import completed',
@@ -23,7 +23,7 @@ export function eventTests(open: OpenStore): void {
         assert.ok(second.id > first.id);
       }));
 
-    test('listEvents filters, returns the newest first, and follows forward after an id', () =>
+    test('listEvents filters and returns the newest in the order they happened, or follows after an id', () =>
       withStore(open, async (store) => {
         await store.appendEvents([
           { code: 7001, at: 10, system: 'corp', personId: 'p1', changeId: 'c1', message: 'a' },
@@ -32,18 +32,18 @@ export function eventTests(open: OpenStore): void {
           { code: 7002, at: 40, system: 'mail', personId: 'p2', changeId: 'c2', message: 'd' },
         ]);
         const messages = async (filter: Parameters<typeof store.listEvents>[0]): Promise<string[]> => (await store.listEvents(filter)).map((e) => e.message);
-        assert.deepEqual(await messages({ limit: 10 }), ['d', 'c', 'b', 'a']);
-        assert.deepEqual(await messages({ limit: 2 }), ['d', 'c']);
-        assert.deepEqual(await messages({ codes: [7001, 7002], limit: 10 }), ['d', 'a']);
+        assert.deepEqual(await messages({ limit: 10 }), ['a', 'b', 'c', 'd']);
+        assert.deepEqual(await messages({ limit: 2 }), ['c', 'd'], 'the newest two');
+        assert.deepEqual(await messages({ codes: [7001, 7002], limit: 10 }), ['a', 'd']);
         assert.deepEqual(await messages({ codes: [], limit: 10 }), []);
-        assert.deepEqual(await messages({ severities: ['warning', 'error'], limit: 10 }), ['c', 'b']);
-        assert.deepEqual(await messages({ system: 'apps', limit: 10 }), ['c', 'b']);
-        assert.deepEqual(await messages({ personId: 'p2', limit: 10 }), ['d', 'c']);
-        assert.deepEqual(await messages({ changeId: 'c1', limit: 10 }), ['b', 'a']);
-        assert.deepEqual(await messages({ since: 30, limit: 10 }), ['d', 'c']);
+        assert.deepEqual(await messages({ severities: ['warning', 'error'], limit: 10 }), ['b', 'c']);
+        assert.deepEqual(await messages({ system: 'apps', limit: 10 }), ['b', 'c']);
+        assert.deepEqual(await messages({ personId: 'p2', limit: 10 }), ['c', 'd']);
+        assert.deepEqual(await messages({ changeId: 'c1', limit: 10 }), ['a', 'b']);
+        assert.deepEqual(await messages({ since: 30, limit: 10 }), ['c', 'd']);
         assert.deepEqual(await messages({ system: 'apps', severities: ['error'], since: 0, limit: 10 }), ['c']);
 
-        const ids = (await store.listEvents({ limit: 10 })).map((e) => e.id).reverse();
+        const ids = (await store.listEvents({ limit: 10 })).map((e) => e.id);
         assert.deepEqual(await messages({ afterId: 0, limit: 10 }), ['a', 'b', 'c', 'd']);
         assert.deepEqual(await messages({ afterId: ids[1] ?? -1, limit: 1 }), ['c']);
         assert.deepEqual(await messages({ afterId: ids[3] ?? -1, limit: 10 }), []);
@@ -96,6 +96,14 @@ export function eventTests(open: OpenStore): void {
         const first = await store.dataVersion();
         assert.equal(typeof first, 'number');
         assert.equal(await store.dataVersion(), first);
+      }));
+
+    test('a caller awaiting store calls in a loop still lets timers and I/O run', () =>
+      withStore(open, async (store) => {
+        const loop = { turned: false };
+        setImmediate(() => (loop.turned = true));
+        for (let i = 0; i < 100 && !loop.turned; i++) await store.nextRetryAt();
+        assert.ok(loop.turned, 'a store call must not settle before the event loop turns');
       }));
 
     test('describes itself and, once closed, refuses every call with a store error', () =>

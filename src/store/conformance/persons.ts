@@ -94,6 +94,52 @@ export function personTests(open: OpenStore): void {
         assert.deepEqual(joined.reason, { kind: 'join', rule: 3 });
       }));
 
+    test('a person keeps its attributes and stays findable when its source account is unlinked or removed', () =>
+      withStore(open, async (store) => {
+        const [a, b] = await store.upsertAccounts('corp', 'r1', [
+          { anchor: 'a', attributes: { login: 'Zoë' } },
+          { anchor: 'b', attributes: { login: 'Ärger' } },
+        ]);
+        assert.ok(a && b);
+        const [pa, pb] = await store.applyLinks([{ kind: 'project', accountId: a.id }, { kind: 'project', accountId: b.id }], 1);
+        assert.ok(pa && pb);
+
+        await store.unlink(a.id);
+        await store.upsertAccounts('corp', 'r2', [{ anchor: 'a', attributes: { login: 'Other' } }]);
+        assert.deepEqual((await store.getPerson(pa.id))?.attributes, { login: 'Zoë' }, 'an unlinked account no longer leads');
+        assert.deepEqual(await store.findPersonsByKey('login', 'normalized', 'zoe', 5), [pa.id]);
+        assert.deepEqual(await store.findPersonsByKey('login', 'exact', 'Other', 5), []);
+
+        await store.removeAccountsNotIn('corp', 'r2', 2);
+        assert.equal(await store.getAccount('corp', 'b'), undefined);
+        assert.deepEqual((await store.getPerson(pb.id))?.attributes, { login: 'Ärger' });
+        assert.deepEqual(await store.findPersonsByKey('login', 'caseInsensitive', 'ärger', 5), [pb.id]);
+        assert.deepEqual(await store.findPersonsByKey('login', 'exact', 'Ärger', 5), [pb.id]);
+      }));
+
+    test('a projection link makes an account the source of a person without one, and only then', () =>
+      withStore(open, async (store) => {
+        const [a, b, c] = await store.upsertAccounts('corp', 'r1', [
+          { anchor: 'a', attributes: { login: 'first' } },
+          { anchor: 'b', attributes: { login: 'Second' } },
+          { anchor: 'c', attributes: { login: 'third' } },
+        ]);
+        assert.ok(a && b && c);
+        const person = one(await store.applyLinks([{ kind: 'project', accountId: a.id }], 1));
+        await rejectsWithCode(store.link(b.id, person.id, { kind: 'projection' }, 2), 'ERR_INVALID_INPUT');
+        assert.equal((await store.getAccount('corp', 'b'))?.personId, null);
+
+        await store.unlink(a.id);
+        await store.link(b.id, person.id, { kind: 'projection' }, 3);
+        assert.deepEqual((await store.getPerson(person.id))?.attributes, { login: 'Second' });
+        assert.deepEqual(await store.findPersonsByKey('login', 'exact', 'first', 5), []);
+        assert.deepEqual(await store.findPersonsByKey('login', 'caseInsensitive', 'second', 5), [person.id]);
+        await store.upsertAccounts('corp', 'r2', [{ anchor: 'b', attributes: { login: 'Renamed' } }]);
+        assert.deepEqual((await store.getPerson(person.id))?.attributes, { login: 'Renamed' });
+        await store.link(c.id, person.id, { kind: 'manual' }, 4);
+        assert.deepEqual((await store.getPerson(person.id))?.attributes, { login: 'Renamed' }, 'other links never lead');
+      }));
+
     test('findPersonsByKey matches under each mode, respects the limit, and is scoped to the attribute', () =>
       withStore(open, async (store) => {
         const accounts = await store.upsertAccounts('corp', 'r', [

@@ -1,11 +1,11 @@
+import { StoreError } from '../../core/errors.ts';
 import { EVENTS } from '../../core/events.ts';
 import type { Anchor, EpochMs, MatchMode, SystemName } from '../../core/model.ts';
 import type { AccountInput, AccountWithLink } from '../port.ts';
-import { StoreError } from '../../core/errors.ts';
-import { attributesJson, copyAccountAttributesToPerson, indexAccount, MODE_COLUMN, unindexAccount } from './attributes.ts';
+import { AttributeIndex, attributesJson, detachPersonFromSource, MODE_COLUMN, NAME_ID } from './attributes.ts';
 import type { Ctx } from './context.ts';
 import { insertEvent } from './events.ts';
-import { ACCOUNT_COLUMNS, ACCOUNT_FROM, toAccount, type AccountRow } from './rows.ts';
+import { ACCOUNT_COLUMNS, ACCOUNT_FROM, parseAttributes, toAccount, type AccountRow } from './rows.ts';
 import { wipeClosedSecrets } from './secrets.ts';
 
 interface ExistingRow {
@@ -36,14 +36,16 @@ export function upsertAccounts(ctx: Ctx, system: SystemName, importRun: string, 
     );
     const stamp = ctx.sql.prepare('UPDATE accounts SET import_run = ?, imported_at = ? WHERE id = ?');
     const replace = ctx.sql.prepare('UPDATE accounts SET attributes = ?, import_run = ?, imported_at = ? WHERE id = ?');
+    const followSource = ctx.sql.prepare('UPDATE persons SET attributes = ? WHERE seq = ?');
 
+    const index = new AttributeIndex(ctx.sql);
     const out: AccountWithLink[] = [];
     for (const { anchor, attributes } of accounts) {
       const json = attributesJson(attributes);
       const inserted = insert.run(system, anchor, json, importRun, importedAt);
       if (inserted.changes === 1) {
         const id = Number(inserted.lastInsertRowid);
-        indexAccount(ctx.sql, id, attributes);
+        index.replace('account', id, {}, attributes);
         out.push({ id, system, anchor, attributes, lastAppliedAt: null, importedAt, personId: null });
         continue;
       }
@@ -52,11 +54,11 @@ export function upsertAccounts(ctx: Ctx, system: SystemName, importRun: string, 
       if (existing.attributes === json) {
         stamp.run(importRun, importedAt, existing.id);
       } else {
-        unindexAccount(ctx.sql, existing.id, existing.attributes);
+        index.replace('account', existing.id, parseAttributes(existing.attributes), attributes);
         replace.run(json, importRun, importedAt, existing.id);
-        indexAccount(ctx.sql, existing.id, attributes);
         if (existing.link_kind === 'projection' && existing.person_seq !== null) {
-          copyAccountAttributesToPerson(ctx.sql, existing.id, existing.person_seq);
+          // Its index rows are the account's own, already replaced above; only the JSON follows.
+          followSource.run(json, existing.person_seq);
         }
       }
       out.push({ id: existing.id, system, anchor, attributes, lastAppliedAt: existing.last_applied_at, importedAt, personId: existing.person_id });
@@ -74,9 +76,8 @@ export function upsertAccounts(ctx: Ctx, system: SystemName, importRun: string, 
 export function removeAccountsNotIn(ctx: Ctx, system: SystemName, importRun: string, at: EpochMs): AccountWithLink[] {
   return ctx.sql.write(() => {
     const rows = ctx.sql
-      .prepare<AccountRow & { readonly import_run: string }>(`SELECT ${ACCOUNT_COLUMNS}, a.import_run FROM ${ACCOUNT_FROM} WHERE a.system = ? ORDER BY a.id`)
-      .all(system)
-      .filter((row) => row.import_run !== importRun);
+      .prepare<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM ${ACCOUNT_FROM} WHERE a.system = ? AND a.import_run <> ? ORDER BY a.id`)
+      .all(system, importRun);
     if (rows.length === 0) return [];
 
     const openJobs = ctx.sql.prepare<{ id: number; change_id: string; person_id: string }>(
@@ -88,6 +89,7 @@ export function removeAccountsNotIn(ctx: Ctx, system: SystemName, importRun: str
     );
     const remove = ctx.sql.prepare('DELETE FROM accounts WHERE id = ?');
     const error = `the account was removed from system "${system}"`;
+    const index = new AttributeIndex(ctx.sql);
     const touched: string[] = [];
     for (const row of rows) {
       for (const job of openJobs.all(row.id)) {
@@ -99,7 +101,8 @@ export function removeAccountsNotIn(ctx: Ctx, system: SystemName, importRun: str
         );
         touched.push(job.change_id);
       }
-      unindexAccount(ctx.sql, row.id, row.attributes);
+      if (row.link_kind === 'projection' && row.person_seq !== null) detachPersonFromSource(ctx.sql, row.id, row.attributes, row.person_seq);
+      index.replace('account', row.id, parseAttributes(row.attributes), {});
       remove.run(row.id);
     }
     wipeClosedSecrets(ctx, touched, at);
@@ -118,8 +121,9 @@ export function findAccountsByKey(ctx: Ctx, system: SystemName, name: string, mo
     .prepare<AccountRow>(
       `SELECT ${ACCOUNT_COLUMNS}
          FROM account_attributes x JOIN accounts a ON a.id = x.account_id LEFT JOIN persons p ON p.seq = a.person_seq
-        WHERE x.name = ? AND x.${column} = ? AND a.system = ? ORDER BY a.id`,
+        WHERE x.name_id = ${NAME_ID} AND x.${column} = ? AND a.system = ?`,
     )
     .all(name, key, system)
+    .sort((a, b) => a.id - b.id) // here rather than ORDER BY: a sorter per call costs more than the lookup
     .map(toAccount);
 }

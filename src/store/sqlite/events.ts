@@ -35,7 +35,7 @@ export function appendEvents(ctx: Ctx, events: readonly NewEvent[]): void {
   });
 }
 
-/** Newest first; with `afterId`, oldest first from just after that id (to follow the log). */
+/** The newest events matching, oldest first; with `afterId`, the first ones after it (to follow the log). */
 export function listEvents(ctx: Ctx, filter: EventFilter): PwEvent[] {
   checkLimit(filter.limit);
   const where: string[] = [];
@@ -70,10 +70,12 @@ export function listEvents(ctx: Ctx, filter: EventFilter): PwEvent[] {
     where.push('id > ?');
     params.push(filter.afterId);
   }
-  const order = filter.afterId === undefined ? 'DESC' : 'ASC';
   const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
-  const rows = ctx.sql.prepare<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events ${clause} ORDER BY id ${order} LIMIT ?`).all(...params, filter.limit);
-  return rows.map(toEvent);
+  if (filter.afterId !== undefined) {
+    return ctx.sql.prepare<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events ${clause} ORDER BY id LIMIT ?`).all(...params, filter.limit).map(toEvent);
+  }
+  // The newest `limit`, as `tail` shows them: in the order they happened.
+  return ctx.sql.prepare<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events ${clause} ORDER BY id DESC LIMIT ?`).all(...params, filter.limit).reverse().map(toEvent);
 }
 
 /** Records a notification id unless it is there already; forgets ids older than `forgetBefore`. */

@@ -44,7 +44,7 @@ export function commitChange(ctx: Ctx, change: Change, secret: SealedSecret, tar
     for (const event of events) insertEvent(ctx, event, { changeId: change.id, personId: change.personId });
 
     const findTarget = ctx.sql.prepare<TargetRow>('SELECT id, system, anchor, last_applied_at FROM accounts WHERE id = ?');
-    const openJobs = ctx.sql.prepare<OpenJobRow>(`SELECT id, change_id, changed_at, state FROM jobs WHERE account_id = ? AND state IN ${OPEN_STATES} ORDER BY id`);
+    const openJobs = ctx.sql.prepare<OpenJobRow>(`SELECT id, change_id, changed_at, state FROM jobs WHERE account_id = ? AND state IN ${OPEN_STATES}`);
     const supersede = ctx.sql.prepare("UPDATE jobs SET state = 'superseded', superseded_by = ?, ended_at = ?, updated_at = ?, next_at = NULL WHERE id = ?");
     const insertJob = ctx.sql.prepare(
       `INSERT INTO jobs (change_id, account_id, system, anchor, person_id, changed_at, created_at, updated_at, state)
@@ -96,13 +96,14 @@ export function claimJobs(ctx: Ctx, worker: string, now: EpochMs, limit: number)
     const ids: number[] = [];
     const accounts = new Set<number>();
     const due = ctx.sql.prepare<{ id: number; account_id: number }>(
-      `SELECT j.id, j.account_id FROM jobs j
+      `SELECT j.id, j.account_id FROM jobs j INDEXED BY jobs_due
         WHERE j.state IN ('pending', 'retry_scheduled')
           AND (j.state = 'pending' OR j.next_at <= ?)
           AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.account_id = j.account_id AND k.state = 'in_progress')
         ORDER BY j.changed_at, j.id`,
     );
-    // Lazily: a long queue is read only as far as `limit` distinct accounts.
+    // jobs_due walks due jobs in change order, so a long queue is read only as far as `limit`
+    // distinct accounts and never sorted; INDEXED BY keeps the planner from preferring jobs_state.
     for (const row of due.iterate(now)) {
       if (accounts.has(row.account_id)) continue;
       accounts.add(row.account_id);
@@ -173,7 +174,7 @@ export function recoverInProgress(ctx: Ctx, at: EpochMs): number {
 }
 
 export function nextRetryAt(ctx: Ctx): EpochMs | undefined {
-  const row = ctx.sql.prepare<{ next: number | null }>("SELECT min(next_at) AS next FROM jobs WHERE state = 'retry_scheduled'").get();
+  const row = ctx.sql.prepare<{ next: number | null }>("SELECT min(next_at) AS next FROM jobs INDEXED BY jobs_next_retry WHERE state = 'retry_scheduled'").get();
   return row?.next ?? undefined;
 }
 

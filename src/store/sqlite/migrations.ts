@@ -9,8 +9,8 @@ export interface Migration {
 
 // Conventions: times are integer epoch ms; attributes are JSON text on the owning row and also
 // one row per (owner, name) in an *_attributes table holding the key of each match mode, each
-// indexed (exact by the primary key), so join lookups never scan. The store code keeps the rows
-// in step with the JSON in the same transaction. Open jobs (pending, in_progress, retry_scheduled)
+// with its index, so join lookups never scan. The store code (attributes.ts) keeps the rows in
+// step with the JSON in the same transaction. Open jobs (pending, in_progress, retry_scheduled)
 // keep their change's sealed secret; the store sets it to NULL when the last one ends, and
 // secure_delete overwrites the bytes.
 const V1 = `
@@ -21,19 +21,28 @@ CREATE TABLE persons (
   created_at  INTEGER NOT NULL
 );
 
--- The primary key (name, exact, owner) is the index for exact matches; rows are found for deletion
--- through the owner's stored JSON, so no index on the owner alone is needed (one B-tree less to
+-- Attribute names are numbered once: index keys then start with a small integer instead of the
+-- repeated name, which keeps the indexes smaller and their comparisons cheaper on large imports.
+CREATE TABLE attribute_names (
+  id    INTEGER PRIMARY KEY,
+  name  TEXT    NOT NULL UNIQUE
+);
+
+-- One row per (person, attribute), for persons without a source account only: a projected person
+-- is found through its source account's rows (see attributes.ts). The exact index ends with the
+-- owner: rows are found again for deletion through the owner's stored JSON and that index, directly
+-- even when thousands share a value, so there is no index on the owner alone (one B-tree less to
 -- maintain on every import).
 CREATE TABLE person_attributes (
-  name        TEXT    NOT NULL,
-  exact       TEXT    NOT NULL,
   person_seq  INTEGER NOT NULL,
+  name_id     INTEGER NOT NULL,
+  exact       TEXT    NOT NULL,
   ci          TEXT    NOT NULL,
-  norm        TEXT    NOT NULL,
-  PRIMARY KEY (name, exact, person_seq)
-) WITHOUT ROWID;
-CREATE INDEX person_attributes_ci   ON person_attributes (name, ci);
-CREATE INDEX person_attributes_norm ON person_attributes (name, norm);
+  norm        TEXT    NOT NULL
+);
+CREATE INDEX person_attributes_exact ON person_attributes (name_id, exact, person_seq);
+CREATE INDEX person_attributes_ci    ON person_attributes (name_id, ci);
+CREATE INDEX person_attributes_norm  ON person_attributes (name_id, norm);
 
 -- An account has at most one link, so the link lives on the account row: one row to read for
 -- an account with its person, and removing the account removes its link.
@@ -55,15 +64,15 @@ CREATE TABLE accounts (
 CREATE INDEX accounts_person ON accounts (person_seq) WHERE person_seq IS NOT NULL;
 
 CREATE TABLE account_attributes (
-  name        TEXT    NOT NULL,
-  exact       TEXT    NOT NULL,
   account_id  INTEGER NOT NULL,
+  name_id     INTEGER NOT NULL,
+  exact       TEXT    NOT NULL,
   ci          TEXT    NOT NULL,
-  norm        TEXT    NOT NULL,
-  PRIMARY KEY (name, exact, account_id)
-) WITHOUT ROWID;
-CREATE INDEX account_attributes_ci   ON account_attributes (name, ci);
-CREATE INDEX account_attributes_norm ON account_attributes (name, norm);
+  norm        TEXT    NOT NULL
+);
+CREATE INDEX account_attributes_exact ON account_attributes (name_id, exact, account_id);
+CREATE INDEX account_attributes_ci    ON account_attributes (name_id, ci);
+CREATE INDEX account_attributes_norm  ON account_attributes (name_id, norm);
 
 CREATE TABLE changes (
   id             TEXT    PRIMARY KEY,

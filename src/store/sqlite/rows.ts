@@ -7,7 +7,7 @@ import type { AccountWithLink } from '../port.ts';
 // types so that a query and its mapper cannot drift apart.
 
 export const ACCOUNT_COLUMNS =
-  'a.id, a.system, a.anchor, a.attributes, a.imported_at, a.last_applied_at, a.link_kind, a.link_rule, a.linked_at, p.id AS person_id';
+  'a.id, a.system, a.anchor, a.attributes, a.imported_at, a.last_applied_at, a.person_seq, a.link_kind, a.link_rule, a.linked_at, p.id AS person_id';
 /** `FROM` clause matching {@link ACCOUNT_COLUMNS}. */
 export const ACCOUNT_FROM = 'accounts a LEFT JOIN persons p ON p.seq = a.person_seq';
 
@@ -18,6 +18,7 @@ export interface AccountRow {
   readonly attributes: string;
   readonly imported_at: number;
   readonly last_applied_at: number | null;
+  readonly person_seq: number | null;
   readonly link_kind: string | null;
   readonly link_rule: number | null;
   readonly linked_at: number | null;

@@ -1,12 +1,16 @@
-import { JOB_STATES, type Anchor, type Change, type EpochMs, type Job, type JobStateKind, type Link, type LinkReason, type MatchMode, type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName } from '../../core/model.ts';
+import { StoreError } from '../../core/errors.ts';
+import {
+  JOB_STATES, type Anchor, type Change, type EpochMs, type Job, type JobStateKind, type Link, type LinkReason, type MatchMode,
+  type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
+} from '../../core/model.ts';
 import type {
   AccountInput, AccountWithLink, ClaimedJob, CommitResult, EventFilter, JobFilter, JobOutcome, JobTarget, LinkDecision, PersonView,
   Store, StoreCounts,
 } from '../port.ts';
 import * as accounts from './accounts.ts';
 import type { Ctx } from './context.ts';
-import { BUSY_TIMEOUT_MS, MEMORY } from './open.ts';
 import { guard, type Sqlite } from './db.ts';
+import { BUSY_TIMEOUT_MS, MEMORY } from './open.ts';
 import * as events from './events.ts';
 import * as jobs from './jobs.ts';
 import * as persons from './persons.ts';
@@ -29,8 +33,8 @@ export interface SqlitePragmas {
 /**
  * The SQLite store: one file, one connection, every method one transaction.
  *
- * better-sqlite3 is synchronous, so each method runs to completion before the next starts: the
- * promises only keep the port the same as PostgreSQL's.
+ * better-sqlite3 is synchronous, so each method's work is done, whole, when the call returns; its
+ * promise settles on the next turn of the event loop (see #run), as PostgreSQL's would.
  */
 export class SqliteStore implements Store {
   readonly description: string;
@@ -48,11 +52,12 @@ export class SqliteStore implements Store {
   }
 
   close(): Promise<void> {
-    clearTimeout(this.#scrubTimer);
-    this.#scrubTimer = undefined;
-    // The last connection to close checkpoints and deletes the WAL itself.
-    this.#sql.close();
-    return Promise.resolve();
+    return this.#run(() => {
+      clearTimeout(this.#scrubTimer);
+      this.#scrubTimer = undefined;
+      // The last connection to close checkpoints and deletes the WAL itself.
+      this.#sql.close();
+    });
   }
 
   upsertAccounts(system: SystemName, importRun: string, input: readonly AccountInput[]): Promise<readonly AccountWithLink[]> {
@@ -167,15 +172,29 @@ export class SqliteStore implements Store {
   }
 
   dataVersion(): Promise<number> {
-    return this.#run(() => Number(this.#sql.raw.pragma('data_version', { simple: true })));
+    // A prepared statement: workers poll this every few milliseconds, and `pragma()` compiles anew.
+    return this.#run(() => this.#sql.prepare<{ data_version: number }>('PRAGMA data_version').get()?.data_version ?? 0);
   }
 
   /**
-   * Runs one store call: a synchronous throw becomes a rejection, and SQLite's errors become
-   * StoreErrors.
+   * Runs one store call: SQLite's errors become StoreErrors, and the result is delivered on a later
+   * turn of the event loop, as a networked store's would be. A caller that polls the store in a
+   * loop (await, await, …) would otherwise never let timers and I/O run: a promise that is already
+   * settled resumes its awaiter before anything else.
    */
   #run<T>(fn: () => T): Promise<T> {
-    return new Promise((resolve) => resolve(guard(fn)));
+    let outcome: { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
+    try {
+      outcome = { ok: true, value: guard(fn) };
+    } catch (e) {
+      outcome = { ok: false, error: e instanceof Error ? e : new StoreError('a store call failed with a non-error', { cause: e }) };
+    }
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        if (outcome.ok) resolve(outcome.value);
+        else reject(outcome.error);
+      });
+    });
   }
 
   // SQLite only ----------------------------------------------------------------------------
@@ -196,8 +215,8 @@ export class SqliteStore implements Store {
 
   /**
    * Copies the WAL into the database file and truncates the WAL to zero bytes, so that old page
-   * images (a wiped secret's among them) leave the disk. Returns false when another process's
-   * reader kept it from completing; never waits for one.
+   * images (a wiped secret's among them) leave the disk. Returns false when it could not complete
+   * (another process was reading or writing); never waits for one.
    */
   checkpoint(): boolean {
     if (this.#path === MEMORY) return true;
