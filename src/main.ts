@@ -8,6 +8,7 @@ import type { Store } from './store/port.ts';
 import { ConnectorPool } from './sync/connector-pool.ts';
 import type { SyncContext } from './sync/context.ts';
 import { Workers } from './sync/workers.ts';
+import { lookupsFor } from './sync/lookups.ts';
 
 /** An opened pwsync: configuration, store, keyring and the engine's context. */
 export interface Runtime {
@@ -41,6 +42,7 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
   const log = createLogger({ level: options.logLevel ?? config.log.level, ...(config.log.file ? { destination: config.log.file } : {}) });
   const keyring = await Keyring.load(config.keyFile);
   const store = await openSqliteStore(config.storePath);
+  await store.declareLookups(lookupsFor(config));
   const connectors = new ConnectorPool(options.connectorFactory ?? createConnector, config.baseDir);
   let workers: Workers | undefined;
   const ctx: SyncContext = {

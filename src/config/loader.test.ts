@@ -15,7 +15,7 @@ void describe('loadConfig: a valid file', () => {
     assert.deepEqual(hr.password.retry, { count: 10, interval: 60_000 });
     assert.equal(hr.password.requireSecure, true);
     assert.equal(hr.password.sync, false);
-    assert.equal(hr.import.batchSize, 2000);
+    assert.equal(hr.import.batchSize, 5000);
     assert.deepEqual(hr.join, []);
     assert.equal(apps.password.retry.interval, 5 * 60_000);
     assert.equal(apps.password.retry.count, 10);

@@ -41,7 +41,7 @@ export const importSchema = z.strictObject({
    */
   map: z.record(attrName, attrName).optional(),
   /** Rows per store transaction. */
-  batchSize: z.number().int().min(1).max(100_000).default(2000),
+  batchSize: z.number().int().min(1).max(100_000).default(5000),
 });
 
 /** Present on a system where passwords are born: changes captured there enter pwsync. */

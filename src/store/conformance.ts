@@ -4,6 +4,7 @@ import { eventTests } from './conformance/events.ts';
 import type { OpenStore } from './conformance/fixtures.ts';
 import { jobTests } from './conformance/jobs.ts';
 import { personTests } from './conformance/persons.ts';
+import { lookupTests } from './conformance/lookups.ts';
 import { queueTests } from './conformance/queue.ts';
 
 export type { OpenStore } from './conformance/fixtures.ts';
@@ -21,6 +22,7 @@ export function runStoreConformance(name: string, open: OpenStore): void {
   describe(`store conformance: ${name}`, () => {
     accountTests(open);
     personTests(open);
+    lookupTests(open);
     jobTests(open);
     queueTests(open);
     eventTests(open);

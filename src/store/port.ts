@@ -24,6 +24,17 @@ export interface Store {
   // Accounts, persons, links -------------------------------------------------------------
 
   /**
+   * Declares the lookups the engine will make (from the configuration: each source's account
+   * attribute, the person attributes join rules compare). Keys are kept for these only, so an import
+   * maintains no index it will not use. A declaration that differs from the stored one drops the keys
+   * of what is gone and builds the keys of what is new from the stored attributes, in one unit;
+   * an unchanged one costs nothing. `findAccountsByKey` and `findPersonsByKey` refuse a lookup that
+   * is not declared (InvalidInputError), so a missing declaration never looks like "no match".
+   */
+  declareLookups(lookups: readonly Lookup[]): Promise<void>;
+
+
+  /**
    * Inserts or updates a batch of accounts of one system and stamps them with `importRun`.
    * Attributes are replaced whole; a person projected from an account takes the account's new
    * attributes in the same transaction, so person attributes follow their source. Returns the
@@ -42,7 +53,7 @@ export interface Store {
 
   getAccount(system: SystemName, anchor: Anchor): Promise<AccountWithLink | undefined>;
 
-  /** Accounts of `system` whose attribute `name` has `key` under `mode`. */
+  /** Accounts of `system` whose attribute `name` has `key` under `mode` (a declared lookup), in id order. */
   findAccountsByKey(system: SystemName, name: string, mode: MatchMode, key: string): Promise<readonly AccountWithLink[]>;
 
   /**
@@ -54,7 +65,10 @@ export interface Store {
    */
   applyLinks(decisions: readonly LinkDecision[], at: EpochMs): Promise<readonly Person[]>;
 
-  /** Persons whose attribute `name` has `key` under `mode`. At most `limit` (to detect ambiguity cheaply). */
+  /**
+   * Persons whose attribute `name` has `key` under `mode` (a declared person lookup), in creation
+   * order. At most `limit` (to detect ambiguity cheaply).
+   */
   findPersonsByKey(name: string, mode: MatchMode, key: string, limit: number): Promise<readonly PersonId[]>;
 
   /**
@@ -171,6 +185,11 @@ export interface AccountWithLink extends Account {
 export interface PersonInput {
   readonly attributes: Attributes;
 }
+
+/** A lookup: accounts of one system, or persons, by one attribute under one match mode. */
+export type Lookup =
+  | { readonly scope: 'account'; readonly system: SystemName; readonly attribute: string; readonly mode: MatchMode }
+  | { readonly scope: 'person'; readonly attribute: string; readonly mode: MatchMode };
 
 export type LinkDecision =
   | { readonly kind: 'project'; readonly accountId: number }

@@ -10,6 +10,7 @@ import type { Store } from '../../src/store/port.ts';
 import { ConnectorPool } from '../../src/sync/connector-pool.ts';
 import type { EngineConfig, SyncContext } from '../../src/sync/context.ts';
 import { Workers } from '../../src/sync/workers.ts';
+import { lookupsFor } from '../../src/sync/lookups.ts';
 
 /** A system in test configuration: the schema fills in defaults; `file` is a placeholder the memory connector ignores. */
 export type TestSystem = Omit<ConfigInput['systems'][number], 'connector' | 'file'> & { memory?: MemoryConnectorOptions };
@@ -50,6 +51,7 @@ export async function startEngine(systems: readonly TestSystem[], dir?: string, 
   const keyFile = join(home, 'store.key');
   const keyring = dir === undefined ? await Keyring.create(keyFile) : await Keyring.load(keyFile);
   const store = await openSqliteStore(join(home, 'pwsync.db'), { now: clock.now });
+  await store.declareLookups(lookupsFor(config));
   const pool = new ConnectorPool((system: SystemConfig) => {
     const c = connectors.get(system.name);
     if (!c) throw new Error(`no memory connector for ${system.name}`);

@@ -1,15 +1,29 @@
 import assert from 'node:assert/strict';
 import { isPwsyncError, type ErrorCode } from '../../core/errors.ts';
-import type { Change, EpochMs, PersonId, SealedSecret } from '../../core/model.ts';
-import type { AccountWithLink, Store } from '../port.ts';
+import type { Change, EpochMs, MatchMode, PersonId, SealedSecret } from '../../core/model.ts';
+import type { AccountWithLink, Lookup, Store } from '../port.ts';
 
 /** Opens a fresh, empty store; `cleanup` closes it (if still open) and removes what it left. */
 export type OpenStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
-/** Runs `fn` against a fresh store and always cleans up, so one failure leaves nothing behind. */
+const SYSTEMS = ['corp', 'apps', 'mail', 'hr'];
+const ATTRIBUTES = ['login', 'uid', 'given', 'mail', 'address', 'name'];
+const MODES: readonly MatchMode[] = ['exact', 'caseInsensitive', 'normalized'];
+
+/** The lookups the suite's tests make (a store keeps keys for declared lookups only). */
+export const SUITE_LOOKUPS: readonly Lookup[] = [
+  ...SYSTEMS.flatMap((system) => ATTRIBUTES.flatMap((attribute) => MODES.map((mode): Lookup => ({ scope: 'account', system, attribute, mode })))),
+  ...ATTRIBUTES.flatMap((attribute) => MODES.map((mode): Lookup => ({ scope: 'person', attribute, mode }))),
+];
+
+/**
+ * Runs `fn` against a fresh store with the suite's lookups declared, and always cleans up, so one
+ * failure leaves nothing behind.
+ */
 export async function withStore(open: OpenStore, fn: (store: Store) => Promise<void>): Promise<void> {
   const { store, cleanup } = await open();
   try {
+    await store.declareLookups(SUITE_LOOKUPS);
     await fn(store);
   } finally {
     await cleanup();

@@ -2,7 +2,7 @@ import { StoreError } from '../../core/errors.ts';
 import { EVENTS } from '../../core/events.ts';
 import type { Anchor, EpochMs, MatchMode, SystemName } from '../../core/model.ts';
 import type { AccountInput, AccountWithLink } from '../port.ts';
-import { AttributeIndex, attributesJson, detachPersonFromSource, MODE_COLUMN, NAME_ID } from './attributes.ts';
+import { attributesJson, KeyIndex, lookupId } from './keys.ts';
 import type { Ctx } from './context.ts';
 import { insertEvent } from './events.ts';
 import { ACCOUNT_COLUMNS, ACCOUNT_FROM, parseAttributes, toAccount, type AccountRow } from './rows.ts';
@@ -20,8 +20,8 @@ interface ExistingRow {
 /**
  * Inserts or updates one batch in one transaction. An INSERT is tried first (the first import of
  * a system is the heavy one); unchanged attributes (the common case of a repeated import) then
- * cost one UPDATE of the import stamp; changed ones are re-indexed, and a person projected from
- * the account follows it.
+ * cost one UPDATE of the import stamp; changed ones get new keys, and a person projected from the
+ * account follows it (attributes and keys).
  */
 export function upsertAccounts(ctx: Ctx, system: SystemName, importRun: string, accounts: readonly AccountInput[]): AccountWithLink[] {
   const importedAt = ctx.now();
@@ -38,14 +38,15 @@ export function upsertAccounts(ctx: Ctx, system: SystemName, importRun: string, 
     const replace = ctx.sql.prepare('UPDATE accounts SET attributes = ?, import_run = ?, imported_at = ? WHERE id = ?');
     const followSource = ctx.sql.prepare('UPDATE persons SET attributes = ? WHERE seq = ?');
 
-    const index = new AttributeIndex(ctx.sql);
+    const keys = new KeyIndex(ctx.sql);
+    const owner = { kind: 'account', system } as const;
     const out: AccountWithLink[] = [];
     for (const { anchor, attributes } of accounts) {
       const json = attributesJson(attributes);
       const inserted = insert.run(system, anchor, json, importRun, importedAt);
       if (inserted.changes === 1) {
         const id = Number(inserted.lastInsertRowid);
-        index.replace('account', id, {}, attributes);
+        keys.replace(owner, id, {}, attributes);
         out.push({ id, system, anchor, attributes, lastAppliedAt: null, importedAt, personId: null });
         continue;
       }
@@ -54,10 +55,12 @@ export function upsertAccounts(ctx: Ctx, system: SystemName, importRun: string, 
       if (existing.attributes === json) {
         stamp.run(importRun, importedAt, existing.id);
       } else {
-        index.replace('account', existing.id, parseAttributes(existing.attributes), attributes);
+        const before = parseAttributes(existing.attributes);
+        keys.replace(owner, existing.id, before, attributes);
         replace.run(json, importRun, importedAt, existing.id);
         if (existing.link_kind === 'projection' && existing.person_seq !== null) {
-          // Its index rows are the account's own, already replaced above; only the JSON follows.
+          // The person's JSON is its source account's, so the account's old attributes are its old ones.
+          keys.replace({ kind: 'person' }, existing.person_seq, before, attributes);
           followSource.run(json, existing.person_seq);
         }
       }
@@ -89,7 +92,8 @@ export function removeAccountsNotIn(ctx: Ctx, system: SystemName, importRun: str
     );
     const remove = ctx.sql.prepare('DELETE FROM accounts WHERE id = ?');
     const error = `the account was removed from system "${system}"`;
-    const index = new AttributeIndex(ctx.sql);
+    const keys = new KeyIndex(ctx.sql);
+    const owner = { kind: 'account', system } as const;
     const touched: string[] = [];
     for (const row of rows) {
       for (const job of openJobs.all(row.id)) {
@@ -101,8 +105,7 @@ export function removeAccountsNotIn(ctx: Ctx, system: SystemName, importRun: str
         );
         touched.push(job.change_id);
       }
-      if (row.link_kind === 'projection' && row.person_seq !== null) detachPersonFromSource(ctx.sql, row.id, row.attributes, row.person_seq);
-      index.replace('account', row.id, parseAttributes(row.attributes), {});
+      keys.replace(owner, row.id, parseAttributes(row.attributes), {});
       remove.run(row.id);
     }
     wipeClosedSecrets(ctx, touched, at);
@@ -115,15 +118,16 @@ export function getAccount(ctx: Ctx, system: SystemName, anchor: Anchor): Accoun
   return row === undefined ? undefined : toAccount(row);
 }
 
+/** Accounts by key, in id order; only an empty answer checks that the lookup was declared at all. */
 export function findAccountsByKey(ctx: Ctx, system: SystemName, name: string, mode: MatchMode, key: string): AccountWithLink[] {
-  const column = MODE_COLUMN[mode];
-  return ctx.sql
+  const accounts = ctx.sql
     .prepare<AccountRow>(
       `SELECT ${ACCOUNT_COLUMNS}
-         FROM account_attributes x JOIN accounts a ON a.id = x.account_id LEFT JOIN persons p ON p.seq = a.person_seq
-        WHERE x.name_id = ${NAME_ID} AND x.${column} = ? AND a.system = ?`,
+         FROM lookups l JOIN account_keys k ON k.lookup_id = l.id JOIN accounts a ON a.id = k.account_id LEFT JOIN persons p ON p.seq = a.person_seq
+        WHERE l.system = ? AND l.attribute = ? AND l.mode = ? AND k.key = ? ORDER BY k.account_id`,
     )
-    .all(name, key, system)
-    .sort((a, b) => a.id - b.id) // here rather than ORDER BY: a sorter per call costs more than the lookup
+    .all(system, name, mode, key)
     .map(toAccount);
+  if (accounts.length === 0) lookupId(ctx.sql, system, name, mode);
+  return accounts;
 }

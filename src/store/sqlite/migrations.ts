@@ -7,12 +7,12 @@ export interface Migration {
   readonly sql: string;
 }
 
-// Conventions: times are integer epoch ms; attributes are JSON text on the owning row and also
-// one row per (owner, name) in an *_attributes table holding the key of each match mode, each
-// with its index, so join lookups never scan. The store code (attributes.ts) keeps the rows in
-// step with the JSON in the same transaction. Open jobs (pending, in_progress, retry_scheduled)
-// keep their change's sealed secret; the store sets it to NULL when the last one ends, and
-// secure_delete overwrites the bytes.
+// Conventions: times are integer epoch ms; attributes are JSON text on the owning row. Only the
+// lookups the engine declared (lookups) have keys, one row per owner and lookup in account_keys or
+// person_keys under one covering index, so join lookups never scan and an import maintains no index
+// it will not use (keys.ts keeps them in step with the JSON in the same transaction). Open jobs
+// (pending, in_progress, retry_scheduled) keep their change's sealed secret; the store sets it to
+// NULL when the last one ends, and secure_delete overwrites the bytes.
 const V1 = `
 CREATE TABLE persons (
   seq         INTEGER PRIMARY KEY,
@@ -21,28 +21,24 @@ CREATE TABLE persons (
   created_at  INTEGER NOT NULL
 );
 
--- Attribute names are numbered once: index keys then start with a small integer instead of the
--- repeated name, which keeps the indexes smaller and their comparisons cheaper on large imports.
-CREATE TABLE attribute_names (
-  id    INTEGER PRIMARY KEY,
-  name  TEXT    NOT NULL UNIQUE
+-- A declared lookup: accounts of a system (system set) or persons (system NULL) by one attribute
+-- under one match mode. Keys exist for declared lookups only.
+CREATE TABLE lookups (
+  id         INTEGER PRIMARY KEY,
+  system     TEXT,
+  attribute  TEXT    NOT NULL,
+  mode       TEXT    NOT NULL CHECK (mode IN ('exact', 'caseInsensitive', 'normalized')),
+  UNIQUE (system, attribute, mode)
 );
 
--- One row per (person, attribute), for persons without a source account only: a projected person
--- is found through its source account's rows (see attributes.ts). The exact index ends with the
--- owner: rows are found again for deletion through the owner's stored JSON and that index, directly
--- even when thousands share a value, so there is no index on the owner alone (one B-tree less to
--- maintain on every import).
-CREATE TABLE person_attributes (
+-- The covering index ends with the owner: a lookup reads no table row, and a key is found again
+-- for deletion from the owner's stored JSON. WITHOUT ROWID: the index is the table.
+CREATE TABLE person_keys (
+  lookup_id   INTEGER NOT NULL,
+  key         TEXT    NOT NULL,
   person_seq  INTEGER NOT NULL,
-  name_id     INTEGER NOT NULL,
-  exact       TEXT    NOT NULL,
-  ci          TEXT    NOT NULL,
-  norm        TEXT    NOT NULL
-);
-CREATE INDEX person_attributes_exact ON person_attributes (name_id, exact, person_seq);
-CREATE INDEX person_attributes_ci    ON person_attributes (name_id, ci);
-CREATE INDEX person_attributes_norm  ON person_attributes (name_id, norm);
+  PRIMARY KEY (lookup_id, key, person_seq)
+) WITHOUT ROWID;
 
 -- An account has at most one link, so the link lives on the account row: one row to read for
 -- an account with its person, and removing the account removes its link.
@@ -63,16 +59,12 @@ CREATE TABLE accounts (
 );
 CREATE INDEX accounts_person ON accounts (person_seq) WHERE person_seq IS NOT NULL;
 
-CREATE TABLE account_attributes (
+CREATE TABLE account_keys (
+  lookup_id   INTEGER NOT NULL,
+  key         TEXT    NOT NULL,
   account_id  INTEGER NOT NULL,
-  name_id     INTEGER NOT NULL,
-  exact       TEXT    NOT NULL,
-  ci          TEXT    NOT NULL,
-  norm        TEXT    NOT NULL
-);
-CREATE INDEX account_attributes_exact ON account_attributes (name_id, exact, account_id);
-CREATE INDEX account_attributes_ci    ON account_attributes (name_id, ci);
-CREATE INDEX account_attributes_norm  ON account_attributes (name_id, norm);
+  PRIMARY KEY (lookup_id, key, account_id)
+) WITHOUT ROWID;
 
 CREATE TABLE changes (
   id             TEXT    PRIMARY KEY,

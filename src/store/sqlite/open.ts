@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { StoreError } from '../../core/errors.ts';
 import { guard } from './db.ts';
 import { migrate } from './migrations.ts';
+import { matchKey } from '../../core/join.ts';
 
 /** How long a statement waits for another process's lock before failing with a StoreError. */
 export const BUSY_TIMEOUT_MS = 5000;
@@ -62,4 +63,6 @@ function applyPragmas(db: Database.Database, memory: boolean): void {
   // After a checkpoint the WAL is cut back instead of keeping old frames (old page images).
   db.pragma('journal_size_limit = 0');
   db.pragma('cache_size = -32000');
+  // The case-insensitive match key as an SQL function, for searches over stored JSON.
+  db.function('pw_fold', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? matchKey(value, 'caseInsensitive') : null));
 }

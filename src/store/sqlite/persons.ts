@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { InvalidInputError, StoreError } from '../../core/errors.ts';
 import { matchKey } from '../../core/join.ts';
 import type { EpochMs, Link, LinkReason, MatchMode, Person, PersonId } from '../../core/model.ts';
 import type { LinkDecision, PersonView } from '../port.ts';
-import { attachPersonToSource, AttributeIndex, detachPersonFromSource, MODE_COLUMN, NAME_ID } from './attributes.ts';
+import { KeyIndex, lookupId } from './keys.ts';
 import type { Ctx } from './context.ts';
-import { ACCOUNT_COLUMNS, ACCOUNT_FROM, PERSON_COLUMNS, toAccount, toLink, toPerson, type AccountRow, type PersonRow } from './rows.ts';
+import { ACCOUNT_COLUMNS, ACCOUNT_FROM, parseAttributes, PERSON_COLUMNS, toAccount, toLink, toPerson, type AccountRow, type PersonRow } from './rows.ts';
 import { checkLimit } from './sql.ts';
 
 interface AccountLinkRow {
@@ -33,22 +33,22 @@ function writeLink(ctx: Ctx, accountId: number, personSeq: number, reason: LinkR
     .run(personSeq, reason.kind, reason.kind === 'join' ? reason.rule : null, at, accountId);
 }
 
-/**
- * Projects and joins a batch in one transaction; accounts already linked are left as they are.
- * A projected person is indexed through its source account's rows (see detachPersonFromSource),
- * so projecting writes the person and the link and nothing else.
- */
+/** Projects and joins a batch in one transaction; accounts already linked are left as they are. */
 export function applyLinks(ctx: Ctx, decisions: readonly LinkDecision[], at: EpochMs): Person[] {
   return ctx.sql.write(() => {
     const insertPerson = ctx.sql.prepare<{ seq: number }>('INSERT INTO persons (id, attributes, created_at) VALUES (?, ?, ?) RETURNING seq');
     const created: Person[] = [];
+    const keys = new KeyIndex(ctx.sql);
     for (const decision of decisions) {
       const account = findAccountForLink(ctx, decision.accountId);
       if (account.person_seq !== null) continue;
       if (decision.kind === 'project') {
-        const id = randomUUID();
+        // Time-ordered ids: a projection appends to the persons id index instead of inserting at a
+        // random place (measured: bench/import-join.ts).
+        const id = uuidv7();
         const seq = insertPerson.get(id, account.attributes, at)?.seq;
         if (seq === undefined) throw new StoreError('a new person row returned no key');
+        keys.replace({ kind: 'person' }, seq, {}, parseAttributes(account.attributes));
         writeLink(ctx, account.id, seq, { kind: 'projection' }, at);
         created.push(toPerson({ seq, id, attributes: account.attributes, created_at: at }));
       } else {
@@ -71,50 +71,40 @@ export function link(ctx: Ctx, accountId: number, personId: PersonId, reason: Li
     if (reason.kind === 'projection') {
       const source = ctx.sql.prepare("SELECT 1 FROM accounts WHERE person_seq = ? AND link_kind = 'projection'").get(personSeq);
       if (source !== undefined) throw new InvalidInputError(`person ${personId} already has a source account`);
-      attachPersonToSource(ctx.sql, new AttributeIndex(ctx.sql), account.attributes, personSeq);
+      // The person takes the account's attributes, and its keys follow.
+      const stored = ctx.sql.prepare<{ attributes: string }>('SELECT attributes FROM persons WHERE seq = ?').get(personSeq)?.attributes ?? '{}';
+      new KeyIndex(ctx.sql).replace({ kind: 'person' }, personSeq, parseAttributes(stored), parseAttributes(account.attributes));
+      ctx.sql.prepare('UPDATE persons SET attributes = ? WHERE seq = ?').run(account.attributes, personSeq);
     }
     writeLink(ctx, accountId, personSeq, reason, at);
     return { accountId, personId, reason, linkedAt: at };
   });
 }
 
+/** Unlinks an account; a person whose source it was keeps its attributes and keys. */
 export function unlink(ctx: Ctx, accountId: number): void {
   ctx.sql.write(() => {
-    const account = ctx.sql.prepare<AccountLinkRow>('SELECT id, attributes, person_seq, link_kind FROM accounts WHERE id = ?').get(accountId);
-    if (account === undefined || account.person_seq === null) return;
-    if (account.link_kind === 'projection') detachPersonFromSource(ctx.sql, account.id, account.attributes, account.person_seq);
     ctx.sql.prepare('UPDATE accounts SET person_seq = NULL, link_kind = NULL, link_rule = NULL, linked_at = NULL WHERE id = ?').run(accountId);
   });
 }
 
 /**
- * Persons by key: those projected from an account, through the account's rows; those whose source
- * account is gone, through their own. This runs once per imported account, hence two plain index
- * lookups merged here: an ORDER BY over them costs SQLite a sorter per call, and a bound `LIMIT ?`
- * makes it re-plan the statement at every call (the limit is a checked integer, written inline).
+ * Persons by key, in creation order: one covering-index range. It runs once per imported account,
+ * so it is one statement; only an empty answer checks that the lookup was declared at all.
  */
 export function findPersonsByKey(ctx: Ctx, name: string, mode: MatchMode, key: string, limit: number): PersonId[] {
   checkLimit(limit);
   if (limit === 0) return [];
-  const column = MODE_COLUMN[mode];
-  const bySource = ctx.sql.prepare<{ seq: number; id: string }>(
-    `SELECT p.seq, p.id FROM account_attributes x
-       JOIN accounts a ON a.id = x.account_id AND a.link_kind = 'projection'
-       JOIN persons p ON p.seq = a.person_seq
-      WHERE x.name_id = ${NAME_ID} AND x.${column} = ? LIMIT ${limit}`,
-  );
-  const byOwnRows = ctx.sql.prepare<{ seq: number; id: string }>(
-    `SELECT p.seq, p.id FROM person_attributes x JOIN persons p ON p.seq = x.person_seq
-      WHERE x.name_id = ${NAME_ID} AND x.${column} = ? LIMIT ${limit}`,
-  );
-  // No transaction around the two: a person is found through one or the other, and one that
-  // moves between them meanwhile (its source unlinked) is counted once.
-  const found = new Map<number, string>();
-  for (const row of [...bySource.all(name, key), ...byOwnRows.all(name, key)]) found.set(row.seq, row.id);
-  return [...found.entries()]
-    .sort(([a], [b]) => a - b)
-    .slice(0, limit)
-    .map(([, id]) => id);
+  // The limit is a checked integer, written inline: a bound LIMIT makes SQLite re-plan each call.
+  const ids = ctx.sql
+    .prepare<{ id: string }>(
+      `SELECT p.id FROM lookups l JOIN person_keys k ON k.lookup_id = l.id JOIN persons p ON p.seq = k.person_seq
+        WHERE l.system IS NULL AND l.attribute = ? AND l.mode = ? AND k.key = ? ORDER BY k.person_seq LIMIT ${limit}`,
+    )
+    .all(name, mode, key)
+    .map((row) => row.id);
+  if (ids.length === 0) lookupId(ctx.sql, null, name, mode);
+  return ids;
 }
 
 export function getPerson(ctx: Ctx, personId: PersonId): PersonView | undefined {
@@ -125,10 +115,10 @@ export function getPerson(ctx: Ctx, personId: PersonId): PersonView | undefined 
 }
 
 /**
- * Matches on the case-insensitive key of every attribute (the same folding as join rules, so
- * `ZOË` finds `Zoë`), on the person id, and on the attributes of linked accounts; creation order.
- * One scan of each attribute table (no per-person subquery): fine for a helpdesk search over some
- * hundred thousand persons, and no extra index to maintain on import.
+ * Matches on the case-insensitive key of every attribute value (the same folding as join rules, so
+ * `ZOË` finds `Zoë`; `pw_fold` is that folding as an SQL function), on the person id, and on the
+ * attribute values of linked accounts; creation order. A scan, not an index: a helpdesk search over
+ * some hundred thousand persons takes a fraction of a second, and imports maintain no extra index.
  */
 export function searchPersons(ctx: Ctx, query: { text?: string; limit: number; offset?: number }): PersonView[] {
   checkLimit(query.limit);
@@ -142,10 +132,10 @@ export function searchPersons(ctx: Ctx, query: { text?: string; limit: number; o
         : ctx.sql
             .prepare<PersonRow>(
               `WITH hits (seq) AS (
-                 SELECT seq FROM persons WHERE instr(lower(id), ?) > 0
-                 UNION SELECT person_seq FROM person_attributes WHERE instr(ci, ?) > 0
-                 UNION SELECT a.person_seq FROM account_attributes x JOIN accounts a ON a.id = x.account_id
-                        WHERE instr(x.ci, ?) > 0 AND a.person_seq IS NOT NULL
+                 SELECT seq FROM persons WHERE instr(pw_fold(id), ?) > 0
+                 UNION SELECT p.seq FROM persons p, json_each(p.attributes) j WHERE instr(pw_fold(j.value), ?) > 0
+                 UNION SELECT a.person_seq FROM accounts a, json_each(a.attributes) j
+                        WHERE a.person_seq IS NOT NULL AND instr(pw_fold(j.value), ?) > 0
                )
                SELECT ${PERSON_COLUMNS} FROM persons p WHERE p.seq IN hits ORDER BY p.seq LIMIT ? OFFSET ?`,
             )

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { isPwsyncError, StoreError } from '../../core/errors.ts';
 import type { Change } from '../../core/model.ts';
 import { runStoreConformance } from '../conformance.ts';
+import { SUITE_LOOKUPS } from '../conformance/fixtures.ts';
 import { StoreSchemaTooNewError } from '../errors.ts';
 import { MEMORY, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from './index.ts';
 
@@ -73,6 +74,7 @@ describe('sqlite store', () => {
   test('a store reopened after close keeps everything', () =>
     withPath(async (path) => {
       const first = await openSqliteStore(path);
+      await first.declareLookups(SUITE_LOOKUPS);
       const [account, target] = await first.upsertAccounts('corp', 'r', [
         { anchor: 'a', attributes: { login: 'Zoë' } },
         { anchor: 'b', attributes: { login: 'zoe' } },

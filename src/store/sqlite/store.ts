@@ -4,7 +4,7 @@ import {
   type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
 } from '../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, EventFilter, JobFilter, JobOutcome, JobTarget, LinkDecision, PersonView,
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, EventFilter, JobFilter, JobOutcome, JobTarget, LinkDecision, Lookup, PersonView,
   Store, StoreCounts,
 } from '../port.ts';
 import * as accounts from './accounts.ts';
@@ -15,6 +15,7 @@ import * as events from './events.ts';
 import * as jobs from './jobs.ts';
 import * as persons from './persons.ts';
 import * as secrets from './secrets.ts';
+import { declareLookups } from './keys.ts';
 
 /** How soon after a secret is wiped the WAL is checkpointed and truncated, and retried while busy. */
 const SCRUB_DELAY_MS = 1000;
@@ -58,6 +59,10 @@ export class SqliteStore implements Store {
       // The last connection to close checkpoints and deletes the WAL itself.
       this.#sql.close();
     });
+  }
+
+  declareLookups(lookups: readonly Lookup[]): Promise<void> {
+    return this.#run(() => this.#sql.write(() => declareLookups(this.#sql, lookups)));
   }
 
   upsertAccounts(system: SystemName, importRun: string, input: readonly AccountInput[]): Promise<readonly AccountWithLink[]> {
