@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, utimes } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { isPwsyncError } from '../../core/errors.ts';
@@ -78,6 +79,56 @@ void describe('concurrent writers', () => {
     for (const a of first) assert.equal(await verifies(connector, a, `one-${a}`), true, a);
     for (const b of second) assert.equal(await verifies(connector, b, `two-${b}`), true, b);
     assert.deepEqual(await strays(tmp.dir, ['fifty.csv', 'two.csv']), []);
+  });
+
+  void test('sets that wait for a write in flight are written together: a row gone meanwhile fails alone, the later of two sets of one row is kept, every other byte stays', async () => {
+    const anchors = range('g', 30);
+    const { connector, path } = await csvConnector(tmp.dir, 'group.csv', csvOf(anchors));
+    // Hold the cross-process lock, so that the first write waits and every other set queues behind it.
+    await mkdir(`${path}.lock`);
+    const sets = new Map<string, Promise<void>>();
+    for (const a of anchors) sets.set(a, setTo(connector, a, `pw-${a}`));
+    await sleep(100);
+    const later = setTo(connector, 'g3', 'pw-g3-later');
+    // While they wait, the holder of the lock removes the account of g7 from the file.
+    await writeFile(`${path}.other`, csvOf(anchors.filter((a) => a !== 'g7')));
+    await rename(`${path}.other`, path);
+    await sleep(100);
+    await rm(`${path}.lock`, { recursive: true });
+
+    const outcomes = await Promise.allSettled([...sets.values(), later]);
+    const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [[anchors[i] ?? 'later', isPwsyncError(o.reason) ? o.reason.code : String(o.reason)]] : []));
+    assert.deepEqual(failed, [['g7', 'ERR_ACCOUNT_NOT_FOUND']]);
+    for (const a of anchors) if (a !== 'g7' && a !== 'g3') assert.equal(await verifies(connector, a, `pw-${a}`), true, a);
+    assert.equal(await verifies(connector, 'g3', 'pw-g3-later'), true);
+    // Byte for byte the file as it was, but for the password fields (quoted: argon2 hashes hold commas).
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    assert.equal(lines.shift(), 'id,login,password');
+    assert.equal(lines.pop(), '');
+    const rows = lines.map((line) => /^(g\d+),login-\1,("\$argon2id\$[^"\n]+")$/.exec(line)?.[1]);
+    assert.deepEqual(rows, anchors.filter((a) => a !== 'g7'));
+    assert.deepEqual(await strays(tmp.dir, ['fifty.csv', 'two.csv', 'group.csv']), []);
+  });
+
+  void test('a batch that cannot be written fails each of its callers, leaves the file as it was, and later sets go through', async () => {
+    const anchors = range('f', 10);
+    const { path } = await csvConnector(tmp.dir, 'fails.csv', csvOf(anchors));
+    const connector = new FileConnector({
+      system: 'csv',
+      path,
+      dialect: { delimiter: dialectByte(',', 'utf8', 'delimiter'), quote: dialectByte('"', 'utf8', 'quote'), encoding: 'utf8' },
+      columns: { anchor: 'id', password: 'password' },
+      hash: hashSpecSchema.parse(CHEAP_HASH),
+      lockTimings: { staleMs: 5000, retries: 2, minWaitMs: 5, maxWaitMs: 10 },
+    });
+    await mkdir(`${path}.lock`);
+    const original = await readFile(path);
+    const outcomes = await Promise.allSettled(anchors.map((a) => setTo(connector, a, `pw-${a}`)));
+    for (const o of outcomes) assert.ok(o.status === 'rejected' && isPwsyncError(o.reason) && o.reason.code === 'ERR_TRANSIENT' && o.reason.retryable);
+    assert.ok((await readFile(path)).equals(original));
+    await rm(`${path}.lock`, { recursive: true });
+    await Promise.all(anchors.map((a) => setTo(connector, a, `pw-${a}`)));
+    for (const a of anchors) assert.equal(await verifies(connector, a, `pw-${a}`), true, a);
   });
 
   void test('a lock held elsewhere for too long is a transient error; a stale one is taken over', async () => {

@@ -2,7 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, realpath, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AccountNotFoundError, isPwsyncError, NotConfiguredError, TargetDataError, TransientError } from '../../core/errors.ts';
+import { AccountNotFoundError, isPwsyncError, NotConfiguredError, TargetDataError, TransientError, type PwsyncError } from '../../core/errors.ts';
 import type { Anchor } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
 import { detectFormat, hashSecret, verifySecret } from '../../crypto/hash/index.ts';
@@ -20,6 +20,7 @@ import type {
 import { replaceFileAtomically, tempPathFor } from './atomic.ts';
 import { encodeField, fieldSpan, fieldValue, type CsvDialect, type RawRecord } from './csv.ts';
 import { mapFileError } from './errors.ts';
+import { GroupCommit } from './group-commit.ts';
 import { importRows } from './import.ts';
 import { DEFAULT_LOCK_TIMINGS, withFileLock, type LockTimings } from './lock.ts';
 import { fileKey, indexBuffer, rereadRow, rowBoundariesHold, scanRows, shiftRows, type TableColumns, type TableIndex } from './table.ts';
@@ -33,6 +34,12 @@ export interface FileConnectorOptions {
   readonly columns: TableColumns;
   readonly hash: HashSpec | undefined;
   readonly lockTimings?: LockTimings;
+}
+
+/** One password field to write: the anchor's row, and the encoded field (the hash, quoted if needed). */
+interface FieldWrite {
+  readonly anchor: Anchor;
+  readonly field: Buffer;
 }
 
 const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'setPassword', 'verifyPassword']);
@@ -52,8 +59,12 @@ export class FileConnector implements Connector, AccountImport, PasswordSet, Pas
   readonly capabilities = CAPABILITIES;
   readonly #o: FileConnectorOptions;
   #index: TableIndex | undefined;
+  /** Counts changes of `#index` (see `#install`). */
+  #generation = 0;
   /** Scans in progress, by file version, so concurrent readers share one. */
   readonly #scans = new Map<string, Promise<TableIndex>>();
+  /** One group commit per real path (a configured symbolic link may be pointed elsewhere). */
+  readonly #writers = new Map<string, GroupCommit<FieldWrite>>();
 
   constructor(options: FileConnectorOptions) {
     this.#o = options;
@@ -99,13 +110,14 @@ export class FileConnector implements Connector, AccountImport, PasswordSet, Pas
   /** Streams the accounts; the file is opened at the first `next()` and closed at the end or on `break`. */
   importAccounts(): AsyncGenerator<AccountRecord> {
     const { path, dialect, columns } = this.#o;
+    const generation = this.#generation;
     return importRows({
       path,
       dialect,
       columns,
       open: () => this.#openRead(),
       indexed: (index) => {
-        this.#index = index;
+        if (this.#generation === generation) this.#install(index);
       },
     });
   }
@@ -144,32 +156,57 @@ export class FileConnector implements Connector, AccountImport, PasswordSet, Pas
     }
     const { path, dialect, columns, hash } = this.#o;
     if (columns.password === undefined || hash === undefined) throw this.#notConfigured();
-    // Check the file and the anchor before spending a (deliberately slow) hash on them.
-    const fh = await this.#openRead();
-    try {
-      const { index } = await this.#indexFor(fh);
-      if (!index.rows.has(anchor)) throw this.#notFound();
-    } catch (err) {
-      throw mapFileError(err, path, 'reading');
-    } finally {
-      await fh.close();
+    // Check the file and the anchor before spending a (deliberately slow) hash on them. A cached
+    // index that knows the row is enough for this: the write looks again, under the lock, at the
+    // file as it is then. Re-checking against the current version would re-scan the whole file
+    // after every rewrite by a concurrent write (about 7 ms of CPU for 10,000 rows, each call).
+    if (this.#index?.rows.has(anchor) !== true) {
+      const fh = await this.#openRead();
+      try {
+        const { index } = await this.#indexFor(fh);
+        if (!index.rows.has(anchor)) throw this.#notFound();
+      } catch (err) {
+        throw mapFileError(err, path, 'reading');
+      } finally {
+        await fh.close();
+      }
     }
     const field = encodeField(await hashSecret(hash, secret), dialect);
     try {
       const real = await realpath(path);
-      await withFileLock(real, (held) => this.#writeField(real, anchor, field, () => held.assertHeld()), this.#o.lockTimings ?? DEFAULT_LOCK_TIMINGS);
+      await this.#writerFor(real).submit({ anchor, field });
     } catch (err) {
       throw mapFileError(err, path, 'writing');
     }
   }
 
   close(): Promise<void> {
-    this.#index = undefined;
+    this.#install(undefined);
     return Promise.resolve();
   }
 
-  /** Under the lock: read the file, find the row, write the file back with one field replaced. */
-  async #writeField(real: string, anchor: Anchor, field: Buffer, assertHeld: () => void): Promise<void> {
+  /**
+   * The group commit of `real`: a rewrite of the file costs the same for one changed field as for
+   * fifty (read, write, two fsyncs), so the fields set while one rewrite is in flight are written
+   * together by the next, under one lock.
+   */
+  #writerFor(real: string): GroupCommit<FieldWrite> {
+    let writer = this.#writers.get(real);
+    if (writer === undefined) {
+      const timings = this.#o.lockTimings ?? DEFAULT_LOCK_TIMINGS;
+      writer = new GroupCommit<FieldWrite>((batch) => withFileLock(real, (held) => this.#writeFields(real, batch, () => held.assertHeld()), timings));
+      this.#writers.set(real, writer);
+    }
+    return writer;
+  }
+
+  /**
+   * Under the lock: read the file, find each row, write the file back once with those fields
+   * replaced. Answers one outcome per write: an anchor that is not in the file fails alone. Two
+   * writes to one row in a batch apply in order (the later one is what the file keeps), as they
+   * would one after the other. Anything that stops the rewrite itself throws and fails them all.
+   */
+  async #writeFields(real: string, writes: readonly FieldWrite[], assertHeld: () => void): Promise<(PwsyncError | undefined)[]> {
     const { path, dialect, columns } = this.#o;
     const fh = await open(real, 'r');
     let data: Buffer;
@@ -185,22 +222,44 @@ export class FileConnector implements Connector, AccountImport, PasswordSet, Pas
     }
     const key = fileKey(before);
     let index = this.#index?.key === key ? this.#index : undefined;
-    let record = index === undefined ? undefined : this.#rowIn(data, index, anchor);
-    if (index === undefined || record === undefined) {
-      index = indexBuffer(data, key, path, dialect, columns);
-      this.#index = index;
-      record = this.#rowIn(data, index, anchor);
-      if (record === undefined) throw this.#notFound();
+    let fresh = false;
+    const outcomes: (PwsyncError | undefined)[] = [];
+    /** By row start: the span of the password field and what goes there (the last write wins). */
+    const edits = new Map<number, { start: number; end: number; field: Buffer }>();
+    for (const { anchor, field } of writes) {
+      let record = index === undefined ? undefined : this.#rowIn(data, index, anchor);
+      if (record === undefined && !fresh) {
+        // The cached index is stale or does not know the row: scan this version once per batch.
+        index = indexBuffer(data, key, path, dialect, columns);
+        this.#install(index);
+        fresh = true;
+        record = this.#rowIn(data, index, anchor);
+      }
+      if (record === undefined || index === undefined) {
+        outcomes.push(this.#notFound());
+        continue;
+      }
+      const passwordIndex = index.layout.passwordIndex;
+      if (passwordIndex === undefined) throw this.#notConfigured();
+      const [start, end] = fieldSpan(record, passwordIndex);
+      edits.set(start, { start, end, field });
+      outcomes.push(undefined);
     }
-    const passwordIndex = index.layout.passwordIndex;
-    if (passwordIndex === undefined) throw this.#notConfigured();
-    const [start, end] = fieldSpan(record, passwordIndex);
-    const out = Buffer.concat([data.subarray(0, start), field, data.subarray(end)]);
-    const written = await replaceFileAtomically(real, out, before, assertHeld);
+    if (edits.size === 0 || index === undefined) return outcomes;
+    const ordered = [...edits.values()].sort((a, b) => a.start - b.start);
+    const pieces: Buffer[] = [];
+    let at = 0;
+    for (const e of ordered) {
+      pieces.push(data.subarray(at, e.start), e.field);
+      at = e.end;
+    }
+    pieces.push(data.subarray(at));
+    const written = await replaceFileAtomically(real, Buffer.concat(pieces), before, assertHeld);
     // Key and offsets change together, with no await between, so a reader never sees one without the other.
-    shiftRows(index, end, field.length - (end - start));
+    shiftRows(index, ordered.map((e) => ({ offset: e.end, delta: e.field.length - (e.end - e.start) })));
     index.key = fileKey(written);
-    this.#index = index;
+    this.#install(index);
+    return outcomes;
   }
 
   /** The row of `anchor` in `data` if the index places it there, re-read from its bytes. */
@@ -228,12 +287,13 @@ export class FileConnector implements Connector, AccountImport, PasswordSet, Pas
         if (record !== undefined) return { hash: fieldValue(record, passwordIndex, dialect), line };
       }
       if (attempt > 0) throw new TransientError(`${path}: the file kept changing while it was read`);
-      if (this.#index === index) this.#index = undefined;
+      if (this.#index === index) this.#install(undefined);
     }
   }
 
   /** The index of the file version open as `fh`: the cached one if it is that version, else a scan. */
   async #indexFor(fh: FileHandle): Promise<{ index: TableIndex; key: string }> {
+    const generation = this.#generation;
     const key = fileKey(await fh.stat({ bigint: true }));
     const cached = this.#index;
     if (cached?.key === key) return { index: cached, key };
@@ -243,8 +303,15 @@ export class FileConnector implements Connector, AccountImport, PasswordSet, Pas
       this.#scans.set(key, scan);
     }
     const index = await scan;
-    this.#index = index;
+    // A write may have installed a newer version's index meanwhile: keep that one.
+    if (this.#generation === generation) this.#install(index);
     return { index, key };
+  }
+
+  /** Replaces the cached index; every change counts, so a scan that ends late replaces nothing newer. */
+  #install(index: TableIndex | undefined): void {
+    this.#index = index;
+    this.#generation++;
   }
 
   async #scan(fh: FileHandle): Promise<TableIndex> {

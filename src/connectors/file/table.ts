@@ -200,11 +200,30 @@ export function rowBoundariesHold(data: Buffer, loc: RowLocation): boolean {
   return loc.start > 0 && data[loc.start - 1] === 0x0a && (after === 0x0a || after === 0x0d);
 }
 
-/** After `delta` bytes were added (or removed) at `offset`, moves every row that lies after it. */
-export function shiftRows(index: TableIndex, offset: number, delta: number): void {
-  if (delta === 0) return;
+/**
+ * After edits that added (or removed) `delta` bytes at each `offset` (offsets in the file as it
+ * was, ascending), moves every row by the sum of the deltas before it: one pass over the rows,
+ * whatever the number of edits.
+ */
+export function shiftRows(index: TableIndex, shifts: readonly { readonly offset: number; readonly delta: number }[]): void {
+  const moved = shifts.filter((s) => s.delta !== 0);
+  if (moved.length === 0) return;
+  // before[i]: the sum of the deltas of the first i shifts.
+  const before = [0];
+  for (const s of moved) before.push((before.at(-1) ?? 0) + s.delta);
+  /** The total delta of the shifts at or before `position` (the old behaviour: `>= offset` moves). */
+  const deltaAt = (position: number): number => {
+    let lo = 0;
+    let hi = moved.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((moved[mid]?.offset ?? 0) <= position) lo = mid + 1;
+      else hi = mid;
+    }
+    return before[lo] ?? 0;
+  };
   for (const loc of index.rows.values()) {
-    if (loc.start >= offset) loc.start += delta;
-    if (loc.end >= offset) loc.end += delta;
+    loc.start += deltaAt(loc.start);
+    loc.end += deltaAt(loc.end);
   }
 }

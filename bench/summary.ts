@@ -1,0 +1,115 @@
+/**
+ * Prints the figures of a `scripts/bench.sh` run from its JSON files, beside the issue's targets.
+ *
+ *   node --import tsx bench/summary.ts DIR
+ *
+ * Exits non-zero when a benchmark's own checks failed (a write lost, a wrong join count); a missed
+ * target is reported, not an error.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ms, type Machine, type Percentiles } from './lib.ts';
+
+interface ImportJoin {
+  readonly benchmark: 'import-join';
+  readonly machine: Machine;
+  readonly people: number;
+  readonly totalMs: number;
+  readonly peakRssMiB: number;
+  readonly source: { readonly read: number; readonly wallMs: number };
+  readonly target: { readonly read: number; readonly wallMs: number; readonly joined: number; readonly ambiguous: number; readonly unmatched: number };
+  readonly targets: { readonly seconds: number; readonly rssMB: number };
+  readonly met: { readonly time: boolean; readonly rss: boolean };
+  readonly checksPassed: boolean;
+}
+
+interface Run {
+  readonly mode: 'engine' | 'direct';
+  readonly latency: Percentiles;
+  readonly throughput: number;
+  readonly writesDone: number;
+  readonly writesExpected: number;
+}
+
+interface ChangeLatency {
+  readonly benchmark: 'change-latency';
+  readonly machine: Machine;
+  readonly plan: { readonly rows: number; readonly changes: number; readonly rate: number; readonly targets: number; readonly hash: string; readonly workers: number };
+  readonly runs: readonly Run[];
+  readonly ratio?: { readonly p50: number; readonly p99: number };
+  readonly targets: { readonly p99Ms: number };
+  readonly met?: boolean;
+  readonly checksPassed: boolean;
+}
+
+const dirs = process.argv.slice(2);
+if (dirs.length === 0) throw new Error('usage: bench/summary.ts DIR [DIR…] (several runs: medians)');
+
+/** The median of the runs' values; with one run, that value. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
+}
+
+/** "12.3" for one run; "12.3 (11.9, 12.3, 14.0)" for several: the median, then every run. */
+function fig(values: readonly number[], format: (x: number) => string = String): string {
+  const m = format(median(values));
+  return values.length === 1 ? m : `${m} (${values.map(format).join(', ')})`;
+}
+
+const byName = new Map<string, (ImportJoin | ChangeLatency)[]>();
+for (const dir of dirs) {
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
+    const list = byName.get(file) ?? [];
+    list.push(JSON.parse(await readFile(join(dir, file), 'utf8')) as ImportJoin | ChangeLatency);
+    byName.set(file, list);
+  }
+}
+if (byName.size === 0) {
+  console.log(`no results in ${dirs.join(', ')}`);
+  process.exit(1);
+}
+if (dirs.length > 1) console.log(`${dirs.length} runs: each figure is the median, then the runs' values in brackets`);
+let ok = true;
+let machineShown = false;
+for (const results of byName.values()) {
+  const first = results[0];
+  if (first === undefined) continue;
+  if (!machineShown) {
+    const m = first.machine;
+    console.log(`${m.date.slice(0, 10)}, ${m.cores} cores ${m.cpuModel}, ${m.ramGiB} GiB, Node ${m.node}, ${m.tempFs}; code ${m.source.commit}${m.source.changed.length > 0 ? ' + uncommitted changes' : ''}`);
+    machineShown = true;
+  }
+  const passed = results.every((r) => r.checksPassed);
+  ok &&= passed;
+  const checks = passed ? '' : '  CHECKS FAILED';
+  const loads = results.map((r) => r.machine.loadAtStart).join(', ');
+  if (first.benchmark === 'import-join') {
+    const runs = results.filter((r): r is ImportJoin => r.benchmark === 'import-join');
+    const s = (x: number): string => (x / 1000).toFixed(1);
+    const rate = (x: number): string => Math.round(x).toLocaleString('en');
+    const met = runs.filter((r) => r.met.time).length;
+    const rssMet = runs.filter((r) => r.met.rss).length;
+    console.log(`import-join ${first.people.toLocaleString('en')} (load ${loads}):`);
+    console.log(`  total ${fig(runs.map((r) => r.totalMs), s)} s; source ${fig(runs.map((r) => r.source.wallMs), s)} s, ${fig(runs.map((r) => r.source.read / (r.source.wallMs / 1000)), rate)}/s; target ${fig(runs.map((r) => r.target.wallMs), s)} s, ${fig(runs.map((r) => r.target.read / (r.target.wallMs / 1000)), rate)}/s`);
+    console.log(`  peak RSS ${fig(runs.map((r) => r.peakRssMiB))} MiB`);
+    console.log(`  time < ${first.targets.seconds} s: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length}`}; RSS < ${first.targets.rssMB} MB: ${rssMet === runs.length ? 'met' : rssMet === 0 ? 'MISSED' : `met in ${rssMet} of ${runs.length}`}${checks}`);
+  } else {
+    const runs = results.filter((r): r is ChangeLatency => r.benchmark === 'change-latency');
+    const p = first.plan;
+    console.log(`change-latency ${p.changes.toLocaleString('en')} changes at ${p.rate}/s, ${p.rows.toLocaleString('en')} rows, ${p.targets} target(s), ${p.hash}, ${p.workers} workers (load ${loads}):`);
+    for (const mode of ['engine', 'direct'] as const) {
+      const modeRuns = runs.flatMap((r) => r.runs.filter((x) => x.mode === mode));
+      if (modeRuns.length === 0) continue;
+      const q = (k: keyof Percentiles): string => fig(modeRuns.map((x) => x.latency[k]), (v) => ms(v).replace(' ms', ''));
+      console.log(`  ${mode}: p50 ${q('p50')}, p90 ${q('p90')}, p99 ${q('p99')}, max ${q('max')} ms; ${fig(modeRuns.map((x) => x.throughput))} writes/s`);
+    }
+    const ratios = runs.flatMap((r) => (r.ratio ? [r.ratio] : []));
+    if (ratios.length > 0) console.log(`  engine/direct: ${fig(ratios.map((x) => x.p50))}× at p50, ${fig(ratios.map((x) => x.p99))}× at p99`);
+    const judged = runs.filter((r) => r.met !== undefined);
+    const met = judged.filter((r) => r.met === true).length;
+    if (judged.length > 0) console.log(`  target p99 < ${first.targets.p99Ms} ms: ${met === judged.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${judged.length} runs`}${checks}`);
+  }
+}
+if (!ok) process.exitCode = 1;
