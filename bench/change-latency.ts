@@ -29,6 +29,7 @@ import { openRuntime } from '../src/main.ts';
 import { importSystem } from '../src/sync/importer.ts';
 import { submitChange } from '../src/sync/submit-change.ts';
 import { ACCOUNTS_HEADER, accountRow, PEOPLE_HEADER, personAt, personRow, respell, writeCsv, type GeneratedPerson } from './data.ts';
+import { DEFAULT_WORKERS } from '../src/config/schema.ts';
 import {
   describeMachine, formatPercentiles, instrument, ms, percentiles, permutation, printMachine, printStats, progress, round2, seededRandom, sleep,
   statsTable, writeJson, type CallStats, type Percentiles,
@@ -54,7 +55,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '200' },
     targets: { type: 'string', default: '1' },
     hash: { type: 'string', default: 'ssha512' },
-    workers: { type: 'string', default: '8' },
+    workers: { type: 'string', default: String(DEFAULT_WORKERS) },
     mode: { type: 'string', default: 'both' },
     seed: { type: 'string', default: '1' },
     breakdown: { type: 'boolean', default: false },

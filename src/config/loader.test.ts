@@ -21,7 +21,7 @@ void describe('loadConfig: a valid file', () => {
     assert.equal(apps.password.retry.count, 10);
     assert.equal(apps.join[0]?.match, 'caseInsensitive');
     assert.equal(apps.password.hash?.format, 'argon2id');
-    assert.deepEqual(config.server, { workers: 8, pollInterval: 25, shutdownGrace: 10_000 });
+    assert.deepEqual(config.server, { workers: 32, pollInterval: 25, shutdownGrace: 10_000 });
     assert.equal(config.log.level, 'info');
   });
 

@@ -72,6 +72,9 @@ export const systemSchema = z.discriminatedUnion('connector', [
   z.strictObject({ ...systemBase, connector: z.literal('file'), file: fileConfigSchema }),
 ]);
 
+/** The default of `server.workers` (the benchmarks run with it too). */
+export const DEFAULT_WORKERS = 32;
+
 export const storeSchema = z.union([
   z.strictObject({ sqlite: z.strictObject({ path: z.string().min(1) }) }),
 ]);
@@ -83,8 +86,13 @@ export const configSchema = z.strictObject({
   key: z.strictObject({ file: z.string().min(1) }).optional(),
   server: z
     .strictObject({
-      /** Concurrent deliveries. */
-      workers: z.number().int().min(1).max(256).default(8),
+      /**
+       * Deliveries in flight at once. They wait on I/O rather than use a CPU, and a file target
+       * applies the writes that arrive during one rewrite together in the next, so this is also the
+       * largest write group: 8 could not keep up with 200 changes/s on one 10,000-row file (see
+       * docs/benchmarks.md). Limits per target system belong to its connector.
+       */
+      workers: z.number().int().min(1).max(256).default(DEFAULT_WORKERS),
       /** How often workers look for new jobs in the store when nothing wakes them. */
       pollInterval: durationSchema.default(25),
       /** How long a stopping server waits for deliveries in progress. */

@@ -3,9 +3,8 @@ import { isEventCode, severityOf } from '../../core/events.ts';
 import type { EpochMs, NewEvent, PwEvent } from '../../core/model.ts';
 import type { EventFilter } from '../port.ts';
 import type { Ctx } from './context.ts';
-import type { Param } from './db.ts';
 import { EVENT_COLUMNS, toEvent, type EventRow } from './rows.ts';
-import { checkLimit, inList } from './sql.ts';
+import { checkLimit, Where } from './sql.ts';
 
 /** What an event written for a job or a change takes from it where the event itself is silent. */
 export type EventContext = Partial<Pick<PwEvent, 'system' | 'anchor' | 'personId' | 'changeId' | 'jobId'>>;
@@ -38,39 +37,16 @@ export function appendEvents(ctx: Ctx, events: readonly NewEvent[]): void {
 /** The newest events matching, oldest first; with `afterId`, the first ones after it (to follow the log). */
 export function listEvents(ctx: Ctx, filter: EventFilter): PwEvent[] {
   checkLimit(filter.limit);
-  const where: string[] = [];
-  const params: Param[] = [];
-  if (filter.codes !== undefined) {
-    if (filter.codes.length === 0) return [];
-    where.push(`code IN ${inList(filter.codes.length)}`);
-    params.push(...filter.codes);
-  }
-  if (filter.severities !== undefined) {
-    if (filter.severities.length === 0) return [];
-    where.push(`severity IN ${inList(filter.severities.length)}`);
-    params.push(...filter.severities);
-  }
-  if (filter.system !== undefined) {
-    where.push('system = ?');
-    params.push(filter.system);
-  }
-  if (filter.personId !== undefined) {
-    where.push('person_id = ?');
-    params.push(filter.personId);
-  }
-  if (filter.changeId !== undefined) {
-    where.push('change_id = ?');
-    params.push(filter.changeId);
-  }
-  if (filter.since !== undefined) {
-    where.push('at >= ?');
-    params.push(filter.since);
-  }
-  if (filter.afterId !== undefined) {
-    where.push('id > ?');
-    params.push(filter.afterId);
-  }
-  const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+  const where = new Where()
+    .in('code', filter.codes)
+    .in('severity', filter.severities)
+    .compare('system', '=', filter.system)
+    .compare('person_id', '=', filter.personId)
+    .compare('change_id', '=', filter.changeId)
+    .compare('at', '>=', filter.since)
+    .compare('id', '>', filter.afterId);
+  if (where.matchesNothing) return [];
+  const { clause, params } = where;
   if (filter.afterId !== undefined) {
     return ctx.sql.prepare<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events ${clause} ORDER BY id LIMIT ?`).all(...params, filter.limit).map(toEvent);
   }

@@ -3,11 +3,10 @@ import { EVENTS } from '../../core/events.ts';
 import type { Change, EpochMs, Job, NewEvent, SealedSecret } from '../../core/model.ts';
 import type { ClaimedJob, CommitResult, JobFilter, JobOutcome, JobTarget } from '../port.ts';
 import type { Ctx } from './context.ts';
-import type { Param } from './db.ts';
 import { insertEvent } from './events.ts';
 import { JOB_COLUMNS, toJob, toOrigin, type JobRow } from './rows.ts';
 import { OPEN_STATES, wipeClosedSecrets } from './secrets.ts';
-import { checkLimit, inList } from './sql.ts';
+import { checkLimit, Where } from './sql.ts';
 
 interface TargetRow {
   readonly id: number;
@@ -181,25 +180,11 @@ export function nextRetryAt(ctx: Ctx): EpochMs | undefined {
 /** Newest first. */
 export function listJobs(ctx: Ctx, filter: JobFilter): Job[] {
   checkLimit(filter.limit);
-  const where: string[] = [];
-  const params: Param[] = [];
-  if (filter.states !== undefined) {
-    if (filter.states.length === 0) return [];
-    where.push(`j.state IN ${inList(filter.states.length)}`);
-    params.push(...filter.states);
-  }
-  if (filter.system !== undefined) {
-    where.push('j.system = ?');
-    params.push(filter.system);
-  }
-  if (filter.personId !== undefined) {
-    where.push('j.person_id = ?');
-    params.push(filter.personId);
-  }
-  if (filter.changeId !== undefined) {
-    where.push('j.change_id = ?');
-    params.push(filter.changeId);
-  }
-  const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
-  return ctx.sql.prepare<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j ${clause} ORDER BY j.id DESC LIMIT ?`).all(...params, filter.limit).map(toJob);
+  const where = new Where()
+    .in('j.state', filter.states)
+    .compare('j.system', '=', filter.system)
+    .compare('j.person_id', '=', filter.personId)
+    .compare('j.change_id', '=', filter.changeId);
+  if (where.matchesNothing) return [];
+  return ctx.sql.prepare<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j ${where.clause} ORDER BY j.id DESC LIMIT ?`).all(...where.params, filter.limit).map(toJob);
 }
