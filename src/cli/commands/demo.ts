@@ -27,15 +27,18 @@ export function registerDemo(program: Command): void {
       const server = await startServer(file);
       const rel = relative(process.cwd(), file) || file;
       const dir = relative(process.cwd(), init.config.baseDir) || '.';
-      console.log(`
-pwsync is running on the demo in ${dir}/ (store ${relative(process.cwd(), init.config.storePath)}).
-In another terminal, try:
-  ./bin/pwsync.js change alice --config ${rel}        set Alice's password everywhere (prompts twice)
-  cat ${dir}/targets/webapp.csv ${dir}/targets/legacy.tsv   see the new argon2id and SHA-512-crypt hashes
-  ./bin/pwsync.js events --config ${rel}              the event log (7002 = password set)
-  ./bin/pwsync.js queue --config ${rel}               every delivery job and its state
-  ./bin/pwsync.js persons zoe --config ${rel}         a person with every account and link
-Stop with Ctrl-C.`);
+      const tries: [string, string][] = [
+        [`./bin/pwsync.js change alice --config ${rel}`, "set Alice's password everywhere (prompts twice)"],
+        [`cat ${dir}/targets/webapp.csv ${dir}/targets/legacy.tsv`, 'see the new argon2id and SHA-512-crypt hashes'],
+        [`./bin/pwsync.js events --config ${rel}`, 'the event log (7002 = password set)'],
+        [`./bin/pwsync.js queue --config ${rel}`, 'every delivery job and its state'],
+        [`./bin/pwsync.js persons zoe --config ${rel}`, 'a person with every account and link'],
+      ];
+      const width = Math.max(...tries.map(([command]) => command.length));
+      console.log(`\npwsync is running on the demo in ${dir}/ (store ${relative(process.cwd(), init.config.storePath)}).`);
+      console.log('In another terminal, try:');
+      for (const [command, what] of tries) console.log(`  ${command.padEnd(width)}   ${what}`);
+      console.log('Stop with Ctrl-C.');
       await untilSignal(server);
     });
 }
