@@ -1,5 +1,6 @@
 import lockfile from 'proper-lockfile';
 import { InvalidInputError } from '../core/errors.ts';
+import { loadConfig } from '../config/index.ts';
 import { openRuntime, type Runtime } from '../main.ts';
 
 export interface RunningServer {
@@ -14,9 +15,8 @@ export interface RunningServer {
  * one's deliveries, so the store is locked for as long as the server runs.
  */
 export async function startServer(configFile: string): Promise<RunningServer> {
-  const probe = await openRuntime(configFile, { logLevel: 'silent' });
-  const storePath = probe.config.storePath;
-  await probe.close();
+  // The lock comes before the store is opened (a second server must not even recover jobs).
+  const { storePath } = await loadConfig(configFile);
 
   let release: () => Promise<void>;
   try {

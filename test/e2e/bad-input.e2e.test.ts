@@ -76,6 +76,19 @@ describe('bad input gets a clear error that names the thing and the fix; nothing
     }
   });
 
+  test('a second server on the same store is refused while the first runs', async () => {
+    const first = new CliProcess(['server', '--config', config]);
+    try {
+      // The first holds the lock once it logs that it started (its log goes to standard error).
+      await first.waitFor('server started');
+      const second = await runCli(['server', '--config', config]);
+      assert.equal(second.code, 2);
+      assert.match(second.stderr, /another pwsync server is running/);
+    } finally {
+      assert.equal(await first.stop(), 0);
+    }
+  });
+
   test('an unknown person for persons, exit 3', async () => {
     const r = await runCli(['persons', 'nobody-here', '--config', config]);
     assert.equal(r.code, 3);
