@@ -5,6 +5,7 @@ import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } fr
 import type { Secret } from '../core/secret.ts';
 import type { AccountWithLink, JobTarget } from '../store/port.ts';
 import { systemByName } from '../config/index.ts';
+import type { SystemConfig } from '../config/schema.ts';
 import { findSystem, type SyncContext } from './context.ts';
 
 /** How a change names its source account: by anchor, or by the source's account attribute (a login). */
@@ -66,7 +67,7 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
     }
   }
 
-  const account = await findSourceAccount(ctx, source.name, request.account);
+  const account = await findSourceAccount(ctx, source, request.account);
   if (account.personId === null) {
     await ctx.store.appendEvents([{ code: 7009, system: source.name, anchor: account.anchor, changeId, message: 'the source account is not linked to a person; nothing to deliver' }]);
     return { changeId, personId: '', sourceAnchor: account.anchor, jobs: [], outOfDate: [], notEnabled: [], superseded: [] };
@@ -131,8 +132,8 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
   return { changeId, personId: person.id, sourceAnchor: account.anchor, jobs, outOfDate, notEnabled, superseded: result.superseded };
 }
 
-async function findSourceAccount(ctx: SyncContext, systemName: SystemName, ref: AccountRef): Promise<AccountWithLink> {
-  const system = systemByName(ctx.config, systemName);
+async function findSourceAccount(ctx: SyncContext, system: SystemConfig, ref: AccountRef): Promise<AccountWithLink> {
+  const systemName = system.name;
   let found: readonly AccountWithLink[];
   let described: string;
   if ('anchor' in ref) {

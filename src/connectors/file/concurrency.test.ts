@@ -14,6 +14,18 @@ let tmp: TempDir;
 before(async () => (tmp = await tempDir()));
 after(async () => tmp.remove());
 
+/** A connector that gives up on a held lock after a few short waits (a lock that is 5 s old is stale). */
+function quickLockConnector(path: string, retries: number, maxWaitMs: number): FileConnector {
+  return new FileConnector({
+    system: 'csv',
+    path,
+    dialect: { delimiter: dialectByte(',', 'utf8', 'delimiter'), quote: dialectByte('"', 'utf8', 'quote'), encoding: 'utf8' },
+    columns: { anchor: 'id', password: 'password' },
+    hash: hashSpecSchema.parse(CHEAP_HASH),
+    lockTimings: { staleMs: 5000, retries, minWaitMs: 5, maxWaitMs },
+  });
+}
+
 function csvOf(anchors: readonly string[]): string {
   return ['id,login,password', ...anchors.map((a) => `${a},login-${a},`)].join('\n') + '\n';
 }
@@ -113,14 +125,7 @@ void describe('concurrent writers', () => {
   void test('a batch that cannot be written fails each of its callers, leaves the file as it was, and later sets go through', async () => {
     const anchors = range('f', 10);
     const { path } = await csvConnector(tmp.dir, 'fails.csv', csvOf(anchors));
-    const connector = new FileConnector({
-      system: 'csv',
-      path,
-      dialect: { delimiter: dialectByte(',', 'utf8', 'delimiter'), quote: dialectByte('"', 'utf8', 'quote'), encoding: 'utf8' },
-      columns: { anchor: 'id', password: 'password' },
-      hash: hashSpecSchema.parse(CHEAP_HASH),
-      lockTimings: { staleMs: 5000, retries: 2, minWaitMs: 5, maxWaitMs: 10 },
-    });
+    const connector = quickLockConnector(path, 2, 10);
     await mkdir(`${path}.lock`);
     const original = await readFile(path);
     const outcomes = await Promise.allSettled(anchors.map((a) => setTo(connector, a, `pw-${a}`)));
@@ -133,14 +138,7 @@ void describe('concurrent writers', () => {
 
   void test('a lock held elsewhere for too long is a transient error; a stale one is taken over', async () => {
     const { path } = await csvConnector(tmp.dir, 'locked.csv', csvOf(['u1']));
-    const connector = new FileConnector({
-      system: 'csv',
-      path,
-      dialect: { delimiter: dialectByte(',', 'utf8', 'delimiter'), quote: dialectByte('"', 'utf8', 'quote'), encoding: 'utf8' },
-      columns: { anchor: 'id', password: 'password' },
-      hash: hashSpecSchema.parse(CHEAP_HASH),
-      lockTimings: { staleMs: 5000, retries: 3, minWaitMs: 5, maxWaitMs: 20 },
-    });
+    const connector = quickLockConnector(path, 3, 20);
     await mkdir(`${path}.lock`);
     const original = await readFile(path);
     await assert.rejects(setTo(connector, 'u1', 'pw'), (err: unknown) => isPwsyncError(err) && err.code === 'ERR_TRANSIENT' && err.retryable);
