@@ -3,6 +3,14 @@ import { isPwsyncError } from '../core/errors.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { buildProgram } from './program.ts';
 
+// `pwsync … | head` closes the pipe early: that is not a failure worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 const program = buildProgram();
 
 try {

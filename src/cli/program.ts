@@ -9,6 +9,9 @@ import { registerQueue } from './commands/queue.ts';
 import { registerChange } from './commands/change.ts';
 import { registerKey } from './commands/key.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerPki } from './commands/pki.ts';
+import { registerAgent } from './commands/agent.ts';
+import { registerCapture } from './commands/capture.ts';
 
 /** The whole `pwsync` command tree, without running it (the docs test walks it). */
 export function buildProgram(): Command {
@@ -17,7 +20,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'configuration file (default: $PWSYNC_CONFIG or ./pwsync.yaml)')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerInit, registerConfig, registerServer, registerImport, registerPersons, registerEvents, registerQueue, registerChange, registerKey, registerDemo]) {
+  for (const register of [registerInit, registerConfig, registerServer, registerImport, registerPersons, registerEvents, registerQueue, registerChange, registerKey, registerPki, registerAgent, registerCapture, registerDemo]) {
     register(program);
   }
   // Every subcommand throws instead of exiting, so that usage errors end in exit code 2.

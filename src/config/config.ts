@@ -21,6 +21,8 @@ export type Config = Readonly<
     storePath: string;
     /** The store key: `key.file`, else `<dataDir>/store.key`; absolute. */
     keyFile: string;
+    /** The intake's key material, absolute: configured, else in `<dataDir>/pki/`. */
+    pki: Readonly<{ cert: string; key: string; clientCa: string; jweKey: string }>;
     log: Readonly<RawConfig['log']>;
   }
 >;
@@ -31,8 +33,18 @@ export function withPaths(raw: RawConfig, file: string): Config {
   const dataDir = resolve(baseDir, raw.dataDir);
   const storePath = raw.store ? resolve(baseDir, raw.store.sqlite.path) : resolve(dataDir, 'pwsync.db');
   const keyFile = raw.key ? resolve(baseDir, raw.key.file) : resolve(dataDir, 'store.key');
+  const pkiDir = resolve(dataDir, 'pki');
+  const tls = raw.server.tls;
+  const pki = {
+    cert: resolve(baseDir, tls.cert ?? resolve(pkiDir, 'server.crt')),
+    key: resolve(baseDir, tls.key ?? resolve(pkiDir, 'server.key')),
+    clientCa: resolve(baseDir, tls.clientCa ?? resolve(pkiDir, 'ca.crt')),
+    jweKey: resolve(baseDir, raw.server.intake.jweKey ?? resolve(pkiDir, 'server-jwe.key')),
+  };
   return {
     ...raw,
+    agents: raw.agents.map((a) => ({ ...a, certificate: resolve(baseDir, a.certificate) })),
+    pki,
     ...(raw.store ? { store: { sqlite: { ...raw.store.sqlite, path: storePath } } } : {}),
     ...(raw.key ? { key: { ...raw.key, file: keyFile } } : {}),
     log: { ...raw.log, ...(raw.log.file === undefined ? {} : { file: resolve(baseDir, raw.log.file) }) },

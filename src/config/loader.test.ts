@@ -21,7 +21,20 @@ void describe('loadConfig: a valid file', () => {
     assert.equal(apps.password.retry.count, 10);
     assert.equal(apps.join[0]?.match, 'caseInsensitive');
     assert.equal(apps.password.hash?.format, 'argon2id');
-    assert.deepEqual(config.server, { workers: 32, pollInterval: 25, shutdownGrace: 10_000 });
+    assert.deepEqual(config.server, {
+      workers: 32,
+      pollInterval: 25,
+      shutdownGrace: 10_000,
+      tls: {},
+      intake: { replayWindow: 7 * 86_400_000, maxBodyBytes: 1024 * 1024, maxBatch: 500 },
+    });
+    assert.deepEqual(config.agents, []);
+    assert.deepEqual(config.pki, {
+      cert: join(config.dataDir, 'pki', 'server.crt'),
+      key: join(config.dataDir, 'pki', 'server.key'),
+      clientCa: join(config.dataDir, 'pki', 'ca.crt'),
+      jweKey: join(config.dataDir, 'pki', 'server-jwe.key'),
+    });
     assert.equal(config.log.level, 'info');
   });
 

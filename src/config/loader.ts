@@ -7,7 +7,7 @@ import { WHOLE_ENV_REFERENCE, resolveEnvReferences } from './references.ts';
 import { configSchema, systemSchema, type SystemConfig } from './schema.ts';
 import { secretPaths } from './schema-walk.ts';
 import { withSecretContext, type SecretContext } from './secret-ref.ts';
-import { checkSemantics } from './semantics.ts';
+import { checkAgents, checkSemantics } from './semantics.ts';
 import { SourceFile } from './source.ts';
 import { configErrorMap, problemsFromIssues } from './zod-issues.ts';
 
@@ -85,7 +85,10 @@ export async function checkConfig(file: string, options: LoadOptions = {}): Prom
   const result = await checkFile(file, configSchema, options, (value, data, validate) => {
     const rawSystems = systemsOf(data);
     const systems: (SystemConfig | undefined)[] = value ? value.systems : rawSystems.map((s) => validate(systemSchema, s));
-    return checkSemantics(systems, rawSystems);
+    const semantics = checkSemantics(systems, rawSystems);
+    if (value === undefined) return semantics;
+    const agents = checkAgents(value);
+    return { problems: [...semantics.problems, ...agents.problems], warnings: [...semantics.warnings, ...agents.warnings] };
   });
   if (result.value === undefined) return { problems: result.problems, warnings: result.warnings };
   return { config: deepFreeze(withPaths(result.value, resolve(file))), problems: [], warnings: result.warnings };

@@ -30,9 +30,13 @@ export type ProblemCode =
   | 'PROJECTION_WITHOUT_JOIN'
   | 'SYNC_WITHOUT_JOIN'
   | 'SYNC_WITHOUT_SOURCE'
+  | 'DUPLICATE_AGENT'
+  | 'UNKNOWN_AGENT'
   // warnings
   | 'PASSWORD_NOT_CONFIGURED'
-  | 'INSECURE_ALLOWED';
+  | 'INSECURE_ALLOWED'
+  | 'INTAKE_OFF'
+  | 'REPLAY_WINDOW_SHORT';
 
 /** A {@link ConfigProblem} with its code; what the loader reports (assignable to `ConfigProblem`). */
 export interface ConfigIssue extends ConfigProblem {

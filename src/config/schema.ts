@@ -44,13 +44,33 @@ export const importSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(100_000).default(5000),
 });
 
+/** An agent's name: the subject CN of its client certificate (see `pwsync pki agent`). */
+export const agentName = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'lower-case letters, digits, dots and hyphens (the CN of the agent\'s certificate)');
+
 /** Present on a system where passwords are born: changes captured there enter pwsync. */
 export const sourceSchema = z.strictObject({
   /** The attribute a capture names an account by (a login); the anchor is always accepted too. */
   accountAttribute: attrName,
   /** How `accountAttribute` is compared (directories usually ignore case). */
   match: z.enum(['exact', 'caseInsensitive']).default('caseInsensitive'),
+  /** The agents (names in `agents`) that may deliver changes of this system. */
+  agents: z.array(agentName).default([]),
 });
+
+/**
+ * An agent registered with the server: its name and its client certificate. A notification is
+ * accepted only from a TLS client whose certificate chains to `server.tls.clientCa`, is one of the
+ * certificates in `certificate` (compared by SHA-256 fingerprint) and names a source that lists
+ * this agent.
+ */
+export const agentSchema = z.strictObject({
+  name: agentName,
+  /** PEM file with the agent's client certificate; several certificates during a renewal. */
+  certificate: z.string().min(1),
+});
+
+/** `host:port`, IPv6 in brackets. */
+const listenSchema = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:8443 or [::1]:8443');
 
 const systemBase = {
   name,
@@ -97,8 +117,36 @@ export const configSchema = z.strictObject({
       pollInterval: durationSchema.default(25),
       /** How long a stopping server waits for deliveries in progress. */
       shutdownGrace: durationSchema.default(10_000),
+      /** Where the HTTPS intake (and `/healthz`) listens. Without it the server only delivers. */
+      listen: listenSchema.optional(),
+      /** PEM files; each defaults to `<dataDir>/pki/` as written by `pwsync pki init`. */
+      tls: z
+        .strictObject({
+          cert: z.string().min(1).optional(),
+          key: z.string().min(1).optional(),
+          /** The CA that issued the agents' client certificates. */
+          clientCa: z.string().min(1).optional(),
+        })
+        .prefault({}),
+      intake: z
+        .strictObject({
+          /** The server's private JWE key (JWK, ECDH-ES P-256); default `<dataDir>/pki/server-jwe.key`. */
+          jweKey: z.string().min(1).optional(),
+          /**
+           * Notification ids are remembered this long; an older notification is refused as stale.
+           * It must exceed the agents' queue age limit (72 h by default), or changes an agent kept
+           * through a long outage would be refused when the server returns.
+           */
+          replayWindow: durationSchema.default(7 * 86_400_000),
+          /** Largest request body. */
+          maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+          /** Most notifications in one request. */
+          maxBatch: z.number().int().min(1).max(10_000).default(500),
+        })
+        .prefault({}),
     })
     .prefault({}),
+  agents: z.array(agentSchema).default([]),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

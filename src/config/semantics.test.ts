@@ -101,6 +101,31 @@ void describe('semantic checks', () => {
     ]);
     assert.deepEqual(summary(problems), ['SYNC_INTO_SOURCE systems[0] (hr).password.sync @7', 'UNKNOWN_KEY systems[1] (apps).colour @14']);
   });
+
+  void it('refuse a source naming an unregistered agent, and an agent name used twice', async () => {
+    const { problems } = await check([
+      'agents:',
+      '  - { name: dc1, certificate: dc1.crt }',
+      '  - { name: dc1, certificate: other.crt }',
+      'systems:',
+      ...system('hr', 'source: { accountAttribute: login, agents: [dc1, dc2] }'),
+      ...system('apps', JOIN, SYNC),
+    ]);
+    assert.deepEqual(summary(problems), ['DUPLICATE_AGENT agents[1].name @3', 'UNKNOWN_AGENT systems[0] (hr).source.agents[1] @9']);
+    assert.match(problems[1]?.message ?? '', /registered: dc1/);
+  });
+
+  void it('warn when sources name agents but the intake does not listen, and when the replay window is shorter than an agent queue keeps changes', async () => {
+    const { problems, warnings } = await check([
+      'server: { intake: { replayWindow: 1h } }',
+      'agents: [{ name: dc1, certificate: dc1.crt }]',
+      'systems:',
+      ...system('hr', 'source: { accountAttribute: login, agents: [dc1] }'),
+      ...system('apps', JOIN, SYNC),
+    ]);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(summary(warnings), ['INTAKE_OFF server @1', 'REPLAY_WINDOW_SHORT server.intake.replayWindow @1']);
+  });
 });
 
 void describe('semantic warnings', () => {

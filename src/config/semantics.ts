@@ -1,5 +1,5 @@
 import type { PathSegment, PendingProblem } from './problems.ts';
-import { projectsPersons, type ConnectorKind, type SystemConfig } from './schema.ts';
+import { projectsPersons, type ConnectorKind, type RawConfig, type SystemConfig } from './schema.ts';
 
 /**
  * The rules a schema cannot say: between fields and between systems.
@@ -115,4 +115,42 @@ function notConfigured(system: SystemConfig, i: number): PendingProblem[] {
 
 function hasKey(value: unknown, key: string): boolean {
   return typeof value === 'object' && value !== null && Object.hasOwn(value, key);
+}
+
+/** The agents' default queue age limit; a shorter replay window would refuse what they kept. */
+const AGENT_QUEUE_MAX_AGE_MS = 72 * 3_600_000;
+
+/** Agents and the intake: names unique, every source's agents registered, the intake reachable. */
+export function checkAgents(config: Pick<RawConfig, 'agents' | 'systems' | 'server'>): { problems: PendingProblem[]; warnings: PendingProblem[] } {
+  const problems: PendingProblem[] = [];
+  const warnings: PendingProblem[] = [];
+  const firstByName = new Map<string, number>();
+  config.agents.forEach((agent, i) => {
+    const first = firstByName.get(agent.name);
+    if (first === undefined) firstByName.set(agent.name, i);
+    else problems.push({ code: 'DUPLICATE_AGENT', path: ['agents', i, 'name'], message: `agent name "${agent.name}" is already used by agents[${first}]` });
+  });
+  config.systems.forEach((system, i) => {
+    system.source?.agents.forEach((name, j) => {
+      if (firstByName.has(name)) return;
+      const known = [...firstByName.keys()];
+      problems.push({
+        code: 'UNKNOWN_AGENT',
+        path: ['systems', i, 'source', 'agents', j],
+        message: `agent "${name}" is not registered: add it to "agents" with its certificate${known.length > 0 ? ` (registered: ${known.join(', ')})` : ''}`,
+      });
+    });
+  });
+  const speaking = config.systems.some((s) => (s.source?.agents.length ?? 0) > 0);
+  if (speaking && config.server.listen === undefined) {
+    warnings.push({ code: 'INTAKE_OFF', path: ['server'], message: 'sources name agents but server.listen is not set, so the intake is off and no agent can deliver' });
+  }
+  if (config.server.intake.replayWindow < AGENT_QUEUE_MAX_AGE_MS) {
+    warnings.push({
+      code: 'REPLAY_WINDOW_SHORT',
+      path: ['server', 'intake', 'replayWindow'],
+      message: 'the replay window is shorter than the agents\' default queue age limit (72h): changes an agent kept through a long outage would be refused as stale',
+    });
+  }
+  return { problems, warnings };
 }

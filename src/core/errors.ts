@@ -112,6 +112,18 @@ export class InvalidInputError extends PwsyncError {
   readonly code = 'ERR_INVALID_INPUT';
 }
 
+/** A notification id that was received before: the change it carried is already committed. */
+export class ReplayError extends PwsyncError {
+  readonly code = 'ERR_REPLAY';
+  override readonly event = 7006;
+}
+
+/** The caller is not authenticated, or may not speak for the source it names. */
+export class UnauthorizedError extends PwsyncError {
+  readonly code = 'ERR_UNAUTHORIZED';
+  override readonly event = 7012;
+}
+
 /** The store is unusable: newer schema than this program, corrupt file, locked too long. */
 export class StoreError extends PwsyncError {
   readonly code = 'ERR_STORE';

@@ -22,10 +22,19 @@ export const EVENTS = {
   7009: { name: 'NO_TARGETS', severity: 'info', text: 'the person has no other account with password sync enabled' },
   7010: { name: 'DELIVERY_FAILED', severity: 'error', text: 'the password could not be set for a reason that is not retried' },
   7011: { name: 'JOB_RECOVERED', severity: 'warning', text: 'a job that was in progress when the server stopped was queued again' },
+  7012: { name: 'NOTIFICATION_UNAUTHORIZED', severity: 'warning', text: 'a notification was refused: the caller is not authenticated or may not speak for that source' },
   7020: { name: 'AMBIGUOUS_JOIN', severity: 'warning', text: 'an account matches more than one person; no link was made' },
   7021: { name: 'ACCOUNT_UNLINKED', severity: 'info', text: 'an account removed from its system was unlinked' },
   7022: { name: 'IMPORT_COMPLETED', severity: 'info', text: 'import completed' },
   7030: { name: 'KEY_ROTATED', severity: 'info', text: 'store key rotated; pending secrets re-encrypted' },
+  // The agent's codes (its own event log, in its own data directory).
+  7040: { name: 'OUT_OF_SCOPE', severity: 'info', text: 'a captured change is out of the agent\'s scope (include/exclude groups); not delivered' },
+  7041: { name: 'QUEUE_AGE_LIMIT', severity: 'error', text: 'a queued change reached the queue age limit undelivered and was dropped' },
+  7042: { name: 'QUEUE_FULL', severity: 'error', text: 'the agent queue reached its length limit; a captured change was refused' },
+  7043: { name: 'TARGET_UNAVAILABLE', severity: 'warning', text: 'a server could not be reached or refused the agent; delivery retried later' },
+  7044: { name: 'DELIVERY_REJECTED', severity: 'error', text: 'a server refused a queued change for good; it was removed from the queue' },
+  7045: { name: 'TARGET_AVAILABLE', severity: 'info', text: 'a server that was unavailable accepts deliveries again' },
+  7046: { name: 'SCOPE_UNRESOLVED', severity: 'warning', text: 'group membership could not be resolved; the change stays queued and is checked again' },
 } as const satisfies Record<number, { name: string; severity: Severity; text: string }>;
 
 export type Severity = 'info' | 'warning' | 'error';

@@ -1,10 +1,13 @@
-import lockfile from 'proper-lockfile';
-import { InvalidInputError } from '../core/errors.ts';
+import { acquireProcessLock } from '../util/process-lock.ts';
 import { loadConfig } from '../config/index.ts';
 import { openRuntime, type Runtime } from '../main.ts';
+import type { RunningIntake } from './intake/intake.ts';
+import { startConfiguredIntake } from './intake/start.ts';
 
 export interface RunningServer {
   readonly runtime: Runtime;
+  /** The notification intake, when `server.listen` is set. */
+  readonly intake: RunningIntake | undefined;
   /** Stops claiming, waits for deliveries in progress (up to `server.shutdownGrace`), closes. */
   stop(): Promise<void>;
 }
@@ -18,25 +21,9 @@ export async function startServer(configFile: string): Promise<RunningServer> {
   // The lock comes before the store is opened (a second server must not even recover jobs).
   const { storePath } = await loadConfig(configFile);
 
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(storePath, {
-      realpath: false,
-      stale: 30_000,
-      update: 5_000,
-      retries: 0,
-      onCompromised: (err) => {
-        // Someone removed or took our lock: two servers may now be delivering; stop this one.
-        process.emitWarning(`store lock lost: ${err.message}`);
-        process.exit(1);
-      },
-    });
-  } catch (e) {
-    if (e instanceof Error && 'code' in e && e.code === 'ELOCKED') {
-      throw new InvalidInputError(`another pwsync server is running on ${storePath} (lock ${storePath}.lock); stop it first`);
-    }
-    throw e;
-  }
+  // Released by the kernel if this process dies, so a restart after kill -9 is never refused.
+  const lock = acquireProcessLock(`${storePath}.server-lock`, `another pwsync server is running on ${storePath}; stop it first`);
+  const release = (): Promise<void> => Promise.resolve(lock.release());
 
   let runtime: Runtime;
   try {
@@ -45,13 +32,24 @@ export async function startServer(configFile: string): Promise<RunningServer> {
     await release();
     throw e;
   }
+  let intake: RunningIntake | undefined;
+  try {
+    intake = await startConfiguredIntake(runtime);
+  } catch (e) {
+    await runtime.close();
+    await release();
+    throw e;
+  }
   runtime.log.info({ store: runtime.store.description, systems: runtime.config.systems.map((s) => s.name), workers: runtime.config.server.workers }, 'server started');
   let stopped: Promise<void> | undefined;
   return {
     runtime,
+    intake,
     stop() {
       stopped ??= (async () => {
         runtime.log.info('server stopping');
+        // No new notifications first; then the deliveries in progress get their grace.
+        await intake?.close();
         await runtime.close();
         await release();
       })();

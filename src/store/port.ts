@@ -114,6 +114,17 @@ export interface Store {
   commitChange(change: Change, secret: SealedSecret, targets: readonly JobTarget[], events: readonly NewEvent[]): Promise<CommitResult>;
 
   /**
+   * Commits several units in ONE transaction (one fsync for a whole batch of notifications), in
+   * order, each with the rules of {@link Store.commitChange}. A unit with a `notification` first
+   * records its id (see {@link Store.rememberNotification}); an id seen before makes that unit a
+   * `replay` and writes nothing of it, while the others go on. Remembering the id and committing
+   * the jobs are one unit, so a crash never leaves a remembered id without its jobs (the agent's
+   * retry would then be refused as a replay and the change lost). A unit without `change` writes
+   * only its events (a change that routes nowhere). Any other failure refuses the whole batch.
+   */
+  commitChanges(units: readonly CommitUnit[]): Promise<readonly CommitUnitResult[]>;
+
+  /**
    * Claims up to `limit` due jobs for `worker`: pending ones, and retry-scheduled ones whose time
    * has come, oldest change first, never two for the same account at once (an account with a job
    * in progress is skipped). Each claimed job moves to `in_progress` with its attempts counted.
@@ -211,6 +222,15 @@ export interface StoreCounts {
 export interface JobTarget {
   readonly accountId: number;
 }
+
+/** One unit of {@link Store.commitChanges}. */
+export interface CommitUnit {
+  readonly notification?: { readonly id: string; readonly at: EpochMs; readonly forgetBefore: EpochMs };
+  readonly change?: { readonly change: Change; readonly secret: SealedSecret; readonly targets: readonly JobTarget[] };
+  readonly events: readonly NewEvent[];
+}
+
+export type CommitUnitResult = { readonly kind: 'committed'; readonly result: CommitResult } | { readonly kind: 'replay' };
 
 export interface CommitResult {
   readonly jobs: readonly { readonly accountId: number; readonly jobId: number }[];

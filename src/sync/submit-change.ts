@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidInputError, UnknownAccountError } from '../core/errors.ts';
+import { InvalidInputError, isPwsyncError, ReplayError, UnknownAccountError, type PwsyncError } from '../core/errors.ts';
 import { matchKey } from '../core/join.ts';
 import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } from '../core/model.ts';
 import type { Secret } from '../core/secret.ts';
-import type { AccountWithLink, JobTarget } from '../store/port.ts';
+import type { AccountWithLink, CommitUnit, JobTarget } from '../store/port.ts';
 import { systemByName } from '../config/index.ts';
 import type { SystemConfig } from '../config/schema.ts';
 import { findSystem, type SyncContext } from './context.ts';
@@ -21,7 +21,11 @@ export interface ChangeRequest {
   readonly origin: ChangeOrigin;
   /** Who asked: an agent id, an operator, the person. For the audit trail; never a secret. */
   readonly actor: string;
-  /** The notification id when the change came over the network (replays are refused). */
+  /**
+   * The notification id when the change came over the network. It becomes the change id and is
+   * remembered with the jobs, in one transaction, for `server.intake.replayWindow`: a replay is
+   * refused and an agent's retry after a lost answer is recognised.
+   */
   readonly notificationId?: string;
 }
 
@@ -38,18 +42,98 @@ export interface ChangeReceipt {
   readonly superseded: readonly number[];
 }
 
+/** What became of one request of a batch. */
+export type ChangeOutcome =
+  | { readonly kind: 'accepted'; readonly receipt: ChangeReceipt }
+  /** The notification id was received before: its change is already committed (or was refused as a replay). */
+  | { readonly kind: 'replay'; readonly changeId: string }
+  | { readonly kind: 'rejected'; readonly error: PwsyncError };
+
 /** How far ahead of this server's clock a change time may be before it is refused as malformed. */
-const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-/** How long a notification id is remembered to refuse replays. */
-const REPLAY_WINDOW_MS = 7 * 86_400_000;
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+type Target = JobTarget & { readonly system: SystemName; readonly anchor: Anchor };
+
+/** A request checked and routed, its secret sealed under the store key; not yet committed. */
+interface Plan {
+  readonly unit: CommitUnit;
+  readonly changeId: string;
+  readonly source: SystemName;
+  readonly personId: PersonId;
+  readonly sourceAnchor: Anchor;
+  readonly targets: readonly Target[];
+  readonly notEnabled: readonly { readonly system: SystemName; readonly anchor: Anchor }[];
+  readonly log: Readonly<Record<string, unknown>>;
+}
 
 /**
- * The entry point of every change: the CLI now, the network intake and the web application later.
+ * The entry point of every change: the CLI, the network intake and (later) the web application.
  * Finds the source account and its person, then the person's other accounts, and commits one job
  * per account in a system with password sync enabled — all before it answers.
  */
 export async function submitChange(ctx: SyncContext, request: ChangeRequest): Promise<ChangeReceipt> {
+  const [outcome] = await submitChanges(ctx, [request]);
+  if (outcome === undefined) throw new Error('submitChanges returned no outcome');
+  switch (outcome.kind) {
+    case 'accepted':
+      return outcome.receipt;
+    case 'replay':
+      throw new ReplayError(`notification ${outcome.changeId} was already received`);
+    case 'rejected':
+      throw outcome.error;
+  }
+}
+
+/**
+ * Several changes committed in one store transaction (the intake's batches: one fsync for many
+ * notifications), in order, so that a later change for the same account supersedes an earlier
+ * one exactly as if they had come one by one. A request that is refused (unknown account, bad
+ * input) is reported in its place and does not hold up the others; a store failure refuses all.
+ */
+export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[]): Promise<ChangeOutcome[]> {
   const now = ctx.now();
+  const plans: (Plan | PwsyncError)[] = [];
+  for (const request of requests) {
+    try {
+      plans.push(await plan(ctx, request, now));
+    } catch (e) {
+      if (!isPwsyncError(e) || e.retryable) throw e;
+      plans.push(e);
+    }
+  }
+  const planned = plans.filter((p): p is Plan => !isPwsyncError(p));
+  const results = planned.length > 0 ? await ctx.store.commitChanges(planned.map((p) => p.unit)) : [];
+  if (planned.some((p) => p.targets.length > 0)) ctx.wake();
+
+  const replays: NewEvent[] = [];
+  let next = 0;
+  const outcomes = plans.map((p): ChangeOutcome => {
+    if (isPwsyncError(p)) return { kind: 'rejected', error: p };
+    const result = results[next++];
+    if (result === undefined) throw new Error('the store answered fewer units than it was given');
+    if (result.kind === 'replay') {
+      replays.push({ code: 7006, system: p.source, anchor: p.sourceAnchor, changeId: p.changeId, message: `notification ${p.changeId} was already received (replay refused)` });
+      return { kind: 'replay', changeId: p.changeId };
+    }
+    const byAccount = new Map(p.targets.map((t) => [t.accountId, t]));
+    const described = (id: number) => {
+      const t = byAccount.get(id);
+      return { system: t?.system ?? '', anchor: t?.anchor ?? '' };
+    };
+    const jobs = result.result.jobs.map((j) => ({ ...described(j.accountId), jobId: j.jobId }));
+    const outOfDate = result.result.outOfDate.map(described);
+    if (p.targets.length > 0) ctx.log.info({ ...p.log, jobs: jobs.length, outOfDate: outOfDate.length }, 'change accepted');
+    return {
+      kind: 'accepted',
+      receipt: { changeId: p.changeId, personId: p.personId, sourceAnchor: p.sourceAnchor, jobs, outOfDate, notEnabled: p.notEnabled, superseded: result.result.superseded },
+    };
+  });
+  if (replays.length > 0) await ctx.store.appendEvents(replays);
+  return outcomes;
+}
+
+/** Checks one request and routes it; reads the store but writes only the refusal events it owes. */
+async function plan(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Promise<Plan> {
   const source = systemByName(ctx.config, request.sourceSystem);
   if (!source.source) throw new InvalidInputError(`system "${source.name}" is not a source of password changes (it has no "source:" block)`);
   if (request.secret.length === 0) throw new InvalidInputError('the new password is empty');
@@ -59,23 +143,27 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
   }
 
   const changeId = request.notificationId ?? randomUUID();
-  if (request.notificationId !== undefined) {
-    const fresh = await ctx.store.rememberNotification(request.notificationId, now, now - REPLAY_WINDOW_MS);
-    if (!fresh) {
-      await ctx.store.appendEvents([{ code: 7006, system: source.name, changeId, message: `notification ${changeId} was already received (replay refused)` }]);
-      throw new InvalidInputError(`notification ${changeId} was already received`);
-    }
-  }
-
+  const window = ctx.config.server.intake.replayWindow;
+  // Ids are kept a little longer than the window: a replay must meet its id, or be stale.
+  const notification = request.notificationId === undefined ? undefined : { id: changeId, at: now, forgetBefore: now - window - MAX_CLOCK_SKEW_MS };
   const account = await findSourceAccount(ctx, source, request.account);
-  if (account.personId === null) {
-    await ctx.store.appendEvents([{ code: 7009, system: source.name, anchor: account.anchor, changeId, message: 'the source account is not linked to a person; nothing to deliver' }]);
-    return { changeId, personId: '', sourceAnchor: account.anchor, jobs: [], outOfDate: [], notEnabled: [], superseded: [] };
-  }
+  const log = { changeId, source: source.name, anchor: account.anchor, personId: account.personId, origin: request.origin, actor: request.actor };
+  const nowhere = (personId: PersonId, message: string, events: NewEvent[] = []): Plan => ({
+    unit: { ...(notification ? { notification } : {}), events: [...events, { code: 7009, system: source.name, anchor: account.anchor, ...(personId ? { personId } : {}), changeId, message }] },
+    changeId,
+    source: source.name,
+    personId,
+    sourceAnchor: account.anchor,
+    targets: [],
+    notEnabled: [],
+    log,
+  });
+
+  if (account.personId === null) return nowhere('', 'the source account is not linked to a person; nothing to deliver');
   const person = await ctx.store.getPerson(account.personId);
   if (!person) throw new UnknownAccountError(`person ${account.personId} of account ${account.anchor} in ${source.name} does not exist`);
 
-  const targets: (JobTarget & { system: SystemName; anchor: Anchor })[] = [];
+  const targets: Target[] = [];
   const notEnabled: { system: SystemName; anchor: Anchor }[] = [];
   const events: NewEvent[] = [];
   for (const other of person.accounts) {
@@ -90,12 +178,7 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
     }
     targets.push({ accountId: other.id, system: other.system, anchor: other.anchor });
   }
-
-  if (targets.length === 0) {
-    events.push({ code: 7009, system: source.name, anchor: account.anchor, personId: person.id, changeId, message: 'the person has no other account with password sync enabled' });
-    await ctx.store.appendEvents(events);
-    return { changeId, personId: person.id, sourceAnchor: account.anchor, jobs: [], outOfDate: [], notEnabled, superseded: [] };
-  }
+  if (targets.length === 0) return { ...nowhere(person.id, 'the person has no other account with password sync enabled', events), notEnabled };
 
   events.unshift({
     code: 7001,
@@ -105,7 +188,6 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
     changeId,
     message: `${request.origin} change by ${request.actor} routed to ${targets.length} account(s)`,
   });
-  const sealed = ctx.keyring.seal(request.secret, changeId);
   const change = {
     id: changeId,
     sourceSystem: source.name,
@@ -116,20 +198,17 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
     origin: request.origin,
     actor: request.actor,
   };
-  const result = await ctx.store.commitChange(change, sealed, targets, events);
-  ctx.wake();
-
-  const byAccount = new Map(targets.map((t) => [t.accountId, t]));
-  const jobs = result.jobs.map((j) => {
-    const t = byAccount.get(j.accountId);
-    return { system: t?.system ?? '', anchor: t?.anchor ?? '', jobId: j.jobId };
-  });
-  const outOfDate = result.outOfDate.map((id) => {
-    const t = byAccount.get(id);
-    return { system: t?.system ?? '', anchor: t?.anchor ?? '' };
-  });
-  ctx.log.info({ changeId, source: source.name, anchor: account.anchor, personId: person.id, jobs: jobs.length, outOfDate: outOfDate.length, origin: request.origin, actor: request.actor }, 'change accepted');
-  return { changeId, personId: person.id, sourceAnchor: account.anchor, jobs, outOfDate, notEnabled, superseded: result.superseded };
+  const secret = ctx.keyring.seal(request.secret, changeId);
+  return {
+    unit: { ...(notification ? { notification } : {}), change: { change, secret, targets }, events },
+    changeId,
+    source: source.name,
+    personId: person.id,
+    sourceAnchor: account.anchor,
+    targets,
+    notEnabled,
+    log,
+  };
 }
 
 async function findSourceAccount(ctx: SyncContext, system: SystemConfig, ref: AccountRef): Promise<AccountWithLink> {

@@ -1,6 +1,5 @@
 import { relative } from 'node:path';
 import type { Command } from 'commander';
-import { startServer } from '../../server/run.ts';
 import { importSystem } from '../../sync/importer.ts';
 import { withRuntime } from '../runtime.ts';
 import { writeDemo } from '../demo-files.ts';
@@ -24,6 +23,7 @@ export function registerDemo(program: Command): void {
           console.log(`imported ${system.name}: ${r.read} accounts, ${r.projected} projected, ${r.joined} joined, ${r.unmatched} unmatched`);
         }
       });
+      const { startServer } = await import('../../server/run.ts');
       const server = await startServer(file);
       const rel = relative(process.cwd(), file) || file;
       const dir = relative(process.cwd(), init.config.baseDir) || '.';

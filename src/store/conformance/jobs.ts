@@ -44,6 +44,41 @@ export function jobTests(open: OpenStore): void {
         assert.deepEqual(await secretIds(store), ['c1']);
       }));
 
+    test('commitChanges commits a batch in order, skips a replayed notification only, and remembers ids with the jobs', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        const notification = (id: string) => ({ id, at: 500, forgetBefore: 0 });
+        const results = await store.commitChanges([
+          { notification: notification('n1'), change: { change: change('c1', w.personId, 1000), secret: sealed('c1'), targets: [{ accountId: w.apps.id }] }, events: [{ code: 7001, message: 'one' }] },
+          { notification: notification('n1'), change: { change: change('c1-again', w.personId, 1000), secret: sealed('c1-again'), targets: [{ accountId: w.mail.id }] }, events: [] },
+          { notification: notification('n2'), change: { change: change('c2', w.personId, 2000), secret: sealed('c2'), targets: [{ accountId: w.apps.id }] }, events: [] },
+          { notification: notification('n3'), events: [{ code: 7009, message: 'nowhere to go' }] },
+        ]);
+        assert.deepEqual(results.map((r) => r.kind), ['committed', 'replay', 'committed', 'committed']);
+        const second = results[2];
+        assert.ok(second?.kind === 'committed');
+        assert.deepEqual(second.result.superseded, [(await jobOf(store, 'c1', w.apps.id)).id], 'a later unit of the batch supersedes an earlier one');
+        assert.deepEqual(await secretIds(store), ['c2'], 'the replayed unit left no secret; the superseded one was wiped');
+        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code).sort(), [7001, 7008, 7009]);
+        assert.equal(await store.rememberNotification('n3', 600, 0), false, 'an id is remembered even when its unit made no job');
+        assert.deepEqual((await store.commitChanges([{ notification: notification('n2'), events: [] }])).map((r) => r.kind), ['replay']);
+      }));
+
+    test('commitChanges is atomic as a batch: one bad unit writes nothing of the others, not even their notification ids', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await rejectsWithCode(
+          store.commitChanges([
+            { notification: { id: 'n1', at: 1, forgetBefore: 0 }, change: { change: change('c1', w.personId, 1000), secret: sealed('c1'), targets: [{ accountId: w.apps.id }] }, events: [] },
+            { notification: { id: 'n2', at: 1, forgetBefore: 0 }, change: { change: change('c2', w.personId, 1000), secret: sealed('c2'), targets: [{ accountId: 999_999 }] }, events: [] },
+          ]),
+          'ERR_INVALID_INPUT',
+        );
+        assert.deepEqual(await store.listJobs({ limit: 10 }), []);
+        assert.deepEqual(await store.sealedSecrets(), []);
+        assert.equal(await store.rememberNotification('n1', 2, 0), true, 'n1 was not remembered');
+      }));
+
     test('commitChange is atomic: an unknown target or a change committed twice writes nothing', () =>
       withStore(open, async (store) => {
         const w = await world(store);

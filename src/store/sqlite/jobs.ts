@@ -1,9 +1,9 @@
 import { InvalidInputError, StoreError } from '../../core/errors.ts';
 import { EVENTS } from '../../core/events.ts';
 import type { Change, EpochMs, Job, NewEvent, SealedSecret } from '../../core/model.ts';
-import type { ClaimedJob, CommitResult, JobFilter, JobOutcome, JobTarget } from '../port.ts';
+import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, JobFilter, JobOutcome, JobTarget } from '../port.ts';
 import type { Ctx } from './context.ts';
-import { insertEvent } from './events.ts';
+import { insertEvent, rememberNotification } from './events.ts';
 import { JOB_COLUMNS, toJob, toOrigin, type JobRow } from './rows.ts';
 import { OPEN_STATES, wipeClosedSecrets } from './secrets.ts';
 import { checkLimit, Where } from './sql.ts';
@@ -29,8 +29,32 @@ interface OpenJobRow {
  * committed last. The change's secret is wiped at once when no job was created for it.
  */
 export function commitChange(ctx: Ctx, change: Change, secret: SealedSecret, targets: readonly JobTarget[], events: readonly NewEvent[]): CommitResult {
+  return ctx.sql.write(() => commitOne(ctx, change, secret, targets, events));
+}
+
+/** Several units in one transaction (see the port); a replayed notification skips its unit only. */
+export function commitChanges(ctx: Ctx, units: readonly CommitUnit[]): CommitUnitResult[] {
+  return ctx.sql.write(() =>
+    units.map((unit): CommitUnitResult => {
+      // A savepoint per unit: a replay is detected before anything of the unit is written, but
+      // the unit's own writes must still be all or nothing within the batch.
+      return ctx.sql.write(() => {
+        const n = unit.notification;
+        if (n !== undefined && !rememberNotification(ctx, n.id, n.at, n.forgetBefore)) return { kind: 'replay' };
+        if (unit.change === undefined) {
+          for (const event of unit.events) insertEvent(ctx, event);
+          return { kind: 'committed', result: { jobs: [], outOfDate: [], superseded: [] } };
+        }
+        const { change, secret, targets } = unit.change;
+        return { kind: 'committed', result: commitOne(ctx, change, secret, targets, unit.events) };
+      });
+    }),
+  );
+}
+
+function commitOne(ctx: Ctx, change: Change, secret: SealedSecret, targets: readonly JobTarget[], events: readonly NewEvent[]): CommitResult {
   const now = ctx.now();
-  return ctx.sql.write(() => {
+  {
     if (ctx.sql.prepare('SELECT 1 FROM changes WHERE id = ?').get(change.id) !== undefined) {
       throw new InvalidInputError(`change ${change.id} was committed before`);
     }
@@ -77,7 +101,7 @@ export function commitChange(ctx: Ctx, change: Change, secret: SealedSecret, tar
     }
     wipeClosedSecrets(ctx, touched, now);
     return { jobs, outOfDate, superseded };
-  });
+  }
 }
 
 interface ClaimRow extends JobRow {

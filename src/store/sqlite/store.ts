@@ -4,7 +4,7 @@ import {
   type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
 } from '../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, EventFilter, JobFilter, JobOutcome, JobTarget, LinkDecision, Lookup, PersonView,
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, JobFilter, JobOutcome, JobTarget, LinkDecision, Lookup, PersonView,
   Store, StoreCounts,
 } from '../port.ts';
 import * as accounts from './accounts.ts';
@@ -128,6 +128,10 @@ export class SqliteStore implements Store {
 
   commitChange(change: Change, secret: SealedSecret, targets: readonly JobTarget[], evts: readonly NewEvent[]): Promise<CommitResult> {
     return this.#run(() => jobs.commitChange(this.#ctx, change, secret, targets, evts));
+  }
+
+  commitChanges(units: readonly CommitUnit[]): Promise<readonly CommitUnitResult[]> {
+    return this.#run(() => jobs.commitChanges(this.#ctx, units));
   }
 
   claimJobs(worker: string, now: EpochMs, limit: number): Promise<readonly ClaimedJob[]> {

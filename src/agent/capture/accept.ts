@@ -1,0 +1,100 @@
+import { InvalidInputError, isPwsyncError } from '../../core/errors.ts';
+import type { Secret } from '../../core/secret.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { AgentConfig } from '../config.ts';
+import { QueueFullError, type AgentStore, type QueueWriter } from '../queue/index.ts';
+import type { Scope } from '../scope/types.ts';
+import type { CaptureAnswer } from './protocol.ts';
+
+/** How far ahead of the agent's clock a hook's change time may be. */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+export interface Capture {
+  readonly account: string;
+  readonly source: string | undefined;
+  readonly changedAt: number | undefined;
+  /** Owned by the caller, who disposes it after the answer. */
+  readonly secret: Secret;
+  /** `socket` or `http`, for the log. */
+  readonly via: string;
+}
+
+/**
+ * What every capture hook's change goes through: checked, scoped, sealed under the agent's key
+ * and committed to the queue (with other captures of the same moment, one fsync for all) before
+ * the hook is answered. A change the directory cannot be asked about now is queued with its scope
+ * pending and checked again before delivery: never guessed, never lost.
+ */
+export class CaptureAcceptor {
+  constructor(
+    private readonly deps: {
+      readonly config: AgentConfig;
+      readonly store: AgentStore;
+      readonly writer: QueueWriter;
+      readonly scope: Scope | undefined;
+      readonly log: Logger;
+      readonly now: () => number;
+      /** Tells the sender that there is something to deliver. */
+      readonly queued: () => void;
+    },
+  ) {}
+
+  async accept(capture: Capture): Promise<CaptureAnswer> {
+    const { config, store, writer, scope, log } = this.deps;
+    const now = this.deps.now();
+    const source = capture.source ?? config.sources[0] ?? '';
+    if (!config.sources.includes(source)) {
+      return { ok: false, error: 'unknown-source', message: `this agent captures for ${config.sources.join(', ')}, not "${source}"` };
+    }
+    const problem = checkCapture(capture, now);
+    if (problem !== undefined) return { ok: false, error: 'malformed', message: problem };
+
+    let pending = false;
+    if (scope !== undefined) {
+      try {
+        const decision = await scope.decide(capture.account);
+        if (!decision.inScope) {
+          await store.appendEvents([{ code: 7040, system: source, anchor: capture.account, message: `change of "${capture.account}" not delivered: ${decision.reason}` }]);
+          log.info({ source, account: capture.account, reason: decision.reason, via: capture.via }, 'capture out of scope');
+          return { ok: true, status: 'out-of-scope', reason: decision.reason };
+        }
+      } catch (e) {
+        if (!isPwsyncError(e) || !e.retryable) throw e;
+        pending = true;
+        await store.appendEvents([{ code: 7046, system: source, anchor: capture.account, message: `scope of "${capture.account}" not resolved now (${e.message}); queued and checked again before delivery` }]);
+        log.warn({ source, account: capture.account, err: e.message }, 'scope unresolved; queued as pending');
+      }
+    }
+
+    try {
+      const item = await writer.add({
+        source,
+        account: capture.account,
+        changedAt: capture.changedAt ?? now,
+        capturedAt: now,
+        scope: pending ? 'pending' : 'in',
+        secret: capture.secret,
+      });
+      this.deps.queued();
+      log.info({ id: item.id, source, account: capture.account, via: capture.via }, 'change captured');
+      return { ok: true, status: 'queued', id: item.id };
+    } catch (e) {
+      if (e instanceof QueueFullError) return { ok: false, error: 'queue-full', message: e.message };
+      if (e instanceof InvalidInputError) return { ok: false, error: 'malformed', message: e.message };
+      log.error({ err: e instanceof Error ? e.message : String(e), account: capture.account }, 'capture could not be queued');
+      return { ok: false, error: 'unavailable', message: 'the agent could not commit the change to its queue' };
+    }
+  }
+}
+
+function checkCapture(capture: Capture, now: number): string | undefined {
+  // Control characters in a name are not a login anyone has; they are log injection.
+  if (capture.account.length === 0 || capture.account.length > 256 || /\p{Cc}/u.test(capture.account)) {
+    return 'the account name must be 1 to 256 characters without control characters';
+  }
+  if (capture.secret.length === 0) return 'the password is empty';
+  if (capture.changedAt !== undefined && capture.changedAt > now + MAX_CLOCK_SKEW_MS) {
+    return `the change time ${new Date(capture.changedAt).toISOString()} is in the future; check the clock`;
+  }
+  return undefined;
+}

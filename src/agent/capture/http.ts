@@ -1,0 +1,121 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { Secret } from '../../core/secret.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { CaptureAcceptor } from './accept.ts';
+import { MAX_PASSWORD_BYTES, type CaptureAnswer } from './protocol.ts';
+
+export const CAPTURE_PATH = '/v1/capture';
+const MAX_BODY_BYTES = 8 * 1024;
+
+const bodySchema = z.strictObject({
+  account: z.string().min(1).max(256),
+  password: z.string().min(1),
+  source: z.string().min(1).max(63).optional(),
+  /** ISO 8601 or epoch milliseconds. */
+  changedAt: z.union([z.number().int().positive(), z.iso.datetime({ offset: true })]).optional(),
+});
+
+export interface CaptureHttp {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The HTTP capture hook, for applications that report their own password changes: loopback only
+ * (the configuration refuses anything else), `Authorization: Bearer <token>`, JSON
+ * `{ account, password, source?, changedAt? }`. 202 once the change is in the queue, 200 when
+ * it is out of scope, 4xx with a reason otherwise. The JSON password is a string for as long as
+ * the parser needs it; it is copied into a wiped buffer at once and the body bytes are wiped.
+ */
+export async function listenCaptureHttp(listen: string, token: Secret, acceptor: CaptureAcceptor, log: Logger): Promise<CaptureHttp> {
+  const expected = token.useSync((clear) => createHash('sha256').update(clear).digest());
+  const server = createServer((req, res) => {
+    handle(req, res, expected, acceptor, log).catch((e: unknown) => {
+      log.error({ err: e instanceof Error ? e.message : String(e) }, 'capture hook failed');
+      answer(res, 500, { ok: false, error: 'unavailable', message: 'the agent failed to take the change' });
+    });
+  });
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  const host = m?.[1] ?? m?.[2] ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(m?.[3]), host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shown}:${address.port}${CAPTURE_PATH}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, expected: Buffer, acceptor: CaptureAcceptor, log: Logger): Promise<void> {
+  if (req.url !== CAPTURE_PATH) return answer(res, 404, { ok: false, error: 'malformed', message: `POST ${CAPTURE_PATH}` });
+  if (req.method !== 'POST') return answer(res, 405, { ok: false, error: 'malformed', message: `POST ${CAPTURE_PATH}` });
+  const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  const given = createHash('sha256').update(auth ?? '').digest();
+  if (auth === undefined || !timingSafeEqual(given, expected)) {
+    log.warn({ from: req.socket.remoteAddress }, 'capture hook: bad or missing token');
+    return answer(res, 401, { ok: false, error: 'unauthorized', message: 'a valid "Authorization: Bearer <token>" header is required' });
+  }
+  if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {
+    return answer(res, 415, { ok: false, error: 'malformed', message: 'the body must be application/json' });
+  }
+  const body = await readBody(req);
+  if (body === undefined) return answer(res, 413, { ok: false, error: 'malformed', message: `the body is larger than ${MAX_BODY_BYTES} bytes` });
+  let parsed: z.infer<typeof bodySchema> | undefined;
+  let problem = 'the body is not JSON';
+  try {
+    const result = bodySchema.safeParse(JSON.parse(body.toString('utf8')));
+    if (result.success) parsed = result.data;
+    else {
+      const issue = result.error.issues[0];
+      problem = issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid';
+    }
+  } catch {
+    // problem says it
+  } finally {
+    body.fill(0);
+  }
+  if (parsed === undefined) return answer(res, 400, { ok: false, error: 'malformed', message: problem });
+  const secret = Secret.fromString(parsed.password);
+  try {
+    if (secret.length > MAX_PASSWORD_BYTES) return answer(res, 400, { ok: false, error: 'malformed', message: `the password is longer than ${MAX_PASSWORD_BYTES} bytes` });
+    const changedAt = typeof parsed.changedAt === 'string' ? Date.parse(parsed.changedAt) : parsed.changedAt;
+    const result = await acceptor.accept({ account: parsed.account, source: parsed.source, changedAt, secret, via: 'http' });
+    const status = result.ok ? (result.status === 'queued' ? 202 : 200) : result.error === 'queue-full' || result.error === 'unavailable' ? 503 : result.error === 'unknown-source' ? 422 : 400;
+    answer(res, status, result);
+  } finally {
+    secret.dispose();
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      for (const c of [...chunks, chunk]) c.fill(0);
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  const body = Buffer.concat(chunks);
+  for (const c of chunks) c.fill(0);
+  return body;
+}
+
+function answer(res: ServerResponse, status: number, body: CaptureAnswer): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}

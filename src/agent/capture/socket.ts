@@ -1,0 +1,165 @@
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { InvalidInputError } from '../../core/errors.ts';
+import { Secret } from '../../core/secret.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { CaptureAcceptor } from './accept.ts';
+import { captureHeaderSchema, MAX_HEADER_BYTES, type CaptureAnswer, type CaptureHeader } from './protocol.ts';
+
+/** sockaddr_un's path is 108 bytes on Linux, the terminating NUL included. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+export interface CaptureSocket {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The capture hooks' Unix socket: mode 0600, owned by the agent's user, so only that user (and
+ * root) can hand the agent a password. A socket file left by an agent that died is replaced; a
+ * live one means another agent is running, and this one refuses to start.
+ */
+export async function listenCaptureSocket(path: string, acceptor: CaptureAcceptor, log: Logger): Promise<CaptureSocket> {
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+    throw new InvalidInputError(`the capture socket path ${path} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit of a Unix socket; set capture.socket to a shorter one`);
+  }
+  await removeStaleSocket(path);
+  const connections = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    serve(socket, acceptor, log);
+  });
+  // The socket is created with the process umask: make it 0600 from its first instant, not after.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(umask);
+  }
+  await chmod(path, 0o600);
+  return {
+    path,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const c of connections) c.destroy();
+      });
+      await unlink(path).catch(() => undefined);
+    },
+  };
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket) throw new InvalidInputError(`${path} exists and is not a socket; refusing to replace it (set capture.socket elsewhere)`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) throw new InvalidInputError(`another agent is listening on ${path}; stop it first`);
+  await unlink(path);
+}
+
+/** Reads frames off one connection, one at a time, and answers each after it is committed. */
+function serve(socket: Socket, acceptor: CaptureAcceptor, log: Logger): void {
+  let header: CaptureHeader | undefined;
+  let headerBytes: Buffer[] = [];
+  let headerLength = 0;
+  let password: Buffer | undefined;
+  let filled = 0;
+  let busy: Promise<void> = Promise.resolve();
+
+  const fail = (message: string): void => {
+    password?.fill(0);
+    password = undefined;
+    socket.end(`${JSON.stringify({ ok: false, error: 'malformed', message } satisfies CaptureAnswer)}\n`);
+    socket.destroySoon();
+  };
+
+  const deliver = (h: CaptureHeader, bytes: Buffer): void => {
+    const secret = Secret.adopt(bytes);
+    busy = busy.then(async () => {
+      let answer: CaptureAnswer;
+      try {
+        answer = await acceptor.accept({ account: h.account, source: h.source, changedAt: h.changedAt, secret, via: 'socket' });
+      } catch (e) {
+        log.error({ err: e instanceof Error ? e.message : String(e) }, 'capture failed');
+        answer = { ok: false, error: 'unavailable', message: 'the agent failed to take the change' };
+      } finally {
+        secret.dispose();
+      }
+      if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+    });
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (header === undefined) {
+        const newline = chunk.indexOf(0x0a, offset);
+        const end = newline === -1 ? chunk.length : newline;
+        headerLength += end - offset;
+        if (headerLength > MAX_HEADER_BYTES) return fail(`the header line is longer than ${MAX_HEADER_BYTES} bytes`);
+        headerBytes.push(Buffer.from(chunk.subarray(offset, end)));
+        offset = end;
+        if (newline === -1) break;
+        offset += 1;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(Buffer.concat(headerBytes).toString('utf8'));
+        } catch {
+          return fail('the header line is not JSON');
+        }
+        headerBytes = [];
+        headerLength = 0;
+        const result = captureHeaderSchema.safeParse(parsed);
+        if (!result.success) {
+          const issue = result.error.issues[0];
+          return fail(`bad header: ${issue ? `${issue.path.join('.') || 'header'}: ${issue.message}` : 'invalid'}`);
+        }
+        header = result.data;
+        password = Buffer.alloc(header.length);
+        filled = 0;
+      } else if (password !== undefined) {
+        const n = Math.min(password.length - filled, chunk.length - offset);
+        chunk.copy(password, filled, offset, offset + n);
+        offset += n;
+        filled += n;
+        if (filled === password.length) {
+          deliver(header, password);
+          header = undefined;
+          password = undefined;
+        }
+      }
+    }
+    // The chunk held password bytes; it is ours now, and nobody reads it again.
+    chunk.fill(0);
+  });
+  socket.on('error', () => {
+    password?.fill(0);
+  });
+  socket.on('end', () => {
+    if (header !== undefined) {
+      password?.fill(0);
+      password = undefined;
+      log.warn('a capture hook closed the socket in the middle of a password; nothing was queued');
+    }
+    void busy.then(() => socket.end());
+  });
+}

@@ -1,0 +1,26 @@
+import { mkdir } from 'node:fs/promises';
+import { Keyring } from '../crypto/keyring.ts';
+import { pathExists } from '../util/files.ts';
+import { loadAgentConfig, type AgentConfig } from './config.ts';
+import { openAgentStore, type AgentStore } from './queue/index.ts';
+
+/** The agent's database and key, opened for the agent or for a `pwsync agent …` command. */
+export interface AgentData {
+  readonly config: AgentConfig;
+  readonly store: AgentStore;
+  readonly keyring: Keyring;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens (creating on first use) the agent's data directory (0700), its key (0600) and its queue
+ * database. The CLI commands and the running agent share the database.
+ */
+export async function openAgentData(configFile: string, now: () => number = Date.now): Promise<AgentData> {
+  const config = await loadAgentConfig(configFile);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const keyring = (await pathExists(config.keyFile)) ? await Keyring.load(config.keyFile) : await Keyring.create(config.keyFile);
+  const store = await openAgentStore(config.queuePath, { keyring, now, maxAgeMs: config.queue.maxAge, maxLength: config.queue.maxLength });
+  return { config, store, keyring, close: () => store.close() };
+}
+

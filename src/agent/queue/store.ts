@@ -1,0 +1,298 @@
+import { StoreError } from '../../core/errors.ts';
+import type { EpochMs } from '../../core/model.ts';
+import type { Secret } from '../../core/secret.ts';
+import type { Keyring } from '../../crypto/keyring.ts';
+import { guard, type Sqlite } from '../../store/sqlite/db.ts';
+import { BUSY_TIMEOUT_MS, MEMORY } from '../../store/sqlite/open.ts';
+import type { SqlitePragmas } from '../../store/sqlite/store.ts';
+import * as captures from './captures.ts';
+import * as events from './events.ts';
+import * as targets from './targets.ts';
+import type {
+  AgentEvent, AgentEventFilter, EnqueueOutcome, NewAgentEvent, NewCapture, NewTarget, QueuedCapture, QueueStats, SealedCapture, Target,
+} from './types.ts';
+
+/** Defaults of the limits: a change is kept at most 72 hours, and at most 100,000 changes wait. */
+export const DEFAULT_MAX_QUEUE_AGE_MS = 72 * 3_600_000;
+export const DEFAULT_MAX_QUEUE_LENGTH = 100_000;
+
+/** How soon after a removal the WAL is checkpointed and truncated, and how often retried while busy. */
+export const DEFAULT_SCRUB_DELAY_MS = 1000;
+const SCRUB_ATTEMPTS = 60;
+
+export interface AgentStoreOptions {
+  /** Seals every queued secret; bound to the capture id. */
+  readonly keyring: Keyring;
+  /** The clock for times the caller does not give (events, `addedAt`). Default `Date.now`. */
+  readonly now?: () => EpochMs;
+  readonly maxLength?: number;
+  readonly maxAgeMs?: number;
+  /** Delay before the WAL is scrubbed after a removal; tests shorten it. */
+  readonly scrubDelayMs?: number;
+}
+
+export interface AgentStoreSettings {
+  readonly path: string;
+  readonly keyring: Keyring;
+  readonly now: () => EpochMs;
+  readonly maxLength: number;
+  readonly maxAgeMs: number;
+  readonly scrubDelayMs: number;
+}
+
+/**
+ * The agent's database: the queue of captured changes, the targets and the event log, in one
+ * SQLite file. One connection; every method is one transaction, done whole when the call returns
+ * (better-sqlite3 is synchronous) and answered on a later turn of the event loop, as the server
+ * store does, so that a caller polling in a loop still lets I/O run.
+ *
+ * The agent and `pwsync agent …` commands open the same file at once: every write is an IMMEDIATE
+ * transaction that waits for the other's lock, and nothing is cached across calls.
+ */
+export class AgentStore {
+  readonly path: string;
+  readonly maxLength: number;
+  readonly maxAgeMs: number;
+  /** The store's clock. */
+  readonly now: () => EpochMs;
+  readonly #sql: Sqlite;
+  readonly #ctx: captures.QueueCtx;
+  readonly #scrubDelayMs: number;
+  #scrubTimer: NodeJS.Timeout | undefined;
+  #scrubAttempts = 0;
+
+  constructor(sql: Sqlite, settings: AgentStoreSettings) {
+    this.#sql = sql;
+    this.path = settings.path;
+    this.maxLength = settings.maxLength;
+    this.maxAgeMs = settings.maxAgeMs;
+    this.now = settings.now;
+    this.#scrubDelayMs = settings.scrubDelayMs;
+    this.#ctx = {
+      sql,
+      now: settings.now,
+      wiped: () => this.#scheduleScrub(),
+      keyring: settings.keyring,
+      maxLength: settings.maxLength,
+      maxAgeMs: settings.maxAgeMs,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.#run(() => {
+      clearTimeout(this.#scrubTimer);
+      this.#scrubTimer = undefined;
+      // The last connection to close checkpoints the WAL and deletes it.
+      this.#sql.close();
+    });
+  }
+
+  // Queue ------------------------------------------------------------------------------------
+
+  /**
+   * Checks a capture, gives it its id (UUIDv7) and seals its secret, synchronously: the caller may
+   * dispose the Secret as soon as this returns. Throws InvalidInputError for a malformed capture.
+   */
+  seal(capture: NewCapture): SealedCapture {
+    return captures.sealCapture(this.#ctx.keyring, capture);
+  }
+
+  /**
+   * Seals and commits the captures in ONE transaction (fsynced before the promise settles). The
+   * outcomes follow the input order: captures beyond the length limit are refused with
+   * QueueFullError and event 7042, the others are queued. The caller keeps the Secrets.
+   * A malformed capture rejects the whole call before anything is written.
+   */
+  enqueue(list: readonly NewCapture[]): Promise<EnqueueOutcome[]> {
+    return this.#run(() => captures.enqueueSealed(this.#ctx, list.map((c) => captures.sealCapture(this.#ctx.keyring, c))));
+  }
+
+  /** As {@link enqueue}, for captures sealed with {@link seal} (the group-commit writer's path). */
+  enqueueSealed(list: readonly SealedCapture[]): Promise<EnqueueOutcome[]> {
+    return this.#run(() => captures.enqueueSealed(this.#ctx, list));
+  }
+
+  /** The oldest queued changes, in delivery order (after `afterSeq` when given); no secrets. */
+  peek(limit: number, afterSeq?: number): Promise<QueuedCapture[]> {
+    return this.#run(() => captures.peek(this.#ctx, limit, afterSeq));
+  }
+
+  /** Unseals one queued change's secret; the caller disposes it. CaptureNotFoundError when gone. */
+  openSecret(item: Pick<QueuedCapture, 'id'>): Promise<Secret> {
+    return captures.openSecret(this.#ctx, item.id);
+  }
+
+  /**
+   * Deletes delivered or finally refused changes; answers how many were still queued. Their bytes
+   * are overwritten in the database at once (secure_delete) and leave the WAL at the next scrub.
+   */
+  remove(ids: readonly string[]): Promise<number> {
+    return this.#run(() => captures.remove(this.#ctx, ids));
+  }
+
+  /** Drops changes older than the age limit at `now`, one 7041 event each; answers them. */
+  expire(now: EpochMs): Promise<QueuedCapture[]> {
+    return this.#run(() => captures.expire(this.#ctx, now));
+  }
+
+  /**
+   * Settles a pending scope check: `in` keeps the change, `out` removes it with event 7040.
+   * False when the change is no longer queued.
+   */
+  setScope(id: string, scope: 'in' | 'out'): Promise<boolean> {
+    return this.#run(() => captures.setScope(this.#ctx, id, scope, this.#ctx.now()));
+  }
+
+  /** Counts a delivery attempt on each change, with why it failed (never a secret). */
+  recordAttempt(ids: readonly string[], attempt: { readonly at: EpochMs; readonly error: string | null }): Promise<number> {
+    return this.#run(() => captures.recordAttempt(this.#ctx, ids, attempt));
+  }
+
+  stats(): Promise<QueueStats> {
+    return this.#run(() => captures.stats(this.#ctx));
+  }
+
+  // Targets ----------------------------------------------------------------------------------
+
+  addTarget(target: NewTarget): Promise<Target> {
+    return this.#run(() => targets.addTarget(this.#ctx, target, this.#ctx.now()));
+  }
+
+  /** TargetNotFoundError when there is none of that name. */
+  removeTarget(name: string): Promise<void> {
+    return this.#run(() => targets.removeTarget(this.#ctx, name));
+  }
+
+  setTargetEnabled(name: string, enabled: boolean): Promise<Target> {
+    return this.#run(() => targets.setTargetEnabled(this.#ctx, name, enabled));
+  }
+
+  setTargetRetryInterval(name: string, retryIntervalMs: number): Promise<Target> {
+    return this.#run(() => targets.setTargetRetryInterval(this.#ctx, name, retryIntervalMs));
+  }
+
+  /** Moves a target to `position` (1 is tried first); the others keep their relative order. */
+  moveTarget(name: string, position: number): Promise<Target> {
+    return this.#run(() => targets.moveTarget(this.#ctx, name, position));
+  }
+
+  /** Every target in failover order, read anew (the CLI may have changed them). */
+  listTargets(): Promise<Target[]> {
+    return this.#run(() => targets.listTargets(this.#ctx));
+  }
+
+  getTarget(name: string): Promise<Target | undefined> {
+    return this.#run(() => targets.getTarget(this.#ctx, name));
+  }
+
+  recordTargetSuccess(name: string, at: EpochMs): Promise<{ target: Target; recovered: boolean } | undefined> {
+    return this.#run(() => targets.recordTargetSuccess(this.#ctx, name, at));
+  }
+
+  recordTargetFailure(name: string, at: EpochMs, error: string, nextAttemptAt: EpochMs): Promise<{ target: Target; firstFailure: boolean } | undefined> {
+    return this.#run(() => targets.recordTargetFailure(this.#ctx, name, at, error, nextAttemptAt));
+  }
+
+  // Events -----------------------------------------------------------------------------------
+
+  appendEvents(list: readonly NewAgentEvent[]): Promise<void> {
+    return this.#run(() => events.appendEvents(this.#ctx, list));
+  }
+
+  /** The newest `limit` events (of `codes` when given), in the order they happened. */
+  listEvents(filter: AgentEventFilter): Promise<AgentEvent[]> {
+    return this.#run(() => events.listEvents(this.#ctx, filter));
+  }
+
+  /** Forgets events older than `before`; answers how many. */
+  pruneEvents(before: EpochMs): Promise<number> {
+    return this.#run(() => events.pruneEvents(this.#ctx, before));
+  }
+
+  // SQLite only ------------------------------------------------------------------------------
+
+  /** The connection settings in force, as SQLite reports them (for tests and `pwsync agent status`). */
+  pragmas(): SqlitePragmas {
+    return guard(() => {
+      const db = this.#sql.raw;
+      return {
+        journalMode: String(db.pragma('journal_mode', { simple: true })),
+        synchronous: Number(db.pragma('synchronous', { simple: true })),
+        foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
+        secureDelete: Number(db.pragma('secure_delete', { simple: true })) === 1,
+        busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
+      };
+    });
+  }
+
+  /** Changes when another connection (a CLI command) committed: a cheap "re-read the targets?". */
+  dataVersion(): Promise<number> {
+    return this.#run(() => this.#sql.prepare<{ data_version: number }>('PRAGMA data_version').get()?.data_version ?? 0);
+  }
+
+  /**
+   * Copies the WAL into the database file and truncates the WAL to zero bytes, so that old page
+   * images (a removed change's sealed secret among them) leave the disk. False when another
+   * connection prevented it; never waits for one.
+   */
+  checkpoint(): boolean {
+    if (this.path === MEMORY) return true;
+    return guard(() => {
+      const db = this.#sql.raw;
+      db.pragma('busy_timeout = 0');
+      try {
+        const rows = db.pragma('wal_checkpoint(TRUNCATE)', { simple: false }) as { busy: number }[];
+        return rows[0]?.busy === 0;
+      } catch {
+        return false;
+      } finally {
+        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+    });
+  }
+
+  /** True while a scrub is scheduled (a removal's page images may still be in the WAL). */
+  get scrubPending(): boolean {
+    return this.#scrubTimer !== undefined;
+  }
+
+  // As the server store: one checkpoint shortly after a burst of removals rather than an fsync of
+  // the whole database on every delivery; retried while a reader (a CLI command) holds it back.
+  #scheduleScrub(): void {
+    if (this.path === MEMORY || this.#scrubTimer !== undefined) return;
+    this.#scrubAttempts = 0;
+    this.#armScrub();
+  }
+
+  #armScrub(): void {
+    this.#scrubTimer = setTimeout(() => {
+      this.#scrubTimer = undefined;
+      if (!this.#sql.open) return;
+      let done = false;
+      try {
+        done = this.checkpoint();
+      } catch {
+        // Not the caller's error: the next removal schedules another attempt.
+        done = true;
+      }
+      if (!done && ++this.#scrubAttempts < SCRUB_ATTEMPTS) this.#armScrub();
+    }, this.#scrubDelayMs);
+    this.#scrubTimer.unref();
+  }
+
+  /** Runs one call: SQLite's errors become StoreErrors; the result arrives on a later turn. */
+  #run<T>(fn: () => T): Promise<T> {
+    let outcome: { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
+    try {
+      outcome = { ok: true, value: guard(fn) };
+    } catch (e) {
+      outcome = { ok: false, error: e instanceof Error ? e : new StoreError('an agent queue call failed with a non-error', { cause: e }) };
+    }
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        if (outcome.ok) resolve(outcome.value);
+        else reject(outcome.error);
+      });
+    });
+  }
+}

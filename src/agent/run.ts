@@ -1,0 +1,94 @@
+import { mkdir } from 'node:fs/promises';
+import { createLogger, type Logger } from '../log/logger.ts';
+import { refuseLeakyDebugSwitches } from '../main.ts';
+import { acquireProcessLock } from '../util/process-lock.ts';
+import { CaptureAcceptor } from './capture/accept.ts';
+import { listenCaptureHttp, type CaptureHttp } from './capture/http.ts';
+import { listenCaptureSocket, type CaptureSocket } from './capture/socket.ts';
+import { loadAgentConfig, type AgentConfig } from './config.ts';
+import { QueueWriter, type AgentStore } from './queue/index.ts';
+import { openAgentData } from './data.ts';
+import { openScope } from './scope/scope.ts';
+import type { Scope } from './scope/types.ts';
+import { Sender } from './sender.ts';
+
+export interface RunningAgent {
+  readonly config: AgentConfig;
+  readonly store: AgentStore;
+  readonly log: Logger;
+  readonly socketPath: string;
+  /** The HTTP hook's URL, when configured. */
+  readonly httpUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the agent: checks its scope against the directory (a missing group stops it here), opens
+ * the queue (one agent per data directory, enforced by a lock), listens for capture hooks and
+ * delivers what is queued — including what an earlier run left — to its targets.
+ */
+export async function startAgent(configFile: string, options: { now?: () => number } = {}): Promise<RunningAgent> {
+  refuseLeakyDebugSwitches(process.env);
+  const now = options.now ?? Date.now;
+  const config = await loadAgentConfig(configFile);
+  const log = createLogger({ level: config.log.level, ...(config.log.file ? { destination: config.log.file } : {}) }).child({ component: 'agent' });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+
+  // One agent per data directory; released by the kernel if this process dies (kill -9, a crash).
+  const lock = acquireProcessLock(`${config.queuePath}.agent-lock`, `another pwsync agent is running on ${config.dataDir}; stop it first`);
+  const release = (): Promise<void> => Promise.resolve(lock.release());
+
+  const cleanups: (() => Promise<void>)[] = [release];
+  const undo = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const scope: Scope | undefined = config.scope === undefined ? undefined : await openScope(config.scope, { log, baseDir: config.baseDir });
+    if (scope !== undefined) cleanups.push(() => scope.close());
+    const data = await openAgentData(configFile, now);
+    cleanups.push(() => data.close());
+    const { store } = data;
+    const writer = new QueueWriter(store);
+    cleanups.push(() => writer.close());
+    const sender = new Sender({ store, scope, log, now, batchSize: config.delivery.batchSize, timeoutMs: config.delivery.timeout });
+    const acceptor = new CaptureAcceptor({ config, store, writer, scope, log, now, queued: () => sender.wake() });
+
+    const socket: CaptureSocket = await listenCaptureSocket(config.socketPath, acceptor, log);
+    cleanups.push(() => socket.close());
+    let http: CaptureHttp | undefined;
+    if (config.capture.http !== undefined) {
+      http = await listenCaptureHttp(config.capture.http.listen, config.capture.http.token, acceptor, log);
+      cleanups.push(() => http?.close() ?? Promise.resolve());
+    }
+    sender.start();
+    cleanups.push(() => sender.stop());
+
+    const stats = await store.stats();
+    const targets = await store.listTargets();
+    log.info(
+      { sources: config.sources, socket: socket.path, http: http?.url, scope: scope?.describe() ?? 'everyone', queued: stats.length, targets: targets.map((t) => `${t.name}${t.enabled ? '' : ' (disabled)'}`) },
+      'agent started',
+    );
+    if (targets.filter((t) => t.enabled).length === 0) log.warn('no enabled target: changes are queued but not delivered until one is added (pwsync agent target add)');
+
+    let stopped: Promise<void> | undefined;
+    return {
+      config,
+      store,
+      log,
+      socketPath: socket.path,
+      httpUrl: http?.url,
+      stop() {
+        stopped ??= (async () => {
+          log.info('agent stopping');
+          await undo();
+          log.flush();
+        })();
+        return stopped;
+      },
+    };
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+}

@@ -1,0 +1,137 @@
+import { FilterParser } from 'ldapts';
+import { z } from 'zod';
+import { durationSchema } from '../../config/duration.ts';
+import { secretRef } from '../../config/secret-ref.ts';
+
+/** The placeholder in `userFilter` replaced by the account name, escaped per RFC 4515. */
+export const ACCOUNT_PLACEHOLDER = '{account}';
+
+const nonBlank = z
+  .string()
+  .refine((s) => s.trim() === s && s !== '', 'must not be empty or begin or end with spaces')
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+const groupName = nonBlank.max(256);
+const attrName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'an LDAP attribute name');
+
+/** Whether `filter` parses as an RFC 4515 filter. */
+function parsesAsFilter(filter: string): boolean {
+  try {
+    FilterParser.parseString(filter);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The source directory read over LDAP: OpenLDAP, 389 DS, Active Directory, Samba AD. */
+export const ldapDirectorySchema = z
+  .strictObject({
+    /**
+     * `ldaps://host[:port]` (TLS from the first byte) or `ldap://host[:port]` (upgraded with
+     * StartTLS before the bind, unless `insecurePlaintext`).
+     */
+    url: z.string().refine((u) => {
+      try {
+        const url = new URL(u);
+        return (url.protocol === 'ldap:' || url.protocol === 'ldaps:') && url.hostname !== '' && (url.pathname === '' || url.pathname === '/') && url.search === '';
+      } catch {
+        return false;
+      }
+    }, 'expected ldap://host[:port] or ldaps://host[:port]'),
+    /** A read-only service account: it searches users and groups and reads `member`. */
+    bindDn: nonBlank,
+    bindPassword: secretRef(),
+    /** Where users and groups are searched (subtree). */
+    baseDn: nonBlank,
+    /** Finds the account's entry; `{account}` is replaced by the account name, escaped per RFC 4515. */
+    userFilter: z
+      .string()
+      .default(`(|(uid=${ACCOUNT_PLACEHOLDER})(sAMAccountName=${ACCOUNT_PLACEHOLDER}))`)
+      .refine((f) => f.includes(ACCOUNT_PLACEHOLDER), `must contain ${ACCOUNT_PLACEHOLDER}`)
+      .refine((f) => parsesAsFilter(f.replaceAll(ACCOUNT_PLACEHOLDER, 'x')), 'not a valid LDAP filter (RFC 4515)'),
+    /** Which entries are groups, both when the configured names are looked up and when membership is walked. */
+    groupFilter: z
+      .string()
+      .default('(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))')
+      .refine(parsesAsFilter, 'not a valid LDAP filter (RFC 4515)'),
+    /** The attribute the configured group names are matched against (one entry per name). */
+    groupNameAttribute: attrName.default('cn'),
+    /** The group attribute that lists member DNs: `member` (groupOfNames, AD), `uniqueMember`. */
+    memberAttribute: attrName.default('member'),
+    tls: z
+      .strictObject({
+        /** A PEM file of the CA(s) to trust instead of the system's, relative to the configuration file. */
+        ca: nonBlank.optional(),
+        /** Only for a test directory: `false` accepts any server certificate. */
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .prefault({}),
+    /** Send the bind password and the queries over plain `ldap://` without StartTLS. Only on a trusted loopback. */
+    insecurePlaintext: z.boolean().default(false),
+    /** Per LDAP operation and per connection attempt. */
+    timeout: durationSchema.default(5000).refine((ms) => ms > 0, 'must be more than 0'),
+    /** How long one account's membership is reused; 0 asks the directory every time. */
+    cacheTtl: durationSchema.default(60_000),
+  })
+  .superRefine((v, ctx) => {
+    if (v.insecurePlaintext && v.url.toLowerCase().startsWith('ldaps:')) {
+      ctx.addIssue({ code: 'custom', path: ['insecurePlaintext'], message: 'contradicts an ldaps:// url' });
+    }
+  });
+
+/** The host's own users and groups through NSS (`/etc/group`, sssd, winbind, LDAP via nslcd). */
+export const unixDirectorySchema = z.strictObject({});
+
+type LdapDirectory = z.output<typeof ldapDirectorySchema>;
+type UnixDirectory = z.output<typeof unixDirectorySchema>;
+
+/**
+ * Exactly one of `ldap` and `unix`. Written as one mapping with two optional keys rather than a
+ * union, so that a mistake inside `ldap` is reported at its own path, not as "matches no variant".
+ */
+export const scopeDirectorySchema = z
+  .strictObject({ ldap: ldapDirectorySchema.optional(), unix: unixDirectorySchema.optional() })
+  .superRefine((v, ctx) => {
+    if ((v.ldap === undefined) === (v.unix === undefined)) ctx.addIssue({ code: 'custom', message: 'expected exactly one of: ldap, unix' });
+  })
+  .transform((v): { readonly ldap: LdapDirectory } | { readonly unix: UnixDirectory } => (v.ldap !== undefined ? { ldap: v.ldap } : { unix: v.unix ?? {} }));
+
+const groupList = z.array(groupName).default([]);
+
+/**
+ * Which accounts' changes an agent forwards (the reference's PCNS inclusion and exclusion groups).
+ * An account is in scope when it is, directly or through nested groups, a member of at least one
+ * `include` group (or `include` is empty) and of no `exclude` group.
+ */
+export const scopeConfigSchema = z
+  .strictObject({
+    include: groupList,
+    exclude: groupList,
+    /** Where membership is read; needed as soon as either list names a group. */
+    directory: scopeDirectorySchema.optional(),
+  })
+  .superRefine((v, ctx) => {
+    for (const list of ['include', 'exclude'] as const) {
+      const seen = new Set<string>();
+      v[list].forEach((name, i) => {
+        if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [list, i], message: `group "${name}" is listed twice` });
+        seen.add(name);
+      });
+    }
+    v.exclude.forEach((name, i) => {
+      if (v.include.includes(name)) {
+        ctx.addIssue({ code: 'custom', path: ['exclude', i], message: `group "${name}" is in both include and exclude: no member of it could ever be in scope` });
+      }
+    });
+    if (v.directory === undefined && v.include.length + v.exclude.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['directory'], message: 'groups are configured, so a directory (ldap or unix) to resolve them is needed' });
+    }
+  });
+
+export type ScopeConfigInput = z.input<typeof scopeConfigSchema>;
+export type ScopeConfig = z.output<typeof scopeConfigSchema>;
+export type ScopeDirectoryConfig = z.output<typeof scopeDirectorySchema>;
+export type LdapDirectoryConfig = LdapDirectory;
+export type UnixDirectoryConfig = UnixDirectory;

@@ -1,0 +1,324 @@
+import { readFile, stat } from 'node:fs/promises';
+import { CompactEncrypt } from 'jose';
+import { Agent as Dispatcher, request } from 'undici';
+import { isPwsyncError } from '../core/errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { loadJwePublicKey, type JweKey } from '../pki/jwe.ts';
+import {
+  JWE_ALG, JWE_BINDING, JWE_ENC, NOTIFICATIONS_PATH, errorBodySchema, responseSchema,
+  type Notification, type NotificationResult,
+} from '../protocol/notifications.ts';
+import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
+import type { Scope } from './scope/types.ts';
+
+export interface SenderOptions {
+  readonly store: AgentStore;
+  readonly scope: Scope | undefined;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly batchSize: number;
+  readonly timeoutMs: number;
+}
+
+/** The first retry after a failure comes this soon; each further one waits twice as long, up to the target's retry interval. */
+const FIRST_BACKOFF_MS = 1000;
+/** With changes queued but no target due, the targets table is read again this often (`agent target enable` takes effect). */
+const IDLE_RECHECK_MS = 1000;
+/** Expired changes are looked for this often. */
+const EXPIRE_EVERY_MS = 60_000;
+
+/** A target failed as a whole (unreachable, refused the agent, misconfigured): try the next. */
+class TargetFailure extends Error {}
+
+/** Connection material of one target, rebuilt when the target or its files change. */
+interface Channel {
+  readonly fingerprint: string;
+  readonly dispatcher: Dispatcher;
+  readonly jwe: JweKey;
+}
+
+/**
+ * Delivers the queue to the targets, oldest change first, in batches: to the first enabled target
+ * in failover order that is due, and on failure to the next, with a backoff per target that grows
+ * to its retry interval. A change leaves the queue only when a server answered that it is
+ * committed (`accepted`, or `duplicate`: committed by an earlier attempt whose answer was lost),
+ * or refused it for good (event 7044). Each password is encrypted to the target's JWE key just
+ * before sending, bound to its notification id, source and account.
+ */
+export class Sender {
+  readonly #o: SenderOptions;
+  readonly #channels = new Map<string, Channel>();
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #woken = false;
+  #lastExpire = 0;
+
+  constructor(options: SenderOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Something was queued, or a target changed: look now. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+    await Promise.all([...this.#channels.values()].map((c) => c.dispatcher.close()));
+    this.#channels.clear();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      let wait: number;
+      try {
+        wait = await this.#round();
+      } catch (e) {
+        this.#o.log.error({ err: e instanceof Error ? e.message : String(e) }, 'delivery round failed');
+        wait = IDLE_RECHECK_MS;
+      }
+      if (wait > 0 && this.#isRunning()) await this.#sleep(wait);
+    }
+  }
+
+  /** A method, not the field: the loop must re-read it after every await. */
+  #isRunning(): boolean {
+    return this.#running;
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+    this.#woken = false;
+  }
+
+  /** One batch to one target; returns how long to wait before the next round (0: at once). */
+  async #round(): Promise<number> {
+    const { store, now } = this.#o;
+    const t = now();
+    if (t - this.#lastExpire >= EXPIRE_EVERY_MS) {
+      this.#lastExpire = t;
+      const expired = await store.expire(t);
+      if (expired.length > 0) this.#o.log.error({ dropped: expired.length }, 'queued changes reached the queue age limit undelivered and were dropped (event 7041)');
+    }
+    const peeked = await store.peek(this.#o.batchSize);
+    if (peeked.length === 0) return 60_000;
+    const batch = await this.#inScope(peeked);
+    if (batch.length === 0) return peeked.length > 0 ? IDLE_RECHECK_MS : 0;
+
+    const targets = (await store.listTargets()).filter((x) => x.enabled);
+    if (targets.length === 0) return IDLE_RECHECK_MS;
+    const due = targets.filter((x) => (x.state.nextAttemptAt ?? 0) <= t);
+    if (due.length === 0) {
+      const next = Math.min(...targets.map((x) => x.state.nextAttemptAt ?? t));
+      return Math.max(10, Math.min(next - t, IDLE_RECHECK_MS));
+    }
+    for (const target of due) {
+      try {
+        const results = await this.#send(target, batch);
+        await this.#apply(target, batch, results);
+        const ok = await store.recordTargetSuccess(target.name, now());
+        if (ok?.recovered) {
+          await store.appendEvents([{ code: 7045, system: target.name, message: `target "${target.name}" (${target.url}) accepts deliveries again` }]);
+          this.#o.log.info({ target: target.name }, 'target available again');
+        }
+        return 0;
+      } catch (e) {
+        if (!(e instanceof TargetFailure)) throw e;
+        await this.#failed(target, e.message, batch);
+      }
+    }
+    return IDLE_RECHECK_MS;
+  }
+
+  /**
+   * The batch's changes whose scope is known to be in: a pending one is checked now. Delivery
+   * stops before the first change that still cannot be checked, so that no later change of any
+   * account overtakes it (order is what keeps an older password from winning).
+   */
+  async #inScope(items: readonly QueuedCapture[]): Promise<QueuedCapture[]> {
+    const ready: QueuedCapture[] = [];
+    for (const item of items) {
+      if (item.scope === 'in' || this.#o.scope === undefined) {
+        ready.push(item);
+        continue;
+      }
+      try {
+        const decision = await this.#o.scope.decide(item.account);
+        await this.#o.store.setScope(item.id, decision.inScope ? 'in' : 'out');
+        if (decision.inScope) ready.push(item);
+      } catch (e) {
+        if (isPwsyncError(e) && e.retryable) break;
+        throw e;
+      }
+    }
+    return ready;
+  }
+
+  async #send(target: Target, items: readonly QueuedCapture[]): Promise<NotificationResult[]> {
+    const channel = await this.#channel(target);
+    const notifications: Notification[] = [];
+    for (const item of items) notifications.push(await this.#seal(item, channel.jwe));
+    const body = JSON.stringify({ notifications });
+    let response: Awaited<ReturnType<typeof request>>;
+    try {
+      response = await request(new URL(NOTIFICATIONS_PATH, target.url), {
+        method: 'POST',
+        dispatcher: channel.dispatcher,
+        headers: { 'content-type': 'application/json' },
+        body,
+        headersTimeout: this.#o.timeoutMs,
+        bodyTimeout: this.#o.timeoutMs,
+      });
+    } catch (e) {
+      throw new TargetFailure(`cannot reach ${target.url}: ${describeNetworkError(e)}`);
+    }
+    const text = await response.body.text();
+    const status = response.statusCode;
+    if (status === 202 || status === 409 || status === 422) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new TargetFailure(`${target.url} answered ${status} with a body that is not JSON`);
+      }
+      const results = responseSchema.safeParse(parsed);
+      if (!results.success || results.data.results.length !== items.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
+      return results.data.results;
+    }
+    const error = errorBodySchema.safeParse(safeJson(text));
+    const why = error.success ? `${error.data.error}: ${error.data.message}` : text.slice(0, 200);
+    throw new TargetFailure(`${target.url} refused the delivery (HTTP ${status}) — ${why}`);
+  }
+
+  async #seal(item: QueuedCapture, jwe: JweKey): Promise<Notification> {
+    const secret = await this.#o.store.openSecret(item);
+    try {
+      const password = await secret.use((clear) =>
+        new CompactEncrypt(clear)
+          .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: jwe.kid, [JWE_BINDING.id]: item.id, [JWE_BINDING.source]: item.source, [JWE_BINDING.account]: item.account })
+          .encrypt(jwe.key),
+      );
+      return { id: item.id, source: item.source, account: item.account, changedAt: item.changedAt, capturedAt: item.capturedAt, password };
+    } finally {
+      secret.dispose();
+    }
+  }
+
+  async #apply(target: Target, items: readonly QueuedCapture[], results: readonly NotificationResult[]): Promise<void> {
+    const { store, log, now } = this.#o;
+    const done: string[] = [];
+    const retry: string[] = [];
+    const rejected: { item: QueuedCapture; result: NotificationResult }[] = [];
+    let undecryptable: NotificationResult | undefined;
+    results.forEach((result, i) => {
+      const item = items[i];
+      if (item === undefined || item.id !== result.id) throw new TargetFailure(`${target.url} answered for notification ${result.id} where ${item?.id ?? 'none'} was sent`);
+      if (result.status === 'accepted' || result.status === 'duplicate') done.push(item.id);
+      else if (result.status === 'rejected' && result.reason === 'undecryptable') {
+        undecryptable ??= result;
+        retry.push(item.id);
+      } else if (result.status === 'rejected') rejected.push({ item, result });
+      else retry.push(item.id);
+    });
+    if (rejected.length > 0) {
+      await store.appendEvents(
+        rejected.map(({ item, result }) => ({
+          code: 7044 as const,
+          system: item.source,
+          anchor: item.account,
+          changeId: item.id,
+          message: `target "${target.name}" refused the change of "${item.account}" (${result.reason ?? 'rejected'}): ${result.message ?? ''}`,
+        })),
+      );
+      for (const { item, result } of rejected) log.error({ id: item.id, account: item.account, target: target.name, reason: result.reason }, 'change refused by the server; removed from the queue');
+    }
+    await store.remove([...done, ...rejected.map((r) => r.item.id)]);
+    if (retry.length > 0) await store.recordAttempt(retry, { at: now(), error: undecryptable?.message ?? 'the server did not process it; sent again' });
+    log.info({ target: target.name, delivered: done.length, rejected: rejected.length, retry: retry.length }, 'batch delivered');
+    if (undecryptable !== undefined) throw new TargetFailure(`${target.url} cannot decrypt what this agent sends: ${undecryptable.message ?? ''} — check the target's --server-key`);
+  }
+
+  async #failed(target: Target, error: string, batch: readonly QueuedCapture[]): Promise<void> {
+    const { store, log, now } = this.#o;
+    const t = now();
+    const failures = target.state.consecutiveFailures + 1;
+    const backoff = Math.min(target.retryIntervalMs, FIRST_BACKOFF_MS * 2 ** Math.min(failures - 1, 20));
+    const jittered = Math.round(backoff * (0.9 + Math.random() * 0.2));
+    const recorded = await store.recordTargetFailure(target.name, t, error, t + jittered);
+    await store.recordAttempt(batch.map((i) => i.id), { at: t, error });
+    if (recorded?.firstFailure) {
+      await store.appendEvents([{ code: 7043, system: target.name, message: `target "${target.name}" unavailable: ${error}; ${batch.length} change(s) wait` }]);
+    }
+    log.warn({ target: target.name, err: error, retryInMs: jittered, failures }, 'target unavailable');
+    const channel = this.#channels.get(target.name);
+    if (channel !== undefined) {
+      // A server that went away may come back on another address or with a new certificate.
+      this.#channels.delete(target.name);
+      void channel.dispatcher.close();
+    }
+  }
+
+  async #channel(target: Target): Promise<Channel> {
+    const files = { ca: target.caFile, cert: target.certFile, key: target.keyFile, serverKey: target.serverKeyFile };
+    const missing = Object.entries(files).filter(([, f]) => f === null).map(([k]) => k);
+    if (missing.length > 0) throw new TargetFailure(`target "${target.name}" has no ${missing.join(', ')} file; add it again with pwsync agent target add`);
+    const stamps = await Promise.all(Object.values(files).map(async (f) => `${f}:${(await stat(f ?? '').catch(() => undefined))?.mtimeMs ?? 'missing'}`));
+    const fingerprint = `${target.url}|${stamps.join('|')}`;
+    const known = this.#channels.get(target.name);
+    if (known?.fingerprint === fingerprint) return known;
+    if (known !== undefined) void known.dispatcher.close();
+    let ca: Buffer, cert: Buffer, key: Buffer, jwe: JweKey;
+    try {
+      [ca, cert, key] = await Promise.all([readFile(files.ca ?? ''), readFile(files.cert ?? ''), readFile(files.key ?? '')]);
+      jwe = await loadJwePublicKey(files.serverKey ?? '');
+    } catch (e) {
+      throw new TargetFailure(`target "${target.name}": ${e instanceof Error ? e.message : String(e)}`);
+    }
+    // Only the pinned CA: the system's trust store plays no part in who the server is.
+    // The key stays readable: undici reads these options at every new connection.
+    const dispatcher = new Dispatcher({ connect: { ca, cert, key, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, keepAliveTimeout: 30_000, connections: 4 });
+    const channel = { fingerprint, dispatcher, jwe };
+    this.#channels.set(target.name, channel);
+    return channel;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeNetworkError(e: unknown): string {
+  if (typeof e !== 'object' || e === null) return String(e);
+  const code = 'code' in e ? String(e.code) : undefined;
+  const message = e instanceof Error ? e.message : 'unknown error';
+  const cause = e instanceof Error && e.cause instanceof Error ? ` (${e.cause.message})` : '';
+  return code ? `${code}: ${message}${cause}` : `${message}${cause}`;
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/**
+ * The wire format between an agent and the server's intake: one HTTPS request carries a batch of
+ * notifications, each with its password encrypted to the server (JWE compact serialisation), and
+ * the answer says what became of each, in order. Both sides validate with these schemas.
+ */
+
+export const NOTIFICATIONS_PATH = '/v1/notifications';
+
+/** The JWE algorithms, fixed: a server never accepts anything else. */
+export const JWE_ALG = 'ECDH-ES';
+export const JWE_ENC = 'A256GCM';
+
+/**
+ * Protected header parameters that bind the encrypted password to its envelope: a proxy that
+ * moves a ciphertext onto another account, source or notification makes it fail.
+ */
+export const JWE_BINDING = { id: 'pwsync.nid', source: 'pwsync.src', account: 'pwsync.acct' } as const;
+
+/** A password longer than this is not a password (and would let a body carry anything). */
+export const MAX_PASSWORD_BYTES = 1024;
+const MAX_JWE_CHARS = 4096;
+
+const epochMs = z.number().int().positive().max(8_640_000_000_000_000);
+
+export const notificationSchema = z.strictObject({
+  /** Chosen by the agent when it captured the change (a UUID); the change id at the server. */
+  id: z.uuid(),
+  /** The source system's name in the server's configuration. */
+  source: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/),
+  /** The account as the source names it (a login). */
+  account: z.string().min(1).max(256),
+  /** When the password was changed at the source. */
+  changedAt: epochMs,
+  /** When the agent captured it; the replay window counts from here. */
+  capturedAt: epochMs,
+  /** The new password, JWE compact (ECDH-ES, A256GCM) to the server's key. */
+  password: z.string().min(1).max(MAX_JWE_CHARS).regex(/^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/, 'a JWE in compact serialisation'),
+});
+
+export type Notification = z.infer<typeof notificationSchema>;
+
+export const batchSchema = z.strictObject({
+  notifications: z.array(notificationSchema).min(1),
+});
+
+export type NotificationBatch = z.infer<typeof batchSchema>;
+
+/**
+ * What became of one notification:
+ * - `accepted`: committed (jobs made, or nothing to deliver); the agent deletes it;
+ * - `duplicate`: this id was committed before (the agent's retry after a lost answer); deleted too;
+ * - `rejected`: refused for good (unknown account, stale, undecryptable…); the agent records the
+ *   reason and deletes it, except for `undecryptable`, which means the agent holds the wrong
+ *   server key: that is the target's fault, not the change's, and the change waits;
+ * - `retry`: not processed (a transient failure, or an earlier item failed); sent again later.
+ */
+export const RESULT_STATUSES = ['accepted', 'duplicate', 'rejected', 'retry'] as const;
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
+
+export const REJECT_REASONS = ['malformed', 'unknown-source', 'unknown-account', 'stale', 'undecryptable', 'invalid'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export const resultSchema = z.strictObject({
+  id: z.string(),
+  status: z.enum(RESULT_STATUSES),
+  reason: z.enum(REJECT_REASONS).optional(),
+  message: z.string().optional(),
+});
+
+export type NotificationResult = z.infer<typeof resultSchema>;
+
+export const responseSchema = z.strictObject({
+  results: z.array(resultSchema),
+});
+
+/** A refused request as a whole (authentication, size, shape): an HTTP 4xx with this body. */
+export const errorBodySchema = z.strictObject({
+  error: z.string(),
+  message: z.string(),
+});
+
+export type ErrorBody = z.infer<typeof errorBodySchema>;

@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../../core/errors.ts';
+import { loadJwePrivateKey } from '../../pki/jwe.ts';
+import type { Runtime } from '../../main.ts';
+import { loadAgentRegistry } from './agents.ts';
+import { startIntake, type RunningIntake } from './intake.ts';
+
+/**
+ * Starts the intake of a runtime whose configuration sets `server.listen`: reads the TLS files,
+ * the JWE key and the registered agents' certificates first, so that anything missing stops the
+ * server at start with the file named and the command that makes it.
+ */
+export async function startConfiguredIntake(runtime: Runtime): Promise<RunningIntake | undefined> {
+  const { config } = runtime;
+  const listen = config.server.listen;
+  if (listen === undefined) {
+    runtime.log.info('server.listen is not set: the notification intake is off');
+    return undefined;
+  }
+  const hint = 'create them with "pwsync pki init", or set server.tls and server.intake.jweKey to your own';
+  const read = async (file: string, what: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (e) {
+      throw new ConfigError(`cannot read the ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)}): ${hint}`);
+    }
+  };
+  const [cert, key, clientCa] = [await read(config.pki.cert, 'server certificate'), await read(config.pki.key, 'server private key'), await read(config.pki.clientCa, 'agents\' CA certificate')];
+  const jwe = await loadJwePrivateKey(config.pki.jweKey);
+  const agents = await loadAgentRegistry(config, runtime.ctx.now());
+  try {
+    return await startIntake({
+      ctx: runtime.ctx,
+      log: runtime.log.child({ component: 'intake' }),
+      listen,
+      tls: { cert, key, clientCa },
+      jwe,
+      agents,
+      replayWindowMs: config.server.intake.replayWindow,
+      maxBodyBytes: config.server.intake.maxBodyBytes,
+      maxBatch: config.server.intake.maxBatch,
+    });
+  } finally {
+    key.fill(0);
+  }
+}

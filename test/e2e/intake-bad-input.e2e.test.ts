@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { CompactEncrypt } from 'jose';
+import { Agent, request } from 'undici';
+import { runCli } from '../support/cli.ts';
+import { loadJwePublicKey, type JweKey } from '../../src/pki/jwe.ts';
+import { JWE_ALG, JWE_BINDING, JWE_ENC, NOTIFICATIONS_PATH } from '../../src/protocol/notifications.ts';
+import { assertNoPasswords, createAgentWorld, type AgentWorld } from '../support/agent-world.ts';
+import type { CliProcess } from '../support/cli.ts';
+
+const GOOD_PW = 'Intake-Good-Pw-e2e-51c7';
+const BAD_PW = 'Intake-Refused-Pw-e2e-51c7';
+
+interface Sent {
+  readonly status: number;
+  readonly body: { results?: { id: string; status: string; reason?: string; message?: string }[]; error?: string; message?: string };
+}
+
+/**
+ * The intake refuses what it must, each with a 4xx that says why and an event, and keeps nothing
+ * of what it refused. Requests are made here, from outside, as an attacker or a broken agent
+ * would: with and without certificates, replayed, stale, malformed, oversized, wrongly encrypted.
+ */
+describe('the server intake refuses bad input with its reason, an event, and nothing stored', () => {
+  let world: AgentWorld;
+  let server: CliProcess;
+  let serverKey: JweKey;
+  let strangerKey: JweKey;
+  const clients: Agent[] = [];
+
+  const client = async (who: 'dc1' | 'rogue' | 'stranger' | 'none'): Promise<Agent> => {
+    const ca = await readFile(join(world.pki, 'ca.crt'));
+    const base = who === 'stranger' ? join(world.dir, 'pki2', 'agents', 'stranger') : join(world.pki, 'agents', who);
+    const identity = who === 'none' ? {} : { cert: await readFile(join(base, `${who}.crt`)), key: await readFile(join(base, `${who}.key`)) };
+    const agent = new Agent({ connect: { ca, ...identity } });
+    clients.push(agent);
+    return agent;
+  };
+  const post = async (dispatcher: Agent, body: string | object): Promise<Sent> => {
+    const r = await request(new URL(NOTIFICATIONS_PATH, world.url), {
+      method: 'POST',
+      dispatcher,
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: r.statusCode, body: (await r.body.json()) as Sent['body'] };
+  };
+  const notification = async (options: { account?: string; password?: string; key?: JweKey; capturedAt?: number; source?: string; bindId?: string } = {}) => {
+    const id = randomUUID();
+    const account = options.account ?? 'u001';
+    const source = options.source ?? 'directory';
+    const key = options.key ?? serverKey;
+    const password = await new CompactEncrypt(Buffer.from(options.password ?? GOOD_PW))
+      .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: key.kid, [JWE_BINDING.id]: options.bindId ?? id, [JWE_BINDING.source]: source, [JWE_BINDING.account]: account })
+      .encrypt(key.key);
+    const now = Date.now();
+    return { id, source, account, changedAt: now - 1000, capturedAt: options.capturedAt ?? now, password };
+  };
+  const store = (): Database.Database => new Database(join(world.dir, 'data', 'pwsync.db'), { readonly: true });
+  const counts = (): { changes: number; jobs: number; notifications: number } => {
+    const db = store();
+    try {
+      const count = (table: string) => db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+      return { changes: count('changes'), jobs: count('jobs'), notifications: count('notifications') };
+    } finally {
+      db.close();
+    }
+  };
+
+  before(async () => {
+    world = await createAgentWorld({ accounts: 5, otherAgents: { rogue: 'hr2' } });
+    for (const args of [['pki', 'init', '--dir', join(world.dir, 'pki2'), '--host', '127.0.0.1'], ['pki', 'agent', 'stranger', '--dir', join(world.dir, 'pki2')]]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    serverKey = await loadJwePublicKey(join(world.pki, 'server-jwe.pub.json'));
+    strangerKey = await loadJwePublicKey(join(world.dir, 'pki2', 'server-jwe.pub.json'));
+    server = await world.startServer();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+    await world.close();
+  });
+
+  test('a client without a certificate: 401, and event 7012', async () => {
+    const r = await post(await client('none'), { notifications: [await notification({ password: BAD_PW })] });
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error, 'unauthenticated');
+    assert.match(r.body.message ?? '', /client certificate is required/);
+  });
+
+  test('a certificate from another CA: 401 naming why it is not trusted', async () => {
+    const r = await post(await client('stranger'), { notifications: [await notification({ password: BAD_PW })] });
+    assert.equal(r.status, 401);
+    assert.match(r.body.message ?? '', /CN=stranger.*not trusted/);
+  });
+
+  test('a registered agent delivering for a source it does not speak for: 403', async () => {
+    const r = await post(await client('rogue'), { notifications: [await notification({ password: BAD_PW })] });
+    assert.equal(r.status, 403);
+    assert.match(r.body.message ?? '', /agent "rogue" may not deliver changes of source "directory" \(it speaks for hr2\)/);
+  });
+
+  test('a malformed body, a body that is not JSON, an oversized one: 400, 400, 413', async () => {
+    const dc1 = await client('dc1');
+    const shape = await post(dc1, { notifications: [{ id: 'not-a-uuid' }] });
+    assert.equal(shape.status, 400);
+    assert.match(shape.body.message ?? '', /malformed notification batch: notifications\.0\.id/);
+    const notJson = await post(dc1, '{"notifications": [');
+    assert.equal(notJson.status, 400);
+    const huge = await post(dc1, { notifications: [await notification({ password: BAD_PW })], padding: 'x'.repeat(2 * 1024 * 1024) });
+    assert.equal(huge.status, 413);
+    assert.match(huge.body.message ?? '', /larger than 1048576 bytes/);
+  });
+
+  test('a password encrypted to another key, or bound to another notification: 422, each with its reason', async () => {
+    const dc1 = await client('dc1');
+    const wrongKey = await post(dc1, { notifications: [await notification({ key: strangerKey, password: BAD_PW })] });
+    assert.equal(wrongKey.status, 422);
+    const [undecryptable] = wrongKey.body.results ?? [];
+    assert.ok(undecryptable);
+    assert.equal(undecryptable.reason, 'undecryptable');
+    assert.match(undecryptable.message ?? '', /encrypted to key .* this server's key is/);
+    const moved = await post(dc1, { notifications: [await notification({ bindId: randomUUID(), password: BAD_PW })] });
+    assert.equal(moved.status, 422);
+    const [invalid] = moved.body.results ?? [];
+    assert.ok(invalid);
+    assert.equal(invalid.reason, 'invalid');
+    assert.match(invalid.message ?? '', /belongs to another notification/);
+  });
+
+  test('a stale notification: 422 stale', async () => {
+    const r = await post(await client('dc1'), { notifications: [await notification({ capturedAt: Date.now() - 8 * 86_400_000, password: BAD_PW })] });
+    assert.equal(r.status, 422);
+    assert.equal(r.body.results?.[0]?.reason, 'stale');
+  });
+
+  test('nothing of the refused requests is stored; a good notification is; its replay is refused with 409', async () => {
+    assert.deepEqual(counts(), { changes: 0, jobs: 0, notifications: 0 }, 'the refusals left nothing behind');
+    const dc1 = await client('dc1');
+    const body = { notifications: [await notification()] };
+    const first = await post(dc1, body);
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    assert.equal(first.body.results?.[0]?.status, 'accepted');
+    const replay = await post(dc1, body);
+    assert.equal(replay.status, 409);
+    assert.equal(replay.body.results?.[0]?.status, 'duplicate');
+    assert.deepEqual(counts(), { changes: 1, jobs: 1, notifications: 1 });
+  });
+
+  test('every refusal is in the event log, with no secret in it', async () => {
+    const events = await world.serverEvents();
+    const messages = (code: number) => events.filter((e) => e.code === code).map((e) => e.message).join('\n');
+    assert.match(messages(7012), /client certificate is required/);
+    assert.match(messages(7012), /not trusted/);
+    assert.match(messages(7012), /may not deliver changes of source "directory"/);
+    assert.match(messages(7006), /malformed notification batch/);
+    assert.match(messages(7006), /larger than 1048576 bytes/);
+    assert.match(messages(7006), /undecryptable/);
+    assert.match(messages(7006), /stale/);
+    assert.match(messages(7006), /already received \(replay refused\)/);
+  });
+
+  test('the test passwords appear in no file, log or output', async () => {
+    await assertNoPasswords(world.dir, [GOOD_PW, BAD_PW], [...world.outputs, server.outputBytes], 'after the refusals');
+  });
+});

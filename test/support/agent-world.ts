@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Secret } from '../../src/core/secret.ts';
+import { verifySecret } from '../../src/crypto/hash/index.ts';
+import { CliProcess, runCli, type CliResult } from './cli.ts';
+
+/**
+ * A whole installation in a temporary directory, driven through the CLI as a user would: a private
+ * PKI (`pwsync pki init`, `pwsync pki agent`), a server configuration with the intake on a free
+ * loopback port, a source (a CSV "directory") with `accounts` logins u000…, one file target that
+ * joins them by login and stores {SSHA512}, an agent configuration and its target.
+ */
+export interface AgentWorld {
+  readonly dir: string;
+  readonly serverConfig: string;
+  readonly agentConfig: string;
+  readonly url: string;
+  readonly pki: string;
+  readonly logins: readonly string[];
+  /** Everything the CLI printed, for the leak check. */
+  readonly outputs: Buffer[];
+  cli(args: readonly string[], input?: string): Promise<CliResult>;
+  agentCli(args: readonly string[], input?: string): Promise<CliResult>;
+  startServer(): Promise<CliProcess>;
+  startAgent(): Promise<CliProcess>;
+  /** The target file's hash for a login ('' when none). */
+  targetHash(login: string): Promise<string>;
+  /** Whether the target holds `password` for `login`. */
+  holds(login: string, password: string): Promise<boolean>;
+  serverEvents(): Promise<{ code: number; changeId: string | null; anchor: string | null; message: string }[]>;
+  agentStatus(): Promise<{ queue: { length: number }; targets: { name: string; state: { consecutiveFailures: number } }[]; events: { code: number }[] }>;
+  close(): Promise<void>;
+}
+
+export interface AgentWorldOptions {
+  readonly accounts?: number;
+  /** Extra lines for the agent's configuration. */
+  readonly agentYaml?: readonly string[];
+  /** Extra agents registered with the server: name → the source systems that list it. */
+  readonly otherAgents?: Readonly<Record<string, string>>;
+  /** Files written into the world's directory first (mode 0600), e.g. a hook token. */
+  readonly files?: Readonly<Record<string, string>>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function createAgentWorld(options: AgentWorldOptions = {}): Promise<AgentWorld> {
+  const dir = await mkdtemp(join(tmpdir(), 'pwsync-agent-'));
+  const outputs: Buffer[] = [];
+  const logins = Array.from({ length: options.accounts ?? 20 }, (_, i) => `u${String(i).padStart(3, '0')}`);
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}`;
+  const pki = join(dir, 'pki');
+  const serverConfig = join(dir, 'pwsync.yaml');
+  const agentConfig = join(dir, 'agent.yaml');
+  const record = (r: CliResult): CliResult => {
+    outputs.push(Buffer.from(r.stdout), Buffer.from(r.stderr));
+    return r;
+  };
+  const cli = async (args: readonly string[], input?: string) => record(await runCli([...args, '--config', serverConfig], input === undefined ? {} : { input }));
+  const agentCli = async (args: readonly string[], input?: string) => record(await runCli([...args, '--config', agentConfig], input === undefined ? {} : { input }));
+  const must = (r: CliResult, what: string): CliResult => {
+    assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`);
+    return r;
+  };
+
+  await mkdir(join(dir, 'targets'));
+  for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content, { mode: 0o600 });
+  await writeFile(join(dir, 'directory.csv'), ['id,login', ...logins.map((l, i) => `${i + 1},${l}`), ''].join('\n'));
+  await writeFile(join(dir, 'targets', 'apps.csv'), ['id,login,pw', ...logins.map((l, i) => `a${i + 1},${l},`), ''].join('\n'));
+  must(record(await runCli(['pki', 'init', '--dir', pki, '--host', '127.0.0.1'])), 'pki init');
+  const otherAgents = options.otherAgents ?? {};
+  for (const name of ['dc1', ...Object.keys(otherAgents)]) must(record(await runCli(['pki', 'agent', name, '--dir', pki])), `pki agent ${name}`);
+  const otherSources = [...new Set(Object.values(otherAgents))];
+  await writeFile(
+    serverConfig,
+    [
+      'dataDir: ./data',
+      'server:',
+      `  listen: 127.0.0.1:${port}`,
+      '  tls: { cert: pki/server.crt, key: pki/server.key, clientCa: pki/ca.crt }',
+      '  intake: { jweKey: pki/server-jwe.key }',
+      'agents:',
+      ...['dc1', ...Object.keys(otherAgents)].map((name) => `  - { name: ${name}, certificate: pki/agents/${name}/${name}.crt }`),
+      'log: { level: debug, file: ./server.log }',
+      'systems:',
+      '  - name: directory',
+      '    connector: file',
+      '    file: { path: ./directory.csv }',
+      '    source: { accountAttribute: login, agents: [dc1] }',
+      '    import: { anchor: id, map: { login: login } }',
+      ...otherSources.flatMap((source) => [
+        `  - name: ${source}`,
+        '    connector: file',
+        '    file: { path: ./directory.csv }',
+        `    source: { accountAttribute: login, agents: [${Object.keys(otherAgents).filter((a) => otherAgents[a] === source).join(', ')}] }`,
+        '    projection: false',
+        '    import: { anchor: id, map: { login: login } }',
+        '    join: [{ person: login, account: login }]',
+      ]),
+      '  - name: apps',
+      '    connector: file',
+      '    file: { path: ./targets/apps.csv, passwordColumn: pw }',
+      '    import: { anchor: id, map: { login: login } }',
+      '    join: [{ person: login, account: login }]',
+      '    password: { sync: true, hash: "{SSHA512}" }',
+      '',
+    ].join('\n'),
+  );
+  await writeFile(agentConfig, ['dataDir: ./agent-data', 'sources: [directory]', 'log: { level: debug, file: ./agent.log }', ...(options.agentYaml ?? []), ''].join('\n'));
+  must(await cli(['init']), 'init');
+  must(await cli(['import']), 'import');
+  const a = join(pki, 'agents', 'dc1');
+  must(
+    await agentCli(['agent', 'target', 'add', 'main', '--url', url, '--ca', join(a, 'ca.crt'), '--cert', join(a, 'dc1.crt'), '--key', join(a, 'dc1.key'), '--server-key', join(a, 'server-jwe.pub.json'), '--retry-interval', '10s']),
+    'agent target add',
+  );
+
+  const processes = new Set<CliProcess>();
+  const start = async (args: string[], ready: string): Promise<CliProcess> => {
+    const p = new CliProcess(args);
+    processes.add(p);
+    p.child.on('exit', () => {
+      outputs.push(p.outputBytes);
+      processes.delete(p);
+    });
+    await p.waitFor(ready, 60_000);
+    return p;
+  };
+  const targetHash = async (login: string): Promise<string> => {
+    const line = (await readFile(join(dir, 'targets', 'apps.csv'), 'utf8')).split('\n').find((l) => l.split(',')[1] === login);
+    return line?.split(',')[2] ?? '';
+  };
+  return {
+    dir,
+    serverConfig,
+    agentConfig,
+    url,
+    pki,
+    logins,
+    outputs,
+    cli,
+    agentCli,
+    startServer: () => start(['server', '--config', serverConfig], 'intake listening on'),
+    startAgent: () => start(['agent', '--config', agentConfig], 'agent listening on'),
+    targetHash,
+    async holds(login, password) {
+      const hash = await targetHash(login);
+      return hash !== '' && (await verifySecret(hash, Secret.fromString(password)));
+    },
+    async serverEvents() {
+      const r = must(await cli(['events', '--json', '--limit', '100000']), 'events');
+      return r.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { code: number; changeId: string | null; anchor: string | null; message: string });
+    },
+    async agentStatus() {
+      const r = must(await agentCli(['agent', 'status', '--json', '--events', '1000']), 'agent status');
+      return JSON.parse(r.stdout) as Awaited<ReturnType<AgentWorld['agentStatus']>>;
+    },
+    async close() {
+      for (const p of processes) await p.stop('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it holds or `ms` pass. */
+export async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Fails when any needle (with its UTF-16, hex and base64 forms) is in any file under `root` or in `extra`. */
+export async function assertNoPasswords(root: string, passwords: readonly string[], extra: readonly Buffer[], when: string): Promise<void> {
+  const files = await listFiles(root);
+  const blobs: [string, Buffer][] = [...(await Promise.all(files.map(async (f) => [f, await readFile(f)] as [string, Buffer]))), ...extra.map((b, i) => [`output ${i}`, b] as [string, Buffer])];
+  for (const pw of passwords) {
+    const utf8 = Buffer.from(pw, 'utf8');
+    const needles = [utf8, Buffer.from(pw, 'utf16le'), Buffer.from(utf8.toString('base64').slice(0, 16)), Buffer.from(utf8.toString('base64url').slice(0, 16)), Buffer.from(utf8.toString('hex'))];
+    for (const [name, blob] of blobs) for (const needle of needles) assert.equal(blob.includes(needle), false, `a test password appears in ${name} ${when}`);
+  }
+}
+
+async function listFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    const path = join(root, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(path)));
+    else if (entry.isFile()) out.push(path);
+  }
+  return out;
+}
