@@ -8,7 +8,9 @@ import { EVENT_CODES } from '../src/core/events.ts';
 import { configSchema } from '../src/config/schema.ts';
 import { allowedKeys } from '../src/config/schema-walk.ts';
 import { checkConfig } from '../src/config/index.ts';
+import type { PathSegment } from '../src/config/problems.ts';
 import { HASH_FORMATS, hashParamsSchema } from '../src/crypto/hash/spec.ts';
+import { agentConfigSchema, checkAgentConfig } from '../src/agent/config.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const doc = (name: string): Promise<string> => readFile(`${root}docs/${name}`, 'utf8');
@@ -41,17 +43,52 @@ test('docs/events.md lists every event code', async () => {
   for (const code of EVENT_CODES) assert.match(text, new RegExp(`^\\| ${code} +\\|`, 'm'), `docs/events.md does not list ${code}`);
 });
 
+/**
+ * Every fixed-shape mapping a schema allows, found by walking it from the top: the keys of each
+ * mapping, then each key's own mapping (or, for a list, its items'). A block added to a schema is
+ * therefore checked without this test being told about it.
+ */
+function mappings(schema: Parameters<typeof allowedKeys>[0], sample: unknown, path: PathSegment[] = []): { path: PathSegment[]; keys: string[] }[] {
+  const keys = allowedKeys(schema, sample, path);
+  if (keys.length === 0) return [];
+  return [{ path, keys }, ...keys.flatMap((key) => [[...path, key], [...path, key, 0]].flatMap((next) => mappings(schema, sample, next)))];
+}
+
+const shown = (path: readonly PathSegment[]): string => path.join('.') || 'top level';
+
+/** The part of `text` from the heading `## <title>` to the next `## ` heading. */
+function section(text: string, title: string): string {
+  const start = text.indexOf(`\n## ${title}\n`);
+  assert.ok(start >= 0, `no section "## ${title}"`);
+  const next = text.indexOf('\n## ', start + 1);
+  return text.slice(start, next === -1 ? undefined : next);
+}
+
 test('docs/configuration.md names every configuration key and hash format', async () => {
   const text = await doc('configuration.md');
-  const sample = { systems: [{ connector: 'file', join: [{}] }] };
-  const paths: (string | number)[][] = [[], ['server'], ['log'], ['systems', 0], ['systems', 0, 'source'], ['systems', 0, 'import'], ['systems', 0, 'join', 0], ['systems', 0, 'password'], ['systems', 0, 'password', 'retry']];
-  for (const path of paths) {
-    const keys = allowedKeys(configSchema, sample, path);
-    assert.ok(keys.length > 0, `no keys found at ${path.join('.')}`);
-    for (const key of keys) assert.ok(text.includes(`\`${key}\``), `docs/configuration.md does not name "${key}" (at ${path.join('.') || 'top level'})`);
+  const sample = { agents: [{}], systems: [{ connector: 'file', join: [{}] }] };
+  // The file block has its own page (checked below).
+  const found = mappings(configSchema, sample).filter(({ path }) => shown(path) !== 'systems.0.file');
+  // The walk must reach what it is meant to; a walk that found nothing would pass everything.
+  for (const expected of ['top level', 'server', 'server.tls', 'server.intake', 'agents.0', 'systems.0.source', 'systems.0.password.retry']) {
+    assert.ok(found.some(({ path }) => shown(path) === expected), `the schema walk did not reach ${expected}`);
+  }
+  for (const { path, keys } of found) {
+    for (const key of keys) assert.ok(text.includes(`\`${key}\``), `docs/configuration.md does not name "${key}" (at ${shown(path)})`);
   }
   for (const format of HASH_FORMATS) assert.ok(text.includes(`\`${format}\``), `docs/configuration.md does not name hash format ${format}`);
   for (const param of Object.keys(hashParamsSchema.shape)) assert.ok(text.includes(`\`${param}\``), `docs/configuration.md does not name hash parameter ${param}`);
+});
+
+test("docs/configuration.md names every key of the agent's configuration in its own section", async () => {
+  const text = section(await doc('configuration.md'), "The agent's configuration file");
+  const found = mappings(agentConfigSchema, {});
+  for (const expected of ['top level', 'capture.http', 'scope', 'scope.directory', 'scope.directory.ldap', 'scope.directory.ldap.tls', 'queue', 'delivery', 'log']) {
+    assert.ok(found.some(({ path }) => shown(path) === expected), `the schema walk did not reach ${expected}`);
+  }
+  for (const { path, keys } of found) {
+    for (const key of keys) assert.ok(text.includes(`\`${key}\``), `docs/configuration.md (agent section) does not name "${key}" (at ${shown(path)})`);
+  }
 });
 
 test('docs/connectors/file.md names every key of the file block', async () => {
@@ -61,12 +98,26 @@ test('docs/connectors/file.md names every key of the file block', async () => {
   }
 });
 
-test('every example configuration passes config check', async () => {
+/**
+ * The only environment the examples are checked with: the variables their secret references name
+ * (each example's header says so), set to placeholders. Nothing of the machine's environment is
+ * seen, so an example that needs anything else fails here.
+ */
+const EXAMPLE_ENV: Readonly<Record<string, string>> = {
+  PWSYNC_HOOK_TOKEN: 'a-placeholder-token-of-at-least-32-bytes',
+  PWSYNC_SCOPE_BIND: 'a-placeholder-bind-password',
+};
+
+test('every example configuration passes its check without a problem or a warning', async () => {
   const files = (await readdir(`${root}examples`)).filter((f) => f.endsWith('.yaml'));
-  assert.ok(files.length > 0);
+  assert.ok(files.includes('pwsync.yaml') && files.includes('pwsync-agent.yaml'), 'the server and agent examples exist');
+  const env = { ...EXAMPLE_ENV };
   for (const f of files) {
-    const result = await checkConfig(`${root}examples/${f}`);
+    const file = `${root}examples/${f}`;
+    // Agent configurations are named pwsync-agent*.yaml, as the agent's default file is.
+    const result = f.startsWith('pwsync-agent') ? await checkAgentConfig(file, { env }) : await checkConfig(file, { env });
     assert.deepEqual(result.problems, [], `examples/${f}`);
+    assert.deepEqual(result.warnings, [], `examples/${f}`);
   }
 });
 

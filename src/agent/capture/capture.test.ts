@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Secret } from '../../core/secret.ts';
+import { createLogger } from '../../log/logger.ts';
+import type { AgentConfig } from '../config.ts';
+import { QueueWriter, type AgentStore } from '../queue/index.ts';
+import { withStore } from '../queue/test-support.ts';
+import type { Scope } from '../scope/types.ts';
+import { TransientError } from '../../core/errors.ts';
+import { CaptureAcceptor } from './accept.ts';
+import { sendCapture } from './client.ts';
+import { CAPTURE_PATH, listenCaptureHttp } from './http.ts';
+import { listenCaptureSocket } from './socket.ts';
+
+const log = createLogger({ level: 'silent' });
+const TOKEN = 'capture-test-token-0123456789abcdef-xyz';
+
+/** Only what the acceptor reads of the configuration. */
+const config = { sources: ['corp', 'hr'] } as Pick<AgentConfig, 'sources'> as AgentConfig;
+
+const scopeOf = (decide: Scope['decide']): Scope => ({ decide, describe: () => 'test', close: () => Promise.resolve() });
+
+async function withCapture(fn: (ctx: { store: AgentStore; socket: string; root: string; acceptor: CaptureAcceptor }) => Promise<void>, scope?: Scope): Promise<void> {
+  await withStore(async (store, dir) => {
+    const writer = new QueueWriter(store, { thread: false });
+    const acceptor = new CaptureAcceptor({ config, store, writer, scope, log, now: Date.now, queued: () => undefined });
+    const socket = await listenCaptureSocket(join(dir.root, 'capture.sock'), acceptor, log);
+    try {
+      await fn({ store, socket: socket.path, root: dir.root, acceptor });
+    } finally {
+      await socket.close();
+      await writer.close();
+    }
+  });
+}
+
+/** Writes raw bytes to the socket and collects every answer line until it closes or `lines` arrived. */
+function raw(socket: string, chunks: readonly Buffer[], lines: number, end = false): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const conn = createConnection(socket);
+    let text = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (d: string) => {
+      text += d;
+      const got = text.split('\n').filter((l) => l !== '');
+      if (got.length >= lines) {
+        conn.end();
+        resolve(got);
+      }
+    });
+    conn.on('close', () => resolve(text.split('\n').filter((l) => l !== '')));
+    conn.on('error', reject);
+    conn.on('connect', () => {
+      void (async () => {
+        for (const c of chunks) {
+          conn.write(c);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        if (end) conn.end();
+      })();
+    });
+  });
+}
+
+const frame = (account: string, password: string, extra: Record<string, unknown> = {}): Buffer => {
+  const bytes = Buffer.from(password, 'utf8');
+  return Buffer.concat([Buffer.from(`${JSON.stringify({ v: 1, account, length: bytes.length, ...extra })}\n`), bytes]);
+};
+
+describe('capture socket', () => {
+  test('is mode 0600 and queues a change, answering only after the commit', () =>
+    withCapture(async ({ store, socket }) => {
+      assert.equal((await stat(socket)).mode & 0o777, 0o600);
+      const secret = Secret.fromString('Sock-Pässwörd-1');
+      const answer = await sendCapture(socket, { account: 'alice', secret, changedAt: 1_000 });
+      assert.ok(answer.ok && answer.status === 'queued');
+      const [item] = await store.peek(10);
+      assert.equal(item?.id, answer.id);
+      assert.equal(item.account, 'alice');
+      assert.equal(item.source, 'corp', "the agent's first source by default");
+      assert.equal(item.changedAt, 1_000);
+      const opened = await store.openSecret(item);
+      assert.equal(opened.equals(secret), true);
+    }));
+
+  test('reads frames split anywhere and several frames on one connection, in order', () =>
+    withCapture(async ({ store, socket }) => {
+      const bytes = Buffer.concat([frame('bob', 'first-pw-1', { source: 'hr' }), frame('bob', 'second-pw-2')]);
+      // One byte at a time across the header, the newline and the password.
+      const chunks = [...bytes].map((b) => Buffer.from([b]));
+      const answers = (await raw(socket, chunks, 2)).map((l) => JSON.parse(l) as { ok: boolean; status?: string });
+      assert.deepEqual(answers.map((a) => a.status), ['queued', 'queued']);
+      const items = await store.peek(10);
+      assert.deepEqual(items.map((i) => [i.account, i.source]), [['bob', 'hr'], ['bob', 'corp']]);
+      assert.equal((await store.openSecret(items[1] ?? { id: '' })).equals(Secret.fromString('second-pw-2')), true);
+    }));
+
+  test('refuses a malformed header, an oversized header, an unknown source and an empty account; nothing is queued', () =>
+    withCapture(async ({ store, socket }) => {
+      const answer = async (bytes: Buffer) => JSON.parse((await raw(socket, [bytes], 1))[0] ?? '{}') as { ok: boolean; error?: string; message?: string };
+      const notJson = await answer(Buffer.from('hello\n'));
+      assert.deepEqual([notJson.ok, notJson.error], [false, 'malformed']);
+      const badLength = await answer(Buffer.from(`${JSON.stringify({ v: 1, account: 'a', length: 5000 })}\n`));
+      assert.match(badLength.message ?? '', /length/);
+      const huge = await answer(Buffer.from('x'.repeat(5000)));
+      assert.match(huge.message ?? '', /longer than 4096 bytes/);
+      const source = await answer(frame('alice', 'pw-123', { source: 'nope' }));
+      assert.deepEqual([source.ok, source.error], [false, 'unknown-source']);
+      assert.match(source.message ?? '', /corp, hr/);
+      const control = await answer(frame('ali\nce', 'pw-123'));
+      assert.equal(control.error, 'malformed');
+      assert.deepEqual(await store.peek(10), []);
+    }));
+
+  test('a hook that dies in the middle of a password queues nothing', () =>
+    withCapture(async ({ store, socket }) => {
+      const half = frame('carol', 'a-long-password-here').subarray(0, 40);
+      assert.deepEqual(await raw(socket, [half], 1, true), [], 'no answer: nothing was taken');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(await store.peek(10), []);
+    }));
+
+  test('out of scope: answered so, not queued, event 7040; a directory that cannot answer queues the change as pending with 7046', () =>
+    withCapture(
+      async ({ store, socket }) => {
+        const out = await sendCapture(socket, { account: 'admin', secret: Secret.fromString('pw-admin-1') });
+        assert.ok(out.ok && out.status === 'out-of-scope');
+        assert.match(out.reason, /Domain Admins/);
+        const pending = await sendCapture(socket, { account: 'offline', secret: Secret.fromString('pw-offline-1') });
+        assert.ok(pending.ok && pending.status === 'queued');
+        assert.deepEqual((await store.peek(10)).map((i) => [i.account, i.scope]), [['offline', 'pending']]);
+        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code), [7040, 7046]);
+      },
+      scopeOf((account) => {
+        if (account === 'admin') return Promise.resolve({ inScope: false, reason: 'member of exclude group "Domain Admins"' });
+        if (account === 'offline') return Promise.reject(new TransientError('ldap://dc1 unreachable'));
+        return Promise.resolve({ inScope: true });
+      }),
+    ));
+
+  test('replaces a stale socket file, refuses a live one and a path that is not a socket', () =>
+    withCapture(async ({ acceptor, root }) => {
+      await assert.rejects(listenCaptureSocket(join(root, 'capture.sock'), acceptor, log), /another agent is listening/);
+      // What a crashed agent leaves: a socket file nobody listens on (bound, never listening).
+      const stale = join(root, 'stale.sock');
+      execFileSync('python3', ['-c', 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+      assert.equal((await stat(stale)).isSocket(), true);
+      const replaced = await listenCaptureSocket(stale, acceptor, log);
+      await replaced.close();
+      const plain = join(root, 'plain');
+      await writeFile(plain, 'x');
+      await assert.rejects(listenCaptureSocket(plain, acceptor, log), /is not a socket/);
+      await assert.rejects(listenCaptureSocket(`/tmp/${'x'.repeat(120)}.sock`, acceptor, log), /longer than 107 bytes/);
+    }));
+});
+
+describe('capture HTTP hook', () => {
+  test('needs the token and JSON; queues with 202; refuses what is wrong with a reason', () =>
+    withCapture(async ({ store, acceptor }) => {
+      const http = await listenCaptureHttp('127.0.0.1:0', Secret.fromString(TOKEN), acceptor, log);
+      try {
+        assert.ok(http.url.endsWith(CAPTURE_PATH));
+        const post = (body: string, headers: Record<string, string> = {}) =>
+          fetch(http.url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers }, body });
+        assert.equal((await post('{}', { authorization: 'Bearer nope' })).status, 401);
+        assert.equal((await post('{}', { authorization: '' })).status, 401);
+        assert.equal((await post('account=a', { 'content-type': 'text/plain' })).status, 415);
+        assert.equal((await post('{"account": "a"')).status, 400);
+        const missing = await post(JSON.stringify({ account: 'a' }));
+        assert.equal(missing.status, 400);
+        assert.match(((await missing.json()) as { message: string }).message, /password/);
+        assert.equal((await post(JSON.stringify({ account: 'a', password: 'x'.repeat(9000) }))).status, 413);
+        assert.equal((await post(JSON.stringify({ account: 'a', password: 'pw', source: 'nope' }))).status, 422);
+        const ok = await post(JSON.stringify({ account: 'dave', password: 'Http-Pw-Ω-1', changedAt: '2026-01-02T03:04:05Z' }));
+        assert.equal(ok.status, 202);
+        const [item] = await store.peek(10);
+        assert.equal(item?.account, 'dave');
+        assert.equal(item.changedAt, Date.parse('2026-01-02T03:04:05Z'));
+        assert.equal((await store.openSecret(item)).equals(Secret.fromString('Http-Pw-Ω-1')), true);
+        const wrong = await fetch(http.url.replace(CAPTURE_PATH, '/other'), { method: 'POST' });
+        assert.equal(wrong.status, 404);
+      } finally {
+        await http.close();
+      }
+    }));
+});

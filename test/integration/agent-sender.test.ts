@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { openAgentStore, type AgentStore, type NewTarget } from '../../src/agent/queue/index.ts';
+import { Sender } from '../../src/agent/sender.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { Keyring } from '../../src/crypto/keyring.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { startServer, type RunningServer } from '../../src/server/run.ts';
+import { createAgentWorld, eventually, freePort, type AgentWorld } from '../support/agent-world.ts';
+
+/**
+ * The sender against a real server (in-process, with its HTTPS intake): failover order, disabled
+ * targets, refusals that remove a change (7044) and refusals that must not (a wrong server key).
+ */
+describe('agent sender', () => {
+  let world: AgentWorld;
+  let server: RunningServer;
+  let n = 0;
+  const log = createLogger({ level: 'silent' });
+
+  const files = (name = 'dc1'): Omit<NewTarget, 'name' | 'url'> => {
+    const a = join(world.pki, 'agents', name);
+    return { caFile: join(a, 'ca.crt'), certFile: join(a, `${name}.crt`), keyFile: join(a, `${name}.key`), serverKeyFile: join(a, 'server-jwe.pub.json'), retryIntervalMs: 10_000 };
+  };
+
+  async function withSender(fn: (store: AgentStore, sender: Sender) => Promise<void>): Promise<void> {
+    const dir = join(world.dir, `sender-${++n}`);
+    const keyring = await Keyring.create(join(world.dir, `sender-${n}.key`));
+    const store = await openAgentStore(join(dir, 'agent.db'), { keyring });
+    const sender = new Sender({ store, scope: undefined, log, now: Date.now, batchSize: 50, timeoutMs: 5_000 });
+    try {
+      await fn(store, sender);
+    } finally {
+      await sender.stop();
+      await store.close();
+    }
+  }
+  const queue = async (store: AgentStore, account: string, password: string): Promise<void> => {
+    await store.enqueue([{ source: 'directory', account, changedAt: Date.now() - 1000, capturedAt: Date.now(), secret: Secret.fromString(password) }]);
+  };
+  const codes = async (store: AgentStore): Promise<number[]> => (await store.listEvents({ limit: 100 })).map((e) => e.code);
+
+  before(async () => {
+    world = await createAgentWorld({ accounts: 5 });
+    server = await startServer(world.serverConfig);
+  });
+  after(async () => {
+    await server.stop();
+    await world.close();
+  });
+
+  test('fails over from an unreachable first target to the second, and records the first as unavailable (7043)', () =>
+    withSender(async (store, sender) => {
+      await store.addTarget({ name: 'down', url: `https://127.0.0.1:${await freePort()}`, ...files() });
+      await store.addTarget({ name: 'up', url: world.url, ...files() });
+      await queue(store, 'u001', 'Failover-Pw-1');
+      sender.start();
+      await eventually(async () => (await store.stats()).length === 0, 15_000, 'delivery through the second target');
+      await eventually(() => world.holds('u001', 'Failover-Pw-1'), 15_000, 'u001 to hold the password');
+      const [down, up] = await store.listTargets();
+      assert.ok(down && up);
+      assert.equal(down.state.consecutiveFailures, 1);
+      assert.match(down.state.lastError ?? '', /cannot reach .*ECONNREFUSED/);
+      assert.ok((down.state.nextAttemptAt ?? 0) > Date.now(), 'the failed target waits for its backoff');
+      assert.equal(up.state.consecutiveFailures, 0);
+      assert.deepEqual(await codes(store), [7043]);
+    }));
+
+  test('a disabled target is not used; enabling it delivers what waited', () =>
+    withSender(async (store, sender) => {
+      await store.addTarget({ name: 'main', url: world.url, enabled: false, ...files() });
+      await queue(store, 'u002', 'Disabled-Pw-2');
+      sender.start();
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await store.stats()).length, 1);
+      await store.setTargetEnabled('main', true);
+      await eventually(async () => (await store.stats()).length === 0, 15_000, 'delivery after enabling');
+      await eventually(() => world.holds('u002', 'Disabled-Pw-2'), 15_000, 'u002 to hold the password');
+    }));
+
+  test('a change the server refuses for good is removed with event 7044; the next one still arrives', () =>
+    withSender(async (store, sender) => {
+      await store.addTarget({ name: 'main', url: world.url, ...files() });
+      await queue(store, 'nobody-here', 'Refused-Pw-3');
+      await queue(store, 'u003', 'After-Refusal-Pw-3');
+      sender.start();
+      await eventually(async () => (await store.stats()).length === 0, 15_000, 'the queue to empty');
+      await eventually(() => world.holds('u003', 'After-Refusal-Pw-3'), 15_000, 'u003 to hold the password');
+      const [refused] = await store.listEvents({ limit: 10, codes: [7044] });
+      assert.match(refused?.message ?? '', /refused the change of "nobody-here" \(unknown-account\)/);
+    }));
+
+  test('a wrong server key keeps the change queued and marks the target as failing, naming --server-key', () =>
+    withSender(async (store, sender) => {
+      const wrong = join(world.dir, 'wrong-pki');
+      const { initPki } = await import('../../src/pki/index.ts');
+      await initPki(wrong, { hosts: ['127.0.0.1'] });
+      await store.addTarget({ name: 'main', url: world.url, ...files(), serverKeyFile: join(wrong, 'server-jwe.pub.json') });
+      await queue(store, 'u004', 'Wrong-Key-Pw-4');
+      sender.start();
+      await eventually(async () => ((await store.listTargets())[0]?.state.consecutiveFailures ?? 0) > 0, 15_000, 'the target to fail');
+      assert.equal((await store.stats()).length, 1, 'the change waits for a right key');
+      assert.match((await store.listTargets())[0]?.state.lastError ?? '', /cannot decrypt .*--server-key/);
+      assert.equal(await world.holds('u004', 'Wrong-Key-Pw-4'), false);
+    }));
+
+  test('a client certificate the server does not trust: the target fails with the server\'s reason', () =>
+    withSender(async (store, sender) => {
+      const wrong = join(world.dir, 'stranger-pki');
+      const { initPki, addAgent } = await import('../../src/pki/index.ts');
+      await initPki(wrong, { hosts: ['127.0.0.1'] });
+      const stranger = await addAgent(wrong, 'stranger');
+      await store.addTarget({ name: 'main', url: world.url, ...files(), certFile: stranger.certFile, keyFile: stranger.keyFile });
+      await queue(store, 'u004', 'Stranger-Pw-5');
+      sender.start();
+      await eventually(async () => ((await store.listTargets())[0]?.state.consecutiveFailures ?? 0) > 0, 15_000, 'the target to fail');
+      assert.match((await store.listTargets())[0]?.state.lastError ?? '', /HTTP 401.*not trusted/);
+      assert.equal((await store.stats()).length, 1);
+    }));
+});
