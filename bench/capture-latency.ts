@@ -17,7 +17,7 @@
  * the moment bench/change-latency.ts takes with its probe. Both clocks are this machine's.
  * Afterwards every changed account must hold its last password in the target file.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { sendCapture } from '../src/agent/capture/client.ts';
 import { Secret } from '../src/core/secret.ts';
 import { allJobs, buildInstallation, jobsByState, startAgent, startServer, verifyTarget, type CliProcess, type Installation, type JobRow } from './installation.ts';
-import { printProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
+import { printProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
 import { describeMachine, formatPercentiles, ms, percentiles, permutation, printMachine, progress, round2, seededRandom, sleep, writeJson, type Percentiles } from './lib.ts';
 
 /** Target (from the issue): p99 under 300 ms from the capture hook to the last target written, at 200 changes/s. */
@@ -240,11 +240,7 @@ async function main(): Promise<void> {
       await server.stop();
     }
     if (args.profile) {
-      for (const who of ['server', 'agent']) {
-        const dir = join(root, 'profile', who);
-        const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-        if (file !== undefined) profiles[who] = await summarizeProfile(join(dir, file));
-      }
+      for (const who of ['server', 'agent']) profiles[who] = await summarizeProfileDir(join(root, 'profile', who));
     }
   } finally {
     if (args.keep) console.log(`kept ${root}`);

@@ -19,7 +19,7 @@
  * of them through `submitChange`, one at a time, with the workers running.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,7 +33,7 @@ import { JWE_ALG, JWE_BINDING, JWE_ENC, NOTIFICATIONS_PATH, responseSchema, type
 import { submitChange, submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
 import { buildInstallation, jobsByState, restoreStore, snapshotStore, SOURCE, startServer, unfinishedJobs, verifyTarget, type Installation } from './installation.ts';
 import { describeMachine, formatPercentiles, percentiles, permutation, printMachine, progress, round2, seededRandom, sleep, writeJson, type Percentiles } from './lib.ts';
-import { printProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
+import { printProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
 
 /** Target (from the issue): at least 2,000 changes accepted durably per second on 2 cores, batched. */
 const TARGET_PER_SECOND = 2000;
@@ -206,7 +206,7 @@ async function intakeRun(inst: Installation, list: readonly Change[], bodies: re
     const jobsAtEnd = jobsByState(inst);
     const drained = await drain(() => Promise.resolve(jobsByState(inst)));
     await server.stop();
-    const profile = args.profile ? await summarizeProfile(join(profileDir, (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile')) ?? '')) : undefined;
+    const profile = args.profile ? await summarizeProfileDir(profileDir) : undefined;
     const verified = await verifyTarget(inst, lastPasswords(list));
     const perSecond = round2(accepted / (wallMs / 1000));
     return {

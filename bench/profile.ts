@@ -8,7 +8,8 @@
  *
  *   node --import tsx bench/profile.ts FILE.cpuprofile
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { round2 } from './lib.ts';
 
@@ -32,6 +33,8 @@ export interface ProfileSummary {
   /** Self time by part, ms, largest first; "(idle)" is the thread waiting. */
   readonly byPart: readonly { readonly part: string; readonly ms: number; readonly share: number }[];
   readonly topFunctions: readonly { readonly name: string; readonly part: string; readonly ms: number; readonly share: number }[];
+  /** The process's other threads (from {@link summarizeProfileDir}): time not idle. */
+  readonly threads?: readonly { readonly thread: number; readonly busyMs: number }[];
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -106,9 +109,29 @@ export async function summarizeProfile(file: string, top = 15): Promise<ProfileS
   };
 }
 
+/**
+ * The profiles `--cpu-prof-dir DIR` holds for one process: its main thread's summarised, and for
+ * each other thread (a worker: the agent's queue commit thread, tsx's loader) its busy time.
+ * Files are named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
+ */
+export async function summarizeProfileDir(dir: string): Promise<ProfileSummary> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  const thread = (f: string): number => Number(f.split('.')[4]);
+  const main = files.find((f) => thread(f) === 0);
+  if (main === undefined) throw new Error(`no main-thread profile in ${dir}`);
+  const threads: { thread: number; busyMs: number }[] = [];
+  for (const f of files.filter((x) => x !== main)) {
+    const s = await summarizeProfile(join(dir, f), 0);
+    const idle = s.byPart.find((p) => p.part === '(idle)')?.ms ?? 0;
+    threads.push({ thread: thread(f), busyMs: round2(s.byPart.reduce((a, p) => a + p.ms, 0) - idle) });
+  }
+  return { ...(await summarizeProfile(join(dir, main))), threads: threads.sort((a, b) => a.thread - b.thread) };
+}
+
 export function printProfile(title: string, s: ProfileSummary): void {
   console.log(`  ${title} (${(s.wallMs / 1000).toFixed(1)} s profiled; self time, Node's own and native calls counted to their caller):`);
   for (const p of s.byPart.filter((x) => x.share >= 0.5)) console.log(`    ${p.part.padEnd(24)} ${`${(p.ms / 1000).toFixed(2)} s`.padStart(9)} ${`${p.share}%`.padStart(7)}`);
+  for (const t of s.threads ?? []) console.log(`    other thread ${t.thread}: busy ${(t.busyMs / 1000).toFixed(2)} s`);
   console.log('    busiest functions:');
   for (const f of s.topFunctions) console.log(`      ${`${f.share}%`.padStart(6)}  ${f.name} [${f.part}]`);
 }

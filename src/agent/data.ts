@@ -24,3 +24,8 @@ export async function openAgentData(configFile: string, now: () => number = Date
   return { config, store, keyring, close: () => store.close() };
 }
 
+
+/** The lock a running agent holds (released by the kernel when it dies); `pwsync agent status` probes it. */
+export function agentLockPath(config: Pick<AgentConfig, 'queuePath'>): string {
+  return `${config.queuePath}.agent-lock`;
+}

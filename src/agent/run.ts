@@ -7,7 +7,7 @@ import { listenCaptureHttp, type CaptureHttp } from './capture/http.ts';
 import { listenCaptureSocket, type CaptureSocket } from './capture/socket.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { QueueWriter, type AgentStore } from './queue/index.ts';
-import { openAgentData } from './data.ts';
+import { agentLockPath, openAgentData } from './data.ts';
 import { openScope } from './scope/scope.ts';
 import type { Scope } from './scope/types.ts';
 import { Sender } from './sender.ts';
@@ -35,7 +35,7 @@ export async function startAgent(configFile: string, options: { now?: () => numb
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
   // One agent per data directory; released by the kernel if this process dies (kill -9, a crash).
-  const lock = acquireProcessLock(`${config.queuePath}.agent-lock`, `another pwsync agent is running on ${config.dataDir}; stop it first`);
+  const lock = acquireProcessLock(agentLockPath(config), `another pwsync agent is running on ${config.dataDir}; stop it first`);
   const release = (): Promise<void> => Promise.resolve(lock.release());
 
   const cleanups: (() => Promise<void>)[] = [release];

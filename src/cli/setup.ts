@@ -8,6 +8,8 @@ export interface InitReport {
   readonly config: Config;
   readonly keyCreated: boolean;
   readonly keyId: string;
+  /** Whether every file the intake needs exists (certificates and JWE key). */
+  readonly pkiReady: boolean;
 }
 
 /**
@@ -21,5 +23,7 @@ export async function initDataDirectory(configFile: string): Promise<InitReport>
   const keyring = keyCreated ? await Keyring.create(config.keyFile) : await Keyring.load(config.keyFile);
   const store = await openSqliteStore(config.storePath);
   await store.close();
-  return { config, keyCreated, keyId: keyring.activeKeyId };
+  const pki = [config.pki.cert, config.pki.key, config.pki.clientCa, config.pki.jweKey];
+  const pkiReady = (await Promise.all(pki.map(pathExists))).every(Boolean);
+  return { config, keyCreated, keyId: keyring.activeKeyId, pkiReady };
 }

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../core/errors.ts';
 import { durationSchema, formatDuration } from '../../config/duration.ts';
 import { agentConfigPath } from '../../agent/config.ts';
-import { openAgentData, type AgentData } from '../../agent/data.ts';
+import { agentLockPath, openAgentData, type AgentData } from '../../agent/data.ts';
+import { isProcessLockHeld } from '../../util/process-lock.ts';
 import type { Target } from '../../agent/queue/index.ts';
 import { iso, printJson, printTable } from '../output.ts';
 
@@ -131,7 +132,9 @@ export function registerAgent(program: Command): void {
         const stats = await store.stats();
         const targets = await store.listTargets();
         const events = limit === 0 ? [] : await store.listEvents({ limit });
+        const running = isProcessLockHeld(agentLockPath(config));
         const status = {
+          running,
           sources: config.sources,
           socket: config.socketPath,
           http: config.capture.http?.listen ?? null,
@@ -141,6 +144,7 @@ export function registerAgent(program: Command): void {
           events,
         };
         if (opts.json === true) return printJson(status);
+        console.log(`agent:    ${running ? 'running' : 'NOT RUNNING: changes captured now are refused by the hooks; start it with "pwsync agent"'}`);
         console.log(`sources:  ${config.sources.join(', ')}`);
         console.log(`socket:   ${config.socketPath}${config.capture.http ? `\nhttp:     ${config.capture.http.listen}` : ''}`);
         console.log(`scope:    ${config.scope === undefined ? 'everyone' : `include [${config.scope.include.join(', ')}], exclude [${config.scope.exclude.join(', ')}]`}`);

@@ -18,6 +18,9 @@ export function registerInit(program: Command): void {
       console.log(`data directory: ${report.config.dataDir}`);
       console.log(`store:          ${report.config.storePath}`);
       console.log(`store key:      ${report.config.keyFile} (${report.keyCreated ? 'created' : 'exists'}, active key ${report.keyId})`);
+      if (report.config.server.listen !== undefined && !report.pkiReady) {
+        console.log(`intake:         server.listen is set but its certificates or JWE key are missing; create them with: pwsync pki init --config ${file}`);
+      }
       console.log(`next: pwsync import --config ${file}`);
     });
 }

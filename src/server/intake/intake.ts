@@ -194,9 +194,15 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
             results[entry.index] = { id, status: 'rejected', reason, message: outcome.error.message };
           }
         });
-        const invalid = outcomes.flatMap((o, i) => (o.kind === 'rejected' && o.error instanceof InvalidInputError ? [requests[i]?.request] : []));
+        // Unknown accounts have their 7007 already; input the entry point refused gets its 7006 here.
+        const invalid = outcomes.flatMap((o, i) => {
+          const r = requests[i]?.request;
+          return o.kind === 'rejected' && o.error instanceof InvalidInputError && r !== undefined ? [{ r, message: o.error.message }] : [];
+        });
         if (invalid.length > 0) {
-          await ctx.store.appendEvents(invalid.map((r) => ({ code: 7006, system: r?.sourceSystem ?? '', changeId: r?.notificationId ?? '', message: `notification from agent "${agent.name}" refused (invalid)` })));
+          await ctx.store.appendEvents(
+            invalid.map(({ r, message }) => ({ code: 7006, system: r.sourceSystem, ...(r.notificationId ? { changeId: r.notificationId } : {}), message: `notification from agent "${agent.name}" refused (invalid): ${message}` })),
+          );
         }
       }
     } finally {
