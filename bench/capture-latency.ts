@@ -127,6 +127,60 @@ interface Result {
   readonly cpu: { readonly serverSeconds: number; readonly agentSeconds: number; readonly benchSeconds: number; readonly wallSeconds: number };
   readonly slowestBySecond: readonly number[];
   readonly verified: number;
+  readonly rounds: Rounds;
+}
+
+interface Rounds {
+  readonly requests: number;
+  readonly batchSize: Percentiles;
+  /** The agent's side of a round, per notification: from the answer to the previous request until the server's handler starts (peek, seal, send). */
+  readonly agentMsPerNotification: number;
+  /** The intake's handler (decrypt, check, commit), per notification. */
+  readonly serverMsPerNotification: number;
+  readonly agentPart: Percentiles;
+  readonly serverPart: Percentiles;
+}
+
+/**
+ * The delivery rounds, from the lines both programs log anyway: the agent's "batch delivered"
+ * (after each answer) and the intake's "notifications received" (its handler's time, `ms`).
+ * Request i of the run is paired with the agent's round i; both logs have millisecond times.
+ */
+async function rounds(inst: Installation, fromEpoch: number): Promise<Rounds> {
+  const lines = async (file: string, msg: string): Promise<Record<string, unknown>[]> =>
+    (await readFile(join(inst.dir, file), 'utf8'))
+      .split('\n')
+      .filter((l) => l.includes(`"msg":"${msg}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((r) => Date.parse(String(r['time'])) >= fromEpoch);
+  const received = await lines('server.log', 'notifications received');
+  const delivered = await lines('agent.log', 'batch delivered');
+  const agentPart: number[] = [];
+  const serverPart: number[] = [];
+  let agentMs = 0;
+  let serverMs = 0;
+  let counted = 0;
+  for (let i = 1; i < Math.min(received.length, delivered.length); i++) {
+    const r = received[i];
+    const previous = delivered[i - 1];
+    if (r === undefined || previous === undefined) continue;
+    const size = Number(r['notifications']);
+    const handler = Number(r['ms']);
+    const agentSide = Date.parse(String(r['time'])) - handler - Date.parse(String(previous['time']));
+    agentPart.push(agentSide);
+    serverPart.push(handler);
+    agentMs += agentSide;
+    serverMs += handler;
+    counted += size;
+  }
+  return {
+    requests: received.length,
+    batchSize: percentiles(received.map((r) => Number(r['notifications']))),
+    agentMsPerNotification: round2(agentMs / Math.max(1, counted)),
+    serverMsPerNotification: round2(serverMs / Math.max(1, counted)),
+    agentPart: percentiles(agentPart),
+    serverPart: percentiles(serverPart),
+  };
 }
 
 async function run(inst: Installation, server: CliProcess, agent: CliProcess): Promise<Result> {
@@ -200,7 +254,9 @@ async function run(inst: Installation, server: CliProcess, agent: CliProcess): P
   for (const c of failed.slice(0, 3)) console.error(`  capture failed: ${c.error ?? ''}`);
   const verified = await verifyTarget(inst, new Map(list.map((c) => [c.person, c.password])));
   const written = latency.length - missing;
+  const r = await rounds(inst, performance.timeOrigin + start);
   return {
+    rounds: r,
     sent: list.length,
     queued: ids.size,
     failed: failed.length,
@@ -254,6 +310,9 @@ async function main(): Promise<void> {
   console.log(`    agent → server (answered → received):    ${formatPercentiles(r.parts.agentToServer)}`);
   console.log(`    server (received → file written):        ${formatPercentiles(r.parts.serverToWritten)}`);
   console.log(`  captured at ${r.achievedSendRate}/s (latest ${r.sendLagMaxMs} ms behind schedule); ${r.queued} queued, ${r.failed} failed; ${r.written} written at ${r.throughput}/s; jobs ${JSON.stringify(r.jobs)}`);
+  const d = r.rounds;
+  console.log(`  delivery: ${d.requests} requests, ${d.batchSize.p50} notifications at the median (max ${d.batchSize.max}); per round, the agent's side (answer → next handler start) ${formatPercentiles(d.agentPart)}`);
+  console.log(`    and the intake's handler ${formatPercentiles(d.serverPart)}: per notification, agent ${d.agentMsPerNotification} ms, intake ${d.serverMsPerNotification} ms`);
   console.log(`  CPU over ${r.cpu.wallSeconds} s: server ${r.cpu.serverSeconds} s, agent ${r.cpu.agentSeconds} s, this process ${r.cpu.benchSeconds} s`);
   const slow = r.slowestBySecond.filter((x) => x > TARGET_P99_MS).length;
   console.log(`  seconds of the schedule with a change slower than ${TARGET_P99_MS} ms: ${slow} of ${r.slowestBySecond.length}`);

@@ -33,11 +33,25 @@ export interface ProfileSummary {
   /** Self time by part, ms, largest first; "(idle)" is the thread waiting. */
   readonly byPart: readonly { readonly part: string; readonly ms: number; readonly share: number }[];
   readonly topFunctions: readonly { readonly name: string; readonly part: string; readonly ms: number; readonly share: number }[];
+  /**
+   * Time with the function on the stack (its callees included), for the functions of
+   * {@link FOCUS} that appear. An async function counts only while it runs, not while it awaits.
+   */
+  readonly inclusive: readonly { readonly name: string; readonly ms: number; readonly share: number }[];
   /** The process's other threads (from {@link summarizeProfileDir}): time not idle. */
   readonly threads?: readonly { readonly thread: number; readonly busyMs: number }[];
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The steps of a change through the server and the agent whose inclusive time is worth knowing.
+ * `commitChanges` and `commitChange` are the store's transaction (src/store/sqlite/jobs.ts).
+ */
+const FOCUS = [
+  'openPassword', 'compactDecrypt', 'submitChanges', 'plan', 'commitChanges', 'commitChange', 'appendEvents', 'claimJobs', 'finishJob', 'deliver',
+  'setPassword', 'hashSecret', 'LOG', '#seal', 'encryptJWE', 'accept', 'openSecret', 'enqueueSealed', 'remove',
+];
 
 /** The part of the program a script belongs to: `src/store`, `jose`, `node:internal`, … */
 function partOf(url: string): string | undefined {
@@ -98,6 +112,16 @@ export async function summarizeProfile(file: string, top = 15): Promise<ProfileS
     f.us += us;
     functions.set(name, f);
   }
+  const inclusive = new Map<string, number>();
+  const focus = new Set(FOCUS);
+  profile.samples.forEach((id, i) => {
+    const seen = new Set<string>();
+    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) {
+      const name = byId.get(x)?.callFrame.functionName ?? '';
+      if (focus.has(name)) seen.add(name);
+    }
+    for (const name of seen) inclusive.set(name, (inclusive.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const share = (us: number): number => round2((100 * us) / Math.max(1, total));
   return {
     wallMs: round2((profile.endTime - profile.startTime) / 1000),
@@ -106,6 +130,7 @@ export async function summarizeProfile(file: string, top = 15): Promise<ProfileS
       .sort((a, b) => b[1].us - a[1].us)
       .slice(0, top)
       .map(([name, f]) => ({ name, part: f.part, ms: round2(f.us / 1000), share: share(f.us) })),
+    inclusive: FOCUS.filter((n) => inclusive.has(n)).map((name) => ({ name, ms: round2((inclusive.get(name) ?? 0) / 1000), share: share(inclusive.get(name) ?? 0) })),
   };
 }
 
@@ -132,6 +157,7 @@ export function printProfile(title: string, s: ProfileSummary): void {
   console.log(`  ${title} (${(s.wallMs / 1000).toFixed(1)} s profiled; self time, Node's own and native calls counted to their caller):`);
   for (const p of s.byPart.filter((x) => x.share >= 0.5)) console.log(`    ${p.part.padEnd(24)} ${`${(p.ms / 1000).toFixed(2)} s`.padStart(9)} ${`${p.share}%`.padStart(7)}`);
   for (const t of s.threads ?? []) console.log(`    other thread ${t.thread}: busy ${(t.busyMs / 1000).toFixed(2)} s`);
+  console.log(`    on the stack (callees included): ${s.inclusive.map((f) => `${f.name} ${f.share}%`).join(', ')}`);
   console.log('    busiest functions:');
   for (const f of s.topFunctions) console.log(`      ${`${f.share}%`.padStart(6)}  ${f.name} [${f.part}]`);
 }

@@ -1,5 +1,5 @@
 /**
- * Prints the figures of a `scripts/bench.sh` run from its JSON files, beside the issue's targets.
+ * Prints the figures of a `scripts/bench.sh` run from its JSON files, beside the issues' targets.
  *
  *   node --import tsx bench/summary.ts DIR
  *
@@ -42,6 +42,41 @@ interface ChangeLatency {
   readonly checksPassed: boolean;
 }
 
+interface IntakePhase {
+  readonly name: string;
+  readonly perSecond: number;
+  readonly cpu: Readonly<Record<string, number>>;
+  readonly callLatency: Percentiles;
+}
+
+interface IntakeThroughput {
+  readonly benchmark: 'intake-throughput';
+  readonly machine: Machine;
+  readonly plan: { readonly accounts: number; readonly notifications: number; readonly batch: number; readonly concurrency: number };
+  readonly encryption: Readonly<Record<string, number>>;
+  readonly phases: readonly IntakePhase[];
+  readonly targets: { readonly perSecond: number };
+  readonly met: boolean;
+  readonly checksPassed: boolean;
+}
+
+interface CaptureLatency {
+  readonly benchmark: 'capture-latency';
+  readonly machine: Machine;
+  readonly plan: { readonly accounts: number; readonly changes: number; readonly rate: number };
+  readonly run: {
+    readonly latency: Percentiles;
+    readonly throughput: number;
+    readonly parts: { readonly captureAnswer: Percentiles; readonly agentToServer: Percentiles; readonly serverToWritten: Percentiles };
+    readonly rounds: { readonly agentMsPerNotification: number; readonly serverMsPerNotification: number };
+  };
+  readonly targets: { readonly p99Ms: number };
+  readonly met: boolean;
+  readonly checksPassed: boolean;
+}
+
+type Result = ImportJoin | ChangeLatency | IntakeThroughput | CaptureLatency;
+
 const dirs = process.argv.slice(2);
 if (dirs.length === 0) throw new Error('usage: bench/summary.ts DIR [DIR…] (several runs: medians)');
 
@@ -58,11 +93,11 @@ function fig(values: readonly number[], format: (x: number) => string = String):
   return values.length === 1 ? m : `${m} (${values.map(format).join(', ')})`;
 }
 
-const byName = new Map<string, (ImportJoin | ChangeLatency)[]>();
+const byName = new Map<string, Result[]>();
 for (const dir of dirs) {
   for (const file of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
     const list = byName.get(file) ?? [];
-    list.push(JSON.parse(await readFile(join(dir, file), 'utf8')) as ImportJoin | ChangeLatency);
+    list.push(JSON.parse(await readFile(join(dir, file), 'utf8')) as Result);
     byName.set(file, list);
   }
 }
@@ -95,6 +130,30 @@ for (const results of byName.values()) {
     console.log(`  total ${fig(runs.map((r) => r.totalMs), s)} s; source ${fig(runs.map((r) => r.source.wallMs), s)} s, ${fig(runs.map((r) => r.source.read / (r.source.wallMs / 1000)), rate)}/s; target ${fig(runs.map((r) => r.target.wallMs), s)} s, ${fig(runs.map((r) => r.target.read / (r.target.wallMs / 1000)), rate)}/s`);
     console.log(`  peak RSS ${fig(runs.map((r) => r.peakRssMiB))} MiB`);
     console.log(`  time < ${first.targets.seconds} s: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length}`}; RSS < ${first.targets.rssMB} MB: ${rssMet === runs.length ? 'met' : rssMet === 0 ? 'MISSED' : `met in ${rssMet} of ${runs.length}`}${checks}`);
+  } else if (first.benchmark === 'intake-throughput') {
+    const runs = results.filter((r): r is IntakeThroughput => r.benchmark === 'intake-throughput');
+    const p = first.plan;
+    const rate = (x: number): string => Math.round(x).toLocaleString('en');
+    console.log(`intake-throughput ${p.notifications.toLocaleString('en')} notifications over ${p.accounts.toLocaleString('en')} accounts, batches of ${p.batch}, ${p.concurrency} in flight (load ${loads}):`);
+    for (const name of [...new Set(runs.flatMap((r) => r.phases.map((x) => x.name)))]) {
+      const phases = runs.flatMap((r) => r.phases.filter((x) => x.name === name));
+      const cpu = name === 'intake' ? `; server CPU ${fig(phases.map((x) => x.cpu['serverMsPerChange'] ?? Number.NaN))} ms a change` : `; CPU ${fig(phases.map((x) => x.cpu['msPerChange'] ?? Number.NaN))} ms a change`;
+      console.log(`  ${name}: ${fig(phases.map((x) => x.perSecond), rate)} changes/s${cpu}`);
+    }
+    console.log(`  JWE: encrypt ${fig(runs.map((r) => r.encryption['encryptMsPerChange'] ?? Number.NaN))} ms, decrypt ${fig(runs.map((r) => r.encryption['decryptMsPerChange'] ?? Number.NaN))} ms a notification`);
+    const met = runs.filter((r) => r.met).length;
+    console.log(`  target ≥ ${first.targets.perSecond}/s at the intake: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length} runs`}${checks}`);
+  } else if (first.benchmark === 'capture-latency') {
+    const runs = results.filter((r): r is CaptureLatency => r.benchmark === 'capture-latency');
+    const p = first.plan;
+    const q = (pick: (r: CaptureLatency) => Percentiles, k: keyof Percentiles): string => fig(runs.map((r) => pick(r)[k]), (v) => ms(v).replace(' ms', ''));
+    const all = (pick: (r: CaptureLatency) => Percentiles): string => `p50 ${q(pick, 'p50')}, p99 ${q(pick, 'p99')} ms`;
+    console.log(`capture-latency ${p.changes.toLocaleString('en')} captures at ${p.rate}/s over ${p.accounts.toLocaleString('en')} accounts, hook → agent → server → file (load ${loads}):`);
+    console.log(`  p50 ${q((r) => r.run.latency, 'p50')}, p90 ${q((r) => r.run.latency, 'p90')}, p99 ${q((r) => r.run.latency, 'p99')}, max ${q((r) => r.run.latency, 'max')} ms; ${fig(runs.map((r) => r.run.throughput))} written/s`);
+    console.log(`  hook answered ${all((r) => r.run.parts.captureAnswer)}; agent → server ${all((r) => r.run.parts.agentToServer)}; server → written ${all((r) => r.run.parts.serverToWritten)}`);
+    console.log(`  per notification in a delivery round: agent ${fig(runs.map((r) => r.run.rounds.agentMsPerNotification))} ms, intake handler ${fig(runs.map((r) => r.run.rounds.serverMsPerNotification))} ms`);
+    const met = runs.filter((r) => r.met).length;
+    console.log(`  target p99 < ${first.targets.p99Ms} ms: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length} runs`}${checks}`);
   } else {
     const runs = results.filter((r): r is ChangeLatency => r.benchmark === 'change-latency');
     const p = first.plan;

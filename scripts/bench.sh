@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The benchmarks of docs/benchmarks.md: import and join of 100,000 accounts, then the latency of
-# 10,000 changes at 200/s through the engine and done directly. Not part of `npm test`.
-# Three to five minutes. Figures go to .tmp/bench/*.json (or $BENCH_OUT) and a summary at the end.
+# The benchmarks of docs/benchmarks.md: import and join of 100,000 accounts; the latency of
+# 10,000 changes at 200/s through the engine and done directly; and the agent and the server's
+# intake as processes: changes accepted per second at the intake, and the latency from the capture
+# hook to the target file at 200/s, each beside the core entry point. Not part of `npm test`.
+# Ten to twelve minutes. Figures go to .tmp/bench/*.json (or $BENCH_OUT) and a summary at the end.
 #
 #   npm run bench                 # everything
 #   npm run bench -- import       # only import-join
 #   npm run bench -- latency      # only the change-latency runs
+#   npm run bench -- intake       # only the agent and intake runs (also: npm run bench:intake)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/ensure-deps.sh
 ensure_npm
 
 which=${1:-all}
-case "$which" in all|import|latency) ;; *) echo "usage: scripts/bench.sh [all|import|latency]" >&2; exit 2 ;; esac
+case "$which" in all|import|latency|intake) ;; *) echo "usage: scripts/bench.sh [all|import|latency|intake]" >&2; exit 2 ;; esac
 out=${BENCH_OUT:-.tmp/bench}
 mkdir -p "$out"
 rm -f "$out"/*.json
@@ -29,10 +32,10 @@ run() {
 }
 
 failed=0
-if [ "$which" != latency ]; then
+if [ "$which" = all ] || [ "$which" = import ]; then
   run 240 "import-join: 100,000 people and 100,000 accounts" bench/import-join.ts --people 100000 --breakdown --json "$out/import-join.json" || failed=1
 fi
-if [ "$which" != import ]; then
+if [ "$which" = all ] || [ "$which" = latency ]; then
   # The issue's case: 10,000 changes, each for a different row of a 10,000-row file.
   run 300 "change-latency: 10,000 changes at 200/s, 10,000 rows" bench/change-latency.ts \
     --rows 10000 --changes 10000 --rate 200 --hash ssha512 --breakdown --json "$out/change-latency-10k.json" || failed=1
@@ -42,6 +45,16 @@ if [ "$which" != import ]; then
   # Fewer rows: a smaller file to rewrite, and each row changed several times.
   run 150 "change-latency: 3,000 changes at 200/s, 1,000 rows" bench/change-latency.ts \
     --rows 1000 --changes 3000 --rate 200 --hash ssha512 --breakdown --json "$out/change-latency-1k.json" || failed=1
+fi
+if [ "$which" = all ] || [ "$which" = intake ]; then
+  # Issue 3: the server's intake as a process (mTLS, JWE, batches of 200) against the core entry point in-process.
+  run 480 "intake-throughput: 20,000 notifications over 2,000 accounts, batches of 200, 4 in flight" bench/intake-throughput.ts \
+    --accounts 2000 --notifications 20000 --batch 200 --concurrency 4 --json "$out/intake-throughput.json" || failed=1
+  # Hook → agent → intake → server → file at 200/s, then the core entry point on the same case, one after the other.
+  run 300 "capture-latency: 6,000 captures at 200/s, 10,000 accounts, through the agent and the server" bench/capture-latency.ts \
+    --accounts 10000 --changes 6000 --rate 200 --json "$out/capture-latency.json" || failed=1
+  run 180 "change-latency: 6,000 changes at 200/s, 10,000 rows (engine only: the core entry point beside capture-latency)" bench/change-latency.ts \
+    --rows 10000 --changes 6000 --rate 200 --hash ssha512 --mode engine --json "$out/change-latency-core-6k.json" || failed=1
 fi
 
 echo

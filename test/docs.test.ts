@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/program.ts';
@@ -126,4 +127,46 @@ test('every page the README links to exists', async () => {
   const links = [...readme.matchAll(/\]\((docs\/[^)#]+)\)/g)].map((m) => m[1] ?? '');
   assert.ok(links.length > 5);
   for (const link of links) await readFile(`${root}${link}`);
+});
+
+/** A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as hyphens. */
+function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{M}\p{N}_\- ]/gu, '').replaceAll(' ', '-');
+}
+
+/** The anchors of a Markdown text's headings, a repeated one numbered as GitHub numbers it. */
+function anchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const m of withoutCode(markdown).matchAll(/^#{1,6} (.+)$/gm)) {
+    const base = slug(m[1] ?? '');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n === 0 ? base : `${base}-${String(n)}`);
+  }
+  return out;
+}
+
+/** The text without fenced code blocks (a `# comment` in a shell block is not a heading). */
+function withoutCode(markdown: string): string {
+  return markdown.replace(/^```[\s\S]*?^```/gm, '');
+}
+
+test('every link between the README, the docs and the examples resolves, anchors included', async () => {
+  const pages = ['README.md', ...(await readdir(`${root}docs`, { recursive: true })).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  let checked = 0;
+  for (const page of pages) {
+    const text = withoutCode(await readFile(`${root}${page}`, 'utf8'));
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const link = m[1] ?? '';
+      if (/^[a-z]+:/.test(link)) continue;
+      const [path = '', anchor] = link.split('#');
+      const target = path === '' ? page : join(dirname(page), path);
+      const content = await readFile(`${root}${target}`, 'utf8').catch(() => undefined);
+      assert.ok(content !== undefined, `${page}: the link ${link} points to ${target}, which does not exist`);
+      if (anchor !== undefined && target.endsWith('.md')) assert.ok(anchors(content).has(anchor), `${page}: the link ${link}: ${target} has no heading with the anchor #${anchor}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 50, `only ${String(checked)} links found`);
 });

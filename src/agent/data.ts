@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { KeyError } from '../core/errors.ts';
 import { Keyring } from '../crypto/keyring.ts';
 import { pathExists } from '../util/files.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
@@ -19,13 +20,20 @@ export interface AgentData {
 export async function openAgentData(configFile: string, now: () => number = Date.now): Promise<AgentData> {
   const config = await loadAgentConfig(configFile);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const keyring = (await pathExists(config.keyFile)) ? await Keyring.load(config.keyFile) : await Keyring.create(config.keyFile);
+  let keyring: Keyring;
+  if (await pathExists(config.keyFile)) keyring = await Keyring.load(config.keyFile);
+  else if (await pathExists(config.queuePath)) {
+    // A new key would open nothing already queued, and the queue would stall until the age limit.
+    throw new KeyError(
+      `the agent key ${config.keyFile} is missing but its queue ${config.queuePath} exists: restore the key from the backup taken with the queue, ` +
+        'or move the queue away to start empty (what it holds cannot be decrypted without the key)',
+    );
+  } else keyring = await Keyring.create(config.keyFile);
   const store = await openAgentStore(config.queuePath, { keyring, now, maxAgeMs: config.queue.maxAge, maxLength: config.queue.maxLength });
   return { config, store, keyring, close: () => store.close() };
 }
 
-
-/** The lock a running agent holds (released by the kernel when it dies); `pwsync agent status` probes it. */
+/** The lock a running agent holds (released by the kernel when it dies). */
 export function agentLockPath(config: Pick<AgentConfig, 'queuePath'>): string {
   return `${config.queuePath}.agent-lock`;
 }

@@ -10,6 +10,7 @@ import {
 } from '../protocol/notifications.ts';
 import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
 import type { Scope } from './scope/types.ts';
+import { decideOrRefuse } from './capture/accept.ts';
 
 export interface SenderOptions {
   readonly store: AgentStore;
@@ -84,7 +85,7 @@ export class Sender {
       try {
         wait = await this.#round();
       } catch (e) {
-        this.#o.log.error({ err: e instanceof Error ? e.message : String(e) }, 'delivery round failed');
+        this.#o.log.error({ err: e }, 'delivery round failed');
         wait = IDLE_RECHECK_MS;
       }
       if (wait > 0 && this.#isRunning()) await this.#sleep(wait);
@@ -137,19 +138,28 @@ export class Sender {
       return Math.max(10, Math.min(next - t, IDLE_RECHECK_MS));
     }
     for (const target of due) {
+      let results: NotificationResult[];
       try {
-        const results = await this.#send(target, batch);
-        await this.#apply(target, batch, results);
-        const ok = await store.recordTargetSuccess(target.name, now());
-        if (ok?.recovered) {
-          await store.appendEvents([{ code: 7045, system: target.name, message: `target "${target.name}" (${target.url}) accepts deliveries again` }]);
-          this.#o.log.info({ target: target.name }, 'target available again');
-        }
-        return 0;
+        results = await this.#send(target, batch);
       } catch (e) {
         if (!(e instanceof TargetFailure)) throw e;
+        // Nothing of the batch was taken: the next target in failover order gets the same batch.
         await this.#failed(target, e.message, batch);
+        continue;
       }
+      const { undecryptable, retry } = await this.#apply(target, batch, results);
+      if (undecryptable !== undefined) {
+        // Part of the batch may be delivered: the next round reads the queue again.
+        await this.#failed(target, `${target.url} cannot decrypt what this agent sends: ${undecryptable} — check the target's --server-key`, []);
+        return 0;
+      }
+      const ok = await store.recordTargetSuccess(target.name, now());
+      if (ok?.recovered) {
+        await store.appendEvents([{ code: 7045, system: target.name, message: `target "${target.name}" (${target.url}) accepts deliveries again` }]);
+        this.#o.log.info({ target: target.name }, 'target available again');
+      }
+      // A server that asked for some to be sent again gets a moment first.
+      return retry > 0 ? IDLE_RECHECK_MS : 0;
     }
     return IDLE_RECHECK_MS;
   }
@@ -167,7 +177,8 @@ export class Sender {
         continue;
       }
       try {
-        const decision = await this.#o.scope.decide(item.account);
+        const decision = await decideOrRefuse(this.#o.scope, item.account);
+        if (!decision.inScope) this.#o.log.info({ id: item.id, account: item.account, reason: decision.reason }, 'queued change out of scope; removed');
         await this.#o.store.setScope(item.id, decision.inScope ? 'in' : 'out');
         if (decision.inScope) ready.push(item);
       } catch (e) {
@@ -207,6 +218,8 @@ export class Sender {
       }
       const results = responseSchema.safeParse(parsed);
       if (!results.success || results.data.results.length !== items.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
+      const mismatch = results.data.results.findIndex((r, i) => r.id !== items[i]?.id);
+      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${results.data.results[mismatch]?.id ?? '?'} where ${items[mismatch]?.id ?? '?'} was sent`);
       return results.data.results;
     }
     const error = errorBodySchema.safeParse(safeJson(text));
@@ -228,7 +241,8 @@ export class Sender {
     }
   }
 
-  async #apply(target: Target, items: readonly QueuedCapture[], results: readonly NotificationResult[]): Promise<void> {
+  /** Removes what the server took or refused for good; returns what stays and why. */
+  async #apply(target: Target, items: readonly QueuedCapture[], results: readonly NotificationResult[]): Promise<{ undecryptable: string | undefined; retry: number }> {
     const { store, log, now } = this.#o;
     const done: string[] = [];
     const retry: string[] = [];
@@ -236,7 +250,7 @@ export class Sender {
     let undecryptable: NotificationResult | undefined;
     results.forEach((result, i) => {
       const item = items[i];
-      if (item === undefined || item.id !== result.id) throw new TargetFailure(`${target.url} answered for notification ${result.id} where ${item?.id ?? 'none'} was sent`);
+      if (item === undefined) return; // #send checked that the answer matches the batch
       if (result.status === 'accepted' || result.status === 'duplicate') done.push(item.id);
       else if (result.status === 'rejected' && result.reason === 'undecryptable') {
         undecryptable ??= result;
@@ -259,7 +273,7 @@ export class Sender {
     await store.remove([...done, ...rejected.map((r) => r.item.id)]);
     if (retry.length > 0) await store.recordAttempt(retry, { at: now(), error: undecryptable?.message ?? 'the server did not process it; sent again' });
     log.info({ target: target.name, delivered: done.length, rejected: rejected.length, retry: retry.length }, 'batch delivered');
-    if (undecryptable !== undefined) throw new TargetFailure(`${target.url} cannot decrypt what this agent sends: ${undecryptable.message ?? ''} — check the target's --server-key`);
+    return { undecryptable: undecryptable === undefined ? undefined : (undecryptable.message ?? 'undecryptable'), retry: retry.length };
   }
 
   async #failed(target: Target, error: string, batch: readonly QueuedCapture[]): Promise<void> {
@@ -273,7 +287,7 @@ export class Sender {
     if (recorded?.firstFailure) {
       await store.appendEvents([{ code: 7043, system: target.name, message: `target "${target.name}" unavailable: ${error}; ${batch.length} change(s) wait` }]);
     }
-    log.warn({ target: target.name, err: error, retryInMs: jittered, failures }, 'target unavailable');
+    log.warn({ target: target.name, error, retryInMs: jittered, failures }, 'target unavailable');
     const channel = this.#channels.get(target.name);
     if (channel !== undefined) {
       // A server that went away may come back on another address or with a new certificate.

@@ -231,6 +231,7 @@ async function findSourceAccount(ctx: SyncContext, system: SystemConfig, ref: Ac
     throw new UnknownAccountError(`no account with ${described} in system "${systemName}"`);
   }
   if (rest.length > 0) {
+    await ctx.store.appendEvents([{ code: 7007, system: systemName, message: `${found.length} accounts have ${described} in system "${systemName}"; the change cannot say which one` }]);
     throw new UnknownAccountError(`${found.length} accounts have ${described} in system "${systemName}"; name the account by its anchor`);
   }
   return first;

@@ -38,15 +38,3 @@ export function acquireProcessLock(path: string, busy: string): ProcessLock {
   };
 }
 
-/** Whether a live process holds the lock at `path` (the lock is left as it was found). */
-export function isProcessLockHeld(path: string): boolean {
-  let lock: ProcessLock;
-  try {
-    lock = acquireProcessLock(path, 'held');
-  } catch (e) {
-    if (e instanceof InvalidInputError) return true;
-    throw e;
-  }
-  lock.release();
-  return false;
-}

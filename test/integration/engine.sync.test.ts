@@ -156,7 +156,7 @@ describe('the path of a change', () => {
     const engine = await imported();
     try {
       await submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' }));
-      await assert.rejects(submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' })), { code: 'ERR_INVALID_INPUT' });
+      await assert.rejects(submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' })), { code: 'ERR_REPLAY' });
       assert.ok((await codes(engine)).includes(7006));
     } finally {
       await engine.close();

@@ -3,7 +3,7 @@ import type { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { AgentConfig } from '../config.ts';
 import { QueueFullError, type AgentStore, type QueueWriter } from '../queue/index.ts';
-import type { Scope } from '../scope/types.ts';
+import type { Scope, ScopeDecision } from '../scope/types.ts';
 import type { CaptureAnswer } from './protocol.ts';
 
 /** How far ahead of the agent's clock a hook's change time may be. */
@@ -52,7 +52,7 @@ export class CaptureAcceptor {
     let pending = false;
     if (scope !== undefined) {
       try {
-        const decision = await scope.decide(capture.account);
+        const decision = await decideOrRefuse(scope, capture.account);
         if (!decision.inScope) {
           await store.appendEvents([{ code: 7040, system: source, anchor: capture.account, message: `change of "${capture.account}" not delivered: ${decision.reason}` }]);
           log.info({ source, account: capture.account, reason: decision.reason, via: capture.via }, 'capture out of scope');
@@ -62,7 +62,7 @@ export class CaptureAcceptor {
         if (!isPwsyncError(e) || !e.retryable) throw e;
         pending = true;
         await store.appendEvents([{ code: 7046, system: source, anchor: capture.account, message: `scope of "${capture.account}" not resolved now (${e.message}); queued and checked again before delivery` }]);
-        log.warn({ source, account: capture.account, err: e.message }, 'scope unresolved; queued as pending');
+        log.warn({ source, account: capture.account, err: e }, 'scope unresolved; queued as pending');
       }
     }
 
@@ -81,7 +81,7 @@ export class CaptureAcceptor {
     } catch (e) {
       if (e instanceof QueueFullError) return { ok: false, error: 'queue-full', message: e.message };
       if (e instanceof InvalidInputError) return { ok: false, error: 'malformed', message: e.message };
-      log.error({ err: e instanceof Error ? e.message : String(e), account: capture.account }, 'capture could not be queued');
+      log.error({ err: e, account: capture.account }, 'capture could not be queued');
       return { ok: false, error: 'unavailable', message: 'the agent could not commit the change to its queue' };
     }
   }
@@ -97,4 +97,19 @@ function checkCapture(capture: Capture, now: number): string | undefined {
     return `the change time ${new Date(capture.changedAt).toISOString()} is in the future; check the clock`;
   }
   return undefined;
+}
+
+/**
+ * The scope's decision, where a directory that answers but cannot decide (an account that matches
+ * two entries, nesting beyond the limit) is a refusal with that reason: asking again will not
+ * help, and a guess either way could deliver an administrator's password or drop a user's.
+ * Only a directory that cannot be reached is left to ask again (the error is rethrown).
+ */
+export async function decideOrRefuse(scope: Scope, account: string): Promise<ScopeDecision> {
+  try {
+    return await scope.decide(account);
+  } catch (e) {
+    if (isPwsyncError(e) && !e.retryable) return { inScope: false, reason: `cannot decide: ${e.message}` };
+    throw e;
+  }
 }

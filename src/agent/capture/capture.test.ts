@@ -116,6 +116,13 @@ describe('capture socket', () => {
       assert.deepEqual(await store.peek(10), []);
     }));
 
+  test('a hook that shuts down its sending side after writing still gets its answer', () =>
+    withCapture(async ({ store, socket }) => {
+      const answers = await raw(socket, [frame('erin', 'half-closed-pw-1')], 1, true);
+      assert.equal((JSON.parse(answers[0] ?? '{}') as { status?: string }).status, 'queued');
+      assert.deepEqual((await store.peek(10)).map((i) => i.account), ['erin']);
+    }));
+
   test('a hook that dies in the middle of a password queues nothing', () =>
     withCapture(async ({ store, socket }) => {
       const half = frame('carol', 'a-long-password-here').subarray(0, 40);

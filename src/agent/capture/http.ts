@@ -34,7 +34,7 @@ export async function listenCaptureHttp(listen: string, token: Secret, acceptor:
   const expected = token.useSync((clear) => createHash('sha256').update(clear).digest());
   const server = createServer((req, res) => {
     handle(req, res, expected, acceptor, log).catch((e: unknown) => {
-      log.error({ err: e instanceof Error ? e.message : String(e) }, 'capture hook failed');
+      log.error({ err: e }, 'capture hook failed');
       answer(res, 500, { ok: false, error: 'unavailable', message: 'the agent failed to take the change' });
     });
   });

@@ -25,7 +25,8 @@ export async function listenCaptureSocket(path: string, acceptor: CaptureAccepto
   }
   await removeStaleSocket(path);
   const connections = new Set<Socket>();
-  const server = createServer((socket) => {
+  // Half-open: a hook may end its side once it has written, and still read its answer.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
     serve(socket, acceptor, log);
@@ -99,7 +100,7 @@ function serve(socket: Socket, acceptor: CaptureAcceptor, log: Logger): void {
       try {
         answer = await acceptor.accept({ account: h.account, source: h.source, changedAt: h.changedAt, secret, via: 'socket' });
       } catch (e) {
-        log.error({ err: e instanceof Error ? e.message : String(e) }, 'capture failed');
+        log.error({ err: e }, 'capture failed');
         answer = { ok: false, error: 'unavailable', message: 'the agent failed to take the change' };
       } finally {
         secret.dispose();

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../core/errors.ts';
 import { durationSchema, formatDuration } from '../../config/duration.ts';
 import { agentConfigPath } from '../../agent/config.ts';
-import { agentLockPath, openAgentData, type AgentData } from '../../agent/data.ts';
-import { isProcessLockHeld } from '../../util/process-lock.ts';
+import { openAgentData, type AgentData } from '../../agent/data.ts';
+import { createConnection } from 'node:net';
 import type { Target } from '../../agent/queue/index.ts';
 import { iso, printJson, printTable } from '../output.ts';
 
@@ -52,16 +52,15 @@ export function registerAgent(program: Command): void {
     .option('--disabled', 'add it disabled')
     .action(async (name: string, opts: { url: string; ca: string; cert: string; key: string; serverKey: string; retryInterval: string; position?: string; disabled?: boolean }) => {
       const url = parseUrl(opts.url);
+      const files = { caFile: resolve(opts.ca), certFile: resolve(opts.cert), keyFile: resolve(opts.key), serverKeyFile: resolve(opts.serverKey) };
+      await checkTargetFiles(files);
       await withAgentData(configFile(), async ({ store }) => {
         const added = await store.addTarget({
           name,
           url,
-          caFile: resolve(opts.ca),
-          certFile: resolve(opts.cert),
-          keyFile: resolve(opts.key),
-          serverKeyFile: resolve(opts.serverKey),
+          ...files,
           enabled: opts.disabled !== true,
-          retryIntervalMs: parseDuration(opts.retryInterval, '--retry-interval'),
+          retryIntervalMs: parseRetryInterval(opts.retryInterval),
           ...(opts.position === undefined ? {} : { position: parsePosition(opts.position) }),
         });
         console.log(`target "${added.name}" added at position ${added.position}${added.enabled ? '' : ' (disabled)'}`);
@@ -89,6 +88,22 @@ export function registerAgent(program: Command): void {
         });
       });
   }
+  target
+    .command('set')
+    .description("change a target's retry interval or its place in the failover order")
+    .argument('<name>')
+    .option('--retry-interval <duration>', 'longest wait between attempts while the server is away: 10s to 1h')
+    .option('--position <n>', 'place in the failover order (1 = first)')
+    .action(async (name: string, opts: { retryInterval?: string; position?: string }) => {
+      if (opts.retryInterval === undefined && opts.position === undefined) throw new InvalidInputError('nothing to change: give --retry-interval or --position');
+      const retryIntervalMs = opts.retryInterval === undefined ? undefined : parseRetryInterval(opts.retryInterval);
+      const position = opts.position === undefined ? undefined : parsePosition(opts.position);
+      await withAgentData(configFile(), async ({ store }) => {
+        if (retryIntervalMs !== undefined) await store.setTargetRetryInterval(name, retryIntervalMs);
+        const changed = position === undefined ? await store.getTarget(name) : await store.moveTarget(name, position);
+        console.log(`target "${name}": position ${String(changed?.position)}, retry interval ${formatDuration(changed?.retryIntervalMs ?? 0)}`);
+      });
+    });
   target
     .command('list')
     .description('the targets in failover order, with their state')
@@ -132,7 +147,7 @@ export function registerAgent(program: Command): void {
         const stats = await store.stats();
         const targets = await store.listTargets();
         const events = limit === 0 ? [] : await store.listEvents({ limit });
-        const running = isProcessLockHeld(agentLockPath(config));
+        const running = await answers(config.socketPath);
         const status = {
           running,
           sources: config.sources,
@@ -199,14 +214,57 @@ function parseUrl(value: string): string {
   return url.origin;
 }
 
-function parseDuration(value: string, option: string): number {
+/** As the reference: 10 s to 1 h. */
+function parseRetryInterval(value: string): number {
   const parsed = durationSchema.safeParse(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
-  if (!parsed.success) throw new InvalidInputError(`${option}: not a duration: "${value}" (use e.g. 30s, 5m, 1h)`);
+  if (!parsed.success) throw new InvalidInputError(`--retry-interval: not a duration: "${value}" (use e.g. 30s, 5m, 1h)`);
+  if (parsed.data < 10_000 || parsed.data > 3_600_000) throw new InvalidInputError(`--retry-interval must be from 10s to 1h, not ${value}`);
   return parsed.data;
+}
+
+/**
+ * The files a target needs, checked when it is added rather than at the first delivery: the CA
+ * and certificate parse, the key is the agent's own (mode 0600) and the server key is a public JWK.
+ */
+async function checkTargetFiles(files: { caFile: string; certFile: string; keyFile: string; serverKeyFile: string }): Promise<void> {
+  const { X509Certificate, createPrivateKey } = await import('node:crypto');
+  const { readPrivateFile, readText } = await import('../../pki/files.ts');
+  const { loadJwePublicKey } = await import('../../pki/jwe.ts');
+  for (const [file, what] of [[files.caFile, '--ca'], [files.certFile, '--cert']] as const) {
+    try {
+      new X509Certificate(await readText(file, what));
+    } catch (e) {
+      throw new InvalidInputError(`${what} ${file}: ${e instanceof Error ? e.message : 'not a PEM certificate'}`);
+    }
+  }
+  const key = await readPrivateFile(files.keyFile, '--key');
+  try {
+    createPrivateKey(key);
+  } catch {
+    throw new InvalidInputError(`--key ${files.keyFile} is not a PEM private key`);
+  }
+  await loadJwePublicKey(files.serverKeyFile);
 }
 
 function parsePosition(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidInputError(`--position must be a whole number from 1, not "${value}"`);
   return n;
+}
+
+/**
+ * Whether an agent listens on its capture socket. Asking the socket, not the agent's lock: taking
+ * the lock even for a moment could make an agent that starts at that instant refuse to run.
+ */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(socketPath);
+    const done = (running: boolean) => {
+      probe.destroy();
+      resolve(running);
+    };
+    probe.setTimeout(1000, () => done(false));
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
+  });
 }

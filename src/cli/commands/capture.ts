@@ -7,7 +7,8 @@ import { readSecretFromStream } from '../read-secret.ts';
 
 /**
  * `pwsync capture`: the thinnest capture hook, for scripts and for hooks that can run a command
- * (PAM's pam_exec, Samba's syncpasswords --script use their own helpers built on the same client).
+ * (PAM's pam_exec, a Samba syncpasswords script). It speaks the capture socket's protocol, which
+ * any hook may speak itself (docs/agent.md).
  */
 export function registerCapture(program: Command): void {
   program

@@ -17,13 +17,15 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 
 /**
  * Reads every registered agent's certificate file. A missing or unreadable file, a file without a
- * certificate, an expired certificate, or one certificate registered to two agents stops the
- * server at start, naming the file: an agent that cannot be recognised must not be found out at
- * 2 a.m. by its changes piling up.
+ * certificate, or one certificate registered to two agents stops the server at start, naming the
+ * file: an agent that cannot be recognised must not be found out at 2 a.m. by its changes piling
+ * up. An expired certificate is left out with a warning (during a renewal the file holds the old
+ * and the new one).
  */
-export async function loadAgentRegistry(config: Pick<Config, 'agents' | 'systems'>, now: number): Promise<AgentRegistry> {
+export async function loadAgentRegistry(config: Pick<Config, 'agents' | 'systems'>, now: number): Promise<{ registry: AgentRegistry; warnings: string[] }> {
   const registry = new Map<string, RegisteredAgent>();
   const problems: string[] = [];
+  const warnings: string[] = [];
   for (const agent of config.agents) {
     const sources = new Set(config.systems.filter((s) => s.source?.agents.includes(agent.name)).map((s) => s.name));
     let pem: string;
@@ -43,7 +45,11 @@ export async function loadAgentRegistry(config: Pick<Config, 'agents' | 'systems
         problems.push(`agent "${agent.name}": ${agent.certificate} holds a certificate that cannot be parsed: ${(e as Error).message}`);
         continue;
       }
-      if (Date.parse(cert.validTo) < now) problems.push(`agent "${agent.name}": the certificate in ${agent.certificate} expired on ${new Date(cert.validTo).toISOString()}`);
+      if (Date.parse(cert.validTo) < now) {
+        // TLS refuses it anyway; one agent's expired certificate must not stop the intake for all.
+        warnings.push(`agent "${agent.name}": the certificate in ${agent.certificate} expired on ${new Date(cert.validTo).toISOString()}; that agent cannot connect until it has a new one`);
+        continue;
+      }
       const other = registry.get(cert.fingerprint256);
       if (other !== undefined && other.name !== agent.name) {
         problems.push(`agent "${agent.name}": the certificate in ${agent.certificate} is already registered to agent "${other.name}"`);
@@ -53,5 +59,5 @@ export async function loadAgentRegistry(config: Pick<Config, 'agents' | 'systems
     }
   }
   if (problems.length > 0) throw new ConfigError(`the registered agents cannot be used:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-  return registry;
+  return { registry, warnings };
 }

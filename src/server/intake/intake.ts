@@ -119,7 +119,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
   app.setErrorHandler(async (error: { statusCode?: number; code?: string; message: string }, request, reply) => {
     const status = error.statusCode ?? 500;
     if (status >= 500) {
-      log.error({ err: { message: error.message, code: error.code } }, 'intake failed');
+      log.error({ err: error }, 'intake failed');
       return reply.code(503).send({ error: 'unavailable', message: 'the server could not commit the notifications; send them again later' });
     }
     const who = request.agent ? `agent "${request.agent.name}"` : 'a client';

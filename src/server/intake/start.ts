@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../../core/errors.ts';
 import { loadJwePrivateKey } from '../../pki/jwe.ts';
+import { readPrivateFile } from '../../pki/files.ts';
 import type { Runtime } from '../../main.ts';
 import { loadAgentRegistry } from './agents.ts';
 import { startIntake, type RunningIntake } from './intake.ts';
@@ -25,9 +26,12 @@ export async function startConfiguredIntake(runtime: Runtime): Promise<RunningIn
       throw new ConfigError(`cannot read the ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)}): ${hint}`);
     }
   };
-  const [cert, key, clientCa] = [await read(config.pki.cert, 'server certificate'), await read(config.pki.key, 'server private key'), await read(config.pki.clientCa, 'agents\' CA certificate')];
+  const [cert, clientCa] = [await read(config.pki.cert, 'server certificate'), await read(config.pki.clientCa, 'agents\' CA certificate')];
+  // Checked like every private key of ours: not readable by group or others.
+  const key = Buffer.from(await readPrivateFile(config.pki.key, 'server TLS private key'));
   const jwe = await loadJwePrivateKey(config.pki.jweKey);
-  const agents = await loadAgentRegistry(config, runtime.ctx.now());
+  const { registry: agents, warnings } = await loadAgentRegistry(config, runtime.ctx.now());
+  for (const warning of warnings) runtime.log.error({ warning }, 'agent certificate not usable');
   try {
     return await startIntake({
       ctx: runtime.ctx,
