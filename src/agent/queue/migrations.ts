@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from '../../core/errors.ts';
-import { StoreSchemaTooNewError } from '../../store/errors.ts';
-import type { Migration } from '../../store/sqlite/migrations.ts';
+import { applyMigrations, type Migration } from '../../store/sqlite/migrations.ts';
 
 /**
  * Marks the file as an agent queue ('pwsa'), so that the agent refuses the server's store (or any
@@ -101,15 +100,7 @@ export function migrateAgent(db: Database.Database, now: number): void {
     } else if (appId !== APPLICATION_ID) {
       throw new StoreError(`the file is not a pwsync agent queue (application id ${appId.toString(16)})`);
     }
-    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    const current = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations').get()?.version ?? 0;
-    if (current > AGENT_SCHEMA_VERSION) throw new StoreSchemaTooNewError(current, AGENT_SCHEMA_VERSION);
-    const record = db.prepare<[number, number]>('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
-    for (const migration of AGENT_MIGRATIONS) {
-      if (migration.version <= current) continue;
-      db.exec(migration.sql);
-      record.run(migration.version, now);
-    }
+    applyMigrations(db, AGENT_MIGRATIONS, now);
   });
   run.immediate();
 }

@@ -3,7 +3,8 @@ import type { EpochMs } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { Keyring } from '../../crypto/keyring.ts';
 import { guard, type Sqlite } from '../../store/sqlite/db.ts';
-import { BUSY_TIMEOUT_MS, MEMORY } from '../../store/sqlite/open.ts';
+import { MEMORY } from '../../store/sqlite/open.ts';
+import { checkpointTruncate, WalScrubber } from '../../store/sqlite/scrub.ts';
 import type { SqlitePragmas } from '../../store/sqlite/store.ts';
 import * as captures from './captures.ts';
 import * as events from './events.ts';
@@ -57,9 +58,7 @@ export class AgentStore {
   readonly now: () => EpochMs;
   readonly #sql: Sqlite;
   readonly #ctx: captures.QueueCtx;
-  readonly #scrubDelayMs: number;
-  #scrubTimer: NodeJS.Timeout | undefined;
-  #scrubAttempts = 0;
+  readonly #scrubber: WalScrubber;
 
   constructor(sql: Sqlite, settings: AgentStoreSettings) {
     this.#sql = sql;
@@ -67,11 +66,11 @@ export class AgentStore {
     this.maxLength = settings.maxLength;
     this.maxAgeMs = settings.maxAgeMs;
     this.now = settings.now;
-    this.#scrubDelayMs = settings.scrubDelayMs;
+    this.#scrubber = new WalScrubber(sql, { delayMs: settings.scrubDelayMs, attempts: SCRUB_ATTEMPTS });
     this.#ctx = {
       sql,
       now: settings.now,
-      wiped: () => this.#scheduleScrub(),
+      wiped: () => (settings.path === MEMORY ? undefined : this.#scrubber.schedule()),
       keyring: settings.keyring,
       maxLength: settings.maxLength,
       maxAgeMs: settings.maxAgeMs,
@@ -80,8 +79,7 @@ export class AgentStore {
 
   close(): Promise<void> {
     return this.#run(() => {
-      clearTimeout(this.#scrubTimer);
-      this.#scrubTimer = undefined;
+      this.#scrubber.cancel();
       // The last connection to close checkpoints the WAL and deletes it.
       this.#sql.close();
     });
@@ -231,53 +229,18 @@ export class AgentStore {
   }
 
   /**
-   * Copies the WAL into the database file and truncates the WAL to zero bytes, so that old page
-   * images (a removed change's sealed secret among them) leave the disk. False when another
-   * connection prevented it; never waits for one.
+   * Copies the WAL into the database file and truncates it (see {@link checkpointTruncate}), so
+   * that a removed change's sealed secret leaves the disk; false when another connection kept it
+   * from completing.
    */
   checkpoint(): boolean {
     if (this.path === MEMORY) return true;
-    return guard(() => {
-      const db = this.#sql.raw;
-      db.pragma('busy_timeout = 0');
-      try {
-        const rows = db.pragma('wal_checkpoint(TRUNCATE)', { simple: false }) as { busy: number }[];
-        return rows[0]?.busy === 0;
-      } catch {
-        return false;
-      } finally {
-        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      }
-    });
+    return checkpointTruncate(this.#sql);
   }
 
   /** True while a scrub is scheduled (a removal's page images may still be in the WAL). */
   get scrubPending(): boolean {
-    return this.#scrubTimer !== undefined;
-  }
-
-  // As the server store: one checkpoint shortly after a burst of removals rather than an fsync of
-  // the whole database on every delivery; retried while a reader (a CLI command) holds it back.
-  #scheduleScrub(): void {
-    if (this.path === MEMORY || this.#scrubTimer !== undefined) return;
-    this.#scrubAttempts = 0;
-    this.#armScrub();
-  }
-
-  #armScrub(): void {
-    this.#scrubTimer = setTimeout(() => {
-      this.#scrubTimer = undefined;
-      if (!this.#sql.open) return;
-      let done = false;
-      try {
-        done = this.checkpoint();
-      } catch {
-        // Not the caller's error: the next removal schedules another attempt.
-        done = true;
-      }
-      if (!done && ++this.#scrubAttempts < SCRUB_ATTEMPTS) this.#armScrub();
-    }, this.#scrubDelayMs);
-    this.#scrubTimer.unref();
+    return this.#scrubber.pending;
   }
 
   /** Runs one call: SQLite's errors become StoreErrors; the result arrives on a later turn. */

@@ -157,17 +157,26 @@ export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
  * opening a new store at once cannot both migrate it. Refuses a store written by a newer program.
  */
 export function migrate(db: Database.Database, now: number): void {
-  const run = db.transaction(() => {
-    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    const row = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations').get();
-    const current = row?.version ?? 0;
-    if (current > SCHEMA_VERSION) throw new StoreSchemaTooNewError(current, SCHEMA_VERSION);
-    const record = db.prepare<[number, number]>('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
-    for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue;
-      db.exec(migration.sql);
-      record.run(migration.version, now);
-    }
-  });
-  run.immediate();
+  db.transaction(() => {
+    applyMigrations(db, MIGRATIONS, now);
+  }).immediate();
+}
+
+/**
+ * Applies the migrations `db` has not had yet, recording each; refuses a file whose schema is newer
+ * than the last of `migrations`. Runs inside the caller's transaction (the agent's queue checks its
+ * file's identity in the same one).
+ */
+export function applyMigrations(db: Database.Database, migrations: readonly Migration[], now: number): void {
+  const supported = Math.max(...migrations.map((m) => m.version));
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const row = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations').get();
+  const current = row?.version ?? 0;
+  if (current > supported) throw new StoreSchemaTooNewError(current, supported);
+  const record = db.prepare<[number, number]>('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+  for (const migration of migrations) {
+    if (migration.version <= current) continue;
+    db.exec(migration.sql);
+    record.run(migration.version, now);
+  }
 }

@@ -13,18 +13,44 @@ export const BUSY_TIMEOUT_MS = 5000;
 export const MEMORY = ':memory:';
 
 /**
- * Opens (creating when missing) the database file, sets the connection's pragmas and brings the
- * schema up to date. Anything SQLite refuses (not a database, locked too long) is a StoreError.
+ * Opens (creating when missing) the store's database file, sets the connection's pragmas and
+ * brings the schema up to date. Anything SQLite refuses (not a database, locked too long) is a
+ * StoreError.
  */
 export function openDatabase(path: string, now: number): Database.Database {
-  if (path !== MEMORY) createPrivateFile(path);
+  return openPrivateDatabase(path, now, {
+    what: 'the store',
+    cacheKib: 32_000,
+    migrate,
+    // The case-insensitive match key as an SQL function, for searches over stored JSON.
+    prepare: (db) => db.function('pw_fold', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? matchKey(value, 'caseInsensitive') : null)),
+  });
+}
+
+export interface PrivateDatabaseOptions {
+  /** For messages: "the store", "the agent queue". */
+  readonly what: string;
+  readonly cacheKib: number;
+  readonly migrate: (db: Database.Database, now: number) => void;
+  /** SQL functions and the like, before migrations run. */
+  readonly prepare?: (db: Database.Database) => void;
+}
+
+/**
+ * A SQLite file that holds sealed secrets, opened the one way pwsync opens them (the server's store
+ * and the agent's queue alike): private file modes, WAL, fsync on every commit, deleted content
+ * overwritten, migrations applied.
+ */
+export function openPrivateDatabase(path: string, now: number, options: PrivateDatabaseOptions): Database.Database {
+  if (path !== MEMORY) createPrivateFile(path, options.what);
   let db: Database.Database | undefined;
   try {
     db = guard(() => new Database(path, { timeout: BUSY_TIMEOUT_MS }));
     const conn = db;
     guard(() => {
-      applyPragmas(conn, path === MEMORY);
-      migrate(conn, now);
+      applyPragmas(conn, path === MEMORY, options);
+      options.prepare?.(conn);
+      options.migrate(conn, now);
     });
     return conn;
   } catch (e) {
@@ -38,22 +64,22 @@ export function openDatabase(path: string, now: number): Database.Database {
  * before SQLite opens it: SQLite gives the -wal and -shm files the permissions of the database file,
  * so all three stay private. An existing file keeps the mode an administrator gave it.
  */
-function createPrivateFile(path: string): void {
+function createPrivateFile(path: string, what: string): void {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     closeSync(openSync(path, 'a', 0o600));
   } catch (e) {
-    throw new StoreError(`cannot create the store file ${path}`, { cause: e });
+    throw new StoreError(`cannot create ${what} file ${path}`, { cause: e });
   }
 }
 
-function applyPragmas(db: Database.Database, memory: boolean): void {
+function applyPragmas(db: Database.Database, memory: boolean, options: PrivateDatabaseOptions): void {
   // First, so that switching to WAL below waits for another process instead of failing.
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const mode = db.pragma('journal_mode = WAL', { simple: true });
-  if (!memory && mode !== 'wal') throw new StoreError(`the store cannot use write-ahead logging (journal mode stays ${String(mode)})`);
-  // FULL: a commit is on disk before the server answers 202; WAL alone would only be durable
-  // against a process crash, not a power loss.
+  if (!memory && mode !== 'wal') throw new StoreError(`${options.what} cannot use write-ahead logging (journal mode stays ${String(mode)})`);
+  // FULL: a commit is on disk before it is acknowledged (the server's 202, the agent's answer to a
+  // hook); WAL alone would only be durable against a process crash, not a power loss.
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   // Deleted content (a wiped sealed secret) is overwritten with zeros, not left in free space.
@@ -62,7 +88,5 @@ function applyPragmas(db: Database.Database, memory: boolean): void {
   db.pragma('temp_store = MEMORY');
   // After a checkpoint the WAL is cut back instead of keeping old frames (old page images).
   db.pragma('journal_size_limit = 0');
-  db.pragma('cache_size = -32000');
-  // The case-insensitive match key as an SQL function, for searches over stored JSON.
-  db.function('pw_fold', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? matchKey(value, 'caseInsensitive') : null));
+  db.pragma(`cache_size = -${options.cacheKib}`);
 }

@@ -10,7 +10,8 @@ import type {
 import * as accounts from './accounts.ts';
 import type { Ctx } from './context.ts';
 import { guard, type Sqlite } from './db.ts';
-import { BUSY_TIMEOUT_MS, MEMORY } from './open.ts';
+import { MEMORY } from './open.ts';
+import { checkpointTruncate, WalScrubber } from './scrub.ts';
 import * as events from './events.ts';
 import * as jobs from './jobs.ts';
 import * as persons from './persons.ts';
@@ -42,20 +43,19 @@ export class SqliteStore implements Store {
   readonly #sql: Sqlite;
   readonly #ctx: Ctx;
   readonly #path: string;
-  #scrubTimer: NodeJS.Timeout | undefined;
-  #scrubAttempts = 0;
+  readonly #scrubber: WalScrubber;
 
   constructor(sql: Sqlite, path: string, now: () => number) {
     this.#sql = sql;
     this.#path = path;
     this.description = `sqlite:${path}`;
-    this.#ctx = { sql, now, wiped: () => this.#scheduleScrub() };
+    this.#scrubber = new WalScrubber(sql, { delayMs: SCRUB_DELAY_MS, attempts: SCRUB_ATTEMPTS });
+    this.#ctx = { sql, now, wiped: () => (path === MEMORY ? undefined : this.#scrubber.schedule()) };
   }
 
   close(): Promise<void> {
     return this.#run(() => {
-      clearTimeout(this.#scrubTimer);
-      this.#scrubTimer = undefined;
+      this.#scrubber.cancel();
       // The last connection to close checkpoints and deletes the WAL itself.
       this.#sql.close();
     });
@@ -223,51 +223,11 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Copies the WAL into the database file and truncates the WAL to zero bytes, so that old page
-   * images (a wiped secret's among them) leave the disk. Returns false when it could not complete
-   * (another process was reading or writing); never waits for one.
+   * Copies the WAL into the database file and truncates the WAL to zero bytes (see
+   * {@link checkpointTruncate}); false when another process kept it from completing.
    */
   checkpoint(): boolean {
     if (this.#path === MEMORY) return true;
-    return guard(() => {
-      const db = this.#sql.raw;
-      db.pragma('busy_timeout = 0');
-      try {
-        const row = db.pragma('wal_checkpoint(TRUNCATE)', { simple: false }) as { busy: number }[];
-        return row[0]?.busy === 0;
-      } catch {
-        return false;
-      } finally {
-        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      }
-    });
-  }
-
-  /**
-   * A wiped secret's bytes are zeroed in the database page at once (secure_delete), but the WAL
-   * still holds the page image from when the secret was written until a checkpoint truncates it.
-   * One checkpoint shortly after a burst of wipes bounds that to about a second, without an fsync
-   * on every finished job.
-   */
-  #scheduleScrub(): void {
-    if (this.#path === MEMORY || this.#scrubTimer !== undefined) return;
-    this.#scrubAttempts = 0;
-    this.#armScrub();
-  }
-
-  #armScrub(): void {
-    this.#scrubTimer = setTimeout(() => {
-      this.#scrubTimer = undefined;
-      if (!this.#sql.open) return;
-      let done = false;
-      try {
-        done = this.checkpoint();
-      } catch {
-        // A store error here is not the caller's: the next wipe schedules another attempt.
-        done = true;
-      }
-      if (!done && ++this.#scrubAttempts < SCRUB_ATTEMPTS) this.#armScrub();
-    }, SCRUB_DELAY_MS);
-    this.#scrubTimer.unref();
+    return checkpointTruncate(this.#sql);
   }
 }
