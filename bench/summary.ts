@@ -140,7 +140,8 @@ for (const results of byName.values()) {
       const cpu = name === 'intake' ? `; server CPU ${fig(phases.map((x) => x.cpu['serverMsPerChange'] ?? Number.NaN))} ms a change` : `; CPU ${fig(phases.map((x) => x.cpu['msPerChange'] ?? Number.NaN))} ms a change`;
       console.log(`  ${name}: ${fig(phases.map((x) => x.perSecond), rate)} changes/s${cpu}`);
     }
-    console.log(`  JWE: encrypt ${fig(runs.map((r) => r.encryption['encryptMsPerChange'] ?? Number.NaN))} ms, decrypt ${fig(runs.map((r) => r.encryption['decryptMsPerChange'] ?? Number.NaN))} ms a notification`);
+    const ms2 = (x: number): string => x.toFixed(2);
+    console.log(`  JWE: encrypt ${fig(runs.map((r) => r.encryption['encryptMsPerChange'] ?? Number.NaN), ms2)} ms, decrypt ${fig(runs.map((r) => r.encryption['decryptMsPerChange'] ?? Number.NaN), ms2)} ms a notification`);
     const met = runs.filter((r) => r.met).length;
     console.log(`  target ≥ ${first.targets.perSecond}/s at the intake: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length} runs`}${checks}`);
   } else if (first.benchmark === 'capture-latency') {

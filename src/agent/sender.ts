@@ -1,11 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
-import { CompactEncrypt } from 'jose';
+import { encryptCompact } from '../crypto/jwe.ts';
 import { Agent as Dispatcher, request } from 'undici';
 import { isPwsyncError } from '../core/errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { loadJwePublicKey, type JweKey } from '../pki/jwe.ts';
 import {
-  JWE_ALG, JWE_BINDING, JWE_ENC, NOTIFICATIONS_PATH, errorBodySchema, responseSchema,
+  JWE_BINDING, NOTIFICATIONS_PATH, errorBodySchema, responseSchema,
   type Notification, type NotificationResult,
 } from '../protocol/notifications.ts';
 import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
@@ -230,11 +230,7 @@ export class Sender {
   async #seal(item: QueuedCapture, jwe: JweKey): Promise<Notification> {
     const secret = await this.#o.store.openSecret(item);
     try {
-      const password = await secret.use((clear) =>
-        new CompactEncrypt(clear)
-          .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: jwe.kid, [JWE_BINDING.id]: item.id, [JWE_BINDING.source]: item.source, [JWE_BINDING.account]: item.account })
-          .encrypt(jwe.key),
-      );
+      const password = secret.useSync((clear) => encryptCompact(clear, jwe, { [JWE_BINDING.id]: item.id, [JWE_BINDING.source]: item.source, [JWE_BINDING.account]: item.account }));
       return { id: item.id, source: item.source, account: item.account, changedAt: item.changedAt, capturedAt: item.capturedAt, password };
     } finally {
       secret.dispose();

@@ -140,6 +140,13 @@ export interface Store {
   finishJob(jobId: number, outcome: JobOutcome, event: NewEvent): Promise<void>;
 
   /**
+   * Several {@link Store.finishJob} calls in one transaction (one fsync for a group of deliveries
+   * that ended together), each with the same rules. A job that cannot be finished (unknown, not in
+   * progress) is answered with its error in its place and does not fail the others.
+   */
+  finishJobs(list: readonly FinishedJob[]): Promise<readonly (Error | undefined)[]>;
+
+  /**
    * Puts jobs left `in_progress` (by a process that died) back to `pending`, writing event 7011
    * for each; their attempts stay counted. Returns how many.
    */
@@ -221,6 +228,13 @@ export interface StoreCounts {
 /** One target of a change: an account in a system with password sync enabled. */
 export interface JobTarget {
   readonly accountId: number;
+}
+
+/** One entry of {@link Store.finishJobs}. */
+export interface FinishedJob {
+  readonly jobId: number;
+  readonly outcome: JobOutcome;
+  readonly event: NewEvent;
 }
 
 /** One unit of {@link Store.commitChanges}. */

@@ -20,7 +20,7 @@ import type {
 import { replaceFileAtomically, tempPathFor } from './atomic.ts';
 import { encodeField, fieldSpan, fieldValue, type CsvDialect, type RawRecord } from './csv.ts';
 import { mapFileError } from './errors.ts';
-import { GroupCommit } from './group-commit.ts';
+import { GroupCommit } from '../../util/group-commit.ts';
 import { importRows } from './import.ts';
 import { DEFAULT_LOCK_TIMINGS, withFileLock, type LockTimings } from './lock.ts';
 import { fileKey, indexBuffer, rereadRow, rowBoundariesHold, scanRows, shiftRows, type TableColumns, type TableIndex } from './table.ts';

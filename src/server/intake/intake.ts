@@ -2,13 +2,13 @@ import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { compactDecrypt, type CompactDecryptResult } from 'jose';
+import { decryptCompact } from '../../crypto/jwe.ts';
 import { InvalidInputError, UnknownAccountError } from '../../core/errors.ts';
 import type { NewEvent } from '../../core/model.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import {
-  batchSchema, JWE_ALG, JWE_BINDING, JWE_ENC, MAX_PASSWORD_BYTES, NOTIFICATIONS_PATH,
+  batchSchema, JWE_BINDING, MAX_PASSWORD_BYTES, NOTIFICATIONS_PATH,
   type ErrorBody, type Notification, type NotificationResult, type RejectReason,
 } from '../../protocol/notifications.ts';
 import type { SyncContext } from '../../sync/context.ts';
@@ -169,7 +169,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
           reject(n, 'invalid', `captured ${new Date(n.capturedAt).toISOString()}, in the future; check the agent's clock`);
           continue;
         }
-        const opened = await openPassword(n, options.jwe);
+        const opened = openPassword(n, options.jwe);
         if (!(opened instanceof Secret)) {
           reject(n, opened.reason, opened.message);
           continue;
@@ -230,18 +230,18 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
 }
 
 /** Decrypts a notification's password straight into a Secret, checking algorithms and binding. */
-async function openPassword(n: Notification, jwe: IntakeOptions['jwe']): Promise<Secret | { reason: RejectReason; message: string }> {
-  let result: CompactDecryptResult;
+function openPassword(n: Notification, jwe: IntakeOptions['jwe']): Secret | { reason: RejectReason; message: string } {
+  let result: ReturnType<typeof decryptCompact>;
   try {
-    result = await compactDecrypt(n.password, jwe.key, { keyManagementAlgorithms: [JWE_ALG], contentEncryptionAlgorithms: [JWE_ENC] });
+    result = decryptCompact(n.password, jwe.key);
   } catch (e) {
     const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : 'error';
     const kid = headerKid(n.password);
     const which = kid !== undefined && jwe.kid !== undefined && kid !== jwe.kid ? ` (encrypted to key ${kid}; this server's key is ${jwe.kid}: the agent holds another server key)` : '';
-    return { reason: code === 'ERR_JWE_DECRYPTION_FAILED' || code === 'ERR_JWE_INVALID' ? 'undecryptable' : 'malformed', message: `the password cannot be decrypted with this server's key${which} [${code}]` };
+    return { reason: code === 'ERR_JWE_DECRYPTION_FAILED' ? 'undecryptable' : 'malformed', message: `the password cannot be decrypted with this server's key${which} [${code}]` };
   }
-  const plain = Buffer.from(result.plaintext.buffer, result.plaintext.byteOffset, result.plaintext.byteLength);
-  const header = result.protectedHeader;
+  const plain = result.plaintext;
+  const header = result.header;
   const bound = header[JWE_BINDING.id] === n.id && header[JWE_BINDING.source] === n.source && header[JWE_BINDING.account] === n.account;
   if (!bound) {
     plain.fill(0);

@@ -117,6 +117,23 @@ export function queueTests(open: OpenStore): void {
         assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code), [7002]);
       }));
 
+    test('finishJobs finishes several jobs in one call; one that cannot be finished is answered in its place', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
+        const [a, b] = await store.claimJobs('w1', 1100, 10);
+        assert.ok(a && b);
+        const outcomes = await store.finishJobs([
+          { jobId: a.id, outcome: { kind: 'done', at: 1200 }, event: { code: 7002, message: 'set' } },
+          { jobId: 999_999, outcome: { kind: 'done', at: 1200 }, event: { code: 7002, message: 'ghost' } },
+          { jobId: b.id, outcome: { kind: 'retry', at: 1200, nextAt: 5000, error: 'ERR_TRANSIENT: busy' }, event: { code: 7003, message: 'retry' } },
+        ]);
+        assert.deepEqual(outcomes.map((o) => (o === undefined ? 'ok' : (o as Error & { code?: string }).code)), ['ok', 'ERR_INVALID_INPUT', 'ok']);
+        assert.deepEqual((await store.listJobs({ limit: 10 })).map((j) => j.state.kind).sort(), ['done', 'retry_scheduled']);
+        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.message), ['set', 'retry'], 'nothing of the refused one');
+        assert.deepEqual(await secretIds(store), ['c1'], 'the retried job keeps the secret');
+      }));
+
     test('recoverInProgress queues jobs left in progress again, with event 7011 each', () =>
       withStore(open, async (store) => {
         const w = await world(store);

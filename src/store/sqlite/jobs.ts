@@ -1,7 +1,7 @@
 import { InvalidInputError, StoreError } from '../../core/errors.ts';
 import { EVENTS } from '../../core/events.ts';
 import type { Change, EpochMs, Job, NewEvent, SealedSecret } from '../../core/model.ts';
-import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, JobFilter, JobOutcome, JobTarget } from '../port.ts';
+import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, FinishedJob, JobFilter, JobOutcome, JobTarget } from '../port.ts';
 import type { Ctx } from './context.ts';
 import { insertEvent, rememberNotification } from './events.ts';
 import { JOB_COLUMNS, toJob, toOrigin, type JobRow } from './rows.ts';
@@ -177,6 +177,22 @@ export function finishJob(ctx: Ctx, jobId: number, outcome: JobOutcome, event: N
     insertEvent(ctx, event, { system: job.system, anchor: job.anchor, personId: job.person_id, changeId: job.change_id, jobId });
     wipeClosedSecrets(ctx, [job.change_id], outcome.at);
   });
+}
+
+/** Several finishes in one transaction; a job that cannot be finished is answered, not thrown. */
+export function finishJobs(ctx: Ctx, list: readonly FinishedJob[]): (Error | undefined)[] {
+  return ctx.sql.write(() =>
+    list.map((f) => {
+      try {
+        // A savepoint each: a refused finish leaves nothing of itself behind.
+        finishJob(ctx, f.jobId, f.outcome, f.event);
+        return undefined;
+      } catch (e) {
+        if (e instanceof InvalidInputError) return e;
+        throw e;
+      }
+    }),
+  );
 }
 
 /** Queues again the jobs a dead process left in progress; their attempts stay counted. */

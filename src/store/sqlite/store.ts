@@ -4,7 +4,7 @@ import {
   type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
 } from '../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, JobFilter, JobOutcome, JobTarget, LinkDecision, Lookup, PersonView,
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, JobFilter, JobOutcome, JobTarget, LinkDecision, Lookup, PersonView,
   Store, StoreCounts,
 } from '../port.ts';
 import * as accounts from './accounts.ts';
@@ -136,6 +136,10 @@ export class SqliteStore implements Store {
 
   claimJobs(worker: string, now: EpochMs, limit: number): Promise<readonly ClaimedJob[]> {
     return this.#run(() => jobs.claimJobs(this.#ctx, worker, now, limit));
+  }
+
+  finishJobs(list: readonly FinishedJob[]): Promise<readonly (Error | undefined)[]> {
+    return this.#run(() => jobs.finishJobs(this.#ctx, list));
   }
 
   finishJob(jobId: number, outcome: JobOutcome, event: NewEvent): Promise<void> {

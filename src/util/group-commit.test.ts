@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isPwsyncError } from '../../core/errors.ts';
+import { isPwsyncError } from '../core/errors.ts';
 import { GroupCommit } from './group-commit.ts';
 
 /** A promise to settle from outside, to hold a flush in flight. */

@@ -1,4 +1,4 @@
-import { TransientError } from '../../core/errors.ts';
+import { TransientError } from '../core/errors.ts';
 
 /**
  * Group commit: while one flush is in flight, the items submitted meanwhile wait and go to the
