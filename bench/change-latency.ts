@@ -328,7 +328,8 @@ async function engineRun(p: Prepared): Promise<RunResult> {
       done++;
     });
   };
-  const rt = await openRuntime(p.configFile, { workers: true, connectorFactory: factory });
+  // As `pwsync server` opens it: the delivery workers running and the store on its own thread.
+  const rt = await openRuntime(p.configFile, { workers: true, storeThread: true, connectorFactory: factory });
   const storeStats: ReadonlyMap<string, CallStats> | undefined = args.breakdown ? instrument(rt.store) : undefined;
   const random = seededRandom(plan.seed + 1);
   const loop = monitorEventLoopDelay({ resolution: 5 });

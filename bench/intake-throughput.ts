@@ -234,7 +234,8 @@ async function coreRun(inst: Installation, list: readonly Change[], mode: 'batch
   const how = mode === 'batched' ? `submitChanges, batches of ${plan.batch}, ${plan.concurrency} in flight` : 'submitChange, one at a time';
   console.log(`\n[core, ${mode}${workers ? '' : ', no workers'}] ${how}, ${list.length.toLocaleString('en')} changes; ${workers ? 'the delivery workers running' : 'no delivery workers (delivered afterwards)'}`);
   await restoreStore(inst, snapshot);
-  const rt = await openRuntime(inst.serverConfig, { workers });
+  // The store as `pwsync server` has it, on its own thread.
+  const rt = await openRuntime(inst.serverConfig, { workers, storeThread: true });
   const request = (c: Change, secret: Secret): ChangeRequest => ({ sourceSystem: SOURCE, account: { name: c.login }, secret, changedAt: c.changedAt, origin: 'source', actor: 'bench', notificationId: randomUUID() });
   // Made before the clock: the intake's counterpart is the decryption, timed apart.
   const secrets = list.map((c) => Secret.fromString(c.password));

@@ -4,6 +4,7 @@ import { InvalidInputError } from './core/errors.ts';
 import { Keyring } from './crypto/keyring.ts';
 import { createLogger, type Logger } from './log/logger.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
+import { SqliteStoreThread } from './store/sqlite/thread/store-thread.ts';
 import type { Store } from './store/port.ts';
 import { ConnectorPool } from './sync/connector-pool.ts';
 import type { SyncContext } from './sync/context.ts';
@@ -19,6 +20,11 @@ export interface Runtime {
   readonly ctx: SyncContext;
   /** Present when opened with workers (the server). */
   readonly workers: Workers | undefined;
+  /**
+   * Settles with the error if a part the runtime cannot go on without fails for good (the store's
+   * thread); never settles otherwise. The server stops on it, so that its supervisor restarts it.
+   */
+  readonly failed: Promise<Error>;
   close(): Promise<void>;
 }
 
@@ -27,6 +33,11 @@ export interface RuntimeOptions {
   readonly logLevel?: string;
   /** Start delivery workers (the server does; one-shot commands do not). */
   readonly workers?: boolean;
+  /**
+   * Run the store on a thread of its own (the server does: its commits then wait for `fsync`
+   * without stopping the intake and the deliveries). One-shot commands keep it on their thread.
+   */
+  readonly storeThread?: boolean;
   /** For tests: connectors other than the registry's. */
   readonly connectorFactory?: ConnectorFactory;
   readonly now?: () => number;
@@ -41,7 +52,13 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
   const config = await loadConfig(configFile);
   const log = createLogger({ level: options.logLevel ?? config.log.level, ...(config.log.file ? { destination: config.log.file } : {}) });
   const keyring = await Keyring.load(config.keyFile);
-  const store = await openSqliteStore(config.storePath);
+  let fail: (e: Error) => void = () => undefined;
+  const failed = new Promise<Error>((resolve) => (fail = resolve));
+  const onFailure = (e: Error): void => {
+    log.fatal({ err: e }, 'the store thread failed; every store call fails from now on');
+    fail(e);
+  };
+  const store: Store = options.storeThread === true ? await SqliteStoreThread.open(config.storePath, { onFailure }) : await openSqliteStore(config.storePath);
   await store.declareLookups(lookupsFor(config));
   const connectors = new ConnectorPool(options.connectorFactory ?? createConnector, config.baseDir);
   let workers: Workers | undefined;
@@ -66,6 +83,7 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
     log,
     ctx,
     workers,
+    failed,
     async close() {
       if (closed) return;
       closed = true;

@@ -50,7 +50,7 @@ describe('JWE ECDH-ES + A256GCM', () => {
     assert.equal(code(() => decryptCompact(`${h}..${iv}.${ct}.${Buffer.alloc(16).toString('base64url')}`, privateKey)), 'ERR_JWE_DECRYPTION_FAILED');
   });
 
-  test('anything but ECDH-ES/A256GCM, compression, an encrypted key, a point off the curve: refused as invalid', async () => {
+  test('anything but ECDH-ES/A256GCM, compression, an encrypted key, a point off the curve or of the wrong size: refused as invalid', async () => {
     const { publicKey, privateKey } = pair();
     const compact = encryptCompact(PASSWORD, { kid: 'k', key: publicKey });
     const [h = '', , iv = '', ct = '', tag = ''] = compact.split('.');
@@ -62,6 +62,9 @@ describe('JWE ECDH-ES + A256GCM', () => {
     invalid(withHeader({ zip: 'DEF' }));
     invalid(withHeader({ crit: ['exp'] }));
     invalid(withHeader({ epk: { ...header.epk, y: header.epk['x'] } }));
+    // Coordinates of the wrong length: a point must be two 32-byte values, not shifted bytes.
+    invalid(withHeader({ epk: { ...header.epk, x: (header.epk['x'] ?? '').slice(0, 40) } }));
+    invalid(withHeader({ epk: { ...header.epk, y: `${header.epk['y'] ?? ''}AAAA` } }));
     invalid(`${h}.AAAA.${iv}.${ct}.${tag}`);
     invalid('a.b.c');
     invalid(`${h}..${Buffer.alloc(8).toString('base64url')}.${ct}.${tag}`);

@@ -27,7 +27,7 @@ export async function startServer(configFile: string): Promise<RunningServer> {
 
   let runtime: Runtime;
   try {
-    runtime = await openRuntime(configFile, { workers: true });
+    runtime = await openRuntime(configFile, { workers: true, storeThread: true });
   } catch (e) {
     await release();
     throw e;

@@ -92,15 +92,19 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
  */
 export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[]): Promise<ChangeOutcome[]> {
   const now = ctx.now();
-  const plans: (Plan | PwsyncError)[] = [];
-  for (const request of requests) {
-    try {
-      plans.push(await plan(ctx, request, now));
-    } catch (e) {
-      if (!isPwsyncError(e) || e.retryable) throw e;
-      plans.push(e);
-    }
-  }
+  // Planned together: their reads go to the store at once rather than one round trip after
+  // another (a store on its own thread, or across a network, answers them back to back). Planning
+  // only reads, so the order of the plans cannot matter; the commit below keeps the batch's order.
+  const plans = await Promise.all(
+    requests.map(async (request): Promise<Plan | PwsyncError> => {
+      try {
+        return await plan(ctx, request, now);
+      } catch (e) {
+        if (!isPwsyncError(e) || e.retryable) throw e;
+        return e;
+      }
+    }),
+  );
   const planned = plans.filter((p): p is Plan => !isPwsyncError(p));
   const results = planned.length > 0 ? await ctx.store.commitChanges(planned.map((p) => p.unit)) : [];
   if (planned.some((p) => p.targets.length > 0)) ctx.wake();

@@ -1,6 +1,8 @@
-import { Worker } from 'node:worker_threads';
-import { InvalidInputError, StoreError } from '../../core/errors.ts';
-import type { CommitReply, CommitRequest, CommitWorkerData, WireError } from './commit-wire.ts';
+import type { Worker } from 'node:worker_threads';
+import { StoreError } from '../../core/errors.ts';
+import { fromWireError } from '../../store/sqlite/thread/wire.ts';
+import { startTsWorker } from '../../util/ts-worker.ts';
+import type { CommitReply, CommitRequest, CommitWorkerData } from './commit-wire.ts';
 import { QueueFullError } from './errors.ts';
 import type { EnqueueOutcome, SealedCapture } from './types.ts';
 
@@ -22,13 +24,7 @@ export class CommitThread {
   constructor(path: string, maxLength: number) {
     this.#maxLength = maxLength;
     const data: CommitWorkerData = { path, maxLength };
-    // The program runs through tsx without a build step, and a worker does not inherit the loader
-    // that tsx registered with `register()` (bin/pwsync.js): the worker registers it itself before
-    // it loads the TypeScript entry.
-    const api = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./commit-worker.ts', import.meta.url).href;
-    const boot = `import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-    this.#worker = new Worker(boot, { eval: true, workerData: data });
+    this.#worker = startTsWorker(new URL('./commit-worker.ts', import.meta.url), data);
     this.#worker.unref();
     this.#worker.on('message', (reply: CommitReply) => this.#receive(reply));
     this.#worker.on('error', (e) => this.#fail(new StoreError('the queue commit thread failed', { cause: e })));
@@ -64,13 +60,13 @@ export class CommitThread {
       case 'ready':
         return;
       case 'fatal':
-        this.#fail(fromWire(reply.error));
+        this.#fail(fromWireError(reply.error));
         return;
       case 'done':
         this.#settle(reply.id, (p) => p.resolve(reply.outcomes.map((o) => (o.ok ? o : { ok: false, error: new QueueFullError(this.#maxLength) }))));
         return;
       case 'failed':
-        this.#settle(reply.id, (p) => p.reject(fromWire(reply.error)));
+        this.#settle(reply.id, (p) => p.reject(fromWireError(reply.error)));
         return;
     }
   }
@@ -88,8 +84,4 @@ export class CommitThread {
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
   }
-}
-
-function fromWire(error: WireError): Error {
-  return error.code === 'ERR_INVALID_INPUT' ? new InvalidInputError(error.message) : new StoreError(error.message);
 }

@@ -1,3 +1,4 @@
+import type { WireError } from '../../store/sqlite/thread/wire.ts';
 import type { QueuedCapture, SealedCapture } from './types.ts';
 
 // Messages between the writer and its commit thread. Structured cloning keeps plain data only,
@@ -11,11 +12,6 @@ export interface CommitWorkerData {
 export type CommitRequest =
   | { readonly kind: 'enqueue'; readonly id: number; readonly now: number; readonly captures: readonly SealedCapture[] }
   | { readonly kind: 'close' };
-
-export interface WireError {
-  readonly code: string;
-  readonly message: string;
-}
 
 /** A refused capture carries nothing: the only refusal is the length limit, known to both sides. */
 export type WireOutcome = { readonly ok: true; readonly item: QueuedCapture } | { readonly ok: false };

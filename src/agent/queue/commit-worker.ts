@@ -1,28 +1,25 @@
 // The commit thread's entry (see commit-thread.ts): its own connection to the queue file, one
 // transaction per batch. Only sealed secrets cross the thread boundary.
 import { parentPort, workerData } from 'node:worker_threads';
-import { isPwsyncError } from '../../core/errors.ts';
 import { Sqlite } from '../../store/sqlite/db.ts';
+import { toWireError, type WireError } from '../../store/sqlite/thread/wire.ts';
 import { enqueueSealed } from './captures.ts';
 import { openAgentDatabase } from './open.ts';
-import type { CommitReply, CommitRequest, CommitWorkerData, WireError, WireOutcome } from './commit-wire.ts';
+import type { CommitReply, CommitRequest, CommitWorkerData, WireOutcome } from './commit-wire.ts';
 import type { SealedCapture } from './types.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('commit-worker.ts runs as a worker thread only');
 const { path, maxLength } = workerData as CommitWorkerData;
 
-function toWireError(e: unknown): WireError {
-  if (isPwsyncError(e)) return { code: e.code, message: e.message };
-  return { code: 'ERR_STORE', message: e instanceof Error ? `the commit thread failed: ${e.message}` : 'the commit thread failed' };
-}
+const toWire = (e: unknown): WireError => toWireError(e, 'the commit thread');
 
 let sql: Sqlite | undefined;
 try {
   sql = new Sqlite(openAgentDatabase(path, Date.now()));
   port.postMessage({ kind: 'ready' } satisfies CommitReply);
 } catch (e) {
-  port.postMessage({ kind: 'fatal', error: toWireError(e) } satisfies CommitReply);
+  port.postMessage({ kind: 'fatal', error: toWire(e) } satisfies CommitReply);
 }
 
 port.on('message', (request: CommitRequest) => {
@@ -44,7 +41,7 @@ port.on('message', (request: CommitRequest) => {
     const outcomes = enqueueSealed({ sql: conn, now: () => now, wiped: () => undefined, maxLength }, captures);
     reply = { kind: 'done', id: request.id, outcomes: outcomes.map((o): WireOutcome => (o.ok ? o : { ok: false })) };
   } catch (e) {
-    reply = { kind: 'failed', id: request.id, error: toWireError(e) };
+    reply = { kind: 'failed', id: request.id, error: toWire(e) };
   }
   port.postMessage(reply);
 });

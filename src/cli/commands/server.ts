@@ -15,18 +15,30 @@ export function registerServer(program: Command): void {
     });
 }
 
-/** Runs until SIGINT or SIGTERM, then stops gracefully; a second signal stops at once. */
+/**
+ * Runs until SIGINT or SIGTERM, then stops gracefully; a second signal stops at once. A runtime
+ * that fails for good (its store thread) stops the server too, with exit code 1, so that a
+ * supervisor restarts it rather than leave it refusing every change.
+ */
 export async function untilSignal(server: RunningServer): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  const signalled = new Promise<void>((resolve) => {
+    onSignal = (signal: NodeJS.Signals): void => {
       process.once(signal, () => process.exit(130));
       console.error(`\n${signal}: stopping (deliveries in progress get ${server.runtime.config.server.shutdownGrace / 1000} s)`);
       resolve();
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   });
+  const failure = await Promise.race([signalled.then(() => undefined), server.runtime.failed]);
+  if (onSignal !== undefined) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (failure !== undefined) {
+    console.error(`pwsync server: ${failure.message}; stopping`);
+    process.exitCode = 1;
+  }
   await server.stop();
 }

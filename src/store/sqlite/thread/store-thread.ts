@@ -1,0 +1,230 @@
+import type { Worker } from 'node:worker_threads';
+import { StoreError } from '../../../core/errors.ts';
+import type { Anchor, Change, EpochMs, Job, Link, LinkReason, MatchMode, NewEvent, Person, PersonId, PwEvent, SealedSecret, SystemName } from '../../../core/model.ts';
+import type {
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, JobFilter, JobOutcome, JobTarget,
+  LinkDecision, Lookup, PersonView, Store, StoreCounts,
+} from '../../port.ts';
+import { startTsWorker } from '../../../util/ts-worker.ts';
+import { decodeResult, fromWireError, type StoreArgs, type StoreMethod, type StoreReply, type StoreRequest, type StoreResult, type StoreWorkerData } from './wire.ts';
+
+export interface StoreThreadOptions {
+  /**
+   * Called once if the thread stops other than by {@link SqliteStoreThread.close} (a fault in it):
+   * every call from then on fails, so the owner should stop rather than limp on.
+   */
+  readonly onFailure?: (error: Error) => void;
+  /** The thread's entry module; tests give one that fails on purpose. */
+  readonly entry?: URL;
+}
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (e: Error) => void;
+}
+
+/**
+ * The SQLite store on a thread of its own: the server's store.
+ *
+ * better-sqlite3 works synchronously, and every commit waits for its `fsync` (synchronous=FULL).
+ * On the main thread that wait, and the store's own work, stop everything else the server does: the
+ * intake's TLS, JSON and decryption, the deliveries. Here the thread runs the store and the main
+ * thread goes on meanwhile; calls are answered in the order they were made, each one transaction, so
+ * the Store contract (and its conformance suite) holds unchanged. Only sealed secrets cross.
+ *
+ * One-shot commands keep the store on their main thread ({@link openSqliteStore}): they have
+ * nothing to overlap with it, and the thread's start (about 0.2 s, tsx included) would be theirs.
+ */
+export class SqliteStoreThread implements Store {
+  readonly description: string;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  readonly #exited: Promise<void>;
+  #nextId = 1;
+  #failure: Error | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(worker: Worker, path: string, onFailure: ((error: Error) => void) | undefined) {
+    this.#worker = worker;
+    this.description = `sqlite:${path} (store thread)`;
+    worker.on('message', (reply: StoreReply) => this.#receive(reply));
+    let fault: Error | undefined;
+    worker.on('error', (e) => {
+      fault = new StoreError(`the store thread failed: ${e.message}`, { cause: e });
+      this.#fail(fault);
+    });
+    this.#exited = new Promise((resolve) => {
+      worker.once('exit', (code) => {
+        // Stopping without being asked to is a fault too (the thread's code never exits by itself).
+        if (fault === undefined && this.#closing === undefined) fault = new StoreError(`the store thread stopped (exit code ${code})`);
+        this.#fail(fault ?? new StoreError('the store is closed'));
+        if (fault !== undefined) onFailure?.(fault);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Starts the thread and opens the store at `path` in it (as {@link openSqliteStore} does),
+   * resolving once it is open; rejects with what the opening failed with.
+   */
+  static open(path: string, options: StoreThreadOptions = {}): Promise<SqliteStoreThread> {
+    const worker = startTsWorker(options.entry ?? new URL('./store-worker.ts', import.meta.url), { path } satisfies StoreWorkerData);
+    return new Promise((resolve, reject) => {
+      const early = (e: Error): void => reject(new StoreError(`the store thread failed to start: ${e.message}`, { cause: e }));
+      worker.once('error', early);
+      worker.once('message', (reply: StoreReply) => {
+        worker.off('error', early);
+        if (reply.kind === 'ready') {
+          const store = new SqliteStoreThread(worker, path, options.onFailure);
+          worker.unref();
+          resolve(store);
+        } else {
+          reject(reply.kind === 'fatal' ? fromWireError(reply.error) : new StoreError(`the store thread answered "${reply.kind}" before it was ready`));
+          void worker.terminate();
+        }
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#failure === undefined) this.#worker.postMessage({ kind: 'close' } satisfies StoreRequest);
+      this.#worker.ref();
+      await this.#exited;
+    })();
+    return this.#closing;
+  }
+
+  declareLookups(lookups: readonly Lookup[]): Promise<void> {
+    return this.#call('declareLookups', [lookups]);
+  }
+
+  upsertAccounts(system: SystemName, importRun: string, accounts: readonly AccountInput[]): Promise<readonly AccountWithLink[]> {
+    return this.#call('upsertAccounts', [system, importRun, accounts]);
+  }
+
+  removeAccountsNotIn(system: SystemName, importRun: string, at: EpochMs): Promise<readonly AccountWithLink[]> {
+    return this.#call('removeAccountsNotIn', [system, importRun, at]);
+  }
+
+  getAccount(system: SystemName, anchor: Anchor): Promise<AccountWithLink | undefined> {
+    return this.#call('getAccount', [system, anchor]);
+  }
+
+  findAccountsByKey(system: SystemName, name: string, mode: MatchMode, key: string): Promise<readonly AccountWithLink[]> {
+    return this.#call('findAccountsByKey', [system, name, mode, key]);
+  }
+
+  applyLinks(decisions: readonly LinkDecision[], at: EpochMs): Promise<readonly Person[]> {
+    return this.#call('applyLinks', [decisions, at]);
+  }
+
+  findPersonsByKey(name: string, mode: MatchMode, key: string, limit: number): Promise<readonly PersonId[]> {
+    return this.#call('findPersonsByKey', [name, mode, key, limit]);
+  }
+
+  link(accountId: number, personId: PersonId, reason: LinkReason, at: EpochMs): Promise<Link> {
+    return this.#call('link', [accountId, personId, reason, at]);
+  }
+
+  unlink(accountId: number): Promise<void> {
+    return this.#call('unlink', [accountId]);
+  }
+
+  getPerson(personId: PersonId): Promise<PersonView | undefined> {
+    return this.#call('getPerson', [personId]);
+  }
+
+  searchPersons(query: { text?: string; limit: number; offset?: number }): Promise<readonly PersonView[]> {
+    return this.#call('searchPersons', [query]);
+  }
+
+  counts(): Promise<StoreCounts> {
+    return this.#call('counts', []);
+  }
+
+  commitChange(change: Change, secret: SealedSecret, targets: readonly JobTarget[], events: readonly NewEvent[]): Promise<CommitResult> {
+    return this.#call('commitChange', [change, secret, targets, events]);
+  }
+
+  commitChanges(units: readonly CommitUnit[]): Promise<readonly CommitUnitResult[]> {
+    return this.#call('commitChanges', [units]);
+  }
+
+  claimJobs(worker: string, now: EpochMs, limit: number): Promise<readonly ClaimedJob[]> {
+    return this.#call('claimJobs', [worker, now, limit]);
+  }
+
+  finishJob(jobId: number, outcome: JobOutcome, event: NewEvent): Promise<void> {
+    return this.#call('finishJob', [jobId, outcome, event]);
+  }
+
+  finishJobs(list: readonly FinishedJob[]): Promise<readonly (Error | undefined)[]> {
+    return this.#call('finishJobs', [list]);
+  }
+
+  recoverInProgress(at: EpochMs): Promise<number> {
+    return this.#call('recoverInProgress', [at]);
+  }
+
+  nextRetryAt(): Promise<EpochMs | undefined> {
+    return this.#call('nextRetryAt', []);
+  }
+
+  listJobs(filter: JobFilter): Promise<readonly Job[]> {
+    return this.#call('listJobs', [filter]);
+  }
+
+  sealedSecrets(): Promise<readonly { changeId: string; secret: SealedSecret }[]> {
+    return this.#call('sealedSecrets', []);
+  }
+
+  resealSecrets(secrets: readonly { changeId: string; secret: SealedSecret }[]): Promise<void> {
+    return this.#call('resealSecrets', [secrets]);
+  }
+
+  rememberNotification(id: string, at: EpochMs, forgetBefore: EpochMs): Promise<boolean> {
+    return this.#call('rememberNotification', [id, at, forgetBefore]);
+  }
+
+  appendEvents(events: readonly NewEvent[]): Promise<void> {
+    return this.#call('appendEvents', [events]);
+  }
+
+  listEvents(filter: EventFilter): Promise<readonly PwEvent[]> {
+    return this.#call('listEvents', [filter]);
+  }
+
+  dataVersion(): Promise<number> {
+    return this.#call('dataVersion', []);
+  }
+
+  #call<M extends StoreMethod>(method: M, args: StoreArgs<M>): Promise<StoreResult<M>> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#closing !== undefined) return Promise.reject(new StoreError('the store is closed'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      // Referenced while a call is out, so that the process waits for its answer.
+      if (this.#pending.size === 0) this.#worker.ref();
+      this.#pending.set(id, { resolve: (value) => resolve(decodeResult(method, value)), reject });
+      this.#worker.postMessage({ kind: 'call', id, method, args });
+    });
+  }
+
+  #receive(reply: StoreReply): void {
+    if (reply.kind !== 'done' && reply.kind !== 'failed') return;
+    const p = this.#pending.get(reply.id);
+    if (p === undefined) return;
+    this.#pending.delete(reply.id);
+    if (this.#pending.size === 0 && this.#closing === undefined) this.#worker.unref();
+    if (reply.kind === 'done') p.resolve(reply.value);
+    else p.reject(fromWireError(reply.error));
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+  }
+}

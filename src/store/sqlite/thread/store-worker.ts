@@ -1,0 +1,68 @@
+// The store thread's entry (see store-thread.ts): it opens the SQLite store and answers calls in
+// the order they arrive, each one transaction as on the main thread. Only sealed secrets cross.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Store } from '../../port.ts';
+import { openSqliteStore } from '../index.ts';
+import type { SqliteStore } from '../store.ts';
+import { encodeResult, reviveCall, toWireError, type StoreCall, type StoreReply, type StoreRequest, type StoreWorkerData } from './wire.ts';
+
+const THREAD = 'the store thread';
+const port = parentPort;
+if (port === null) throw new Error('store-worker.ts runs as a worker thread only');
+const { path } = workerData as StoreWorkerData;
+
+let store: SqliteStore | undefined;
+try {
+  store = await openSqliteStore(path);
+  port.postMessage({ kind: 'ready' } satisfies StoreReply);
+} catch (e) {
+  port.postMessage({ kind: 'fatal', error: toWireError(e, THREAD) } satisfies StoreReply);
+  port.close();
+}
+
+/** One call on the store, with the method and its arguments that belong together. */
+function invoke(s: Store, call: StoreCall): Promise<unknown> {
+  switch (call.method) {
+    case 'declareLookups': return s.declareLookups(...call.args);
+    case 'upsertAccounts': return s.upsertAccounts(...call.args);
+    case 'removeAccountsNotIn': return s.removeAccountsNotIn(...call.args);
+    case 'getAccount': return s.getAccount(...call.args);
+    case 'findAccountsByKey': return s.findAccountsByKey(...call.args);
+    case 'applyLinks': return s.applyLinks(...call.args);
+    case 'findPersonsByKey': return s.findPersonsByKey(...call.args);
+    case 'link': return s.link(...call.args);
+    case 'unlink': return s.unlink(...call.args);
+    case 'getPerson': return s.getPerson(...call.args);
+    case 'searchPersons': return s.searchPersons(...call.args);
+    case 'counts': return s.counts(...call.args);
+    case 'commitChange': return s.commitChange(...call.args);
+    case 'commitChanges': return s.commitChanges(...call.args);
+    case 'claimJobs': return s.claimJobs(...call.args);
+    case 'finishJob': return s.finishJob(...call.args);
+    case 'finishJobs': return s.finishJobs(...call.args);
+    case 'recoverInProgress': return s.recoverInProgress(...call.args);
+    case 'nextRetryAt': return s.nextRetryAt(...call.args);
+    case 'listJobs': return s.listJobs(...call.args);
+    case 'sealedSecrets': return s.sealedSecrets(...call.args);
+    case 'resealSecrets': return s.resealSecrets(...call.args);
+    case 'rememberNotification': return s.rememberNotification(...call.args);
+    case 'appendEvents': return s.appendEvents(...call.args);
+    case 'listEvents': return s.listEvents(...call.args);
+    case 'dataVersion': return s.dataVersion(...call.args);
+  }
+}
+
+port.on('message', (request: StoreRequest) => {
+  const s = store;
+  if (request.kind === 'close') {
+    // Calls sent before the close were started before it (in order) and settle first.
+    void (s?.close() ?? Promise.resolve()).catch(() => undefined).finally(() => port.close());
+    return;
+  }
+  const { id } = request;
+  const answer = s === undefined ? Promise.reject(new Error('the store could not be opened')) : invoke(s, reviveCall(request));
+  answer.then(
+    (value) => port.postMessage({ kind: 'done', id, value: encodeResult(request.method, value) } satisfies StoreReply),
+    (e: unknown) => port.postMessage({ kind: 'failed', id, error: toWireError(e, THREAD) } satisfies StoreReply),
+  );
+});
