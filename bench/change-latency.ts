@@ -3,7 +3,8 @@
  * target file holds the new hash (the file connector's `setPassword` has renamed the new file into
  * place and synced the directory), for changes sent open-loop at a fixed rate; then the same writes
  * made directly through the file connector with no engine in between, at the same rate, so the
- * engine's own overhead shows as a ratio.
+ * engine's own overhead shows as a ratio. The engine runs as `pwsync server` runs it: the delivery
+ * workers in this process, the store on a thread of its own.
  *
  *   node --import tsx bench/change-latency.ts [--rows 10000] [--changes 10000] [--rate 200]
  *        [--targets 1] [--hash ssha512|argon2id] [--workers 8] [--mode both|engine|direct]

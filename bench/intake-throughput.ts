@@ -12,8 +12,8 @@
  * the last answer. The encryption (which the agent pays) is timed apart, and so is the server's
  * decryption. Afterwards every account of the target file must hold its last password.
  *
- * Core: in this process, each time on a fresh copy of the store as imported, the same changes
- * through `submitChanges` in batches of the same size and the same concurrency, with the delivery
+ * Core: in this process, each time on a fresh copy of the store as imported, with the store on its
+ * own thread as the server has it, the same changes through `submitChanges` in batches of the same size and the same concurrency, with the delivery
  * workers running (as in the server) and without them (the entry point alone; a server delivers
  * the jobs afterwards, so that the target file is checked all the same); then the first `--single`
  * of them through `submitChange`, one at a time, with the workers running.

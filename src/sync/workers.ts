@@ -70,18 +70,24 @@ export class Workers {
     let seenVersion = -1;
     while (this.#running) {
       try {
-        const version = await store.dataVersion();
-        const now = this.#ctx.now();
-        const nextRetry = await store.nextRetryAt();
-        const due = this.#dirty || version !== seenVersion || (nextRetry !== undefined && nextRetry <= now);
-        const free = config.server.workers - this.#inFlight.size;
-        if (due && free > 0) {
+        const free = (): number => config.server.workers - this.#inFlight.size;
+        // Woken by this process (a change committed, a slot freed), the loop claims at once; only
+        // an idle poll asks the store whether another process committed or a retry fell due.
+        let due = this.#dirty;
+        let version = seenVersion;
+        if (!due && free() > 0) {
+          version = await store.dataVersion();
+          const nextRetry = await store.nextRetryAt();
+          due = version !== seenVersion || (nextRetry !== undefined && nextRetry <= this.#ctx.now());
+        }
+        const slots = free();
+        if (due && slots > 0) {
           this.#dirty = false;
           seenVersion = version;
-          const jobs = await store.claimJobs(this.#id, now, free);
+          const jobs = await store.claimJobs(this.#id, this.#ctx.now(), slots);
           for (const job of jobs) this.#track(job);
           // A full batch may mean more are waiting.
-          if (jobs.length === free) this.#dirty = true;
+          if (jobs.length === slots) this.#dirty = true;
         }
       } catch (e) {
         log.error({ err: e }, 'worker loop failed; trying again');
