@@ -9,6 +9,8 @@ ensure_npm
 # and a private slapd with its password modules), mkpasswd, htpasswd and the argon2 reference tool.
 ensure_debian openssl:openssl slappasswd:slapd /usr/lib/ldap/pw-pbkdf2.so:slapd-contrib ldapsearch:ldap-utils \
   mkpasswd:whois htpasswd:apache2-utils argon2:argon2 python3:python3
+# The ldap connector is proved against private directory servers: 389 DS (and its NSS tools).
+ensure_debian ns-slapd:389-ds-base dscreate:python3-lib389 certutil:libnss3-tools
 
 echo "== type-check"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint --max-warnings 0 --no-error-on-unmatched-pattern src test bench

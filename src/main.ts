@@ -60,7 +60,7 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
   };
   const store: Store = options.storeThread === true ? await SqliteStoreThread.open(config.storePath, { onFailure }) : await openSqliteStore(config.storePath);
   await store.declareLookups(lookupsFor(config));
-  const connectors = new ConnectorPool(options.connectorFactory ?? createConnector, config.baseDir);
+  const connectors = new ConnectorPool(options.connectorFactory ?? createConnector, config.baseDir, log);
   let workers: Workers | undefined;
   const ctx: SyncContext = {
     config,
@@ -95,10 +95,14 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
   };
 }
 
-/** `NODE_DEBUG=ldapts` makes ldapts print modify and exop values: passwords. */
+/**
+ * `NODE_DEBUG=ldapts` makes ldapts print modify and exop values: passwords. Node matches each
+ * NODE_DEBUG entry as a case-insensitive pattern where `*` stands for anything, so `ldap*` or `*`
+ * switch it on too.
+ */
 export function refuseLeakyDebugSwitches(env: NodeJS.ProcessEnv): void {
-  const debug = (env['NODE_DEBUG'] ?? '').split(/[\s,]+/).map((s) => s.toLowerCase());
-  const leaky = debug.filter((d) => d === 'ldapts' || d === '*');
+  const entries = (env['NODE_DEBUG'] ?? '').split(/[\s,]+/).filter((s) => s !== '');
+  const leaky = entries.filter((d) => new RegExp(`^${d.replace(/[|\\{}()[\]^$+?.]/g, '\\$&').replaceAll('*', '.*')}$`, 'i').test('ldapts'));
   if (leaky.length > 0) {
     throw new InvalidInputError(`NODE_DEBUG=${leaky.join(',')} makes a library print passwords; unset it before starting pwsync`);
   }

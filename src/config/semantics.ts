@@ -101,11 +101,15 @@ const PASSWORD_REQUIREMENTS: {
     ...(system.file.passwordColumn === undefined ? [{ path: ['file', 'passwordColumn'], setting: 'file.passwordColumn' }] : []),
     ...(system.password.hash === undefined ? [{ path: ['password', 'hash'], setting: 'password.hash' }] : []),
   ],
+  ldap: (system) =>
+    system.ldap.flavor !== 'ad' && system.ldap.passwordMethod === 'hash' && system.password.hash === undefined
+      ? [{ path: ['password', 'hash'], setting: 'password.hash (ldap.passwordMethod is hash)' }]
+      : [],
 };
 
 function notConfigured(system: SystemConfig, i: number): PendingProblem[] {
   // With more than one kind, TypeScript cannot correlate the entry with the system: cast as registry.ts does.
-  const requirements: (s: SystemConfig) => { path: PathSegment[]; setting: string }[] = PASSWORD_REQUIREMENTS[system.connector];
+  const requirements = PASSWORD_REQUIREMENTS[system.connector] as (s: SystemConfig) => { path: PathSegment[]; setting: string }[];
   return requirements(system).map(({ path, setting }) => ({
     code: 'PASSWORD_NOT_CONFIGURED',
     path: ['systems', i, ...path],

@@ -25,6 +25,12 @@ export interface ConformanceFixture {
   readonly login?: (anchor: Anchor, secret: Secret) => Promise<boolean>;
   /** A password the system's policy refuses; the policy case runs only when it is given. */
   readonly refusedPassword?: string;
+  /**
+   * The same system reached over a transport that is not secure (plain LDAP, TLS unverified), with
+   * a secure connection required. For connectors whose transport can be insecure; the case that
+   * checks no password is sent then runs.
+   */
+  readonly insecure?: () => Connector;
   /** Removes what setup made. The suite closes the connector itself before calling it. */
   cleanup(): Promise<void>;
 }
@@ -39,6 +45,7 @@ interface Case {
 /** The method each capability promises. */
 const METHODS: Readonly<Record<Capability, string>> = {
   import: 'importAccounts',
+  deltaImport: 'importChangesSince',
   setPassword: 'setPassword',
   verifyPassword: 'verifyPassword',
   changePassword: 'changePassword',
@@ -166,6 +173,34 @@ const CASES: readonly Case[] = [
       await rejectsWithCode(setTo(f, f.existingAnchor, refused), 'ERR_POLICY', 6927);
       const works = await logsIn(f, f.existingAnchor, refused);
       if (works !== undefined) assert.equal(works, false);
+    },
+  },
+  {
+    name: 'over an insecure transport with a secure connection required, no password is sent (7005)',
+    applies: (f) => f.insecure !== undefined && can(f.connector, 'setPassword'),
+    run: async (f) => {
+      const before = fresh('Before');
+      await setTo(f, f.existingAnchor, before);
+      const insecure = f.insecure?.();
+      assert.ok(insecure !== undefined && can(insecure, 'setPassword'));
+      try {
+        assert.equal(insecure.isSecure(), false);
+        const secret = Secret.fromString(fresh('Insecure'));
+        try {
+          await assert.rejects(insecure.setPassword(f.existingAnchor, secret, {}), (err: unknown) => {
+            assert.ok(isPwsyncError(err));
+            assert.equal(err.code, 'ERR_INSECURE_CONNECTION');
+            assert.equal(err.event, 7005);
+            return true;
+          });
+        } finally {
+          secret.dispose();
+        }
+      } finally {
+        await insecure.close();
+      }
+      const works = await logsIn(f, f.existingAnchor, before);
+      if (works !== undefined) assert.equal(works, true, 'the password is unchanged');
     },
   },
   {

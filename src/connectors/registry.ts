@@ -1,5 +1,6 @@
 import type { ConnectorKind, SystemConfig } from '../config/schema.ts';
 import { createFileConnector } from './file/index.ts';
+import { createLdapConnector } from './ldap/index.ts';
 import type { Connector, ConnectorContext } from './types.ts';
 
 type Factories = { readonly [K in ConnectorKind]: (system: Extract<SystemConfig, { connector: K }>, ctx: ConnectorContext) => Connector };
@@ -7,6 +8,7 @@ type Factories = { readonly [K in ConnectorKind]: (system: Extract<SystemConfig,
 /** The one list of connector kinds: the only place that knows every kind. */
 const FACTORIES: Factories = {
   file: createFileConnector,
+  ldap: createLdapConnector,
 };
 
 export const CONNECTOR_KINDS = Object.keys(FACTORIES) as ConnectorKind[];
@@ -15,7 +17,7 @@ export const CONNECTOR_KINDS = Object.keys(FACTORIES) as ConnectorKind[];
 export function createConnector(system: SystemConfig, ctx: ConnectorContext): Connector {
   // The discriminated union pairs each kind with its own block; with a second kind the indexed
   // factory widens and needs a cast to the common signature here (and only here).
-  const factory = FACTORIES[system.connector];
+  const factory = FACTORIES[system.connector] as ConnectorFactory;
   return factory(system, ctx);
 }
 

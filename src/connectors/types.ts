@@ -1,11 +1,12 @@
 import type { Anchor, Attributes } from '../core/model.ts';
 import type { Secret } from '../core/secret.ts';
+import type { Logger } from '../log/logger.ts';
 
 /**
  * What a connector can do beyond the required interface. The engine never asks a connector for
  * an ability it has not declared; {@link can} joins the declaration to the method's type.
  */
-export type Capability = 'import' | 'setPassword' | 'verifyPassword' | 'changePassword';
+export type Capability = 'import' | 'deltaImport' | 'setPassword' | 'verifyPassword' | 'changePassword';
 
 /** The result of {@link Connector.testConnection}: it connects; `validate` at config load never does. */
 export interface ConnectionReport {
@@ -39,6 +40,37 @@ export interface AccountImport {
   importAccounts(): AsyncIterable<AccountRecord>;
 }
 
+/**
+ * Where a system's change history stood, as only the connector that made it can read it (a
+ * directory's USN with the server it belongs to, a time stamp). Opaque to the engine, which keeps
+ * it in the store between imports.
+ */
+export type Watermark = string & { readonly __watermark: unique symbol };
+
+/** One item of a delta import: an account added or changed, or one removed from the system. */
+export type AccountDelta =
+  | { readonly kind: 'changed'; readonly record: AccountRecord }
+  | { readonly kind: 'removed'; readonly anchor: Anchor };
+
+/**
+ * Reads only what changed since an earlier import. Declared by connectors whose system keeps a
+ * change history that can be asked (LDAP `modifyTimestamp` / AD `uSNChanged`).
+ */
+export interface DeltaImport {
+  /**
+   * Where the system's history stands now. The engine asks before a full import, so that the next
+   * delta import reads everything that changed while the full import ran (reading it twice is
+   * harmless: imports are idempotent).
+   */
+  watermark(): Promise<Watermark>;
+  /**
+   * Accounts changed since `since` (and possibly a few before it), then removed ones where the
+   * system can tell. Throws `WatermarkError` (core/errors) when `since` cannot be read from here (another
+   * server's USN, a restored directory): the engine then runs a full import.
+   */
+  importChangesSince(since: Watermark): AsyncIterable<AccountDelta>;
+}
+
 export interface SetPasswordOptions {
   /** Ask the system to make the person change the password at next logon, where it can. */
   readonly forceChangeAtNextLogon?: boolean;
@@ -66,6 +98,7 @@ export interface PasswordVerify {
 
 interface CapabilityMap {
   import: AccountImport;
+  deltaImport: DeltaImport;
   setPassword: PasswordSet;
   verifyPassword: PasswordVerify;
   changePassword: PasswordChange;
@@ -82,4 +115,6 @@ export interface ConnectorContext {
   readonly system: string;
   /** Relative paths in the configuration resolve against this directory. */
   readonly baseDir: string;
+  /** For what a connector notices on its own (a reconnect, skipped entries); silent when absent. */
+  readonly log?: Logger;
 }

@@ -55,9 +55,31 @@ export class InsecureConnectionError extends PwsyncError {
   override readonly event = 7005;
 }
 
+/** The system refused the credentials of pwsync's own service account (a bind DN, a database user). */
+export class ServiceCredentialsError extends PwsyncError {
+  readonly code = 'ERR_SERVICE_CREDENTIALS';
+  override readonly event = 7013;
+}
+
+/** The service account may not do what was asked (an ACL, a missing right). */
+export class AccessDeniedError extends PwsyncError {
+  readonly code = 'ERR_ACCESS_DENIED';
+  override readonly event = 7014;
+}
+
+/** A person's own change named a current password the system does not accept. */
+export class CurrentPasswordError extends PwsyncError {
+  readonly code = 'ERR_CURRENT_PASSWORD';
+}
+
 /** The target's data is unreadable (a corrupt file, an unexpected schema). Not retried. */
 export class TargetDataError extends PwsyncError {
   readonly code = 'ERR_TARGET_DATA';
+}
+
+/** A delta import cannot start from the watermark it was given; a full import is needed. */
+export class WatermarkError extends PwsyncError {
+  readonly code = 'ERR_WATERMARK';
 }
 
 // Input and operator errors ------------------------------------------------------------------

@@ -23,6 +23,8 @@ export const EVENTS = {
   7010: { name: 'DELIVERY_FAILED', severity: 'error', text: 'the password could not be set for a reason that is not retried' },
   7011: { name: 'JOB_RECOVERED', severity: 'warning', text: 'a job that was in progress when the server stopped was queued again' },
   7012: { name: 'NOTIFICATION_UNAUTHORIZED', severity: 'warning', text: 'a notification was refused: the caller is not authenticated or may not speak for that source' },
+  7013: { name: 'SERVICE_CREDENTIALS_REFUSED', severity: 'error', text: 'the target system refused the credentials of pwsync\'s service account' },
+  7014: { name: 'ACCESS_DENIED', severity: 'error', text: 'the service account lacks the rights to set this account\'s password' },
   7020: { name: 'AMBIGUOUS_JOIN', severity: 'warning', text: 'an account matches more than one person; no link was made' },
   7021: { name: 'ACCOUNT_UNLINKED', severity: 'info', text: 'an account removed from its system was unlinked' },
   7022: { name: 'IMPORT_COMPLETED', severity: 'info', text: 'import completed' },

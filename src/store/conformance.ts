@@ -1,5 +1,6 @@
 import { describe } from 'node:test';
 import { accountTests } from './conformance/accounts.ts';
+import { deltaTests } from './conformance/delta.ts';
 import { eventTests } from './conformance/events.ts';
 import type { OpenStore } from './conformance/fixtures.ts';
 import { jobTests } from './conformance/jobs.ts';
@@ -21,6 +22,7 @@ export type { OpenStore } from './conformance/fixtures.ts';
 export function runStoreConformance(name: string, open: OpenStore): void {
   describe(`store conformance: ${name}`, () => {
     accountTests(open);
+    deltaTests(open);
     personTests(open);
     lookupTests(open);
     jobTests(open);

@@ -51,6 +51,25 @@ export interface Store {
    */
   removeAccountsNotIn(system: SystemName, importRun: string, at: EpochMs): Promise<readonly AccountWithLink[]>;
 
+  /**
+   * Deletes the accounts of `system` with these anchors (reported removed by a delta import), with
+   * the same effects as {@link Store.removeAccountsNotIn}, and returns what was removed, in id
+   * order. Anchors the store does not know (never imported, removed before) are ignored.
+   */
+  removeAccounts(system: SystemName, anchors: readonly Anchor[], at: EpochMs): Promise<readonly AccountWithLink[]>;
+
+  /**
+   * Where `system`'s change history stood when its last successful import began, as its connector
+   * wrote it (opaque to the store), or undefined when none is kept. A delta import reads from it.
+   */
+  getImportWatermark(system: SystemName): Promise<ImportWatermark | undefined>;
+
+  /**
+   * Keeps `watermark` as `system`'s, replacing the one kept before; `at` is when it was stored. One
+   * per system; a watermark of a system no longer configured is kept and harms nothing.
+   */
+  setImportWatermark(system: SystemName, watermark: string, at: EpochMs): Promise<void>;
+
   getAccount(system: SystemName, anchor: Anchor): Promise<AccountWithLink | undefined>;
 
   /** Accounts of `system` whose attribute `name` has `key` under `mode` (a declared lookup), in id order. */
@@ -198,6 +217,12 @@ export interface AccountInput {
 
 export interface AccountWithLink extends Account {
   readonly personId: PersonId | null;
+}
+
+/** A system's import watermark as kept by {@link Store.setImportWatermark}. */
+export interface ImportWatermark {
+  readonly watermark: string;
+  readonly at: EpochMs;
 }
 
 export interface PersonInput {

@@ -1,6 +1,7 @@
 import type { SystemConfig } from '../config/schema.ts';
 import type { ConnectorFactory } from '../connectors/registry.ts';
 import type { Connector } from '../connectors/types.ts';
+import type { Logger } from '../log/logger.ts';
 
 /**
  * One connector per system, created on first use and kept open (connections are expensive: an
@@ -12,12 +13,13 @@ export class ConnectorPool {
   constructor(
     private readonly factory: ConnectorFactory,
     private readonly baseDir: string,
+    private readonly log?: Logger,
   ) {}
 
   get(system: SystemConfig): Connector {
     let connector = this.#open.get(system.name);
     if (!connector) {
-      connector = this.factory(system, { system: system.name, baseDir: this.baseDir });
+      connector = this.factory(system, { system: system.name, baseDir: this.baseDir, ...(this.log ? { log: this.log.child({ system: system.name }) } : {}) });
       this.#open.set(system.name, connector);
     }
     return connector;

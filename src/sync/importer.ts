@@ -1,82 +1,212 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidInputError } from '../core/errors.ts';
+import { InvalidInputError, WatermarkError } from '../core/errors.ts';
 import { matchKey } from '../core/join.ts';
-import type { Attributes, NewEvent } from '../core/model.ts';
+import type { Anchor, Attributes, NewEvent } from '../core/model.ts';
 import { projectsPersons, type SystemConfig } from '../config/schema.ts';
 import { systemByName } from '../config/index.ts';
-import { can, type AccountRecord } from '../connectors/types.ts';
+import { can, type AccountImport, type AccountRecord, type Connector, type Watermark } from '../connectors/types.ts';
 import type { AccountInput, AccountWithLink, LinkDecision, Store } from '../store/port.ts';
 import type { SyncContext } from './context.ts';
 
+/** `full` reads every account; `delta` only what changed since the last import (connectors with `deltaImport`). */
+export type ImportMode = 'full' | 'delta';
+
+export interface ImportOptions {
+  /** Default `full`. */
+  readonly mode?: ImportMode;
+}
+
 export interface ImportProgress {
   readonly system: string;
+  readonly mode: ImportMode;
+  /** Accounts read (full), or changed accounts read (delta). */
   readonly read: number;
+  readonly removed: number;
 }
 
 export interface ImportReport {
   readonly system: string;
+  /** The import that ran: `full` also when a delta import was asked for and could not run. */
+  readonly mode: ImportMode;
+  /** Why a delta import that was asked for ran as a full one; absent otherwise. */
+  readonly fallback?: string;
+  /** Accounts read (full), or changed accounts read (delta). */
   readonly read: number;
   readonly projected: number;
   readonly joined: number;
   readonly ambiguous: number;
   readonly unmatched: number;
+  /** Accounts removed from the store: gone from the system (full) or reported removed (delta). */
   readonly removed: number;
+  /** Of the removed accounts, those that were linked to a person (one 7021 each). */
+  readonly unlinked: number;
   readonly ms: number;
 }
+
+type Importing = Connector & AccountImport;
 
 /**
  * Streams a system's accounts into the store and links them: the first join rule that finds
  * exactly one person links; a rule that finds several links nothing (never guess) and warns;
- * an account that joins no one projects a person when its system projects. Accounts that are
- * gone from the system are removed and unlinked.
+ * an account that joins no one projects a person when its system projects.
+ *
+ * A full import removes and unlinks the accounts that are gone from the system. A delta import
+ * reads only what changed since the watermark the last import left, and removes the accounts the
+ * connector reports removed; without a usable watermark it runs a full import instead (the report
+ * says so). Either stores the connector's new watermark, taken before reading, only once it has
+ * finished: an import that fails keeps the old one.
  */
 export async function importSystem(
   ctx: SyncContext,
   systemName: string,
   onProgress: (p: ImportProgress) => void = () => undefined,
+  options: ImportOptions = {},
 ): Promise<ImportReport> {
   const system = systemByName(ctx.config, systemName);
   const connector = ctx.connectors.get(system);
   if (!can(connector, 'import')) throw new InvalidInputError(`the ${connector.kind} connector of "${system.name}" cannot import accounts`);
-
   const started = ctx.now();
-  const run = randomUUID();
-  const totals = { read: 0, projected: 0, joined: 0, ambiguous: 0, unmatched: 0 };
-  let batch: AccountInput[] = [];
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    const stored = await ctx.store.upsertAccounts(system.name, run, batch);
-    batch = [];
-    const linked = await linkBatch(ctx.store, system, stored, ctx.now());
-    totals.projected += linked.projected;
-    totals.joined += linked.joined;
-    totals.ambiguous += linked.ambiguous;
-    totals.unmatched += linked.unmatched;
-    onProgress({ system: system.name, read: totals.read });
-  };
-
-  for await (const record of connector.importAccounts()) {
-    batch.push({ anchor: record.anchor, attributes: mapAttributes(system, record) });
-    totals.read++;
-    if (batch.length >= system.import.batchSize) await flush();
+  if (options.mode !== 'delta') return fullImport(ctx, system, connector, started, onProgress, undefined);
+  if (!can(connector, 'deltaImport')) {
+    throw new InvalidInputError(`the ${connector.kind} connector of "${system.name}" cannot import changes only (no delta import); run a full import`);
   }
-  await flush();
 
-  const at = ctx.now();
-  const removed = await ctx.store.removeAccountsNotIn(system.name, run, at);
-  const events: NewEvent[] = removed
-    .filter((a) => a.personId !== null)
-    .map((a) => ({ code: 7021, at, system: system.name, anchor: a.anchor, personId: a.personId, message: 'account no longer in its system; unlinked' }));
-  const report: ImportReport = { system: system.name, ...totals, removed: removed.length, ms: at - started };
-  events.push({
-    code: 7022,
-    at,
-    system: system.name,
-    message: `import: ${report.read} read, ${report.projected} projected, ${report.joined} joined, ${report.ambiguous} ambiguous, ${report.unmatched} unmatched, ${report.removed} removed`,
-  });
-  await ctx.store.appendEvents(events);
-  ctx.log.info({ ...report }, 'import completed');
-  return report;
+  const kept = await ctx.store.getImportWatermark(system.name);
+  if (kept === undefined) {
+    const why = 'no watermark is stored (no full import has completed)';
+    ctx.log.info({ system: system.name, reason: why }, 'delta import not possible; running a full import');
+    return fullImport(ctx, system, connector, started, onProgress, why);
+  }
+  const next = await connector.watermark();
+  const batches = new Batches(ctx, system, 'delta', onProgress);
+  try {
+    // The store keeps what the connector wrote; it is this connector's own watermark again.
+    for await (const delta of connector.importChangesSince(kept.watermark as Watermark)) {
+      if (delta.kind === 'changed') await batches.changed(delta.record);
+      else await batches.removed(delta.anchor);
+    }
+  } catch (e) {
+    if (!(e instanceof WatermarkError)) throw e;
+    // What was applied before the refusal stays: imports are idempotent, and the full one follows.
+    const why = `the stored watermark cannot be used: ${e.message}`;
+    ctx.log.warn({ system: system.name, reason: why }, 'delta import not possible; running a full import');
+    return fullImport(ctx, system, connector, started, onProgress, why);
+  }
+  await batches.flush();
+  await ctx.store.setImportWatermark(system.name, next, ctx.now());
+  return batches.finish(started, undefined);
+}
+
+async function fullImport(
+  ctx: SyncContext,
+  system: SystemConfig,
+  connector: Importing,
+  started: number,
+  onProgress: (p: ImportProgress) => void,
+  fallback: string | undefined,
+): Promise<ImportReport> {
+  // Taken before reading, so the next delta import also reads what changes while this one runs.
+  const next = can(connector, 'deltaImport') ? await connector.watermark() : undefined;
+  const batches = new Batches(ctx, system, 'full', onProgress);
+  for await (const record of connector.importAccounts()) await batches.changed(record);
+  await batches.flush();
+  await batches.removeMissing();
+  if (next !== undefined) await ctx.store.setImportWatermark(system.name, next, ctx.now());
+  return batches.finish(started, fallback);
+}
+
+/**
+ * One import run's batches: changed accounts are upserted and linked, removed ones deleted, in
+ * the order the connector gave them (a batch of one kind is written before one of the other starts).
+ */
+class Batches {
+  readonly #run = randomUUID();
+  readonly #totals = { read: 0, projected: 0, joined: 0, ambiguous: 0, unmatched: 0, removed: 0, unlinked: 0 };
+  #changed: AccountInput[] = [];
+  #removed: Anchor[] = [];
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly system: SystemConfig,
+    private readonly mode: ImportMode,
+    private readonly onProgress: (p: ImportProgress) => void,
+  ) {}
+
+  async changed(record: AccountRecord): Promise<void> {
+    if (this.#removed.length > 0) await this.#flushRemoved();
+    this.#changed.push({ anchor: record.anchor, attributes: mapAttributes(this.system, record) });
+    this.#totals.read++;
+    if (this.#changed.length >= this.system.import.batchSize) await this.#flushChanged();
+  }
+
+  async removed(anchor: Anchor): Promise<void> {
+    if (this.#changed.length > 0) await this.#flushChanged();
+    this.#removed.push(anchor);
+    if (this.#removed.length >= this.system.import.batchSize) await this.#flushRemoved();
+  }
+
+  async flush(): Promise<void> {
+    await this.#flushChanged();
+    await this.#flushRemoved();
+  }
+
+  /** Removes the accounts this run did not see (a full import's end). */
+  async removeMissing(): Promise<void> {
+    const at = this.ctx.now();
+    await this.#recordRemoved(await this.ctx.store.removeAccountsNotIn(this.system.name, this.#run, at), at);
+  }
+
+  /** Writes the 7022 event and returns the report. */
+  async finish(started: number, fallback: string | undefined): Promise<ImportReport> {
+    const at = this.ctx.now();
+    const t = this.#totals;
+    const report: ImportReport = { system: this.system.name, mode: this.mode, ...(fallback === undefined ? {} : { fallback }), ...t, ms: at - started };
+    const kind = fallback === undefined ? `${this.mode} import` : `full import (delta not possible: ${fallback})`;
+    await this.ctx.store.appendEvents([
+      {
+        code: 7022,
+        at,
+        system: this.system.name,
+        message: `${kind}: ${t.read} read, ${t.projected} projected, ${t.joined} joined, ${t.ambiguous} ambiguous, ${t.unmatched} unmatched, ${t.removed} removed`,
+      },
+    ]);
+    this.ctx.log.info({ ...report }, 'import completed');
+    return report;
+  }
+
+  async #flushChanged(): Promise<void> {
+    if (this.#changed.length === 0) return;
+    const stored = await this.ctx.store.upsertAccounts(this.system.name, this.#run, this.#changed);
+    this.#changed = [];
+    const linked = await linkBatch(this.ctx.store, this.system, stored, this.ctx.now());
+    this.#totals.projected += linked.projected;
+    this.#totals.joined += linked.joined;
+    this.#totals.ambiguous += linked.ambiguous;
+    this.#totals.unmatched += linked.unmatched;
+    this.#progress();
+  }
+
+  async #flushRemoved(): Promise<void> {
+    if (this.#removed.length === 0) return;
+    const at = this.ctx.now();
+    const gone = await this.ctx.store.removeAccounts(this.system.name, this.#removed, at);
+    this.#removed = [];
+    await this.#recordRemoved(gone, at);
+    this.#progress();
+  }
+
+  async #recordRemoved(gone: readonly AccountWithLink[], at: number): Promise<void> {
+    const events: NewEvent[] = gone
+      .filter((a) => a.personId !== null)
+      .map((a) => ({ code: 7021, at, system: this.system.name, anchor: a.anchor, personId: a.personId, message: 'account no longer in its system; unlinked' }));
+    this.#totals.removed += gone.length;
+    this.#totals.unlinked += events.length;
+    if (events.length > 0) await this.ctx.store.appendEvents(events);
+  }
+
+  #progress(): void {
+    this.onProgress({ system: this.system.name, mode: this.mode, read: this.#totals.read, removed: this.#totals.removed });
+  }
 }
 
 /** Applies `import.map` (pwsync name → connector name); without a map, every attribute as it is. */

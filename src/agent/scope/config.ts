@@ -1,29 +1,13 @@
-import { FilterParser } from 'ldapts';
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration.ts';
 import { secretRef } from '../../config/secret-ref.ts';
+import { ldapTls, ldapUrl, nonBlank, parsesAsFilter } from '../../ldap/config.ts';
 
 /** The placeholder in `userFilter` replaced by the account name, escaped per RFC 4515. */
 export const ACCOUNT_PLACEHOLDER = '{account}';
 
-const nonBlank = z
-  .string()
-  .refine((s) => s.trim() === s && s !== '', 'must not be empty or begin or end with spaces')
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
-
 const groupName = nonBlank.max(256);
 const attrName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'an LDAP attribute name');
-
-/** Whether `filter` parses as an RFC 4515 filter. */
-function parsesAsFilter(filter: string): boolean {
-  try {
-    FilterParser.parseString(filter);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The source directory read over LDAP: OpenLDAP, 389 DS, Active Directory, Samba AD. */
 export const ldapDirectorySchema = z
@@ -32,14 +16,7 @@ export const ldapDirectorySchema = z
      * `ldaps://host[:port]` (TLS from the first byte) or `ldap://host[:port]` (upgraded with
      * StartTLS before the bind, unless `insecurePlaintext`).
      */
-    url: z.string().refine((u) => {
-      try {
-        const url = new URL(u);
-        return (url.protocol === 'ldap:' || url.protocol === 'ldaps:') && url.hostname !== '' && (url.pathname === '' || url.pathname === '/') && url.search === '';
-      } catch {
-        return false;
-      }
-    }, 'expected ldap://host[:port] or ldaps://host[:port]'),
+    url: ldapUrl,
     /** A read-only service account: it searches users and groups and reads `member`. */
     bindDn: nonBlank,
     bindPassword: secretRef(),
@@ -60,14 +37,7 @@ export const ldapDirectorySchema = z
     groupNameAttribute: attrName.default('cn'),
     /** The group attribute that lists member DNs: `member` (groupOfNames, AD), `uniqueMember`. */
     memberAttribute: attrName.default('member'),
-    tls: z
-      .strictObject({
-        /** A PEM file of the CA(s) to trust instead of the system's, relative to the configuration file. */
-        ca: nonBlank.optional(),
-        /** Only for a test directory: `false` accepts any server certificate. */
-        rejectUnauthorized: z.boolean().default(true),
-      })
-      .prefault({}),
+    tls: ldapTls,
     /** Send the bind password and the queries over plain `ldap://` without StartTLS. Only on a trusted loopback. */
     insecurePlaintext: z.boolean().default(false),
     /** Per LDAP operation and per connection attempt. */

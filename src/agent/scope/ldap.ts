@@ -20,10 +20,10 @@ import { resolve } from 'node:path';
 import { AndFilter, EqualityFilter, Filter, FilterParser, OrFilter, ResultCodeError, type Entry } from 'ldapts';
 import { InvalidInputError, TransientError, isPwsyncError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
-import { primaryGroupSid, ridOf, sidToString } from './ad.ts';
+import { primaryGroupSid, ridOf, sidToString } from '../../ldap/ad.ts';
 import { ACCOUNT_PLACEHOLDER, type LdapDirectoryConfig } from './config.ts';
 import { ScopeConfigError, ScopeLookupError, type ScopeProblem } from './errors.ts';
-import { LdapConnection, LdapOpenError, describeLdapError, isTlsError } from './ldap-connection.ts';
+import { LdapConnection, LdapOpenError, describeLdapError, isTlsError } from '../../ldap/connection.ts';
 import { describeLists, judge, type ResolvedGroup, type Scope, type ScopeDecision } from './types.ts';
 import { validateAccount } from './account.ts';
 
@@ -100,7 +100,7 @@ export async function openLdapScope(lists: Lists, config: LdapDirectoryConfig, o
   if (config.insecurePlaintext) log.warn({ url: config.url }, 'scope directory: insecurePlaintext sends the bind password unencrypted');
   if (!config.tls.rejectUnauthorized) log.warn({ url: config.url }, 'scope directory: tls.rejectUnauthorized is false; any server certificate is accepted');
 
-  const connection = new LdapConnection(config, ca, log);
+  const connection = new LdapConnection(config, { ca, rejectUnauthorized: config.tls.rejectUnauthorized, pins: config.tls.pins }, log, 'scope directory');
   try {
     try {
       await connection.open();

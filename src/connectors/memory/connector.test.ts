@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { isPwsyncError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import { runConnectorConformance } from '../conformance.ts';
-import { can } from '../types.ts';
+import { can, type AccountDelta, type Watermark } from '../types.ts';
 import { createMemoryConnector, sha256Hex, type MemoryConnector } from './index.ts';
 
 const ACCOUNTS = { alice: { login: 'alice', mail: 'alice@example.test' }, bob: { login: 'bob' } };
@@ -14,6 +14,15 @@ runConnectorConformance('memory', () =>
     existingAnchor: 'alice',
     unknownAnchor: 'nobody',
     refusedPassword: 'short',
+    cleanup: () => Promise.resolve(),
+  }),
+);
+
+runConnectorConformance('memory (with delta import)', () =>
+  Promise.resolve({
+    connector: createMemoryConnector({ accounts: ACCOUNTS, capabilities: ['import', 'deltaImport', 'setPassword', 'verifyPassword'] }),
+    existingAnchor: 'alice',
+    unknownAnchor: 'nobody',
     cleanup: () => Promise.resolve(),
   }),
 );
@@ -99,6 +108,53 @@ void describe('memory connector', () => {
     const seen = [];
     for await (const a of c.importAccounts()) seen.push(a);
     assert.deepEqual(seen, [{ anchor: 'a2', attributes: { x: '2' } }]);
+  });
+
+  void test('deltaImport: changes since a watermark, changed ones first; a reset history refuses old watermarks', async () => {
+    const c = createMemoryConnector({ capabilities: ['import', 'deltaImport'], accounts: ACCOUNTS });
+    assert.ok(can(c, 'deltaImport'));
+    const since = await c.watermark();
+    const read = async (w: Watermark): Promise<AccountDelta[]> => {
+      const out: AccountDelta[] = [];
+      for await (const d of c.importChangesSince(w)) out.push(d);
+      return out;
+    };
+    assert.deepEqual(await read(since), []);
+    c.removeAccount('bob');
+    c.putAccount('carol', { login: 'carol' });
+    c.putAccount('alice', { login: 'alice2' });
+    c.putAccount('dave', { login: 'dave' });
+    c.removeAccount('dave');
+    assert.deepEqual(await read(since), [
+      { kind: 'changed', record: { anchor: 'carol', attributes: { login: 'carol' } } },
+      { kind: 'changed', record: { anchor: 'alice', attributes: { login: 'alice2' } } },
+      { kind: 'removed', anchor: 'bob' },
+      { kind: 'removed', anchor: 'dave' },
+    ]);
+    const now = await c.watermark();
+    assert.notEqual(now, since);
+    assert.deepEqual(await read(now), []);
+    c.resetHistory();
+    await assert.rejects(read(now), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_WATERMARK');
+    await assert.rejects(read('garbage' as Watermark), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_WATERMARK');
+    assert.deepEqual(await read(await c.watermark()), []);
+  });
+
+  void test('breakNextImport makes the next import fail part-way, once', async () => {
+    const c = createMemoryConnector({ capabilities: ['import'], accounts: ACCOUNTS });
+    assert.ok(can(c, 'import'));
+    c.breakNextImport(1);
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const a of c.importAccounts()) seen.push(a.anchor);
+      })(),
+      (e: unknown) => isPwsyncError(e) && e.code === 'ERR_TRANSIENT',
+    );
+    assert.deepEqual(seen, ['alice']);
+    const again: string[] = [];
+    for await (const a of c.importAccounts()) again.push(a.anchor);
+    assert.deepEqual(again, ['alice', 'bob']);
   });
 
   void test('isSecure and testConnection follow the options; close is recorded', async () => {

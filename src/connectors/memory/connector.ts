@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { AccountNotFoundError, NotConfiguredError, PolicyError, TransientError, type PwsyncError } from '../../core/errors.ts';
+import { AccountNotFoundError, NotConfiguredError, PolicyError, TransientError, WatermarkError, type PwsyncError } from '../../core/errors.ts';
 import type { Anchor, Attributes, EpochMs } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
-import type { AccountRecord, ConnectionReport } from '../types.ts';
+import type { AccountDelta, AccountRecord, ConnectionReport, Watermark } from '../types.ts';
 
 /** What a scripted `setPassword` call does instead of its normal work; `ok` lets a call through. */
 export type MemoryFailure = 'transient' | 'notFound' | 'policy' | 'notConfigured' | 'ok';
@@ -49,6 +49,12 @@ export class MemoryState {
   readonly #deliveries: Delivery[] = [];
   #setCalls = 0;
   #closed = false;
+  /** The change history: the anchor each put or remove touched, in order (its index + 1 is its number). */
+  readonly #history: Anchor[] = [];
+  /** Changes when the history is reset: watermarks of an earlier one cannot be read any more. */
+  #generation = 1;
+  /** The next import (full or delta) fails after yielding this many items. */
+  #breakAfter: number | undefined;
 
   constructor(options: MemoryStateOptions) {
     this.#o = options;
@@ -78,10 +84,12 @@ export class MemoryState {
 
   putAccount(anchor: Anchor, attributes: Attributes): void {
     this.#accounts.set(anchor, { ...attributes });
+    this.#history.push(anchor);
   }
 
   removeAccount(anchor: Anchor): void {
     this.#accounts.delete(anchor);
+    this.#history.push(anchor);
     this.#digests.get(anchor)?.fill(0);
     this.#digests.delete(anchor);
   }
@@ -95,11 +103,52 @@ export class MemoryState {
     });
   }
 
+  /** Forgets the change history, as a directory restored from backup does: older watermarks are refused. */
+  resetHistory(): void {
+    this.#generation++;
+    this.#history.length = 0;
+  }
+
+  breakNextImport(afterItems: number): void {
+    this.#breakAfter = afterItems;
+  }
+
   async *importAccounts(): AsyncGenerator<AccountRecord> {
     // A snapshot, so accounts added or removed while importing do not disturb the iteration.
-    for (const [anchor, attributes] of [...this.#accounts]) {
+    const items = [...this.#accounts].map(([anchor, attributes]) => ({ anchor, attributes: { ...attributes } }));
+    yield* this.#stream(items);
+  }
+
+  watermark(): Promise<Watermark> {
+    return Promise.resolve(`${this.#generation}:${this.#history.length}` as Watermark);
+  }
+
+  /** Every anchor touched after `since`, once: changed ones (as they are now), then removed ones. */
+  async *importChangesSince(since: Watermark): AsyncGenerator<AccountDelta> {
+    const match = /^(\d+):(\d+)$/u.exec(since);
+    const generation = Number(match?.[1]);
+    const position = Number(match?.[2]);
+    if (generation !== this.#generation || !(position <= this.#history.length)) {
+      throw new WatermarkError(`memory:${this.#o.name}: watermark "${since}" is not from this history`);
+    }
+    const touched = new Set(this.#history.slice(position));
+    const changed: AccountDelta[] = [];
+    const removed: AccountDelta[] = [];
+    for (const anchor of touched) {
+      const attributes = this.#accounts.get(anchor);
+      if (attributes === undefined) removed.push({ kind: 'removed', anchor });
+      else changed.push({ kind: 'changed', record: { anchor, attributes: { ...attributes } } });
+    }
+    yield* this.#stream([...changed, ...removed]);
+  }
+
+  async *#stream<T>(items: readonly T[]): AsyncGenerator<T> {
+    const breakAfter = this.#breakAfter;
+    this.#breakAfter = undefined;
+    for (const [n, item] of items.entries()) {
       await Promise.resolve();
-      yield { anchor, attributes: { ...attributes } };
+      if (n === breakAfter) throw new TransientError(`memory:${this.#o.name}: scripted failure during import`);
+      yield item;
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Anchor, Attributes, EpochMs } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
-import type { AccountImport, Capability, Connector, PasswordSet, PasswordVerify } from '../types.ts';
+import type { AccountImport, Capability, Connector, DeltaImport, PasswordSet, PasswordVerify, Watermark } from '../types.ts';
 import { MemoryState, type Delivery, type MemoryFailure } from './connector.ts';
 
 export { sha256Hex } from './connector.ts';
@@ -12,12 +12,15 @@ export type { Delivery, MemoryFailure } from './connector.ts';
  */
 
 /** The abilities a memory connector can declare. */
-export type MemoryCapability = Extract<Capability, 'import' | 'setPassword' | 'verifyPassword'>;
+export type MemoryCapability = Extract<Capability, 'import' | 'deltaImport' | 'setPassword' | 'verifyPassword'>;
 
 export interface MemoryConnectorOptions {
   /** Shown in the identity and messages; default `memory`. */
   readonly name?: string;
-  /** Default: import, setPassword, verifyPassword. Only declared abilities get their methods. */
+  /**
+   * Default: import, setPassword, verifyPassword. Only declared abilities get their methods. With
+   * `deltaImport`, the watermark counts the puts and removes made since the connector was created.
+   */
   readonly capabilities?: readonly MemoryCapability[];
   /** anchor → attributes. */
   readonly accounts?: Readonly<Record<Anchor, Attributes>> | Iterable<readonly [Anchor, Attributes]>;
@@ -32,7 +35,7 @@ export interface MemoryConnectorOptions {
 }
 
 /** A memory connector: the connector methods it declared, and what tests look at. */
-export interface MemoryConnector extends Connector, Partial<AccountImport & PasswordSet & PasswordVerify> {
+export interface MemoryConnector extends Connector, Partial<AccountImport & DeltaImport & PasswordSet & PasswordVerify> {
   /** Every successful `setPassword`, in order. */
   readonly deliveries: readonly Delivery[];
   /** Every `setPassword` call, failed ones included. */
@@ -44,6 +47,10 @@ export interface MemoryConnector extends Connector, Partial<AccountImport & Pass
   putAccount(anchor: Anchor, attributes: Attributes): void;
   /** Removes an account, as when it is deleted in the system. */
   removeAccount(anchor: Anchor): void;
+  /** Forgets the change history (a restored directory): earlier watermarks get a WatermarkError. */
+  resetHistory(): void;
+  /** Makes the next import, full or delta, fail with a TransientError after yielding `afterItems` items. */
+  breakNextImport(afterItems: number): void;
 }
 
 const ALL: readonly MemoryCapability[] = ['import', 'setPassword', 'verifyPassword'];
@@ -74,11 +81,14 @@ export function createMemoryConnector(options: MemoryConnectorOptions = {}): Mem
     failNext: (...failures) => state.failNext(failures),
     putAccount: (anchor, attributes) => state.putAccount(anchor, attributes),
     removeAccount: (anchor) => state.removeAccount(anchor),
+    resetHistory: () => state.resetHistory(),
+    breakNextImport: (afterItems) => state.breakNextImport(afterItems),
     testConnection: () => state.testConnection(),
     isSecure: () => state.secure,
     close: () => state.close(),
     // Only the declared abilities exist as methods: the engine must never find an undeclared one.
     ...(capabilities.has('import') ? { importAccounts: () => state.importAccounts() } : {}),
+    ...(capabilities.has('deltaImport') ? { watermark: () => state.watermark(), importChangesSince: (since: Watermark) => state.importChangesSince(since) } : {}),
     ...(capabilities.has('setPassword') ? { setPassword: (anchor: Anchor, secret: Secret) => state.setPassword(anchor, secret) } : {}),
     ...(capabilities.has('verifyPassword') ? { verifyPassword: (anchor: Anchor, secret: Secret) => state.verifyPassword(anchor, secret) } : {}),
   };

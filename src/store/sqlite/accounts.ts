@@ -1,7 +1,7 @@
 import { StoreError } from '../../core/errors.ts';
 import { EVENTS } from '../../core/events.ts';
 import type { Anchor, EpochMs, MatchMode, SystemName } from '../../core/model.ts';
-import type { AccountInput, AccountWithLink } from '../port.ts';
+import type { AccountInput, AccountWithLink, ImportWatermark } from '../port.ts';
 import { attributesJson, KeyIndex, lookupId } from './keys.ts';
 import type { Ctx } from './context.ts';
 import { insertEvent } from './events.ts';
@@ -72,44 +72,78 @@ export function upsertAccounts(ctx: Ctx, system: SystemName, importRun: string, 
 
 /**
  * Removes the accounts of `system` that the import run `importRun` did not see, with their links
- * and index rows. Their open jobs that no worker holds (pending, retry-scheduled) end as failed
- * 6923 with an event each; a job in progress is left to its worker, which will find the account
- * gone. Secrets of changes left without an open job are wiped.
+ * and index rows (see {@link removeRows}).
  */
 export function removeAccountsNotIn(ctx: Ctx, system: SystemName, importRun: string, at: EpochMs): AccountWithLink[] {
   return ctx.sql.write(() => {
     const rows = ctx.sql
       .prepare<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM ${ACCOUNT_FROM} WHERE a.system = ? AND a.import_run <> ? ORDER BY a.id`)
       .all(system, importRun);
-    if (rows.length === 0) return [];
+    return removeRows(ctx, system, rows, at);
+  });
+}
 
-    const openJobs = ctx.sql.prepare<{ id: number; change_id: string; person_id: string }>(
-      "SELECT id, change_id, person_id FROM jobs WHERE account_id = ? AND state IN ('pending', 'retry_scheduled') ORDER BY id",
-    );
-    const fail = ctx.sql.prepare(
-      `UPDATE jobs SET state = 'failed', event = 6923, last_error = ?, ended_at = ?, updated_at = ?, next_at = NULL
-        WHERE id = ?`,
-    );
-    const remove = ctx.sql.prepare('DELETE FROM accounts WHERE id = ?');
-    const error = `the account was removed from system "${system}"`;
-    const keys = new KeyIndex(ctx.sql);
-    const owner = { kind: 'account', system } as const;
-    const touched: string[] = [];
-    for (const row of rows) {
-      for (const job of openJobs.all(row.id)) {
-        fail.run(error, at, at, job.id);
-        insertEvent(
-          ctx,
-          { at, code: 6923, message: `${EVENTS[6923].text}: ${error}` },
-          { system, anchor: row.anchor, personId: job.person_id, changeId: job.change_id, jobId: job.id },
-        );
-        touched.push(job.change_id);
-      }
-      keys.replace(owner, row.id, parseAttributes(row.attributes), {});
-      remove.run(row.id);
+/** Removes the accounts of `system` with these anchors (a delta import's removals); unknown ones are ignored. */
+export function removeAccounts(ctx: Ctx, system: SystemName, anchors: readonly Anchor[], at: EpochMs): AccountWithLink[] {
+  return ctx.sql.write(() => {
+    const find = ctx.sql.prepare<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM ${ACCOUNT_FROM} WHERE a.system = ? AND a.anchor = ?`);
+    const byId = new Map<number, AccountRow>();
+    for (const anchor of anchors) {
+      const row = find.get(system, anchor);
+      if (row !== undefined) byId.set(row.id, row);
     }
-    wipeClosedSecrets(ctx, touched, at);
-    return rows.map(toAccount);
+    return removeRows(ctx, system, [...byId.values()].sort((a, b) => a.id - b.id), at);
+  });
+}
+
+/**
+ * Deletes accounts with their links and index rows, inside the caller's transaction. Their open
+ * jobs that no worker holds (pending, retry-scheduled) end as failed 6923 with an event each; a job
+ * in progress is left to its worker, which will find the account gone. Secrets of changes left
+ * without an open job are wiped.
+ */
+function removeRows(ctx: Ctx, system: SystemName, rows: readonly AccountRow[], at: EpochMs): AccountWithLink[] {
+  if (rows.length === 0) return [];
+  const openJobs = ctx.sql.prepare<{ id: number; change_id: string; person_id: string }>(
+    "SELECT id, change_id, person_id FROM jobs WHERE account_id = ? AND state IN ('pending', 'retry_scheduled') ORDER BY id",
+  );
+  const fail = ctx.sql.prepare(
+    `UPDATE jobs SET state = 'failed', event = 6923, last_error = ?, ended_at = ?, updated_at = ?, next_at = NULL
+      WHERE id = ?`,
+  );
+  const remove = ctx.sql.prepare('DELETE FROM accounts WHERE id = ?');
+  const error = `the account was removed from system "${system}"`;
+  const keys = new KeyIndex(ctx.sql);
+  const owner = { kind: 'account', system } as const;
+  const touched: string[] = [];
+  for (const row of rows) {
+    for (const job of openJobs.all(row.id)) {
+      fail.run(error, at, at, job.id);
+      insertEvent(
+        ctx,
+        { at, code: 6923, message: `${EVENTS[6923].text}: ${error}` },
+        { system, anchor: row.anchor, personId: job.person_id, changeId: job.change_id, jobId: job.id },
+      );
+      touched.push(job.change_id);
+    }
+    keys.replace(owner, row.id, parseAttributes(row.attributes), {});
+    remove.run(row.id);
+  }
+  wipeClosedSecrets(ctx, touched, at);
+  return rows.map(toAccount);
+}
+
+/** The watermark kept for `system`, if any. */
+export function getImportWatermark(ctx: Ctx, system: SystemName): ImportWatermark | undefined {
+  const row = ctx.sql.prepare<{ watermark: string; updated_at: number }>('SELECT watermark, updated_at FROM import_watermarks WHERE system = ?').get(system);
+  return row === undefined ? undefined : { watermark: row.watermark, at: row.updated_at };
+}
+
+export function setImportWatermark(ctx: Ctx, system: SystemName, watermark: string, at: EpochMs): void {
+  ctx.sql.write(() => {
+    ctx.sql
+      .prepare('INSERT INTO import_watermarks (system, watermark, updated_at) VALUES (?, ?, ?) ON CONFLICT (system) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at')
+      .run(system, watermark, at);
   });
 }
 

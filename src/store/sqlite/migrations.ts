@@ -147,8 +147,22 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_at ON notifications (at);
 `;
 
+// Where each system's change history stood at its last successful import (a connector's opaque
+// watermark), for delta imports. Not tied to accounts: a system that is no longer configured
+// leaves a row that nothing reads.
+const V2 = `
+CREATE TABLE import_watermarks (
+  system      TEXT    PRIMARY KEY,
+  watermark   TEXT    NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+`;
+
 /** Every migration, in order. The last one's version is the schema this program writes. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, sql: V1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, sql: V1 },
+  { version: 2, sql: V2 },
+];
 
 export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
 

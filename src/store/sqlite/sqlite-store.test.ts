@@ -11,6 +11,7 @@ import { runStoreConformance } from '../conformance.ts';
 import { SUITE_LOOKUPS } from '../conformance/fixtures.ts';
 import { StoreSchemaTooNewError } from '../errors.ts';
 import { MEMORY, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from './index.ts';
+import { applyMigrations, MIGRATIONS } from './migrations.ts';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'pwsync-store-'));
@@ -101,9 +102,33 @@ describe('sqlite store', () => {
       }
       const db = new Database(path, { readonly: true });
       try {
-        assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [SCHEMA_VERSION], 'migrations ran once');
+        assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), MIGRATIONS.map((m) => m.version), 'migrations ran once');
       } finally {
         db.close();
+      }
+    }));
+
+  test('a store written at schema 1 gains the import watermarks and keeps its accounts', () =>
+    withPath(async (path) => {
+      await (await openSqliteStore(path)).close();
+      const db = new Database(path);
+      db.exec('DROP TABLE import_watermarks; DELETE FROM schema_migrations WHERE version > 1');
+      applyMigrations(db, MIGRATIONS.filter((m) => m.version === 1), 0);
+      db.prepare("INSERT INTO accounts (system, anchor, attributes, import_run, imported_at) VALUES ('corp', 'a', '{}', 'r', 0)").run();
+      db.close();
+      const store = await openSqliteStore(path);
+      try {
+        assert.ok(await store.getAccount('corp', 'a'));
+        await store.setImportWatermark('corp', 'w1', 10);
+        assert.deepEqual(await store.getImportWatermark('corp'), { watermark: 'w1', at: 10 });
+      } finally {
+        await store.close();
+      }
+      const check = new Database(path, { readonly: true });
+      try {
+        assert.deepEqual(check.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), MIGRATIONS.map((m) => m.version));
+      } finally {
+        check.close();
       }
     }));
 

@@ -4,8 +4,8 @@ import {
   type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
 } from '../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, JobFilter, JobOutcome, JobTarget, LinkDecision, Lookup, PersonView,
-  Store, StoreCounts,
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, ImportWatermark, JobFilter, JobOutcome, JobTarget, LinkDecision,
+  Lookup, PersonView, Store, StoreCounts,
 } from '../port.ts';
 import * as accounts from './accounts.ts';
 import type { Ctx } from './context.ts';
@@ -71,6 +71,20 @@ export class SqliteStore implements Store {
 
   removeAccountsNotIn(system: SystemName, importRun: string, at: EpochMs): Promise<readonly AccountWithLink[]> {
     return this.#run(() => accounts.removeAccountsNotIn(this.#ctx, system, importRun, at));
+  }
+
+  removeAccounts(system: SystemName, anchors: readonly Anchor[], at: EpochMs): Promise<readonly AccountWithLink[]> {
+    return this.#run(() => accounts.removeAccounts(this.#ctx, system, anchors, at));
+  }
+
+  getImportWatermark(system: SystemName): Promise<ImportWatermark | undefined> {
+    return this.#run(() => accounts.getImportWatermark(this.#ctx, system));
+  }
+
+  setImportWatermark(system: SystemName, watermark: string, at: EpochMs): Promise<void> {
+    return this.#run(() => {
+      accounts.setImportWatermark(this.#ctx, system, watermark, at);
+    });
   }
 
   getAccount(system: SystemName, anchor: Anchor): Promise<AccountWithLink | undefined> {

@@ -2,8 +2,8 @@ import type { Worker } from 'node:worker_threads';
 import { StoreError } from '../../../core/errors.ts';
 import type { Anchor, Change, EpochMs, Job, Link, LinkReason, MatchMode, NewEvent, Person, PersonId, PwEvent, SealedSecret, SystemName } from '../../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, JobFilter, JobOutcome, JobTarget,
-  LinkDecision, Lookup, PersonView, Store, StoreCounts,
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, ImportWatermark, JobFilter, JobOutcome,
+  JobTarget, LinkDecision, Lookup, PersonView, Store, StoreCounts,
 } from '../../port.ts';
 import { startTsWorker } from '../../../util/ts-worker.ts';
 import { decodeResult, fromWireError, type StoreArgs, type StoreMethod, type StoreReply, type StoreRequest, type StoreResult, type StoreWorkerData } from './wire.ts';
@@ -106,6 +106,18 @@ export class SqliteStoreThread implements Store {
 
   removeAccountsNotIn(system: SystemName, importRun: string, at: EpochMs): Promise<readonly AccountWithLink[]> {
     return this.#call('removeAccountsNotIn', [system, importRun, at]);
+  }
+
+  removeAccounts(system: SystemName, anchors: readonly Anchor[], at: EpochMs): Promise<readonly AccountWithLink[]> {
+    return this.#call('removeAccounts', [system, anchors, at]);
+  }
+
+  getImportWatermark(system: SystemName): Promise<ImportWatermark | undefined> {
+    return this.#call('getImportWatermark', [system]);
+  }
+
+  setImportWatermark(system: SystemName, watermark: string, at: EpochMs): Promise<void> {
+    return this.#call('setImportWatermark', [system, watermark, at]);
   }
 
   getAccount(system: SystemName, anchor: Anchor): Promise<AccountWithLink | undefined> {

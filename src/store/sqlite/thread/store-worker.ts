@@ -26,6 +26,9 @@ function invoke(s: Store, call: StoreCall): Promise<unknown> {
     case 'declareLookups': return s.declareLookups(...call.args);
     case 'upsertAccounts': return s.upsertAccounts(...call.args);
     case 'removeAccountsNotIn': return s.removeAccountsNotIn(...call.args);
+    case 'removeAccounts': return s.removeAccounts(...call.args);
+    case 'getImportWatermark': return s.getImportWatermark(...call.args);
+    case 'setImportWatermark': return s.setImportWatermark(...call.args);
     case 'getAccount': return s.getAccount(...call.args);
     case 'findAccountsByKey': return s.findAccountsByKey(...call.args);
     case 'applyLinks': return s.applyLinks(...call.args);

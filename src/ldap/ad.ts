@@ -57,3 +57,26 @@ export function primaryGroupSid(userSid: Uint8Array, rid: number): Buffer | unde
 export function ridOf(sid: Uint8Array): number | undefined {
   return valid(sid) ? Buffer.from(sid).readUInt32LE(sid.length - 4) : undefined;
 }
+
+/**
+ * An objectGUID in its usual string form (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, as AD tools
+ * show it): the first three fields are stored little-endian, the last two as they are.
+ * Undefined when the value is not 16 bytes.
+ */
+export function guidToString(guid: Uint8Array): string | undefined {
+  if (guid.length !== 16) return undefined;
+  const b = Buffer.from(guid);
+  const hex = (from: number, to: number, reverse: boolean): string => {
+    const part = b.subarray(from, to);
+    return Buffer.from(reverse ? [...part].reverse() : part).toString('hex');
+  };
+  return `${hex(0, 4, true)}-${hex(4, 6, true)}-${hex(6, 8, true)}-${hex(8, 10, false)}-${hex(10, 16, false)}`;
+}
+
+/** The 16 bytes of a GUID written in its string form; throws when it is not one. */
+export function guidFromString(text: string): Buffer {
+  const m = /^([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})$/i.exec(text);
+  if (!m) throw new RangeError(`not a GUID: ${text}`);
+  const le = (hex: string | undefined): number[] => [...Buffer.from(hex ?? '', 'hex')].reverse();
+  return Buffer.from([...le(m[1]), ...le(m[2]), ...le(m[3]), ...Buffer.from(`${m[4] ?? ''}${m[5] ?? ''}`, 'hex')]);
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { durationSchema } from '../../config/duration.ts';
+import { secretRef } from '../../config/secret-ref.ts';
+import { ldapFilter, ldapTls, ldapUrl, nonBlank } from '../../ldap/config.ts';
+
+/**
+ * The directory servers the connector knows apart. `openldap` and `389ds` take the Password Modify
+ * extended operation; `ad` (Active Directory, Samba AD) takes `unicodePwd` over TLS.
+ */
+export const LDAP_FLAVORS = ['openldap', '389ds', 'ad'] as const;
+export type LdapFlavor = (typeof LDAP_FLAVORS)[number];
+
+/** The filter an import uses when none is configured. */
+export const DEFAULT_FILTERS: Readonly<Record<LdapFlavor, string>> = {
+  openldap: '(objectClass=inetOrgPerson)',
+  '389ds': '(objectClass=inetOrgPerson)',
+  // Computers are users too in AD; objectCategory=person leaves them out.
+  ad: '(&(objectCategory=person)(objectClass=user))',
+};
+
+/** The `ldap:` block of a system with `connector: ldap`. */
+export const ldapConfigSchema = z
+  .strictObject({
+    url: ldapUrl,
+    flavor: z.enum(LDAP_FLAVORS).default('openldap'),
+    /** The service account: reads the accounts, and sets passwords (by ACL, not as the rootdn). */
+    bindDn: nonBlank,
+    bindPassword: secretRef(),
+    /** Where accounts are searched; no base may lie inside another. */
+    baseDns: z.array(nonBlank).min(1),
+    /** Which entries are accounts. Default by flavor: inetOrgPerson, or AD's person users. */
+    filter: ldapFilter.optional(),
+    scope: z.enum(['sub', 'one']).default('sub'),
+    /** Entries per page of a paged search (RFC 2696). */
+    pageSize: z.number().int().min(1).max(10_000).default(500),
+    tls: ldapTls,
+    /** Send the bind password and passwords over plain `ldap://` without StartTLS. Never secure. */
+    insecurePlaintext: z.boolean().default(false),
+    /** Per LDAP operation and per connection attempt. */
+    timeout: durationSchema.default(10_000).refine((ms) => ms > 0, 'must be more than 0'),
+    /** Service connections kept open; operations overlap on each. */
+    connections: z.number().int().min(1).max(32).default(2),
+    /**
+     * How a password is set on `openldap` and `389ds`: `exop` (Password Modify, RFC 3062: the server
+     * hashes and applies its policy) or `hash` (replace `passwordAttribute` with a hash computed here
+     * in the system's `password.hash` format). Not used on `ad`.
+     */
+    passwordMethod: z.enum(['exop', 'hash']).default('exop'),
+    passwordAttribute: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'an LDAP attribute name').default('userPassword'),
+    /**
+     * Before writing, bind as the account with the new password and skip the write when that works
+     * (saves history slots and replication). A failed bind counts as a bad password attempt where
+     * the directory counts them (AD lockout, ppolicy `pwdMaxFailure`).
+     */
+    checkBeforeWrite: z.boolean().default(false),
+    /** Delta imports read changes from this long before the last watermark (clocks that disagree a little). */
+    deltaOverlap: durationSchema.default(10 * 60_000),
+  })
+  .superRefine((v, ctx) => {
+    if (v.insecurePlaintext && v.url.toLowerCase().startsWith('ldaps:')) {
+      ctx.addIssue({ code: 'custom', path: ['insecurePlaintext'], message: 'contradicts an ldaps:// url' });
+    }
+    if (v.flavor === 'ad' && v.passwordMethod === 'hash') {
+      ctx.addIssue({ code: 'custom', path: ['passwordMethod'], message: 'Active Directory takes passwords only as unicodePwd; a hash cannot be written' });
+    }
+    const key = (dn: string): string => dn.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
+    v.baseDns.forEach((dn, i) => {
+      v.baseDns.forEach((other, j) => {
+        if (i === j) return;
+        const [a, b] = [key(dn), key(other)];
+        if (a === b ? i > j : a.endsWith(`,${b}`)) {
+          ctx.addIssue({ code: 'custom', path: ['baseDns', i], message: `lies inside ${other}: its accounts would be read twice` });
+        }
+      });
+    });
+  });
+
+export type LdapConfig = z.output<typeof ldapConfigSchema>;

@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { Attribute, Change } from 'ldapts';
+import { isPwsyncError } from '../../core/errors.ts';
+import { Secret } from '../../core/secret.ts';
+import { startSlapd } from '../../../test/support/slapd.ts';
+import type { LdapConnector } from './connector.ts';
+import { PEOPLE, setWith, startOpenLdapWorld, type OpenLdapWorld } from './test-support.ts';
+
+let world: OpenLdapWorld;
+before(async () => (world = await startOpenLdapWorld()));
+after(() => world.stop());
+
+const uid = (prefix: string): string => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+async function rejectsWith(promise: Promise<unknown>, code: string, event?: number): Promise<void> {
+  await assert.rejects(promise, (e: unknown) => {
+    assert.ok(isPwsyncError(e), String(e));
+    assert.equal(e.code, code, e.message);
+    if (event !== undefined) assert.equal(e.event, event);
+    return true;
+  });
+}
+
+async function withSecret<T>(text: string, fn: (s: Secret) => Promise<T>): Promise<T> {
+  const secret = Secret.fromString(text);
+  try {
+    return await fn(secret);
+  } finally {
+    secret.dispose();
+  }
+}
+
+async function using<T>(connector: LdapConnector, fn: (c: LdapConnector) => Promise<T>): Promise<T> {
+  try {
+    return await fn(connector);
+  } finally {
+    await connector.close();
+  }
+}
+
+describe('ldap connector against OpenLDAP with ppolicy', () => {
+  test('a person changes their own password with the old one; a wrong old one is ERR_CURRENT_PASSWORD', async () => {
+    const { dn, uuid } = await world.addUser(uid('change'), 'Old-Passw0rd-1');
+    await using(world.connector(), async (c) => {
+      await withSecret('Wrong-Old-Pw-9', (old) => withSecret('Next-Passw0rd-2', (next) => rejectsWith(c.changePassword(uuid, old, next), 'ERR_CURRENT_PASSWORD')));
+      await withSecret('Old-Passw0rd-1', (old) => withSecret('Next-Passw0rd-2', (next) => c.changePassword(uuid, old, next)));
+      assert.equal(await world.binds(dn, 'Next-Passw0rd-2'), true);
+      assert.equal(await world.binds(dn, 'Old-Passw0rd-1'), false);
+      // The person's change meets the policy too.
+      await withSecret('Next-Passw0rd-2', (old) => withSecret('short', (next) => rejectsWith(c.changePassword(uuid, old, next), 'ERR_POLICY', 6927)));
+    });
+  });
+
+  test('verifyPassword binds as the account; an empty password is never sent as an unauthenticated bind', async () => {
+    const { uuid } = await world.addUser(uid('verify'), 'Verify-Passw0rd');
+    await using(world.connector(), async (c) => {
+      assert.equal(await withSecret('Verify-Passw0rd', (s) => c.verifyPassword(uuid, s)), true);
+      assert.equal(await withSecret('verify-passw0rd', (s) => c.verifyPassword(uuid, s)), false);
+      assert.equal(await withSecret('', (s) => c.verifyPassword(uuid, s)), false);
+    });
+  });
+
+  test('checkBeforeWrite skips a write that is already true (no history slot used, modifyTimestamp unchanged)', async () => {
+    const { dn, uuid } = await world.addUser(uid('skip'), 'Same-Passw0rd-1');
+    const stamp = (): Promise<string> => world.admin(async (client) => String((await client.search(dn, { scope: 'base', attributes: ['modifyTimestamp', 'pwdChangedTime'] })).searchEntries[0]?.pwdChangedTime));
+    await using(world.connector({ checkBeforeWrite: true }), async (c) => {
+      await setWith(c, uuid, 'Fresh-Passw0rd-2');
+      const first = await stamp();
+      assert.notEqual(first, 'undefined');
+      await new Promise((r) => setTimeout(r, 1100));
+      await setWith(c, uuid, 'Fresh-Passw0rd-2');
+      assert.equal(await stamp(), first, 'the second set wrote nothing');
+      assert.equal(await world.binds(dn, 'Fresh-Passw0rd-2'), true);
+    });
+  });
+
+  test('must change at next logon sets ppolicy pwdReset', async () => {
+    const { dn, uuid } = await world.addUser(uid('reset'), 'Reset-Passw0rd-1');
+    await using(world.connector(), async (c) => {
+      await setWith(c, uuid, 'Temporary-Passw0rd', true);
+      const reset = await world.admin(async (client) => (await client.search(dn, { scope: 'base', attributes: ['pwdReset'] })).searchEntries[0]?.pwdReset);
+      assert.equal(reset, 'TRUE');
+    });
+  });
+
+  test('a retried set whose first attempt took effect is not a policy failure (history refuses the same password)', async () => {
+    const { dn, uuid } = await world.addUser(uid('history'), 'History-Passw0rd-0');
+    await world.admin((client) => client.modify(`cn=default,ou=policies,${world.slapd.baseDn}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdInHistory', values: ['5'] }) })));
+    try {
+      await using(world.connector(), async (c) => {
+        await setWith(c, uuid, 'History-Passw0rd-1');
+        await setWith(c, uuid, 'History-Passw0rd-1');
+        assert.equal(await world.binds(dn, 'History-Passw0rd-1'), true);
+      });
+    } finally {
+      await world.admin((client) => client.modify(`cn=default,ou=policies,${world.slapd.baseDn}`, new Change({ operation: 'delete', modification: new Attribute({ type: 'pwdInHistory', values: [] }) })));
+    }
+  });
+
+  test('an entry renamed after its DN was remembered is found again by its anchor', async () => {
+    const name = uid('moved');
+    const { uuid } = await world.addUser(name, 'Moved-Passw0rd-0');
+    await using(world.connector(), async (c) => {
+      await setWith(c, uuid, 'Moved-Passw0rd-1');
+      await world.admin((client) => client.modifyDN(`uid=${name},${PEOPLE}`, `uid=${name}-renamed`));
+      await setWith(c, uuid, 'Moved-Passw0rd-2');
+      assert.equal(await world.binds(`uid=${name}-renamed,${PEOPLE}`, 'Moved-Passw0rd-2'), true);
+    });
+  });
+
+  test('hostile account names: filter and DN metacharacters in uid and in the RDN', async () => {
+    const hostile = `o'brien*)(uid=*)\\00`;
+    const rdnValue = ` #Smith, John + "Q" <x>;=\\ `;
+    const { dn, uuid } = await world.addUser(hostile, 'Hostile-Passw0rd-0', {}, { attribute: 'cn', value: rdnValue });
+    const bystander = await world.addUser(uid('bystander'), 'Bystander-Passw0rd');
+    await using(world.connector(), async (c) => {
+      const seen = new Map<string, string | undefined>();
+      for await (const a of c.importAccounts()) seen.set(a.anchor, a.attributes.uid);
+      assert.equal(seen.get(uuid), hostile);
+      await setWith(c, uuid, 'Hostile-Passw0rd-1');
+      assert.equal(await world.binds(dn, 'Hostile-Passw0rd-1'), true);
+      assert.equal(await world.binds(bystander.dn, 'Bystander-Passw0rd'), true, 'nobody else was touched');
+      // An anchor that is itself filter syntax names no account (it is a value, not filter text).
+      await withSecret('Whatever-Passw0rd', (s) => rejectsWith(c.setPassword('*', s, {}), 'ERR_ACCOUNT_NOT_FOUND', 6923));
+      await withSecret('Whatever-Passw0rd', (s) => rejectsWith(c.setPassword(`${uuid})(entryUUID=*`, s, {}), 'ERR_ACCOUNT_NOT_FOUND', 6923));
+    });
+  });
+
+  test('import streams pages: more accounts than one page, each once, with the mapped attributes only', async () => {
+    const names = Array.from({ length: 25 }, (_, i) => uid(`page${i}`));
+    for (const n of names) await world.addUser(n, 'Paged-Passw0rd-0', { mail: `${n}@example.test` });
+    await using(world.connector({ pageSize: 7 }), async (c) => {
+      const seen = new Map<string, Readonly<Record<string, string>>>();
+      for await (const a of c.importAccounts()) {
+        assert.equal(seen.has(a.anchor), false);
+        seen.set(a.anchor, a.attributes);
+      }
+      const logins = new Set([...seen.values()].map((a) => a.uid));
+      for (const n of names) assert.ok(logins.has(n), n);
+      // Connector names: the engine applies import.map (login ← uid) itself.
+      const one = [...seen.values()].find((a) => a.uid === names[0]);
+      assert.deepEqual(one, { uid: names[0], mail: `${names[0] ?? ''}@example.test` });
+    });
+  });
+
+  test('without a map every attribute is imported except passwords', async () => {
+    const { uuid } = await world.addUser(uid('all'), 'All-Passw0rd-00', { mail: 'all@example.test' });
+    await using(world.connector({}, { import: { anchor: 'entryUUID' } }), async (c) => {
+      for await (const a of c.importAccounts()) {
+        if (a.anchor !== uuid) continue;
+        assert.equal(a.attributes.mail, 'all@example.test');
+        assert.equal(a.attributes.userPassword, undefined);
+        assert.equal(a.attributes.entryUUID, uuid);
+      }
+    });
+  });
+
+  test('delta import by modifyTimestamp: a watermark, then only what changed', async () => {
+    const { dn, uuid } = await world.addUser(uid('delta'), 'Delta-Passw0rd-0', { mail: 'before@example.test' });
+    await using(world.connector({ deltaOverlap: '0s' }), async (c) => {
+      await new Promise((r) => setTimeout(r, 1100));
+      const mark = await c.watermark();
+      await new Promise((r) => setTimeout(r, 1100));
+      await world.admin((client) => client.modify(dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: ['after@example.test'] }) })));
+      const changed: string[] = [];
+      for await (const d of c.importChangesSince(mark)) if (d.kind === 'changed') changed.push(`${d.record.anchor}=${d.record.attributes.mail ?? ''}`);
+      assert.deepEqual(changed, [`${uuid}=after@example.test`]);
+      await rejectsWith((async () => {
+        for await (const d of c.importChangesSince('usn:00000000000000000000000000000000:5' as never)) assert.fail(`nothing should be read, got ${d.kind}`);
+      })(), 'ERR_WATERMARK');
+    });
+  });
+
+  test('the service account: a refused bind is 7013, missing rights are 7014; both final', async () => {
+    const { uuid } = await world.addUser(uid('rights'), 'Rights-Passw0rd-0');
+    await using(world.connector({ bindDn: `cn=nobody,${world.slapd.baseDn}` }), (c) =>
+      withSecret('Rights-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_SERVICE_CREDENTIALS', 7013)));
+    // An ordinary account (with the service password, so the same configuration binds as it) may
+    // read but not write other people's passwords.
+    const reader = await world.addUser(uid('reader'), world.servicePassword);
+    await using(world.connector({ bindDn: reader.dn }), (c) =>
+      withSecret('Rights-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_ACCESS_DENIED', 7014)));
+  });
+
+  test('a directory that does not offer TLS: StartTLS fails and no password is sent (7005)', async () => {
+    const plain = await startSlapd({ ldif: `dn: ou=people,dc=pwsync,dc=test\nobjectClass: organizationalUnit\nou: people` });
+    try {
+      await using(world.connector({ url: plain.url }), async (c) => {
+        const report = await c.testConnection();
+        assert.equal(report.ok, false);
+        await withSecret('Plain-Passw0rd-1', (s) => rejectsWith(c.setPassword('00000000-0000-4000-8000-000000000001', s, {}), 'ERR_INSECURE_CONNECTION', 7005));
+      });
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  test('plain LDAP when a secure connection is required: refused before anything is sent', async () => {
+    const { dn, uuid } = await world.addUser(uid('plain'), 'Plain-Passw0rd-0');
+    await using(world.connector({ insecurePlaintext: true }), async (c) => {
+      assert.equal(c.isSecure(), false);
+      await withSecret('Plain-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_INSECURE_CONNECTION', 7005));
+      await withSecret('Plain-Passw0rd-0', (s) => rejectsWith(c.verifyPassword(uuid, s), 'ERR_INSECURE_CONNECTION', 7005));
+    });
+    assert.equal(await world.binds(dn, 'Plain-Passw0rd-0'), true);
+  });
+
+  test('a pinned key that is not in the chain fails TLS (7005); the CA\'s own pin works', async () => {
+    const { uuid } = await world.addUser(uid('pin'), 'Pinned-Passw0rd-0');
+    await using(world.connector({ tls: { ca: world.slapd.caFile, pins: [`sha256/${Buffer.alloc(32).toString('base64')}`] } }), (c) =>
+      withSecret('Pinned-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_INSECURE_CONNECTION', 7005)));
+    const caKey = new X509Certificate(await readFile(world.slapd.caFile ?? '')).publicKey.export({ type: 'spki', format: 'der' });
+    const pin = `sha256/${createHash('sha256').update(caKey).digest('base64')}`;
+    await using(world.connector({ tls: { ca: world.slapd.caFile, pins: [pin] } }), (c) => setWith(c, uuid, 'Pinned-Passw0rd-1'));
+  });
+});

@@ -1,0 +1,54 @@
+import { FilterParser } from 'ldapts';
+import { z } from 'zod';
+import { isPin } from './tls.ts';
+
+/*
+ * Configuration pieces every LDAP connection shares: the agent's scope directory and the ldap
+ * connector's `ldap:` block are written the same way.
+ */
+
+export const nonBlank = z
+  .string()
+  .refine((s) => s.trim() === s && s !== '', 'must not be empty or begin or end with spaces')
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+/** Whether `filter` parses as an RFC 4515 filter. */
+export function parsesAsFilter(filter: string): boolean {
+  try {
+    FilterParser.parseString(filter);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const ldapFilter = z.string().refine(parsesAsFilter, 'not a valid LDAP filter (RFC 4515)');
+
+/**
+ * `ldaps://host[:port]` (TLS from the first byte) or `ldap://host[:port]` (upgraded with StartTLS
+ * before the bind, unless `insecurePlaintext`).
+ */
+export const ldapUrl = z.string().refine((u) => {
+  try {
+    const url = new URL(u);
+    return (url.protocol === 'ldap:' || url.protocol === 'ldaps:') && url.hostname !== '' && (url.pathname === '' || url.pathname === '/') && url.search === '';
+  } catch {
+    return false;
+  }
+}, 'expected ldap://host[:port] or ldaps://host[:port]');
+
+export const ldapTls = z
+  .strictObject({
+    /** A PEM file of the CA(s) to trust instead of the system's, relative to the configuration file. */
+    ca: nonBlank.optional(),
+    /** Only for a test directory: `false` accepts any server certificate (and is never secure). */
+    rejectUnauthorized: z.boolean().default(true),
+    /**
+     * Public keys the server's verified chain must hold one of, as `sha256/<base64 of the SPKI's
+     * SHA-256>` (`openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst
+     * -sha256 -binary | base64`). Pin the CA's key to survive renewals of the server's certificate.
+     */
+    pins: z.array(z.string().refine(isPin, 'expected sha256/ followed by 44 base64 characters')).default([]),
+  })
+  .prefault({});

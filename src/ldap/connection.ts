@@ -1,0 +1,261 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { Client, ResultCodeError, type Change, type Control, type Entry, type SearchOptions } from 'ldapts';
+import type { Secret } from '../core/secret.ts';
+import type { Logger } from '../log/logger.ts';
+import { tlsOptions, type TlsSettings } from './tls.ts';
+
+/**
+ * Where and as whom to connect. Both the agent's scope directory and the ldap connector's `ldap:`
+ * block have this shape.
+ */
+export interface LdapEndpoint {
+  /** `ldaps://host[:port]` or `ldap://host[:port]` (StartTLS unless `insecurePlaintext`). */
+  readonly url: string;
+  readonly bindDn: string;
+  readonly bindPassword: Secret;
+  /** Per operation and per connection attempt, in milliseconds. */
+  readonly timeout: number;
+  readonly insecurePlaintext: boolean;
+}
+
+/** Who a connection binds as: the service account, a user (verify, change), or nobody yet. */
+export type Credentials = { readonly dn: string; readonly password: Secret } | 'anonymous';
+
+/** The step of opening a connection that failed; start-up turns it into the right problem. */
+export type OpenPhase = 'connect' | 'starttls' | 'bind';
+
+/** Opening the connection failed at `phase`; `cause` is ldapts' or the socket's error. */
+export class LdapOpenError extends Error {
+  constructor(
+    readonly phase: OpenPhase,
+    options: { cause: unknown },
+  ) {
+    super(`${phase} failed: ${describeLdapError(options.cause)}`, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The message of an ldapts or socket error, with its result code or errno; never a value sent. */
+export function describeLdapError(e: unknown): string {
+  if (e instanceof ResultCodeError) return `${e.name} (result ${e.code})${e.message ? `: ${e.message}` : ''}`;
+  if (e instanceof LdapOpenError) return e.message;
+  if (e instanceof Error) {
+    const code = 'code' in e && typeof e.code === 'string' ? ` (${e.code})` : '';
+    return `${e.message}${code}`;
+  }
+  return 'unknown error';
+}
+
+/** Whether `e` says the TLS layer failed: an untrusted or mismatched certificate, a handshake error. */
+export function isTlsError(e: unknown): boolean {
+  const code = e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : '';
+  return /CERT|SSL|TLS|UNABLE_TO_|SELF_SIGNED|HOSTNAME/.test(code);
+}
+
+/** Raised instead of a connection ldapts would open on its own, unauthenticated; see `LdapConnection`. */
+class ReconnectRefused extends Error {
+  constructor() {
+    super('the connection was lost; it is reopened with a bind before the next operation');
+    this.name = new.target.name;
+  }
+}
+
+/** One connection: its client, and whether any of its sockets has closed. */
+export interface Session {
+  readonly client: Client;
+  lost: boolean;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Opens one client: connects, upgrades with StartTLS unless the url is ldaps:// or plaintext is
+ * allowed, and binds with `credentials`. The client's socket factories refuse to connect again
+ * once it is open, and every socket they made marks `state.lost` when it closes (see
+ * {@link LdapConnection} for why). Throws {@link LdapOpenError}.
+ */
+export async function openClient(endpoint: LdapEndpoint, tls: TlsSettings, credentials: Credentials): Promise<Session> {
+  const { url, timeout } = endpoint;
+  const ldaps = isLdaps(url);
+  const options = tlsOptions(url, tls);
+  let mayConnect = true;
+  const state = { lost: false };
+  const refuseAfterOpen = <F extends (...args: never[]) => Socket>(connect: F): F =>
+    ((...args: Parameters<F>) => {
+      if (!mayConnect) throw new ReconnectRefused();
+      const socket = connect(...args);
+      socket.once('close', () => (state.lost = true));
+      return socket;
+    }) as F;
+  const client = new Client({
+    url,
+    timeout,
+    connectTimeout: timeout,
+    // ldapts treats any tlsOptions as "connect with TLS": give them only to an ldaps:// client.
+    ...(ldaps ? { tlsOptions: options } : {}),
+    createConnection: refuseAfterOpen(netConnect),
+    createSecureConnection: refuseAfterOpen(tlsConnect),
+  });
+  // Set by `steps`; the cast keeps TypeScript from narrowing it to its first value.
+  let phase = 'connect' as OpenPhase;
+  const steps = async (): Promise<void> => {
+    if (!ldaps && !endpoint.insecurePlaintext) {
+      phase = 'starttls';
+      await client.startTLS({ ...options });
+    }
+    phase = 'bind';
+    if (credentials === 'anonymous') {
+      // Connect now (an anonymous bind opens the socket and proves the server answers).
+      await client.bind('', '');
+      return;
+    }
+    // ldapts takes the bind password only as a string; it lives for this call alone.
+    await credentials.password.use((clear) => client.bind(credentials.dn, clear.toString('utf8')));
+  };
+  try {
+    // StartTLS's handshake has no timeout of its own in ldapts: bound the whole opening.
+    await withTimeout(steps(), timeout * 2, `opening ${url}`);
+    return Object.assign(state, { client });
+  } catch (e) {
+    await client.unbind().catch(() => undefined);
+    // Without StartTLS the socket is opened by the bind: only an answer is the bind's failure.
+    throw new LdapOpenError(phase === 'bind' && !(e instanceof ResultCodeError) ? 'connect' : phase, { cause: e });
+  } finally {
+    mayConnect = false;
+  }
+}
+
+export function isLdaps(url: string): boolean {
+  return url.toLowerCase().startsWith('ldaps:');
+}
+
+/** How a connection to `endpoint` is protected, for logs and reports. */
+export function transportOf(endpoint: Pick<LdapEndpoint, 'url' | 'insecurePlaintext'>): string {
+  if (isLdaps(endpoint.url)) return 'ldaps';
+  return endpoint.insecurePlaintext ? 'plaintext (insecurePlaintext)' : 'StartTLS';
+}
+
+/**
+ * One bound connection to the directory, opened on first use and reopened after it is lost.
+ *
+ * ldapts reconnects by itself when an operation finds its socket closed, but that new connection is
+ * not bound (and, after StartTLS, not encrypted): a search on it would run as anonymous, and an ACL
+ * that hides groups from anonymous would turn into "not a member". So each connection is a client
+ * of its own whose socket factories refuse to connect once the bind is done; a lost connection
+ * fails the operation, and the operation opens a new client (StartTLS, bind) and tries once more.
+ *
+ * The factories also watch every socket they make: after StartTLS, ldapts listens for the close
+ * of the plain socket only, keeps believing the TLS one connected, and lets the next operation
+ * wait for its timeout. A closed socket marks its session lost here, and it is not used again.
+ *
+ * Operations may overlap: LDAP multiplexes them on one connection by message id.
+ */
+export class LdapConnection {
+  readonly #endpoint: LdapEndpoint;
+  readonly #tls: TlsSettings;
+  readonly #log: Logger;
+  readonly #label: string;
+  #session: Session | undefined;
+  #opening: Promise<Session> | undefined;
+  #closed = false;
+
+  constructor(endpoint: LdapEndpoint, tls: TlsSettings, log: Logger, label = 'directory') {
+    this.#endpoint = endpoint;
+    this.#tls = tls;
+    this.#log = log;
+    this.#label = label;
+  }
+
+  /** How the connection is protected, for `describe()`. */
+  get transport(): string {
+    return transportOf(this.#endpoint);
+  }
+
+  /** Opens and binds now, so that start-up reports a refused bind or an untrusted certificate. */
+  async open(): Promise<void> {
+    await this.#connected();
+  }
+
+  /** A search; the entries only. Throws ldapts' errors, or {@link LdapOpenError}. */
+  search(base: string, options: SearchOptions, controls?: Control | Control[]): Promise<Entry[]> {
+    return this.#run(async (client) => (await client.search(base, options, controls)).searchEntries);
+  }
+
+  modify(dn: string, changes: Change | Change[], controls?: Control | Control[]): Promise<void> {
+    return this.#run((client) => client.modify(dn, changes, controls));
+  }
+
+  exop(oid: string, value?: Buffer): Promise<{ oid?: string; value?: string }> {
+    return this.#run((client) => client.exop(oid, value));
+  }
+
+  /**
+   * A paged search, one page at a time: never more than a page in memory. A connection lost in the
+   * middle fails the search (the caller starts again; a page cookie belongs to its connection).
+   */
+  async *searchPages(base: string, options: SearchOptions, controls?: Control | Control[]): AsyncGenerator<Entry[]> {
+    const { session } = await this.#connected();
+    try {
+      for await (const page of session.client.searchPaginated(base, options, controls)) yield page.searchEntries;
+    } catch (e) {
+      if (!(e instanceof ResultCodeError)) this.#drop(session);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const session = this.#session ?? (await this.#opening?.catch(() => undefined));
+    this.#session = undefined;
+    await session?.client.unbind().catch(() => undefined);
+  }
+
+  async #run<T>(operation: (client: Client) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const { session, fresh } = await this.#connected();
+      try {
+        return await operation(session.client);
+      } catch (e) {
+        if (e instanceof ResultCodeError) throw e;
+        // The connection broke under the operation: drop it. A connection that had been idle may
+        // simply have been closed by the server, so one more try on a new one is worth it.
+        this.#drop(session);
+        if (fresh || attempt > 1 || this.#closed) throw e;
+        this.#log.warn({ err: e, url: this.#endpoint.url }, `${this.#label} connection lost; reconnecting`);
+      }
+    }
+  }
+
+  async #connected(): Promise<{ session: Session; fresh: boolean }> {
+    if (this.#closed) throw new Error(`the ${this.#label} connection is closed`);
+    const current = this.#session;
+    if (current !== undefined && !current.lost && current.client.isBound) return { session: current, fresh: false };
+    if (current !== undefined) this.#drop(current);
+    this.#opening ??= openClient(this.#endpoint, this.#tls, { dn: this.#endpoint.bindDn, password: this.#endpoint.bindPassword }).finally(() => (this.#opening = undefined));
+    const session = await this.#opening;
+    if (this.#isClosed()) {
+      await session.client.unbind().catch(() => undefined);
+      throw new Error(`the ${this.#label} connection is closed`);
+    }
+    this.#session = session;
+    return { session, fresh: true };
+  }
+
+  // A method, so that the check after an await is not narrowed away by the one before it.
+  #isClosed(): boolean {
+    return this.#closed;
+  }
+
+  #drop(session: Session): void {
+    session.lost = true;
+    if (this.#session === session) this.#session = undefined;
+    void session.client.unbind().catch(() => undefined);
+  }
+}

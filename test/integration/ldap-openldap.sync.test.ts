@@ -1,0 +1,152 @@
+/*
+ * A source (a file) → pwsync → a private OpenLDAP with TLS and ppolicy, through the runtime the
+ * server runs (configuration file, registry, store thread, workers): import and join, set,
+ * policy refusal (6927), a deleted account (6923), the directory stopped mid-run (retried, then
+ * delivered), plain LDAP refused when a secure connection is required (7005), delta import.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Attribute, Change } from 'ldapts';
+import type { EventCode } from '../../src/core/events.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { Keyring } from '../../src/crypto/keyring.ts';
+import { openRuntime, type Runtime } from '../../src/main.ts';
+import { importSystem } from '../../src/sync/importer.ts';
+import { submitChange } from '../../src/sync/submit-change.ts';
+import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../../src/connectors/ldap/test-support.ts';
+import { eventually } from '../support/engine.ts';
+import { assertNoPasswords } from '../support/leaks.ts';
+
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
+const PASSWORDS: string[] = [];
+
+describe('file source → pwsync → OpenLDAP (ppolicy, TLS)', () => {
+  let world: OpenLdapWorld;
+  let dir = '';
+  let rt: Runtime;
+  const dns = new Map<string, string>();
+  const uuids = new Map<string, string>();
+
+  const yaml = (ldapExtra: string): string => `
+dataDir: ./data
+server: { workers: 4, pollInterval: 20ms }
+log: { level: debug, file: ./pwsync.log }
+systems:
+  - name: hr
+    connector: file
+    file: { path: hr.csv }
+    source: { accountAttribute: login }
+    import: { anchor: id, map: { login: login } }
+  - name: directory
+    connector: ldap
+    ldap:
+      url: ${world.slapd.url}
+      bindDn: "${SERVICE_DN}"
+      bindPassword: \${PWSYNC_TEST_LDAP_PW}
+      baseDns: ["${PEOPLE}"]
+      tls: { ca: ${world.slapd.caFile ?? ''} }
+${ldapExtra}
+    import: { anchor: entryUUID, map: { login: uid, mail: mail } }
+    join: [{ person: login, account: login }]
+    password: { sync: true, retry: { count: 20, interval: 250ms } }
+`;
+
+  const change = async (login: string, password: string): Promise<string> => {
+    PASSWORDS.push(password);
+    const secret = Secret.fromString(password);
+    try {
+      const receipt = await submitChange(rt.ctx, { sourceSystem: 'hr', account: { name: login }, secret, changedAt: Date.now(), origin: 'source', actor: 'test' });
+      return receipt.changeId;
+    } finally {
+      secret.dispose();
+    }
+  };
+  const finalEvent = async (changeId: string, codes: readonly EventCode[]): Promise<EventCode> => {
+    let code: EventCode | undefined;
+    await eventually(async () => {
+      const events = await rt.ctx.store.listEvents({ changeId, system: 'directory', limit: 100 });
+      code = events.find((e) => codes.includes(e.code))?.code;
+      return code !== undefined;
+    }, 20_000, `an event ${codes.join('/')} for ${changeId}`);
+    return code ?? 7010;
+  };
+
+  before(async () => {
+    world = await startOpenLdapWorld();
+    process.env.PWSYNC_TEST_LDAP_PW = world.servicePassword;
+    dir = await mkdtemp(join(tmpdir(), 'pwsync-ldap-sync-'));
+    await writeFile(join(dir, 'hr.csv'), `id,login\n${USERS.map((u, i) => `${i + 1},${u}`).join('\n')}\n`);
+    for (const u of USERS) {
+      const { dn, uuid } = await world.addUser(u, `${u}-Initial-Pw1`, { mail: `${u}@example.test` });
+      dns.set(u, dn);
+      uuids.set(u, uuid);
+    }
+    await writeFile(join(dir, 'pwsync.yaml'), yaml(''));
+    await Keyring.create(join(dir, 'data', 'store.key'));
+    rt = await openRuntime(join(dir, 'pwsync.yaml'), { workers: true, storeThread: true });
+  });
+
+  after(async () => {
+    await rt.close();
+    delete process.env.PWSYNC_TEST_LDAP_PW;
+    await assertNoPasswords(dir, PASSWORDS, [], 'after the LDAP sync run');
+    await rm(dir, { recursive: true, force: true });
+    await world.stop();
+  });
+
+  test('import projects persons from the source and joins every directory account by login', async () => {
+    await importSystem(rt.ctx, 'hr');
+    const report = await importSystem(rt.ctx, 'directory');
+    assert.equal(report.read, USERS.length);
+    assert.equal(report.joined, USERS.length);
+  });
+
+  test('a change reaches the directory and the new password binds (non-ASCII too)', async () => {
+    const id = await change('alice', 'Ålice-Nÿ-Pässwörd-1');
+    assert.equal(await finalEvent(id, [7002, 7004, 7010, 6927, 6923]), 7002);
+    assert.equal(await world.binds(dns.get('alice') ?? '', 'Ålice-Nÿ-Pässwörd-1'), true);
+  });
+
+  test('a password the directory policy refuses ends in 6927 and changes nothing', async () => {
+    const id = await change('bob', 'short');
+    assert.equal(await finalEvent(id, [7002, 7004, 7010, 6927]), 6927);
+    assert.equal(await world.binds(dns.get('bob') ?? '', 'bob-Initial-Pw1'), true);
+  });
+
+  test('an account deleted in the directory ends in 6923', async () => {
+    await world.admin((client) => client.del(dns.get('dave') ?? ''));
+    const id = await change('dave', 'Dave-Gone-Passw0rd');
+    assert.equal(await finalEvent(id, [7002, 7004, 7010, 6923]), 6923);
+  });
+
+  test('the directory stopped mid-run: retried (7003), delivered once it is back', async () => {
+    await world.slapd.kill();
+    const id = await change('carol', 'Carol-Back-Again-1');
+    await finalEvent(id, [7003]);
+    await world.slapd.restart();
+    assert.equal(await finalEvent(id, [7002, 7004, 7010]), 7002);
+    assert.equal(await world.binds(dns.get('carol') ?? '', 'Carol-Back-Again-1'), true);
+  });
+
+  test('delta import reads only what changed since the last import', async () => {
+    await world.admin((client) => client.modify(dns.get('erin') ?? '', new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: ['erin.new@example.test'] }) })));
+    const report = await importSystem(rt.ctx, 'directory', () => undefined, { mode: 'delta' });
+    assert.equal(report.mode, 'delta');
+    // The overlap (10 min by default) reads the recent changes again: at least erin, never dave.
+    assert.ok(report.read >= 1 && report.read < USERS.length, `read ${report.read}`);
+    const erin = await rt.ctx.store.getAccount('directory', uuids.get('erin') ?? '');
+    assert.equal(erin?.attributes.mail, 'erin.new@example.test');
+  });
+
+  test('plain LDAP to a system that requires a secure connection: 7005, nothing sent', async () => {
+    await rt.close();
+    await writeFile(join(dir, 'pwsync.yaml'), yaml('      insecurePlaintext: true'));
+    rt = await openRuntime(join(dir, 'pwsync.yaml'), { workers: true, storeThread: true });
+    const id = await change('erin', 'Erin-Plain-Passw0rd');
+    assert.equal(await finalEvent(id, [7002, 7004, 7010, 7005]), 7005);
+    assert.equal(await world.binds(dns.get('erin') ?? '', 'erin-Initial-Pw1'), true);
+  });
+});
