@@ -15,13 +15,16 @@ ensure_npm() {
   fi
 }
 
-# ensure_debian WHAT:PACKAGE ... — installs each package whose WHAT is missing: a command, or an
-# absolute path for packages that install no command (slapd-contrib's modules).
+# ensure_debian WHAT:PACKAGE ... — installs each package whose WHAT is missing: a command, an
+# absolute path for packages that install no command (slapd-contrib's modules), or `-` to ask dpkg
+# whether the package itself is installed (metapackages, modules under an architecture's path).
 ensure_debian() {
   local missing=()
   for pair in "$@"; do
     local what="${pair%%:*}" pkg="${pair#*:}"
-    if [[ "$what" == /* ]]; then
+    if [[ "$what" == - ]]; then
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    elif [[ "$what" == /* ]]; then
       [ -e "$what" ] || missing+=("$pkg")
     else
       command -v "$what" >/dev/null 2>&1 || [ -x "/usr/sbin/$what" ] || missing+=("$pkg")

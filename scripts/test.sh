@@ -9,8 +9,12 @@ ensure_npm
 # and a private slapd with its password modules), mkpasswd, htpasswd and the argon2 reference tool.
 ensure_debian openssl:openssl slappasswd:slapd /usr/lib/ldap/pw-pbkdf2.so:slapd-contrib ldapsearch:ldap-utils \
   mkpasswd:whois htpasswd:apache2-utils argon2:argon2 python3:python3
-# The ldap connector is proved against private directory servers: 389 DS (and its NSS tools).
-ensure_debian ns-slapd:389-ds-base dscreate:python3-lib389 certutil:libnss3-tools
+# The ldap connector is proved against private directory servers: 389 DS (and its NSS tools) and a
+# Samba AD domain controller (without the recommended winbind PAM/NSS modules, which would change
+# this machine's logins).
+ensure_debian ns-slapd:389-ds-base dscreate:python3-lib389 certutil:libnss3-tools \
+  samba:samba samba-tool:samba-common-bin -:samba-ad-dc -:samba-ad-provision -:samba-dsdb-modules \
+  -:samba-vfs-modules ntlm_auth:winbind -:python3-gpg ldbadd:ldb-tools gpg:gpg
 
 echo "== type-check"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint --max-warnings 0 --no-error-on-unmatched-pattern src test bench

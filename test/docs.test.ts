@@ -92,6 +92,17 @@ test("docs/configuration.md names every key of the agent's configuration in its 
   }
 });
 
+test('docs/connectors/ldap.md names every key of the ldap block', async () => {
+  const text = await doc('connectors/ldap.md');
+  const found = mappings(configSchema, { systems: [{ connector: 'ldap' }] }, ['systems', 0, 'ldap']);
+  for (const expected of ['systems.0.ldap', 'systems.0.ldap.tls']) {
+    assert.ok(found.some(({ path }) => shown(path) === expected), `the schema walk did not reach ${expected}`);
+  }
+  for (const { path, keys } of found) {
+    for (const key of keys) assert.ok(text.includes(`\`${key}\``), `docs/connectors/ldap.md does not name "${key}" (at ${shown(path)})`);
+  }
+});
+
 test('docs/connectors/file.md names every key of the file block', async () => {
   const text = await doc('connectors/file.md');
   for (const key of allowedKeys(configSchema, { systems: [{ connector: 'file' }] }, ['systems', 0, 'file'])) {
@@ -107,6 +118,7 @@ test('docs/connectors/file.md names every key of the file block', async () => {
 const EXAMPLE_ENV: Readonly<Record<string, string>> = {
   PWSYNC_HOOK_TOKEN: 'a-placeholder-token-of-at-least-32-bytes',
   PWSYNC_SCOPE_BIND: 'a-placeholder-bind-password',
+  PWSYNC_LDAP_BIND: 'a-placeholder-bind-password',
 };
 
 test('every example configuration passes its check without a problem or a warning', async () => {

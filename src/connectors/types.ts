@@ -74,6 +74,12 @@ export interface DeltaImport {
 export interface SetPasswordOptions {
   /** Ask the system to make the person change the password at next logon, where it can. */
   readonly forceChangeAtNextLogon?: boolean;
+  /**
+   * Which attempt of one delivery this is (1 the first). On a retry the earlier attempt may have
+   * taken effect with its answer lost, which a connector may check for before calling a refusal
+   * final (a history policy refuses "the same password again").
+   */
+  readonly attempt?: number;
 }
 
 /** An administrator's reset: sets the password without knowing the old one. */

@@ -38,7 +38,7 @@ export async function deliver(ctx: SyncContext, job: ClaimedJob): Promise<Delive
     }
     const secret = await ctx.keyring.open(job.secret, job.changeId);
     try {
-      await connector.setPassword(job.anchor, secret, {});
+      await connector.setPassword(job.anchor, secret, { attempt: job.attempts });
     } finally {
       secret.dispose();
     }

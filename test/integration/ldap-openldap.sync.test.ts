@@ -17,6 +17,7 @@ import { openRuntime, type Runtime } from '../../src/main.ts';
 import { importSystem } from '../../src/sync/importer.ts';
 import { submitChange } from '../../src/sync/submit-change.ts';
 import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../../src/connectors/ldap/test-support.ts';
+import { runCli } from '../support/cli.ts';
 import { eventually } from '../support/engine.ts';
 import { assertNoPasswords } from '../support/leaks.ts';
 
@@ -95,6 +96,19 @@ ${ldapExtra}
     await assertNoPasswords(dir, PASSWORDS, [], 'after the LDAP sync run');
     await rm(dir, { recursive: true, force: true });
     await world.stop();
+  });
+
+  test('pwsync config check --connect binds over TLS and reads the base DN; a wrong password is reported', async () => {
+    const config = join(dir, 'pwsync.yaml');
+    const good = await runCli(['config', 'check', config, '--connect', '--json'], { env: { PWSYNC_TEST_LDAP_PW: world.servicePassword } });
+    assert.equal(good.code, 0, good.stderr);
+    const report = JSON.parse(good.stdout) as { ok: boolean; connections: { system: string; ok: boolean; secure: boolean; identity: string }[] };
+    assert.equal(report.ok, true);
+    assert.deepEqual(report.connections.map((c) => [c.system, c.ok, c.secure]), [['hr', true, true], ['directory', true, true]]);
+    assert.equal(report.connections[1]?.identity, SERVICE_DN);
+    const bad = await runCli(['config', 'check', config, '--connect'], { env: { PWSYNC_TEST_LDAP_PW: 'not-the-password' } });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /directory \(ldap\): FAILED.*ERR_SERVICE_CREDENTIALS/);
   });
 
   test('import projects persons from the source and joins every directory account by login', async () => {

@@ -1,7 +1,31 @@
 import type { Command } from 'commander';
-import { checkConfig, formatProblems } from '../../config/index.ts';
+import { checkConfig, formatProblems, type Config } from '../../config/index.ts';
+import { createConnector } from '../../connectors/registry.ts';
+import type { ConnectionReport } from '../../connectors/types.ts';
 import { EXIT } from '../exit-codes.ts';
 import { configPath } from '../options.ts';
+
+interface SystemReport extends ConnectionReport {
+  readonly system: string;
+  readonly connector: string;
+}
+
+/** Connects to every system (a bind, a file read) and reports; nothing is written. */
+async function connectAll(config: Config): Promise<SystemReport[]> {
+  return Promise.all(
+    config.systems.map(async (system): Promise<SystemReport> => {
+      const connector = createConnector(system, { system: system.name, baseDir: config.baseDir });
+      try {
+        return { system: system.name, connector: system.connector, ...(await connector.testConnection()) };
+      } catch (e) {
+        const detail = e instanceof Error ? e.message : 'unexpected failure';
+        return { system: system.name, connector: system.connector, ok: false, secure: connector.isSecure(), identity: '', detail };
+      } finally {
+        await connector.close();
+      }
+    }),
+  );
+}
 
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('work with the configuration file');
@@ -10,11 +34,14 @@ export function registerConfig(program: Command): void {
     .description('validate a configuration file without starting anything; every problem is reported with its line')
     .argument('[file]', 'the file (default: the global --config)')
     .option('--json', 'print problems and warnings as JSON')
-    .action(async (file: string | undefined, opts: { json?: boolean }) => {
+    .option('--connect', 'also connect to every system (TLS, bind, base DNs, files) and report; nothing is written')
+    .action(async (file: string | undefined, opts: { json?: boolean; connect?: boolean }) => {
       const path = file ?? configPath(program.opts<{ config?: string }>().config);
       const result = await checkConfig(path);
+      const connections = opts.connect === true && result.config !== undefined ? await connectAll(result.config) : undefined;
+      const ok = result.problems.length === 0 && (connections ?? []).every((c) => c.ok);
       if (opts.json === true) {
-        console.log(JSON.stringify({ file: path, ok: result.problems.length === 0, problems: result.problems, warnings: result.warnings }, null, 2));
+        console.log(JSON.stringify({ file: path, ok, problems: result.problems, warnings: result.warnings, ...(connections ? { connections } : {}) }, null, 2));
       } else {
         if (result.problems.length > 0) {
           console.error(`${path}: ${result.problems.length} problem(s)`);
@@ -24,8 +51,13 @@ export function registerConfig(program: Command): void {
           console.error(`${path}: ${result.warnings.length} warning(s)`);
           console.error(formatProblems(path, result.warnings));
         }
-        if (result.problems.length === 0) console.log(`${path}: ok (${result.config?.systems.length ?? 0} systems)`);
+        for (const c of connections ?? []) {
+          const line = `${c.system} (${c.connector}): ${c.ok ? 'connected' : 'FAILED'}${c.secure ? '' : ', NOT SECURE'}${c.identity ? ` as ${c.identity}` : ''}: ${c.detail}`;
+          if (c.ok) console.log(line);
+          else console.error(line);
+        }
+        if (ok) console.log(`${path}: ok (${result.config?.systems.length ?? 0} systems${connections ? ', all connected' : ''})`);
       }
-      process.exitCode = result.problems.length === 0 ? EXIT.ok : EXIT.usage;
+      process.exitCode = ok ? EXIT.ok : EXIT.usage;
     });
 }

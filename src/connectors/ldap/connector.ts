@@ -122,7 +122,10 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
       } catch (e) {
         // A retry of a write whose answer was lost meets its own effect: with a history policy the
         // server refuses "the same password again". If the password already works, it is set.
-        if (mapLdapError(e, dn, 'setting the password of') instanceof PolicyError && !force && (await this.#binds(dn, secret))) {
+        // Only on a retry: the check is a bind, and a failed bind counts as a bad password where
+        // the directory counts them (AD lockout), so a plain policy refusal must not cost one.
+        const retry = (options.attempt ?? 1) > 1;
+        if (retry && !force && mapLdapError(e, dn, 'setting the password of') instanceof PolicyError && (await this.#binds(dn, secret))) {
           this.#o.log.info({ anchor }, 'the policy refused a password the account already has; counted as set');
           return;
         }

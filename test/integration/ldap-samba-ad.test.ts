@@ -1,0 +1,163 @@
+/*
+ * The ldap connector with `flavor: ad` against a private Samba Active Directory DC: the connector
+ * conformance suite over LDAPS and over StartTLS (objectGUID anchors, admin reset by unicodePwd,
+ * a non-ASCII password, the domain policy refusing a short one with 0000052D → 6927), a person's own
+ * change (delete + add of unicodePwd), must-change-at-next-logon (pwdLastSet 0), import with
+ * sAMAccountName, and delta import by USN with deletions seen through the show-deleted control.
+ *
+ * The service account is the domain's Administrator: unlike OpenLDAP's rootdn, AD applies the
+ * password policy to an administrator's reset too.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { Attribute, Change, Client } from 'ldapts';
+import { systemSchema } from '../../src/config/schema.ts';
+import { withSecretContext } from '../../src/config/secret-ref.ts';
+import { runConnectorConformance } from '../../src/connectors/conformance.ts';
+import { createLdapConnector, type LdapConnector } from '../../src/connectors/ldap/index.ts';
+import { isPwsyncError } from '../../src/core/errors.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { startSamba, type SambaDc } from '../support/samba.ts';
+
+let dc: SambaDc;
+let ca: Buffer;
+before(async () => {
+  dc = await startSamba();
+  ca = await readFile(dc.caFile);
+});
+after(() => dc.stop());
+
+const name = (prefix: string): string => `${prefix}${randomBytes(3).toString('hex')}`;
+
+function connector(ldap: Record<string, unknown> = {}): LdapConnector {
+  const system = withSecretContext({ env: { AD_PW: dc.adminPassword }, baseDir: '/', created: [] }, () =>
+    systemSchema.parse({
+      name: 'ad',
+      connector: 'ldap',
+      ldap: { url: dc.ldapsUrl, flavor: 'ad', bindDn: dc.adminDn, bindPassword: '${AD_PW}', baseDns: [`CN=Users,${dc.baseDn}`], tls: { ca: dc.caFile }, ...ldap },
+      import: { anchor: 'objectGUID', map: { login: 'sAMAccountName' } },
+      password: { sync: true },
+    }),
+  );
+  if (system.connector !== 'ldap') throw new Error('not an ldap system');
+  return createLdapConnector(system, { system: 'ad', baseDir: '/' });
+}
+
+async function binds(dn: string, password: string): Promise<boolean> {
+  const client = new Client({ url: dc.ldapsUrl, tlsOptions: { ca: [ca] } });
+  try {
+    await client.bind(dn, password);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+}
+
+async function asAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ url: dc.ldapsUrl, tlsOptions: { ca: [ca] } });
+  try {
+    await client.bind(dc.adminDn, dc.adminPassword);
+    return await fn(client);
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+}
+
+async function withSecret<T>(text: string, fn: (s: Secret) => Promise<T>): Promise<T> {
+  const secret = Secret.fromString(text);
+  try {
+    return await fn(secret);
+  } finally {
+    secret.dispose();
+  }
+}
+
+function fixture(ldap: () => Record<string, unknown>) {
+  return async () => {
+    const user = await dc.createUser(name('conf'), 'Initial-Passw0rd!');
+    return {
+      connector: connector(ldap()),
+      existingAnchor: user.guid,
+      unknownAnchor: '00000000-0000-4000-8000-000000000000',
+      // Samba's default policy: at least 7 characters, complexity on.
+      refusedPassword: 'Sh0rt!',
+      login: (_anchor: string, secret: Secret) => secret.use((clear) => binds(user.dn, clear.toString('utf8'))),
+      insecure: () => connector({ ...ldap(), url: dc.ldapUrl, insecurePlaintext: true }),
+      cleanup: () => asAdmin((client) => client.del(user.dn)),
+    };
+  };
+}
+
+runConnectorConformance('ldap (Samba AD, flavor ad, LDAPS)', fixture(() => ({})));
+runConnectorConformance('ldap (Samba AD, flavor ad, StartTLS)', fixture(() => ({ url: dc.ldapUrl })));
+
+describe('ldap connector, flavor ad, against Samba AD', () => {
+  test('import: objectGUID in its string form as the anchor, sAMAccountName for the join', async () => {
+    const user = await dc.createUser(name('imp'), 'Import-Passw0rd!');
+    const c = connector();
+    try {
+      const found = new Map<string, string | undefined>();
+      for await (const a of c.importAccounts()) found.set(a.anchor, a.attributes.sAMAccountName);
+      assert.equal(found.get(user.guid), user.sAMAccountName);
+      assert.match(user.guid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a person changes their own password (delete + add of unicodePwd), non-ASCII; a wrong current one is refused', async () => {
+    const user = await dc.createUser(name('chg'), 'Current-Passw0rd!');
+    const c = connector();
+    try {
+      await withSecret('Wrong-Current-1!', (old) => withSecret('Nëw-Pässwörd-密码-1', (next) =>
+        assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_CURRENT_PASSWORD')));
+      await withSecret('Current-Passw0rd!', (old) => withSecret('Nëw-Pässwörd-密码-1', (next) => c.changePassword(user.guid, old, next)));
+      assert.equal(await binds(user.dn, 'Nëw-Pässwörd-密码-1'), true);
+      assert.equal(await binds(user.dn, 'Current-Passw0rd!'), false);
+      // The domain's policy applies to a person's change too.
+      await withSecret('Nëw-Pässwörd-密码-1', (old) => withSecret('Sh0rt!', (next) =>
+        assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === 6927)));
+      assert.equal(await withSecret('Nëw-Pässwörd-密码-1', (s) => c.verifyPassword(user.guid, s)), true);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('must change at next logon: pwdLastSet 0 in the same modify as the reset', async () => {
+    const user = await dc.createUser(name('must'), 'Must-Change-Passw0rd!');
+    const c = connector();
+    try {
+      await withSecret('Temporary-Passw0rd-1!', (s) => c.setPassword(user.guid, s, { forceChangeAtNextLogon: true }));
+      const pwdLastSet = await asAdmin(async (client) => (await client.search(user.dn, { scope: 'base', attributes: ['pwdLastSet'] })).searchEntries[0]?.pwdLastSet);
+      assert.equal(pwdLastSet, '0');
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('delta import by USN: changed accounts, then deleted ones (show-deleted control)', async () => {
+    const changed = await dc.createUser(name('dch'), 'Delta-Passw0rd-1!');
+    const deleted = await dc.createUser(name('ddl'), 'Delta-Passw0rd-2!');
+    const untouched = await dc.createUser(name('dun'), 'Delta-Passw0rd-3!');
+    const c = connector();
+    try {
+      const mark = await c.watermark();
+      assert.match(mark, /^usn:[0-9a-f]{32}:\d+$/);
+      await asAdmin(async (client) => {
+        await client.modify(changed.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'description', values: ['changed'] }) }));
+        await client.del(deleted.dn);
+      });
+      const seen: string[] = [];
+      for await (const d of c.importChangesSince(mark)) seen.push(`${d.kind}:${d.kind === 'changed' ? d.record.anchor : d.anchor}`);
+      assert.ok(seen.includes(`changed:${changed.guid}`), seen.join(' '));
+      assert.ok(seen.includes(`removed:${deleted.guid}`), seen.join(' '));
+      assert.ok(!seen.some((s) => s.endsWith(untouched.guid)), 'an untouched account is not read');
+    } finally {
+      await c.close();
+    }
+  });
+});
