@@ -51,4 +51,10 @@ export const ldapTls = z
      */
     pins: z.array(z.string().refine(isPin, 'expected sha256/ followed by 44 base64 characters')).default([]),
   })
+  .superRefine((v, ctx) => {
+    // Node checks the server's identity (and so the pins) only when it verifies the certificate.
+    if (!v.rejectUnauthorized && v.pins.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['pins'], message: 'pins are checked only when the certificate is verified: they would be ignored with rejectUnauthorized false' });
+    }
+  })
   .prefault({});

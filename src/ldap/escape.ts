@@ -1,22 +1,10 @@
 /*
- * Escaping of values spliced into LDAP text. pwsync builds filters as ldapts filter objects where
- * it can (their values travel as bytes, nothing to escape); these are for the places where text is
- * composed: a filter template of the configuration, a DN built from a name.
+ * Escaping of a value spliced into a DN built from a name. Filters need no function here: values
+ * pwsync puts in a filter travel as ldapts filter objects (bytes, nothing to escape), and where a
+ * configured filter template takes a value, ldapts' own `Filter.escape` is the one that matches
+ * how its parser reads the text back (it turns each `\xx` into one character, so escaping the
+ * bytes of a UTF-8 character would change them).
  */
-
-/**
- * A value for an RFC 4515 filter: `*`, `(`, `)`, `\` and NUL as `\XX`, and every byte outside
- * printable ASCII too, so that the filter text is plain ASCII whatever the value holds.
- */
-export function escapeFilterValue(value: string | Uint8Array): string {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
-  let out = '';
-  for (const byte of bytes) {
-    const special = byte === 0x2a || byte === 0x28 || byte === 0x29 || byte === 0x5c || byte < 0x20 || byte >= 0x7f;
-    out += special ? `\\${byte.toString(16).padStart(2, '0')}` : String.fromCharCode(byte);
-  }
-  return out;
-}
 
 /**
  * An attribute value for an RFC 4514 DN: `"`, `+`, `,`, `;`, `<`, `>`, `\` and `=` with a

@@ -36,7 +36,7 @@ void describe('scope configuration', () => {
     assert.equal(dir.ldap.userFilter, '(|(uid={account})(sAMAccountName={account}))');
     assert.equal(dir.ldap.groupNameAttribute, 'cn');
     assert.equal(dir.ldap.memberAttribute, 'member');
-    assert.deepEqual(dir.ldap.tls, { rejectUnauthorized: true });
+    assert.deepEqual(dir.ldap.tls, { rejectUnauthorized: true, pins: [] });
     assert.equal(dir.ldap.insecurePlaintext, false);
     assert.equal(dir.ldap.timeout, 5000);
     assert.equal(dir.ldap.cacheTtl, 60_000);
