@@ -75,7 +75,26 @@ interface CaptureLatency {
   readonly checksPassed: boolean;
 }
 
-type Result = ImportJoin | ChangeLatency | IntakeThroughput | CaptureLatency;
+interface LdapSetsPhase {
+  readonly name: string;
+  readonly perSecond: number;
+  readonly latency: Percentiles;
+  readonly cpu: { readonly processMsPerSet: number; readonly slapdMsPerSet: number };
+}
+
+interface LdapSets {
+  readonly benchmark: 'ldap-sets';
+  readonly machine: Machine;
+  readonly plan: { readonly users: number; readonly concurrency: number; readonly workers: number; readonly connections: number; readonly batch: number; readonly transport: string };
+  readonly phases: readonly LdapSetsPhase[];
+  readonly direct: { readonly sequential: number; readonly concurrent: number };
+  readonly ratios: Readonly<Record<string, number>>;
+  readonly targets: { readonly ratio: number };
+  readonly met: boolean;
+  readonly checksPassed: boolean;
+}
+
+type Result = ImportJoin | ChangeLatency | IntakeThroughput | CaptureLatency | LdapSets;
 
 const dirs = process.argv.slice(2);
 if (dirs.length === 0) throw new Error('usage: bench/summary.ts DIR [DIR…] (several runs: medians)');
@@ -144,6 +163,20 @@ for (const results of byName.values()) {
     console.log(`  JWE: encrypt ${fig(runs.map((r) => r.encryption['encryptMsPerChange'] ?? Number.NaN), ms2)} ms, decrypt ${fig(runs.map((r) => r.encryption['decryptMsPerChange'] ?? Number.NaN), ms2)} ms a notification`);
     const met = runs.filter((r) => r.met).length;
     console.log(`  target ≥ ${first.targets.perSecond}/s at the intake: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length} runs`}${checks}`);
+  } else if (first.benchmark === 'ldap-sets') {
+    const runs = results.filter((r): r is LdapSets => r.benchmark === 'ldap-sets');
+    const p = first.plan;
+    const rate = (x: number): string => Math.round(x).toLocaleString('en');
+    console.log(`ldap-sets ${p.users.toLocaleString('en')} users, Password Modify over ${p.transport === 'ldaps' ? 'LDAPS' : 'StartTLS'}, ${p.concurrency} in flight where concurrent, ${p.workers} workers, ${p.connections} connections (load ${loads}):`);
+    for (const name of [...new Set(runs.flatMap((r) => r.phases.map((x) => x.name)))]) {
+      const phases = runs.flatMap((r) => r.phases.filter((x) => x.name === name));
+      console.log(`  ${name}: ${fig(phases.map((x) => x.perSecond), rate)} sets/s; p50 ${fig(phases.map((x) => x.latency.p50))} ms; CPU ${fig(phases.map((x) => x.cpu.processMsPerSet))} ms a set, slapd ${fig(phases.map((x) => x.cpu.slapdMsPerSet))} ms`);
+    }
+    console.log(`  direct (mean of before and after): sequential ${fig(runs.map((r) => r.direct.sequential), rate)}/s, concurrent ${fig(runs.map((r) => r.direct.concurrent), rate)}/s`);
+    const r3 = (x: number): string => x.toFixed(2);
+    for (const key of Object.keys(first.ratios)) console.log(`  ${key}: ${fig(runs.map((r) => r.ratios[key] ?? Number.NaN), r3)}`);
+    const met = runs.filter((r) => r.met).length;
+    console.log(`  target pwsync ≥ ${first.targets.ratio} × direct sequential: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length} runs`}${checks}`);
   } else if (first.benchmark === 'capture-latency') {
     const runs = results.filter((r): r is CaptureLatency => r.benchmark === 'capture-latency');
     const p = first.plan;

@@ -9,13 +9,18 @@
 #   npm run bench -- import       # only import-join
 #   npm run bench -- latency      # only the change-latency runs
 #   npm run bench -- intake       # only the agent and intake runs (also: npm run bench:intake)
+#   npm run bench -- ldap         # only password sets against a private slapd (also: npm run bench:ldap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/ensure-deps.sh
 ensure_npm
 
 which=${1:-all}
-case "$which" in all|import|latency|intake) ;; *) echo "usage: scripts/bench.sh [all|import|latency|intake]" >&2; exit 2 ;; esac
+case "$which" in all|import|latency|intake|ldap) ;; *) echo "usage: scripts/bench.sh [all|import|latency|intake|ldap]" >&2; exit 2 ;; esac
+if [ "$which" = all ] || [ "$which" = ldap ]; then
+  # A private OpenLDAP (slapd with ppolicy and the SHA-2 password module) and openssl for its certificates.
+  ensure_debian openssl:openssl slapd:slapd /usr/lib/ldap/pw-sha2.so:slapd-contrib
+fi
 out=${BENCH_OUT:-.tmp/bench}
 mkdir -p "$out"
 rm -f "$out"/*.json
@@ -55,6 +60,12 @@ if [ "$which" = all ] || [ "$which" = intake ]; then
     --accounts 10000 --changes 6000 --rate 200 --json "$out/capture-latency.json" || failed=1
   run 180 "change-latency: 6,000 changes at 200/s, 10,000 rows (engine only: the core entry point beside capture-latency)" bench/change-latency.ts \
     --rows 10000 --changes 6000 --rate 200 --hash ssha512 --mode engine --json "$out/change-latency-core-6k.json" || failed=1
+fi
+
+if [ "$which" = all ] || [ "$which" = ldap ]; then
+  # Issue 4: Password Modify sets per second through pwsync against the same sets done directly with ldapts.
+  run 300 "ldap-sets: 2,000 users, Password Modify over StartTLS, through pwsync and directly" bench/ldap-sets.ts \
+    --users 2000 --json "$out/ldap-sets.json" || failed=1
 fi
 
 echo

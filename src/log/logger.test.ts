@@ -40,3 +40,18 @@ test('our errors are logged with code and message, without a stack; foreign erro
   assert.equal(foreign.err.name, 'TypeError');
   assert.ok(foreign.err.stack);
 });
+
+test('redaction reaches any depth and any case, inside arrays, survives cycles, and copies only what changes', () => {
+  const sink = capture();
+  const log = createLogger({ level: 'debug', destination: sink.stream });
+  const cyclic: Record<string, unknown> = { name: 'loop' };
+  cyclic.self = cyclic;
+  const untouched = { a: { b: { c: 'visible' } } };
+  log.info({ a: { b: { c: { d: { Password: 'q1-leak' } } } }, list: [{ TOKEN: 'q2-leak' }, 'fine'], cyclic, untouched }, 'deep');
+  log.child({ bindPassword: 'q3-leak', system: 'dir' }).info('child');
+  const text = sink.text();
+  for (const leak of ['q1-leak', 'q2-leak', 'q3-leak']) assert.equal(text.includes(leak), false, leak);
+  assert.match(text, /"c":"visible"/);
+  assert.match(text, /"system":"dir"/);
+  assert.deepEqual(untouched, { a: { b: { c: 'visible' } } }, 'the caller\'s object is never changed');
+});

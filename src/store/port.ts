@@ -106,6 +106,14 @@ export interface Store {
   getPerson(personId: PersonId): Promise<PersonView | undefined>;
 
   /**
+   * For each lookup, the accounts it finds (by anchor, or by a declared lookup's key as
+   * `findAccountsByKey`), and when it finds exactly one linked account, that account's person: what
+   * the entry point needs to route a change, for a whole batch of changes in one call and one
+   * snapshot. Answers are in the lookups' order.
+   */
+  lookupSources(lookups: readonly SourceLookup[]): Promise<readonly SourceFound[]>;
+
+  /**
    * Persons whose id, or any attribute of the person or of a linked account, contains `text`
    * (case-insensitive). Without text, every person, in creation order. Paged by `limit`/`offset`.
    */
@@ -164,6 +172,14 @@ export interface Store {
    * progress) is answered with its error in its place and does not fail the others.
    */
   finishJobs(list: readonly FinishedJob[]): Promise<readonly (Error | undefined)[]>;
+
+  /**
+   * {@link Store.finishJobs} then {@link Store.claimJobs}, in one transaction: the delivery loop's
+   * one call per turn (one commit instead of two; every commit rewrites whole pages of the log, so
+   * their number, not their size, is what a busy server pays for). The claim sees the finishes: an
+   * account whose job was just finished may have its next job claimed in the same call.
+   */
+  finishAndClaim(finished: readonly FinishedJob[], worker: string, now: EpochMs, limit: number): Promise<FinishAndClaim>;
 
   /**
    * Puts jobs left `in_progress` (by a process that died) back to `pending`, writing event 7011
@@ -255,11 +271,28 @@ export interface JobTarget {
   readonly accountId: number;
 }
 
+/** One lookup of {@link Store.lookupSources}: an account of `system` by its anchor or by a key. */
+export type SourceLookup =
+  | { readonly system: SystemName; readonly anchor: Anchor }
+  | { readonly system: SystemName; readonly name: string; readonly mode: MatchMode; readonly key: string };
+
+/** What one {@link SourceLookup} found. `person` only when exactly one account was found and it is linked. */
+export interface SourceFound {
+  readonly accounts: readonly AccountWithLink[];
+  readonly person?: PersonView;
+}
+
 /** One entry of {@link Store.finishJobs}. */
 export interface FinishedJob {
   readonly jobId: number;
   readonly outcome: JobOutcome;
   readonly event: NewEvent;
+}
+
+/** What {@link Store.finishAndClaim} answers: each finish's error in its place, and the jobs claimed. */
+export interface FinishAndClaim {
+  readonly finished: readonly (Error | undefined)[];
+  readonly claimed: readonly ClaimedJob[];
 }
 
 /** One unit of {@link Store.commitChanges}. */

@@ -3,7 +3,7 @@ import { InvalidInputError, isPwsyncError, ReplayError, UnknownAccountError, typ
 import { matchKey } from '../core/join.ts';
 import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } from '../core/model.ts';
 import type { Secret } from '../core/secret.ts';
-import type { AccountWithLink, CommitUnit, JobTarget } from '../store/port.ts';
+import type { AccountWithLink, CommitUnit, JobTarget, SourceFound, SourceLookup } from '../store/port.ts';
 import { systemByName } from '../config/index.ts';
 import type { SystemConfig } from '../config/schema.ts';
 import { findSystem, type SyncContext } from './context.ts';
@@ -92,19 +92,32 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
  */
 export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[]): Promise<ChangeOutcome[]> {
   const now = ctx.now();
-  // Planned together: their reads go to the store at once rather than one round trip after
-  // another (a store on its own thread, or across a network, answers them back to back). Planning
-  // only reads, so the order of the plans cannot matter; the commit below keeps the batch's order.
-  const plans = await Promise.all(
-    requests.map(async (request): Promise<Plan | PwsyncError> => {
-      try {
-        return await plan(ctx, request, now);
-      } catch (e) {
-        if (!isPwsyncError(e) || e.retryable) throw e;
-        return e;
-      }
-    }),
-  );
+  const checked = requests.map((request): Checked | PwsyncError => {
+    try {
+      return check(ctx, request, now);
+    } catch (e) {
+      if (!isPwsyncError(e)) throw e;
+      return e;
+    }
+  });
+  // The source accounts and their persons of the whole batch in one store call: a store on its own
+  // thread (or across a network) answers one round trip, not two per change.
+  const valid = checked.filter((c): c is Checked => !isPwsyncError(c));
+  const found = valid.length > 0 ? await ctx.store.lookupSources(valid.map((c) => c.lookup)) : [];
+  const refusals: NewEvent[] = [];
+  let nextFound = 0;
+  const plans = checked.map((c): Plan | PwsyncError => {
+    if (isPwsyncError(c)) return c;
+    const sources = found[nextFound++];
+    if (sources === undefined) throw new Error('the store answered fewer lookups than it was asked');
+    try {
+      return plan(ctx, c, sources, now, refusals);
+    } catch (e) {
+      if (!isPwsyncError(e) || e.retryable) throw e;
+      return e;
+    }
+  });
+  if (refusals.length > 0) await ctx.store.appendEvents(refusals);
   const planned = plans.filter((p): p is Plan => !isPwsyncError(p));
   const results = planned.length > 0 ? await ctx.store.commitChanges(planned.map((p) => p.unit)) : [];
   if (planned.some((p) => p.targets.length > 0)) ctx.wake();
@@ -136,8 +149,17 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
   return outcomes;
 }
 
-/** Checks one request and routes it; reads the store but writes only the refusal events it owes. */
-async function plan(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Promise<Plan> {
+/** A request whose form is valid, with the store lookup that finds its source account. */
+interface Checked {
+  readonly request: ChangeRequest;
+  readonly source: SystemConfig;
+  readonly lookup: SourceLookup;
+  /** How the account was named, for messages. */
+  readonly described: string;
+}
+
+/** Checks what a request says on its own (no store read). */
+function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked {
   const source = systemByName(ctx.config, request.sourceSystem);
   if (!source.source) throw new InvalidInputError(`system "${source.name}" is not a source of password changes (it has no "source:" block)`);
   if (request.secret.length === 0) throw new InvalidInputError('the new password is empty');
@@ -145,12 +167,24 @@ async function plan(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Pro
   if (request.changedAt > now + MAX_CLOCK_SKEW_MS) {
     throw new InvalidInputError(`the change time ${new Date(request.changedAt).toISOString()} is in the future; check the source's clock`);
   }
+  const ref = request.account;
+  if ('anchor' in ref) return { request, source, lookup: { system: source.name, anchor: ref.anchor }, described: `anchor "${ref.anchor}"` };
+  const attribute = source.source.accountAttribute;
+  const mode = source.source.match;
+  return { request, source, lookup: { system: source.name, name: attribute, mode, key: matchKey(ref.name, mode) }, described: `${attribute} "${ref.name}"` };
+}
 
+/**
+ * Routes one checked request with what the store found for it. Writes nothing: the refusal events
+ * it owes go to `refusals`, which the caller appends.
+ */
+function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: EpochMs, refusals: NewEvent[]): Plan {
+  const { request, source } = checked;
   const changeId = request.notificationId ?? randomUUID();
   const window = ctx.config.server.intake.replayWindow;
   // Ids are kept a little longer than the window: a replay must meet its id, or be stale.
   const notification = request.notificationId === undefined ? undefined : { id: changeId, at: now, forgetBefore: now - window - MAX_CLOCK_SKEW_MS };
-  const account = await findSourceAccount(ctx, source, request.account);
+  const account = sourceAccount(source, checked.described, found, refusals);
   const log = { changeId, source: source.name, anchor: account.anchor, personId: account.personId, origin: request.origin, actor: request.actor };
   const nowhere = (personId: PersonId, message: string, events: NewEvent[] = []): Plan => ({
     unit: { ...(notification ? { notification } : {}), events: [...events, { code: 7009, system: source.name, anchor: account.anchor, ...(personId ? { personId } : {}), changeId, message }] },
@@ -164,7 +198,7 @@ async function plan(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Pro
   });
 
   if (account.personId === null) return nowhere('', 'the source account is not linked to a person; nothing to deliver');
-  const person = await ctx.store.getPerson(account.personId);
+  const person = found.person;
   if (!person) throw new UnknownAccountError(`person ${account.personId} of account ${account.anchor} in ${source.name} does not exist`);
 
   const targets: Target[] = [];
@@ -215,28 +249,17 @@ async function plan(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Pro
   };
 }
 
-async function findSourceAccount(ctx: SyncContext, system: SystemConfig, ref: AccountRef): Promise<AccountWithLink> {
+/** The one account a lookup found; none or several is the source's unknown account (7007). */
+function sourceAccount(system: SystemConfig, described: string, found: SourceFound, refusals: NewEvent[]): AccountWithLink {
   const systemName = system.name;
-  let found: readonly AccountWithLink[];
-  let described: string;
-  if ('anchor' in ref) {
-    const account = await ctx.store.getAccount(systemName, ref.anchor);
-    found = account ? [account] : [];
-    described = `anchor "${ref.anchor}"`;
-  } else {
-    const attribute = system.source?.accountAttribute ?? '';
-    const mode = system.source?.match ?? 'caseInsensitive';
-    found = await ctx.store.findAccountsByKey(systemName, attribute, mode, matchKey(ref.name, mode));
-    described = `${attribute} "${ref.name}"`;
-  }
-  const [first, ...rest] = found;
+  const [first, ...rest] = found.accounts;
   if (!first) {
-    await ctx.store.appendEvents([{ code: 7007, system: systemName, message: `no account with ${described} in system "${systemName}"; run "pwsync import ${systemName}" if it is new` }]);
+    refusals.push({ code: 7007, system: systemName, message: `no account with ${described} in system "${systemName}"; run "pwsync import ${systemName}" if it is new` });
     throw new UnknownAccountError(`no account with ${described} in system "${systemName}"`);
   }
   if (rest.length > 0) {
-    await ctx.store.appendEvents([{ code: 7007, system: systemName, message: `${found.length} accounts have ${described} in system "${systemName}"; the change cannot say which one` }]);
-    throw new UnknownAccountError(`${found.length} accounts have ${described} in system "${systemName}"; name the account by its anchor`);
+    refusals.push({ code: 7007, system: systemName, message: `${found.accounts.length} accounts have ${described} in system "${systemName}"; the change cannot say which one` });
+    throw new UnknownAccountError(`${found.accounts.length} accounts have ${described} in system "${systemName}"; name the account by its anchor`);
   }
   return first;
 }

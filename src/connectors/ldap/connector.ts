@@ -16,6 +16,7 @@ import type {
   SetPasswordOptions, Watermark,
 } from '../types.ts';
 import type { LdapConfig } from './config.ts';
+import { DnCache } from './dn-cache.ts';
 import { anchorFilter } from './entries.ts';
 import { mapLdapError } from './errors.ts';
 import { readAccounts, readChanges, watermarkNow, type ImportPlan } from './import.ts';
@@ -37,6 +38,8 @@ export interface LdapConnectorOptions {
 
 /** Accounts whose DN is remembered at most; the least recently used go first. */
 const DN_CACHE_ENTRIES = 100_000;
+/** The cache reads all DNs at most this often (on an account it does not know). */
+const DN_REFILL_INTERVAL_MS = 10 * 60_000;
 const INVALID_CREDENTIALS = 49;
 const NO_SUCH_OBJECT = 32;
 
@@ -53,7 +56,7 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
   readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'setPassword', 'changePassword', 'verifyPassword']);
   readonly #o: LdapConnectorOptions;
   readonly #endpoint: LdapEndpoint;
-  readonly #dns = new Map<Anchor, string>();
+  readonly #dns: DnCache;
   #tls: Promise<TlsSettings> | undefined;
   #connections: Promise<LdapConnection[]> | undefined;
   #checker: Promise<BindChecker> | undefined;
@@ -61,6 +64,7 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
 
   constructor(options: LdapConnectorOptions) {
     this.#o = options;
+    this.#dns = new DnCache(DN_CACHE_ENTRIES, DN_REFILL_INTERVAL_MS, options.now);
     const { url, bindDn, bindPassword, timeout, insecurePlaintext } = options.config;
     this.#endpoint = { url, bindDn, bindPassword, timeout, insecurePlaintext };
   }
@@ -86,7 +90,7 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
   // Import --------------------------------------------------------------------------------
 
   importAccounts(): AsyncIterable<AccountRecord> {
-    return this.#read((connection) => readAccounts(connection, this.#o.plan, this.#o.log, (anchor, dn) => this.#remember(anchor, dn)));
+    return this.#read((connection) => this.#accounts(connection));
   }
 
   async watermark(): Promise<Watermark> {
@@ -94,7 +98,28 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
   }
 
   importChangesSince(since: Watermark): AsyncIterable<AccountDelta> {
-    return this.#read((connection) => readChanges(connection, this.#o.plan, since, this.#o.log, (anchor, dn) => this.#remember(anchor, dn)));
+    return this.#read((connection) => this.#changes(connection, since));
+  }
+
+  /** Accounts as read; each one's DN is remembered for the writes that follow an import. */
+  async *#accounts(connection: LdapConnection): AsyncGenerator<AccountRecord> {
+    for await (const { anchor, attributes, dn } of readAccounts(connection, this.#o.plan, this.#o.log)) {
+      this.#dns.remember(anchor, dn);
+      yield { anchor, attributes };
+    }
+  }
+
+  async *#changes(connection: LdapConnection, since: Watermark): AsyncGenerator<AccountDelta> {
+    for await (const delta of readChanges(connection, this.#o.plan, since, this.#o.log)) {
+      if (delta.kind === 'removed') {
+        this.#dns.forget(delta.anchor);
+        yield delta;
+      } else {
+        const { anchor, attributes, dn } = delta.record;
+        this.#dns.remember(anchor, dn);
+        yield { kind: 'changed', record: { anchor, attributes } };
+      }
+    }
   }
 
   async *#read<T>(read: (connection: LdapConnection) => AsyncGenerator<T>): AsyncGenerator<T> {
@@ -229,6 +254,7 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
    */
   async #onEntry<T>(anchor: Anchor, action: string, fn: (dn: string) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      if (this.#dns.get(anchor) === undefined) await this.#dns.refill(() => this.#allDns(), (e) => this.#o.log.warn({ err: e }, 'reading every account\'s DN failed; looking accounts up one by one'));
       const cached = this.#dns.get(anchor);
       let dn: string;
       try {
@@ -240,7 +266,7 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
         return await fn(dn);
       } catch (e) {
         if (cached !== undefined && attempt === 1 && e instanceof ResultCodeError && e.code === NO_SUCH_OBJECT) {
-          this.#dns.delete(anchor);
+          this.#dns.forget(anchor);
           continue;
         }
         throw mapLdapError(e, dn, action);
@@ -263,17 +289,14 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
     const [dn] = found;
     if (dn === undefined) throw new AccountNotFoundError(`no account with ${plan.anchor} ${anchor} under ${config.baseDns.join('; ')}`);
     if (found.length > 1) throw new TargetDataError(`${found.length} entries have ${plan.anchor} ${anchor}; an anchor must name one account`);
-    this.#remember(anchor, dn);
+    this.#dns.remember(anchor, dn);
     return dn;
   }
 
-  #remember(anchor: Anchor, dn: string): void {
-    this.#dns.delete(anchor);
-    this.#dns.set(anchor, dn);
-    if (this.#dns.size > DN_CACHE_ENTRIES) {
-      const oldest = this.#dns.keys().next();
-      if (oldest.done !== true) this.#dns.delete(oldest.value);
-    }
+  /** Every account's anchor and DN: the import's search, asking for the anchor only. */
+  async *#allDns(): AsyncGenerator<readonly [Anchor, string]> {
+    const connection = await this.#connection();
+    for await (const account of readAccounts(connection, { ...this.#o.plan, names: [] }, this.#o.log)) yield [account.anchor, account.dn];
   }
 
   #refuseInsecure(action: string): void {

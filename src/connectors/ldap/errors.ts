@@ -28,6 +28,7 @@ const CONSTRAINT_VIOLATION = 19;
 const NO_SUCH_OBJECT = 32;
 const INVALID_CREDENTIALS = 49;
 const INSUFFICIENT_ACCESS = 50;
+const SIZE_LIMIT_EXCEEDED = 4;
 /** Load and availability: trying later may work. */
 const TRANSIENT_CODES = new Set([3, 11, 51, 52, 80]);
 /** Socket-level failures, and ldapts' own timeouts and closed connections. */
@@ -66,6 +67,9 @@ export function mapLdapError(e: unknown, target: string, action: string): Pwsync
     if (cause.code === NO_SUCH_OBJECT) return new AccountNotFoundError(what, { cause: e });
     if (cause.code === INSUFFICIENT_ACCESS) return new AccessDeniedError(what, { cause: e });
     if (TRANSIENT_CODES.has(cause.code)) return new TransientError(what, { cause: e });
+    if (cause.code === SIZE_LIMIT_EXCEEDED) {
+      return new TargetDataError(`${what}: the directory's size limit for the service account stops the search; lift it for that account (OpenLDAP: limits dn.exact="BIND DN" size=unlimited size.prtotal=unlimited)`, { cause: e });
+    }
     return new TargetDataError(what, { cause: e });
   }
   // Not an answer from the server: the connection or the wait failed. An error nobody classified

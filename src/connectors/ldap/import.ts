@@ -29,6 +29,11 @@ export interface ImportPlan {
 /** AD's LDAP_SERVER_SHOW_DELETED_OID: deleted objects (tombstones) become visible to a search. */
 const SHOW_DELETED = '1.2.840.113556.1.4.417';
 
+/** An account as read, with where its entry is (the connector remembers it for writes). */
+export interface LdapAccount extends AccountRecord {
+  readonly dn: string;
+}
+
 /** What to ask for: the anchor, and the map's attributes or every user attribute. */
 function requested(plan: ImportPlan): string[] {
   // entryUUID and nsUniqueId are operational: `*` does not return them.
@@ -43,9 +48,8 @@ export async function* readAccounts(
   connection: LdapConnection,
   plan: ImportPlan,
   log: Logger,
-  onEntry: (anchor: string, dn: string) => void,
   extra?: Filter,
-): AsyncGenerator<AccountRecord> {
+): AsyncGenerator<LdapAccount> {
   const base = FilterParser.parseString(plan.filter);
   const filter = extra === undefined ? base : new AndFilter({ filters: [base, extra] });
   let skipped = 0;
@@ -70,8 +74,7 @@ export async function* readAccounts(
             skipped++;
             continue;
           }
-          onEntry(anchor, entry.dn);
-          yield { anchor, attributes: attributesOf(entry, plan.names) };
+          yield { anchor, attributes: attributesOf(entry, plan.names), dn: entry.dn };
         }
       }
     } catch (e) {
@@ -141,13 +144,12 @@ export async function* readChanges(
   plan: ImportPlan,
   since: Watermark,
   log: Logger,
-  onEntry: (anchor: string, dn: string) => void,
-): AsyncGenerator<AccountDelta> {
+): AsyncGenerator<AccountDelta & ({ readonly kind: 'removed' } | { readonly kind: 'changed'; readonly record: LdapAccount })> {
   const from = parse(since);
   if (plan.flavor !== 'ad') {
     if (from.kind !== 'time') throw new WatermarkError('the stored watermark is a USN, and this directory is read by time');
     const after = new GreaterThanEqualsFilter({ attribute: 'modifyTimestamp', value: generalizedTime(from.at - plan.overlapMs) });
-    for await (const record of readAccounts(connection, plan, log, onEntry, after)) yield { kind: 'changed', record };
+    for await (const record of readAccounts(connection, plan, log, after)) yield { kind: 'changed', record };
     return;
   }
   if (from.kind !== 'usn') throw new WatermarkError('the stored watermark is a time, and this directory is read by USN');
@@ -156,7 +158,7 @@ export async function* readChanges(
     throw new WatermarkError('the watermark belongs to another domain controller (or one restored from a backup): its USNs do not apply here');
   }
   const after = new GreaterThanEqualsFilter({ attribute: 'uSNChanged', value: String(from.usn + 1n) });
-  for await (const record of readAccounts(connection, plan, log, onEntry, after)) yield { kind: 'changed', record };
+  for await (const record of readAccounts(connection, plan, log, after)) yield { kind: 'changed', record };
   if (plan.anchor.toLowerCase() !== 'objectguid') return;
   // Tombstones keep objectGUID but lose most else and move to CN=Deleted Objects: search the whole
   // naming context; the engine ignores anchors it never imported.

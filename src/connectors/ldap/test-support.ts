@@ -55,6 +55,9 @@ export async function startOpenLdapWorld(): Promise<OpenLdapWorld> {
       `access to attrs=userPassword by dn.exact="${SERVICE_DN}" write by self write by anonymous auth by * none`,
       `access to attrs=pwdReset by dn.exact="${SERVICE_DN}" manage by * read`,
       `access to * by dn.exact="${SERVICE_DN}" write by self read by users read by * none`,
+      // slapd's default size limit (500 entries, paged searches included) would stop an import at
+      // 500 accounts: lifted for the service account alone, as the LDAP guide tells.
+      `limits dn.exact="${SERVICE_DN}" size=unlimited size.prtotal=unlimited`,
     ],
     ldif: [
       `dn: ou=people,${BASE}\nobjectClass: organizationalUnit\nou: people`,

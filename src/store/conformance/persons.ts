@@ -1,10 +1,35 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { matchKey } from '../../core/join.ts';
 import { at, one, rejectsWithCode, withStore, world, type OpenStore } from './fixtures.ts';
 
 /** Persons and links: projection, joins, manual links, lookups, search, counts. */
 export function personTests(open: OpenStore): void {
   describe('persons and links', () => {
+    test('lookupSources answers each lookup in order: accounts by anchor or key, the person of a single linked one', () =>
+      withStore(open, async (store) => {
+        const w = await world(store, 1);
+        await world(store, 2);
+        const [stray] = await store.upsertAccounts('corp', 'run-1', [{ anchor: 'corp-stray', attributes: { login: 'Twin' } }, { anchor: 'corp-twin', attributes: { login: 'twin' } }]);
+        assert.ok(stray);
+        const found = await store.lookupSources([
+          { system: 'corp', anchor: 'corp-1' },
+          { system: 'corp', name: 'login', mode: 'caseInsensitive', key: matchKey('USER2', 'caseInsensitive') },
+          { system: 'corp', anchor: 'nobody' },
+          { system: 'corp', name: 'login', mode: 'caseInsensitive', key: matchKey('twin', 'caseInsensitive') },
+          { system: 'corp', anchor: 'corp-stray' },
+        ]);
+        assert.deepEqual(found.map((f) => [f.accounts.map((a) => a.anchor), f.person?.id ?? null]), [
+          [['corp-1'], w.personId],
+          [['corp-2'], found[1]?.accounts[0]?.personId ?? 'missing'],
+          [[], null],
+          [['corp-stray', 'corp-twin'], null],
+          [['corp-stray'], null],
+        ]);
+        assert.deepEqual(found[0]?.person?.accounts.map((a) => a.anchor).sort(), ['apps-1', 'corp-1', 'mail-1']);
+        assert.deepEqual(await store.lookupSources([]), []);
+      }));
+
     test('applyLinks projects a person with the account attributes and joins others to it', () =>
       withStore(open, async (store) => {
         const [src, joined] = await store.upsertAccounts('corp', 'r', [

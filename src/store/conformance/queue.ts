@@ -134,6 +134,34 @@ export function queueTests(open: OpenStore): void {
         assert.deepEqual(await secretIds(store), ['c1'], 'the retried job keeps the secret');
       }));
 
+    test('finishAndClaim finishes, then claims in the same call: the next job of a finished account included', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
+        const first = await store.claimJobs('w1', 1100, 10);
+        assert.deepEqual(first.map((j) => j.changeId), ['c1', 'c1']);
+        // A newer change while c1 is being delivered: its job waits for c1's on apps.
+        await store.commitChange(change('c2', w.personId, 2000), sealed('c2'), [{ accountId: w.apps.id }], []);
+        assert.deepEqual(await store.claimJobs('w1', 2100, 10), [], 'one job per account at a time');
+        const onApps = first.find((j) => j.anchor === w.apps.anchor);
+        assert.ok(onApps);
+        const { finished, claimed } = await store.finishAndClaim(
+          [
+            { jobId: onApps.id, outcome: { kind: 'done', at: 2200 }, event: { code: 7002, message: 'set' } },
+            { jobId: 999_999, outcome: { kind: 'done', at: 2200 }, event: { code: 7002, message: 'ghost' } },
+          ],
+          'w1',
+          2200,
+          10,
+        );
+        assert.deepEqual(finished.map((o) => (o === undefined ? 'ok' : (o as Error & { code?: string }).code)), ['ok', 'ERR_INVALID_INPUT']);
+        assert.deepEqual(claimed.map((j) => [j.changeId, j.anchor]), [['c2', w.apps.anchor]], 'apps is free again, mail is still busy');
+        assert.deepEqual(claimed[0]?.secret, sealed('c2'), 'the claimed job carries its sealed secret across');
+        // Nothing to finish and nothing free: an empty answer, nothing written.
+        assert.deepEqual(await store.finishAndClaim([], 'w1', 2300, 0), { finished: [], claimed: [] });
+        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.message), ['set']);
+      }));
+
     test('recoverInProgress queues jobs left in progress again, with event 7011 each', () =>
       withStore(open, async (store) => {
         const w = await world(store);

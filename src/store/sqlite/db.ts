@@ -50,6 +50,27 @@ export class Sqlite {
     return guard(() => this.#transaction.immediate(fn) as T);
   }
 
+  /**
+   * Like {@link write}, but the commit does not wait for the disk (`synchronous = NORMAL` for this
+   * transaction; the connection stays FULL otherwise). In WAL mode the database stays consistent
+   * whatever happens; a crash of the process loses nothing (the operating system holds the log), and
+   * a power loss may undo the last such commits — until the next ordinary commit, which makes every
+   * earlier one durable too. Only for writes whose loss the store recovers from by itself: the
+   * claims and outcomes of deliveries (a delivery undone is made again; see the port's contract).
+   */
+  writeWithoutSync<T>(fn: () => T): T {
+    this.#ensureOpen();
+    const db = this.raw;
+    // The setting applies to a whole transaction: inside one, this is a savepoint of the outer one.
+    if (db.inTransaction) return this.write(fn);
+    db.pragma('synchronous = NORMAL');
+    try {
+      return this.write(fn);
+    } finally {
+      db.pragma('synchronous = FULL');
+    }
+  }
+
   /** Runs `fn` in one read transaction, so several queries see one snapshot. */
   read<T>(fn: () => T): T {
     this.#ensureOpen();

@@ -1,7 +1,7 @@
 import { InvalidInputError, StoreError } from '../../core/errors.ts';
 import { EVENTS } from '../../core/events.ts';
 import type { Change, EpochMs, Job, NewEvent, SealedSecret } from '../../core/model.ts';
-import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, FinishedJob, JobFilter, JobOutcome, JobTarget } from '../port.ts';
+import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, FinishAndClaim, FinishedJob, JobFilter, JobOutcome, JobTarget } from '../port.ts';
 import type { Ctx } from './context.ts';
 import { insertEvent, rememberNotification } from './events.ts';
 import { JOB_COLUMNS, toJob, toOrigin, type JobRow } from './rows.ts';
@@ -115,7 +115,7 @@ interface ClaimRow extends JobRow {
 export function claimJobs(ctx: Ctx, worker: string, now: EpochMs, limit: number): ClaimedJob[] {
   checkLimit(limit);
   if (limit === 0) return [];
-  return ctx.sql.write(() => {
+  return ctx.sql.writeWithoutSync(() => {
     const ids: number[] = [];
     const accounts = new Set<number>();
     const due = ctx.sql.prepare<{ id: number; account_id: number }>(
@@ -152,7 +152,7 @@ export function claimJobs(ctx: Ctx, worker: string, now: EpochMs, limit: number)
 
 /** Ends or reschedules a job in progress, with its event and the wiping of a secret no longer needed. */
 export function finishJob(ctx: Ctx, jobId: number, outcome: JobOutcome, event: NewEvent): void {
-  ctx.sql.write(() => {
+  ctx.sql.writeWithoutSync(() => {
     const job = ctx.sql.prepare<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ?`).get(jobId);
     if (job === undefined) throw new InvalidInputError(`job ${jobId} does not exist`);
     // Finishing twice, or a job recovered meanwhile, must not overwrite what happened since.
@@ -181,7 +181,7 @@ export function finishJob(ctx: Ctx, jobId: number, outcome: JobOutcome, event: N
 
 /** Several finishes in one transaction; a job that cannot be finished is answered, not thrown. */
 export function finishJobs(ctx: Ctx, list: readonly FinishedJob[]): (Error | undefined)[] {
-  return ctx.sql.write(() =>
+  return ctx.sql.writeWithoutSync(() =>
     list.map((f) => {
       try {
         // A savepoint each: a refused finish leaves nothing of itself behind.
@@ -227,4 +227,10 @@ export function listJobs(ctx: Ctx, filter: JobFilter): Job[] {
     .compare('j.change_id', '=', filter.changeId);
   if (where.matchesNothing) return [];
   return ctx.sql.prepare<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j ${where.clause} ORDER BY j.id DESC LIMIT ?`).all(...where.params, filter.limit).map(toJob);
+}
+
+/** finishJobs then claimJobs in one transaction (see the port). */
+export function finishAndClaim(ctx: Ctx, finished: readonly FinishedJob[], worker: string, now: EpochMs, limit: number): FinishAndClaim {
+  checkLimit(limit);
+  return ctx.sql.writeWithoutSync(() => ({ finished: finishJobs(ctx, finished), claimed: claimJobs(ctx, worker, now, limit) }));
 }

@@ -4,8 +4,8 @@ import {
   type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
 } from '../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, ImportWatermark, JobFilter, JobOutcome, JobTarget, LinkDecision,
-  Lookup, PersonView, Store, StoreCounts,
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome, JobTarget, LinkDecision,
+  Lookup, PersonView, SourceFound, SourceLookup, Store, StoreCounts,
 } from '../port.ts';
 import * as accounts from './accounts.ts';
 import type { Ctx } from './context.ts';
@@ -117,6 +117,19 @@ export class SqliteStore implements Store {
     return this.#run(() => persons.getPerson(this.#ctx, personId));
   }
 
+  lookupSources(lookups: readonly SourceLookup[]): Promise<readonly SourceFound[]> {
+    return this.#run(() =>
+      this.#sql.read(() =>
+        lookups.map((l): SourceFound => {
+          const found = 'anchor' in l ? [accounts.getAccount(this.#ctx, l.system, l.anchor)].filter((a) => a !== undefined) : accounts.findAccountsByKey(this.#ctx, l.system, l.name, l.mode, l.key);
+          const [only] = found;
+          const person = found.length === 1 && only !== undefined && only.personId !== null ? persons.getPerson(this.#ctx, only.personId) : undefined;
+          return person === undefined ? { accounts: found } : { accounts: found, person };
+        }),
+      ),
+    );
+  }
+
   searchPersons(query: { text?: string; limit: number; offset?: number }): Promise<readonly PersonView[]> {
     return this.#run(() => persons.searchPersons(this.#ctx, query));
   }
@@ -154,6 +167,10 @@ export class SqliteStore implements Store {
 
   finishJobs(list: readonly FinishedJob[]): Promise<readonly (Error | undefined)[]> {
     return this.#run(() => jobs.finishJobs(this.#ctx, list));
+  }
+
+  finishAndClaim(finished: readonly FinishedJob[], worker: string, now: EpochMs, limit: number): Promise<FinishAndClaim> {
+    return this.#run(() => jobs.finishAndClaim(this.#ctx, finished, worker, now, limit));
   }
 
   finishJob(jobId: number, outcome: JobOutcome, event: NewEvent): Promise<void> {

@@ -2,8 +2,8 @@ import type { Worker } from 'node:worker_threads';
 import { StoreError } from '../../../core/errors.ts';
 import type { Anchor, Change, EpochMs, Job, Link, LinkReason, MatchMode, NewEvent, Person, PersonId, PwEvent, SealedSecret, SystemName } from '../../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishedJob, ImportWatermark, JobFilter, JobOutcome,
-  JobTarget, LinkDecision, Lookup, PersonView, Store, StoreCounts,
+  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome,
+  JobTarget, LinkDecision, Lookup, PersonView, SourceFound, SourceLookup, Store, StoreCounts,
 } from '../../port.ts';
 import { startTsWorker } from '../../../util/ts-worker.ts';
 import { decodeResult, fromWireError, type StoreArgs, type StoreMethod, type StoreReply, type StoreRequest, type StoreResult, type StoreWorkerData } from './wire.ts';
@@ -148,6 +148,10 @@ export class SqliteStoreThread implements Store {
     return this.#call('getPerson', [personId]);
   }
 
+  lookupSources(lookups: readonly SourceLookup[]): Promise<readonly SourceFound[]> {
+    return this.#call('lookupSources', [lookups]);
+  }
+
   searchPersons(query: { text?: string; limit: number; offset?: number }): Promise<readonly PersonView[]> {
     return this.#call('searchPersons', [query]);
   }
@@ -174,6 +178,10 @@ export class SqliteStoreThread implements Store {
 
   finishJobs(list: readonly FinishedJob[]): Promise<readonly (Error | undefined)[]> {
     return this.#call('finishJobs', [list]);
+  }
+
+  finishAndClaim(finished: readonly FinishedJob[], worker: string, now: EpochMs, limit: number): Promise<FinishAndClaim> {
+    return this.#call('finishAndClaim', [finished, worker, now, limit]);
   }
 
   recoverInProgress(at: EpochMs): Promise<number> {

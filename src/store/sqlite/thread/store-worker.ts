@@ -36,6 +36,7 @@ function invoke(s: Store, call: StoreCall): Promise<unknown> {
     case 'link': return s.link(...call.args);
     case 'unlink': return s.unlink(...call.args);
     case 'getPerson': return s.getPerson(...call.args);
+    case 'lookupSources': return s.lookupSources(...call.args);
     case 'searchPersons': return s.searchPersons(...call.args);
     case 'counts': return s.counts(...call.args);
     case 'commitChange': return s.commitChange(...call.args);
@@ -43,6 +44,7 @@ function invoke(s: Store, call: StoreCall): Promise<unknown> {
     case 'claimJobs': return s.claimJobs(...call.args);
     case 'finishJob': return s.finishJob(...call.args);
     case 'finishJobs': return s.finishJobs(...call.args);
+    case 'finishAndClaim': return s.finishAndClaim(...call.args);
     case 'recoverInProgress': return s.recoverInProgress(...call.args);
     case 'nextRetryAt': return s.nextRetryAt(...call.args);
     case 'listJobs': return s.listJobs(...call.args);

@@ -80,19 +80,35 @@ export function reviveCall(call: StoreCall): StoreCall {
   }
 }
 
-/** A result made ready to cross (worker side): the errors `finishJobs` reports per job become wire errors. */
+const toWireErrors = (list: readonly (Error | undefined)[]): (WireError | undefined)[] => list.map((e) => (e === undefined ? undefined : toWireError(e, 'the store thread')));
+const fromWireErrors = (list: readonly (WireError | undefined)[]): (Error | undefined)[] => list.map((e) => (e === undefined ? undefined : fromWireError(e)));
+const revivedJobs = (list: StoreResult<'claimJobs'>): StoreResult<'claimJobs'> => list.map((j) => ({ ...j, secret: revivedSecret(j.secret) }));
+
+/** A result made ready to cross (worker side): the errors finishes report per job become wire errors. */
 export function encodeResult(method: StoreMethod, value: unknown): unknown {
-  if (method !== 'finishJobs') return value;
-  return (value as StoreResult<'finishJobs'>).map((e) => (e === undefined ? undefined : toWireError(e, 'the store thread')));
+  switch (method) {
+    case 'finishJobs':
+      return toWireErrors(value as StoreResult<'finishJobs'>);
+    case 'finishAndClaim': {
+      const result = value as StoreResult<'finishAndClaim'>;
+      return { ...result, finished: toWireErrors(result.finished) };
+    }
+    default:
+      return value;
+  }
 }
 
 /** A result as the caller expects it, after the crossing (caller side). */
 export function decodeResult<M extends StoreMethod>(method: M, value: unknown): StoreResult<M> {
   switch (method) {
     case 'finishJobs':
-      return (value as readonly (WireError | undefined)[]).map((e) => (e === undefined ? undefined : fromWireError(e))) as StoreResult<M>;
+      return fromWireErrors(value as readonly (WireError | undefined)[]) as StoreResult<M>;
     case 'claimJobs':
-      return (value as StoreResult<'claimJobs'>).map((j) => ({ ...j, secret: revivedSecret(j.secret) })) as StoreResult<M>;
+      return revivedJobs(value as StoreResult<'claimJobs'>) as StoreResult<M>;
+    case 'finishAndClaim': {
+      const result = value as { finished: readonly (WireError | undefined)[]; claimed: StoreResult<'claimJobs'> };
+      return { finished: fromWireErrors(result.finished), claimed: revivedJobs(result.claimed) } as StoreResult<M>;
+    }
     case 'sealedSecrets':
       return (value as StoreResult<'sealedSecrets'>).map((s) => ({ changeId: s.changeId, secret: revivedSecret(s.secret) })) as StoreResult<M>;
     default:
