@@ -26,6 +26,13 @@ export interface Connector {
   testConnection(): Promise<ConnectionReport>;
   /** Whether the connection the connector would use is secure; checked for `password.requireSecure`. */
   isSecure(): boolean;
+  /**
+   * Optional: opens ahead of the first delivery what deliveries need (connections, a cache of where
+   * accounts are), so that the first changes after a start do not wait for it. The server calls it
+   * at start for every system it delivers to, without waiting; a failure is only logged, since the
+   * deliveries report their own.
+   */
+  prepare?(): Promise<void>;
   close(): Promise<void>;
 }
 

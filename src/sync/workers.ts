@@ -16,6 +16,9 @@ import { deliver } from './deliver.ts';
  * (docs/benchmarks.md, LDAP password sets). A job stays in progress until its outcome is recorded,
  * so no newer job of the same account is claimed before that.
  */
+/** The longest a finished delivery's outcome, or a free worker, waits for others to share a turn. */
+const COALESCE_MS = 2;
+
 export class Workers {
   readonly #ctx: SyncContext;
   readonly #id = `${hostname()}:${process.pid}`;
@@ -39,16 +42,49 @@ export class Workers {
   /** Queues again the jobs a dead process left in progress, then starts the loop. */
   async start(): Promise<void> {
     if (this.#running) return;
+    this.#prepareTargets();
     const recovered = await this.#ctx.store.recoverInProgress(this.#ctx.now());
     if (recovered > 0) this.#ctx.log.warn({ recovered }, 'jobs left in progress by a stopped server queued again');
     this.#running = true;
     this.#loop = this.#run();
   }
 
+  /** Lets each target's connector open what deliveries need while the first changes are committed. */
+  #prepareTargets(): void {
+    const { config, connectors, log } = this.#ctx;
+    for (const system of config.systems) {
+      if (!system.password.sync) continue;
+      let connector;
+      try {
+        connector = connectors.get(system);
+      } catch (e) {
+        log.warn({ err: e, system: system.name }, 'the connector of a target system could not be created');
+        continue;
+      }
+      connector.prepare?.().then(
+        () => log.debug({ system: system.name }, 'target prepared'),
+        (e: unknown) => log.warn({ err: e, system: system.name }, 'preparing a target system failed; deliveries will try again'),
+      );
+    }
+  }
+
   /** Something may be due: look now instead of at the next poll. */
   wake(): void {
     this.#dirty = true;
-    if (this.#outcomes.length > 0 || this.#inFlight.size < this.#ctx.config.server.workers || !this.#running) this.#wakeUp?.();
+    if (this.#worthATurn()) this.#wakeUp?.();
+  }
+
+  /**
+   * Whether a turn (one store call) is worth taking now rather than in COALESCE_MS: nothing is being
+   * delivered (a lone change goes at once), or a quarter of the workers (at most 8) are free or have
+   * outcomes to record. Under load a turn then records and claims several jobs: one commit each,
+   * every one of which rewrites whole pages of the log, was a third of the store thread's time at
+   * 2,000 sets a second when each turn took two or three jobs (docs/benchmarks.md).
+   */
+  #worthATurn(): boolean {
+    const { workers } = this.#ctx.config.server;
+    const enough = Math.max(1, Math.min(8, Math.floor(workers / 4)));
+    return !this.#running || this.#inFlight.size === 0 || workers - this.#inFlight.size >= enough || this.#outcomes.length >= enough;
   }
 
   /**
@@ -138,10 +174,12 @@ export class Workers {
   }
 
   #sleep(ms: number): Promise<void> {
-    // A wake-up only matters when a slot is free to act on it or an outcome waits to be recorded;
-    // with every worker busy and nothing to record, the next finishing delivery wakes the loop.
     const free = this.#ctx.config.server.workers > this.#inFlight.size;
-    if ((this.#dirty && free) || this.#outcomes.length > 0 || !this.#running) return Promise.resolve();
+    const pending = (this.#dirty && free) || this.#outcomes.length > 0;
+    if (!this.#running || (pending && this.#worthATurn())) return Promise.resolve();
+    // Work is waiting but not yet worth a turn: take it within COALESCE_MS at the latest. Otherwise
+    // the next finishing delivery, a change committed or the poll interval wakes the loop.
+    if (pending) ms = Math.min(ms, COALESCE_MS);
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(this.#timer);

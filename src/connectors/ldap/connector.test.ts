@@ -103,6 +103,16 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
     }
   });
 
+  test('prepare opens the connections and reads the DNs; on a directory that is down it rejects', async () => {
+    const { dn, uuid } = await world.addUser(uid('prep'), 'Prepare-Passw0rd-0');
+    await using(world.connector(), async (c) => {
+      await c.prepare();
+      await setWith(c, uuid, 'Prepare-Passw0rd-1');
+      assert.equal(await world.binds(dn, 'Prepare-Passw0rd-1'), true);
+    });
+    await using(world.connector({ url: 'ldap://127.0.0.1:9', timeout: '2s' }), (c) => assert.rejects(c.prepare()));
+  });
+
   test('an entry renamed after its DN was remembered is found again by its anchor', async () => {
     const name = uid('moved');
     const { uuid } = await world.addUser(name, 'Moved-Passw0rd-0');

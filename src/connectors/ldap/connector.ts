@@ -87,6 +87,17 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
     }
   }
 
+  /** Opens the service connections and reads every account's DN (see DnCache). */
+  async prepare(): Promise<void> {
+    const pool = await this.#pool();
+    await Promise.all(pool.map((c) => c.open()));
+    await this.#refillDns();
+  }
+
+  #refillDns(): Promise<void> {
+    return this.#dns.refill(() => this.#allDns(), (e) => this.#o.log.warn({ err: e }, 'reading every account\'s DN failed; looking accounts up one by one'));
+  }
+
   // Import --------------------------------------------------------------------------------
 
   importAccounts(): AsyncIterable<AccountRecord> {
@@ -254,7 +265,7 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
    */
   async #onEntry<T>(anchor: Anchor, action: string, fn: (dn: string) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      if (this.#dns.get(anchor) === undefined) await this.#dns.refill(() => this.#allDns(), (e) => this.#o.log.warn({ err: e }, 'reading every account\'s DN failed; looking accounts up one by one'));
+      if (this.#dns.get(anchor) === undefined) await this.#refillDns();
       const cached = this.#dns.get(anchor);
       let dn: string;
       try {
@@ -326,13 +337,17 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
     return this.#tls;
   }
 
-  /** The next service connection, round robin; the pool opens on first use. */
-  async #connection(): Promise<LdapConnection> {
+  #pool(): Promise<LdapConnection[]> {
     this.#connections ??= this.#tlsSettings().then((tls) =>
       Array.from({ length: this.#o.config.connections }, () => new LdapConnection(this.#endpoint, tls, this.#o.log, `system ${this.#o.system}`)),
     );
     this.#connections.catch(() => (this.#connections = undefined));
-    const pool = await this.#connections;
+    return this.#connections;
+  }
+
+  /** The next service connection, round robin; each opens on first use. */
+  async #connection(): Promise<LdapConnection> {
+    const pool = await this.#pool();
     const connection = pool[this.#next++ % pool.length];
     if (connection === undefined) throw new Error('no LDAP connection');
     return connection;
