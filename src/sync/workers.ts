@@ -16,9 +16,6 @@ import { deliver } from './deliver.ts';
  * (docs/benchmarks.md, LDAP password sets). A job stays in progress until its outcome is recorded,
  * so no newer job of the same account is claimed before that.
  */
-/** The longest a finished delivery's outcome, or a free worker, waits for others to share a turn. */
-const COALESCE_MS = 2;
-
 export class Workers {
   readonly #ctx: SyncContext;
   readonly #id = `${hostname()}:${process.pid}`;
@@ -71,20 +68,7 @@ export class Workers {
   /** Something may be due: look now instead of at the next poll. */
   wake(): void {
     this.#dirty = true;
-    if (this.#worthATurn()) this.#wakeUp?.();
-  }
-
-  /**
-   * Whether a turn (one store call) is worth taking now rather than in COALESCE_MS: nothing is being
-   * delivered (a lone change goes at once), or a quarter of the workers (at most 8) are free or have
-   * outcomes to record. Under load a turn then records and claims several jobs: one commit each,
-   * every one of which rewrites whole pages of the log, was a third of the store thread's time at
-   * 2,000 sets a second when each turn took two or three jobs (docs/benchmarks.md).
-   */
-  #worthATurn(): boolean {
-    const { workers } = this.#ctx.config.server;
-    const enough = Math.max(1, Math.min(8, Math.floor(workers / 4)));
-    return !this.#running || this.#inFlight.size === 0 || workers - this.#inFlight.size >= enough || this.#outcomes.length >= enough;
+    if (this.#outcomes.length > 0 || this.#inFlight.size < this.#ctx.config.server.workers || !this.#running) this.#wakeUp?.();
   }
 
   /**
@@ -174,12 +158,12 @@ export class Workers {
   }
 
   #sleep(ms: number): Promise<void> {
+    // A wake-up only matters when a slot is free to act on it or an outcome waits to be recorded;
+    // with every worker busy and nothing to record, the next finishing delivery wakes the loop.
+    // (Holding turns back under load to record more outcomes in each was measured: fewer commits,
+    // the same CPU a set, lower throughput; docs/benchmarks.md.)
     const free = this.#ctx.config.server.workers > this.#inFlight.size;
-    const pending = (this.#dirty && free) || this.#outcomes.length > 0;
-    if (!this.#running || (pending && this.#worthATurn())) return Promise.resolve();
-    // Work is waiting but not yet worth a turn: take it within COALESCE_MS at the latest. Otherwise
-    // the next finishing delivery, a change committed or the poll interval wakes the loop.
-    if (pending) ms = Math.min(ms, COALESCE_MS);
+    if ((this.#dirty && free) || this.#outcomes.length > 0 || !this.#running) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(this.#timer);
