@@ -17,15 +17,18 @@
  * Needs root and the Debian packages samba samba-ad-dc samba-ad-provision samba-dsdb-modules
  * (plus openssl, and gpg/python3-gpg for `gpg: true`); a missing one fails naming the package.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { Socket } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, EqualityFilter } from 'ldapts';
+import {
+  atExit, type CertificateAuthority, commands, type Failure, installHint, isAlive, makeCa, makeServerCertificate, portOpen,
+  type PrivateServer, type ProcessGroup, remove, removeAtExit, serverHandle, startGroup, waitUntil,
+} from './daemon.ts';
 
 export interface SambaOptions {
   /** Provision with a GPG key so Samba keeps cleartext for `samba-tool user syncpasswords`. Default false. */
@@ -43,7 +46,8 @@ export interface SambaUser {
   readonly sAMAccountName: string;
 }
 
-export interface SambaDc {
+/** `kill()` keeps the instance's address as well as its directory; `restart()` brings it back there. */
+export interface SambaDc extends PrivateServer {
   /** The instance's own loopback address, 127.0.0.N. */
   readonly address: string;
   /** `ldaps://127.0.0.N:636`; the certificate's SAN holds the IP address, so verify by address. */
@@ -67,40 +71,29 @@ export interface SambaDc {
   readonly gnupgHome?: string;
   /** Environment for samba-tool (GNUPGHOME set when `gpg`), e.g. to spawn syncpasswords. */
   readonly env: Readonly<NodeJS.ProcessEnv>;
-  /** The running samba's pid (it changes with `restart`). */
-  readonly pid: number;
   /** Runs samba-tool with `-s smbConf`, `input` on stdin; its stdout, or an error with its stderr. */
   samba(args: readonly string[], input?: string): Promise<string>;
   /** `samba-tool user create` with the given password, then looks the new account up over LDAPS. */
   createUser(name: string, password: string, attrs?: { readonly givenName?: string; readonly mail?: string }): Promise<SambaUser>;
-  /** Stops samba (its whole process group) and removes its directory. Safe to call more than once. */
-  stop(): Promise<void>;
-  /** Stops samba but keeps its directory and address; `restart` brings it back. */
-  kill(): Promise<void>;
-  /** Stops samba if it runs and starts it again on the same address with the same data. */
-  restart(): Promise<void>;
 }
 
 const AD_PACKAGES = 'samba samba-ad-dc samba-ad-provision samba-dsdb-modules';
-const PACKAGES: Readonly<Record<string, string>> = { samba: AD_PACKAGES, 'samba-tool': AD_PACKAGES, cp: 'coreutils', openssl: 'openssl', gpg: 'gpg', gpgconf: 'gpgconf' };
+const { which, run: runCommand } = commands({ samba: AD_PACKAGES, 'samba-tool': AD_PACKAGES, cp: 'coreutils', gpg: 'gpg', gpgconf: 'gpgconf' });
 const ADDRESS_DIR = join(tmpdir(), 'pwsync-samba-addresses');
 /** Meets AD's default complexity (upper, lower, digit, symbol; ≥ 7). Shared by every template of this process. */
 const ADMIN_PASSWORD = `Pw-${randomBytes(9).toString('base64url')}-9a`;
 
-/** Process groups, directories, address locks and GNUPGHOMEs not yet released, for the exit hook. */
-const running = new Set<number>();
-const directories = new Set<string>();
+/** Address locks and GNUPGHOMEs not yet released, for the exit hook. */
 const addressLocks = new Set<string>();
 const gnupgHomes = new Set<string>();
-let exitHookInstalled = false;
+atExit(() => {
+  for (const home of gnupgHomes) killAgent(home);
+  for (const file of addressLocks) releaseAddress(file);
+});
 
-/** process.kill that reports rather than throws: false once the target is gone (EPERM: it exists). */
-function signal(target: number, sig: NodeJS.Signals | 0): boolean {
-  try {
-    return process.kill(target, sig);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Provisioning and samba-tool take their time. */
+function run(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<string> {
+  return runCommand(name, args, { env, timeout: 120_000, input });
 }
 
 /** gpg-agent daemonizes itself out of samba's process group, so it is ended by its GNUPGHOME. */
@@ -116,52 +109,6 @@ function releaseAddress(file: string): void {
   addressLocks.delete(file);
 }
 
-function cleanUp(): void {
-  for (const pid of running) signal(-pid, 'SIGKILL');
-  for (const home of gnupgHomes) killAgent(home);
-  // Retries: a gpg-agent told to quit may still be removing its sockets; an exit hook must not throw.
-  for (const dir of directories) {
-    try {
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-    } catch { /* left in the temp dir */ }
-  }
-  for (const file of addressLocks) releaseAddress(file);
-}
-
-/** samba leads its own process group, so Ctrl-C does not reach it: clean up, then re-raise the signal. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', cleanUp);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      cleanUp();
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
-function command(name: string): string {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'].filter(Boolean)) {
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch { /* not in this directory */ }
-  }
-  const pkg = PACKAGES[name] ?? name;
-  throw new Error(`${name} not found: install the Debian package(s) ${pkg} (apt-get install --no-install-recommends ${pkg})`);
-}
-
-function run(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(command(name), args, { env, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${name} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-    child.stdin?.end(input ?? '');
-  });
-}
-
 /** The pid in a lock file; undefined while its creator has not written it yet (or died doing so). */
 function lockHolder(file: string): number | undefined {
   try {
@@ -175,7 +122,7 @@ function lockHolder(file: string): number | undefined {
 /** Stale: its pid is dead, or it stayed empty for 10 s (its creator died between open and write). */
 function isStale(file: string): boolean {
   const pid = lockHolder(file);
-  if (pid !== undefined) return !signal(pid, 0);
+  if (pid !== undefined) return !isAlive(pid);
   return Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 10_000;
 }
 
@@ -227,30 +174,15 @@ async function claimAddress(): Promise<{ address: string; lock: string }> {
   throw new Error(`no free 127.0.0.N address for a test Samba (locks in ${ADDRESS_DIR})`);
 }
 
-function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => { socket.destroy(); resolve(false); });
-    socket.connect(port, host);
-  });
-}
-
 /** Per process: a directory for the CA and the provisioned templates, removed at exit. */
-interface Base { readonly dir: string; readonly ca: string; readonly caKey: string }
+interface Base { readonly dir: string; readonly authority: CertificateAuthority }
 let base: Promise<Base> | undefined;
 const templates = new Map<string, Promise<string>>();
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 function processBase(): Promise<Base> {
   return (base ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pwsync-samba-'));
-    installExitHook();
-    directories.add(dir);
-    const ca = join(dir, 'ca.pem');
-    const caKey = join(dir, 'ca-key.pem');
-    await run('openssl', ['req', '-x509', ...EC, '-keyout', caKey, '-out', ca, '-days', '2', '-subj', '/CN=pwsync test Samba CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-    return { dir, ca, caKey };
+    removeAtExit(dir);
+    return { dir, authority: await makeCa(dir, 'pwsync test Samba CA') };
   })());
 }
 
@@ -282,7 +214,7 @@ function provisioned(realm: string, domain: string, gpg: boolean): Promise<strin
         if (fpr === undefined) throw new Error('gpg made no key for the test Samba');
         options.push(`password hash gpg key ids = ${fpr}`);
       }
-      if (!existsSync('/usr/share/samba/setup')) throw new Error(`Samba's provisioning data is missing: apt-get install --no-install-recommends ${AD_PACKAGES}`);
+      if (!existsSync('/usr/share/samba/setup')) throw new Error(`Samba's provisioning data is missing: ${installHint(AD_PACKAGES)}`);
       try {
         // --host-name: the default (the machine's hostname) fails provisioning when longer than 15 characters.
         await run('samba-tool', ['domain', 'provision', `--targetdir=${dir}`, `--realm=${realm}`, `--domain=${domain}`,
@@ -303,21 +235,15 @@ function provisioned(realm: string, domain: string, gpg: boolean): Promise<strin
 
 /** A server certificate for the instance's address, signed by the process's CA. */
 async function certificate(dir: string, address: string): Promise<{ cert: string; key: string; ca: string }> {
-  const { ca, caKey } = await processBase();
-  const cert = join(dir, 'tls', 'cert.pem');
-  const key = join(dir, 'tls', 'key.pem');
+  const { authority } = await processBase();
   await mkdir(join(dir, 'tls'));
-  await writeFile(join(dir, 'tls', 'ext'), `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
-  await run('openssl', ['req', '-new', ...EC, '-keyout', key, '-out', join(dir, 'tls', 'csr'), '-subj', `/CN=${address}`]);
-  await run('openssl', ['x509', '-req', '-in', join(dir, 'tls', 'csr'), '-CA', ca, '-CAkey', caKey, '-CAcreateserial',
-    '-out', cert, '-days', '2', '-extfile', join(dir, 'tls', 'ext')]);
-  return { cert, key, ca };
+  return { ...(await makeServerCertificate(join(dir, 'tls'), authority, address)), ca: authority.ca };
 }
 
 /** Starts a private Samba AD DC; see the file comment. The caller must `stop()` it (an `after` hook). */
 export async function startSamba(options: SambaOptions = {}): Promise<SambaDc> {
   if (process.getuid?.() !== 0) throw new Error('the test Samba AD DC must run as root');
-  const sambaBin = command('samba');
+  const sambaBin = which('samba');
   const realm = (options.realm ?? 'PWSYNC.TEST').toUpperCase();
   const domain = (realm.split('.')[0] ?? '').slice(0, 15);
   const baseDn = realm.split('.').map((label) => `DC=${label.toLowerCase()}`).join(',');
@@ -326,7 +252,7 @@ export async function startSamba(options: SambaOptions = {}): Promise<SambaDc> {
   const template = await provisioned(realm, domain, gpg);
   const { address, lock } = await claimAddress();
   const dir = await mkdtemp(join(tmpdir(), 'pwsync-samba-dc-'));
-  directories.add(dir);
+  removeAtExit(dir);
   try {
     await run('cp', ['-a', `${template}/.`, dir]);
     const gnupgHome = gpg ? join(dir, 'gnupg') : undefined;
@@ -351,20 +277,15 @@ export async function startSamba(options: SambaOptions = {}): Promise<SambaDc> {
         throw e;
       }
     };
-    const start = async (): Promise<Running> => {
+    const start = async (): Promise<ProcessGroup> => {
       const launched = await launch(sambaBin, args, env, address, connect);
       if ('error' in launched) throw new Error(`the private Samba on ${address} did not start: ${launched.error || 'no output'}`);
       return launched;
     };
-    let current = await start();
-    let stopped: Promise<void> | undefined;
     const samba = (toolArgs: readonly string[], input?: string): Promise<string> => run('samba-tool', [...toolArgs, '-s', smbConf], env, input);
-    return {
+    const fields: Omit<SambaDc, keyof PrivateServer> = {
       address, ldapsUrl, ldapUrl: `ldap://${address}:389`, caFile: tls.ca, baseDn, realm, domain, adminDn,
       adminPassword: ADMIN_PASSWORD, dir, smbConf, ...(gnupgHome === undefined ? {} : { gnupgHome }), env,
-      get pid() {
-        return current.pid;
-      },
       samba,
       async createUser(name, password, attrs = {}) {
         // --use-username-as-cn: otherwise a given name becomes the CN, and so the DN.
@@ -385,22 +306,18 @@ export async function startSamba(options: SambaOptions = {}): Promise<SambaDc> {
           await client.unbind();
         }
       },
-      async restart() {
-        if (stopped !== undefined) throw new Error('the private Samba was stopped for good');
-        await current.terminate();
-        current = await start();
-      },
-      kill: () => current.terminate(),
-      stop: () => (stopped ??= current.terminate().then(async () => {
-        if (gnupgHome !== undefined) killAgent(gnupgHome);
-        await rm(dir, { recursive: true, force: true });
-        directories.delete(dir);
-        releaseAddress(lock);
-      })),
     };
+    return serverHandle(fields, await start(), {
+      name: 'the private Samba',
+      start,
+      async cleanUp() {
+        if (gnupgHome !== undefined) killAgent(gnupgHome);
+        await remove(dir);
+        releaseAddress(lock);
+      },
+    });
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    directories.delete(dir);
+    await remove(dir);
     releaseAddress(lock);
     throw e;
   }
@@ -412,74 +329,19 @@ function guidString(b: Buffer): string {
   return [le(0, 4), le(4, 6), le(6, 8), b.subarray(8, 10).toString('hex'), b.subarray(10, 16).toString('hex')].join('-');
 }
 
-interface Running {
-  readonly pid: number;
-  terminate(): Promise<void>;
-}
-
 /** Runs samba until the Administrator can bind over LDAPS; its last output when it does not. */
-async function launch(sambaBin: string, args: readonly string[], env: NodeJS.ProcessEnv, address: string, connect: () => Promise<Client>): Promise<Running | { error: string }> {
-  // stdin stays an open pipe: samba -i terminates on EOF there (and so when this process dies).
-  const child = spawn(sambaBin, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env });
-  child.once('error', () => undefined); // reported below: no pid, or never ready
-  const pid = child.pid;
-  if (pid === undefined) return { error: 'samba could not be spawned' };
-  installExitHook();
-  running.add(pid);
-  let output = '';
-  const keep = (b: Buffer): void => { output = (output + b.toString('utf8')).slice(-8000); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  child.stdin.on('error', () => undefined);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('exit', () => running.delete(pid));
-  let terminated: Promise<void> | undefined;
-  const terminate = (): Promise<void> => (terminated ??= stopProcess(pid, child, exited));
-  if (await ready(child, address, connect)) return { pid, terminate };
-  await terminate();
-  return { error: output.trim() };
-}
-
-async function ready(child: ChildProcess, address: string, connect: () => Promise<Client>): Promise<boolean> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+async function launch(sambaBin: string, args: readonly string[], env: NodeJS.ProcessEnv, address: string, connect: () => Promise<Client>): Promise<ProcessGroup | Failure> {
+  // stdin held open: samba -i terminates on EOF there (and so when this process dies). Prefork
+  // workers outlive the leader briefly, still writing, so stopping waits for the whole group.
+  const group = startGroup(sambaBin, args, { env, graceMs: 5000, holdStdin: true, waitForWholeGroup: true });
+  if (group === undefined) return { error: 'samba could not be spawned' };
+  const serves = async (): Promise<boolean> => {
     const client = (await portOpen(address, 636)) ? await connect().catch(() => undefined) : undefined;
-    if (client !== undefined) return client.unbind().then(() => true);
-    await sleep(20);
-  }
-  return false;
-}
-
-/**
- * Whether a process group still has a live member. Zombies do not count: samba's orphaned tfork
- * helpers go to PID 1, which here reaps only every couple of seconds, and they write nothing.
- */
-function groupRunning(pgid: number): boolean {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch { continue; /* exited meanwhile */ }
-    // After "pid (comm) " come state, ppid, pgrp; comm may itself contain spaces and parentheses.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (state !== 'Z' && Number(pgrp) === pgid) return true;
-  }
-  return false;
-}
-
-/**
- * SIGTERM to the group, SIGKILL after 5 s. Waits for the whole group, not just the leader: prefork
- * workers outlive it briefly, still writing, and removing the directory under them fails with
- * ENOTEMPTY.
- */
-async function stopProcess(pid: number, child: ChildProcess, exited: Promise<void>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  if (child.exitCode === null && child.signalCode === null) signal(-pid, 'SIGTERM');
-  while (groupRunning(pid) && Date.now() < deadline) await sleep(20);
-  signal(-pid, 'SIGKILL');
-  await exited;
-  while (groupRunning(pid)) await sleep(20);
-  child.stdin?.destroy();
-  running.delete(pid);
+    if (client === undefined) return false;
+    await client.unbind();
+    return true;
+  };
+  if (await waitUntil(group, 30_000, serves)) return group;
+  await group.stop();
+  return { error: group.output() };
 }

@@ -1,4 +1,4 @@
-import { AndFilter, Control, FilterParser, GreaterThanEqualsFilter, type Entry, type Filter } from 'ldapts';
+import { AndFilter, Control, FilterParser, GreaterThanEqualsFilter, type Filter } from 'ldapts';
 import { WatermarkError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { LdapConnection } from '../../ldap/connection.ts';
@@ -54,18 +54,13 @@ export async function* readAccounts(
   const filter = extra === undefined ? base : new AndFilter({ filters: [base, extra] });
   let skipped = 0;
   for (const dn of plan.baseDns) {
-    let pages: AsyncGenerator<Entry[]>;
-    try {
-      pages = connection.searchPages(dn, {
-        scope: plan.scope,
-        filter,
-        attributes: requested(plan),
-        explicitBufferAttributes: BINARY_ATTRIBUTES,
-        paged: { pageSize: plan.pageSize },
-      });
-    } catch (e) {
-      throw mapLdapError(e, dn, 'searching');
-    }
+    const pages = connection.searchPages(dn, {
+      scope: plan.scope,
+      filter,
+      attributes: requested(plan),
+      explicitBufferAttributes: BINARY_ATTRIBUTES,
+      paged: { pageSize: plan.pageSize },
+    });
     try {
       for await (const page of pages) {
         for (const entry of page) {
