@@ -26,7 +26,7 @@ import { sendCapture } from '../src/agent/capture/client.ts';
 import { Secret } from '../src/core/secret.ts';
 import { allJobs, buildInstallation, jobsByState, startAgent, startServer, verifyTarget, type CliProcess, type Installation, type JobRow } from './installation.ts';
 import { printProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
-import { describeMachine, formatPercentiles, ms, percentiles, permutation, printMachine, progress, round2, seededRandom, sleep, writeJson, type Percentiles } from './lib.ts';
+import { describeMachine, formatPercentiles, intOption, ms, percentiles, permutation, printMachine, progress, round2, seededRandom, sleep, writeJson, type Percentiles } from './lib.ts';
 
 /** Target (from the issue): p99 under 300 ms from the capture hook to the last target written, at 200 changes/s. */
 const TARGET_P99_MS = 300;
@@ -44,11 +44,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
   },
 });
-const int = (name: string, v: string, min: number): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}`);
-  return n;
-};
+const int = intOption;
 const plan = { accounts: int('accounts', args.accounts, 10), changes: int('changes', args.changes, 1), rate: int('rate', args.rate, 1), seed: int('seed', args.seed, 0) };
 
 interface Capture {

@@ -32,7 +32,7 @@ import { submitChange } from '../src/sync/submit-change.ts';
 import { ACCOUNTS_HEADER, accountRow, PEOPLE_HEADER, personAt, personRow, respell, writeCsv, type GeneratedPerson } from './data.ts';
 import { DEFAULT_WORKERS } from '../src/config/schema.ts';
 import {
-  describeMachine, formatPercentiles, instrument, ms, percentiles, permutation, printMachine, printStats, progress, round2, seededRandom, sleep,
+  describeMachine, formatPercentiles, instrument, intOption, ms, percentiles, permutation, printMachine, printStats, progress, round2, seededRandom, sleep,
   statsTable, writeJson, type CallStats, type Percentiles,
 } from './lib.ts';
 
@@ -118,11 +118,7 @@ const root = await mkdtemp(join(tmpdir(), 'pwsync-bench-latency-'));
 const machine = describeMachine(root);
 
 function parsePlan(): Plan {
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}`);
-    return n;
-  };
+  const int = intOption;
   if (!(args.hash in HASHES)) throw new Error(`--hash must be one of ${Object.keys(HASHES).join(', ')}`);
   if (!['both', 'engine', 'direct'].includes(args.mode)) throw new Error('--mode must be both, engine or direct');
   return {

@@ -32,7 +32,7 @@ import { loadJwePrivateKey, loadJwePublicKey } from '../src/pki/jwe.ts';
 import { JWE_BINDING, NOTIFICATIONS_PATH, responseSchema, type Notification } from '../src/protocol/notifications.ts';
 import { submitChange, submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
 import { buildInstallation, jobsByState, restoreStore, snapshotStore, SOURCE, startServer, unfinishedJobs, verifyTarget, type Installation } from './installation.ts';
-import { describeMachine, formatPercentiles, percentiles, permutation, printMachine, progress, round2, seededRandom, sleep, writeJson, type Percentiles } from './lib.ts';
+import { describeMachine, formatPercentiles, intOption, percentiles, permutation, printMachine, progress, round2, seededRandom, sleep, writeJson, type Percentiles } from './lib.ts';
 import { printProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
 
 /** Target (from the issue): at least 2,000 changes accepted durably per second on 2 cores, batched. */
@@ -52,11 +52,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
   },
 });
-const int = (name: string, v: string, min: number): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}`);
-  return n;
-};
+const int = intOption;
 const plan = {
   accounts: int('accounts', args.accounts, 10),
   notifications: int('notifications', args.notifications, 1),

@@ -59,8 +59,8 @@ import { openRuntime, type Runtime } from '../src/main.ts';
 import { importSystem } from '../src/sync/importer.ts';
 import { submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
 import {
-  describeMachine, formatPercentiles, instrument, percentiles, printMachine, printStats, progress, round2, seededRandom, sleep, statsTable, writeJson,
-  type CallStats, type Percentiles,
+  describeMachine, formatPercentiles, instrument, intOption, percentiles, printMachine, printStats, progress, round2, seededRandom, sleep, statsTable,
+  writeJson, type CallStats, type Percentiles,
 } from './lib.ts';
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 
@@ -86,11 +86,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
   },
 });
-const int = (name: string, v: string, min: number): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}`);
-  return n;
-};
+const int = intOption;
 if (args.transport !== 'starttls' && args.transport !== 'ldaps') throw new Error('--transport must be starttls or ldaps');
 const plan = {
   users: int('users', args.users, 1),

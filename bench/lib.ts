@@ -259,3 +259,10 @@ export function printStats(title: string, figures: Readonly<Record<string, CallF
   }
 }
 
+
+/** A command-line option that must be an integer of at least `min`; the error names the option. */
+export function intOption(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}`);
+  return n;
+}
