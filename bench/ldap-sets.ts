@@ -557,7 +557,7 @@ async function main(): Promise<void> {
       }
     }
     engine = await openEngine(configFile);
-    phases.push(await enginePhase(world, users, engine, 'engine-round1', 'the first change of each account since the server started: the connector's preparation (connections, DNs) started at open and running inside the clock'));
+    phases.push(await enginePhase(world, users, engine, 'engine-round1', "the first change of each account since the server started: the targets' preparation (connections, DNs) started at open and running inside the clock"));
     phases.push(await enginePhase(world, users, engine, 'engine-round2', 'the same runtime again: DNs remembered (steady state)'));
     await engine.rt.close();
     engine = undefined;
