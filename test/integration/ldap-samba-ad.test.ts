@@ -5,8 +5,10 @@
  * change (delete + add of unicodePwd), must-change-at-next-logon (pwdLastSet 0), import with
  * sAMAccountName, and delta import by USN with deletions seen through the show-deleted control.
  *
- * The service account is the domain's Administrator: unlike OpenLDAP's rootdn, AD applies the
- * password policy to an administrator's reset too.
+ * The service account is an ordinary user given, on CN=Users, the two rights the LDAP guide lists
+ * for AD: the "Reset Password" extended right on user objects and write access to their pwdLastSet
+ * (inherited ACEs set with samba-tool dsacl) — not a domain administrator. An account without them
+ * is refused with insufficient access (7014).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -21,22 +23,34 @@ import { isPwsyncError } from '../../src/core/errors.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { startSamba, type SambaDc } from '../support/samba.ts';
 
+/** The control access right "Reset Password", the pwdLastSet attribute and the user class (MS-ADTS). */
+const RESET_PASSWORD = '00299570-246d-11d0-a768-00aa006e0529';
+const PWD_LAST_SET = 'bf967a0a-0de6-11d0-a285-00aa003049e2';
+const USER_CLASS = 'bf967aba-0de6-11d0-a285-00aa003049e2';
+const SERVICE_PASSWORD = `Svc-${randomBytes(6).toString('hex')}-9a!`;
+
 let dc: SambaDc;
 let ca: Buffer;
+let serviceDn = '';
 before(async () => {
   dc = await startSamba();
   ca = await readFile(dc.caFile);
+  const service = await dc.createUser('pwsyncsvc', SERVICE_PASSWORD);
+  serviceDn = service.dn;
+  const sid = /objectSid: (S-1-\S+)/.exec(await dc.samba(['user', 'show', 'pwsyncsvc', '--attributes=objectSid']))?.[1];
+  if (sid === undefined) throw new Error('no objectSid for the service account');
+  await dc.samba(['dsacl', 'set', `--objectdn=CN=Users,${dc.baseDn}`, `--sddl=(OA;CIIO;CR;${RESET_PASSWORD};${USER_CLASS};${sid})(OA;CIIO;WP;${PWD_LAST_SET};${USER_CLASS};${sid})`]);
 });
 after(() => dc.stop());
 
 const name = (prefix: string): string => `${prefix}${randomBytes(3).toString('hex')}`;
 
-function connector(ldap: Record<string, unknown> = {}): LdapConnector {
-  const system = withSecretContext({ env: { AD_PW: dc.adminPassword }, baseDir: '/', created: [] }, () =>
+function connector(ldap: Record<string, unknown> = {}, password = SERVICE_PASSWORD): LdapConnector {
+  const system = withSecretContext({ env: { AD_PW: password }, baseDir: '/', created: [] }, () =>
     systemSchema.parse({
       name: 'ad',
       connector: 'ldap',
-      ldap: { url: dc.ldapsUrl, flavor: 'ad', bindDn: dc.adminDn, bindPassword: '${AD_PW}', baseDns: [`CN=Users,${dc.baseDn}`], tls: { ca: dc.caFile }, ...ldap },
+      ldap: { url: dc.ldapsUrl, flavor: 'ad', bindDn: serviceDn, bindPassword: '${AD_PW}', baseDns: [`CN=Users,${dc.baseDn}`], tls: { ca: dc.caFile }, ...ldap },
       import: { anchor: 'objectGUID', map: { login: 'sAMAccountName' } },
       password: { sync: true },
     }),
@@ -139,11 +153,45 @@ describe('ldap connector, flavor ad, against Samba AD', () => {
     }
   });
 
+  test('an account without the Reset Password right is refused with insufficient access (7014)', async () => {
+    const target = await dc.createUser(name('tgt'), 'Target-Passw0rd-1!');
+    const plain = await dc.createUser(name('pln'), 'Plain-Account-Pw1!');
+    const c = connector({ bindDn: plain.dn }, 'Plain-Account-Pw1!');
+    try {
+      await withSecret('Never-Set-Passw0rd!', (s) =>
+        assert.rejects(c.setPassword(target.guid, s, {}), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_ACCESS_DENIED' && e.event === 7014));
+      assert.equal(await binds(target.dn, 'Target-Passw0rd-1!'), true);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('delta import by an account that cannot read deleted objects: the changes, and no deletions (a documented limit)', async () => {
+    const changed = await dc.createUser(name('wch'), 'Delta-Passw0rd-4!');
+    const deleted = await dc.createUser(name('wdl'), 'Delta-Passw0rd-5!');
+    const c = connector();
+    try {
+      const mark = await c.watermark();
+      await asAdmin(async (client) => {
+        await client.modify(changed.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'description', values: ['changed'] }) }));
+        await client.del(deleted.dn);
+      });
+      const seen: string[] = [];
+      for await (const d of c.importChangesSince(mark)) seen.push(`${d.kind}:${d.kind === 'changed' ? d.record.anchor : d.anchor}`);
+      assert.ok(seen.includes(`changed:${changed.guid}`), seen.join(' '));
+      assert.ok(!seen.some((x) => x.startsWith('removed:')), seen.join(' '));
+    } finally {
+      await c.close();
+    }
+  });
+
   test('delta import by USN: changed accounts, then deleted ones (show-deleted control)', async () => {
     const changed = await dc.createUser(name('dch'), 'Delta-Passw0rd-1!');
     const deleted = await dc.createUser(name('ddl'), 'Delta-Passw0rd-2!');
     const untouched = await dc.createUser(name('dun'), 'Delta-Passw0rd-3!');
-    const c = connector();
+    // Seeing deletions takes read access to CN=Deleted Objects, which the delegated service account
+    // lacks (it still sees the changes; the test below): here the domain's administrator reads.
+    const c = connector({ bindDn: dc.adminDn }, dc.adminPassword);
     try {
       const mark = await c.watermark();
       assert.match(mark, /^usn:[0-9a-f]{32}:\d+$/);

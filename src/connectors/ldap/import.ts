@@ -156,7 +156,9 @@ export async function* readChanges(
   for await (const record of readAccounts(connection, plan, log, after)) yield { kind: 'changed', record };
   if (plan.anchor.toLowerCase() !== 'objectguid') return;
   // Tombstones keep objectGUID but lose most else and move to CN=Deleted Objects: search the whole
-  // naming context; the engine ignores anchors it never imported.
+  // naming context; the engine ignores anchors it never imported. Only an account allowed to read
+  // deleted objects sees them; to others this answers nothing (the LDAP guide says so; a probe of the
+  // container cannot tell, since the container can be readable while the tombstones are not).
   const tombstones = new AndFilter({ filters: [FilterParser.parseString('(isDeleted=TRUE)'), after] });
   try {
     for await (const page of connection.searchPages(position.namingContext, {
