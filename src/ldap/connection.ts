@@ -12,6 +12,12 @@ import { tlsOptions, type TlsSettings } from './tls.ts';
 export interface LdapEndpoint {
   /** `ldaps://host[:port]` or `ldap://host[:port]` (StartTLS unless `insecurePlaintext`). */
   readonly url: string;
+  /**
+   * Servers of the same directory tried in order when `url` cannot be reached (another domain
+   * controller, a replica). Only a failure to connect moves on: a refused certificate or bind is
+   * an answer, and the same everywhere.
+   */
+  readonly failoverUrls?: readonly string[];
   readonly bindDn: string;
   readonly bindPassword: Secret;
   /** Per operation and per connection attempt, in milliseconds. */
@@ -64,6 +70,8 @@ class ReconnectRefused extends Error {
 /** One connection: its client, and whether any of its sockets has closed. */
 export interface Session {
   readonly client: Client;
+  /** The server it is connected to: `url`, or one of `failoverUrls`. */
+  readonly url: string;
   lost: boolean;
 }
 
@@ -79,10 +87,24 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * Opens one client: connects, upgrades with StartTLS unless the url is ldaps:// or plaintext is
  * allowed, and binds with `credentials`. The client's socket factories refuse to connect again
  * once it is open, and every socket they made marks `state.lost` when it closes (see
- * {@link LdapConnection} for why). Throws {@link LdapOpenError}.
+ * {@link LdapConnection} for why). When `url` cannot be connected to, the `failoverUrls` are tried
+ * in order. Throws {@link LdapOpenError} (the last server's, when none could be reached).
  */
 export async function openClient(endpoint: LdapEndpoint, tls: TlsSettings, credentials: Credentials): Promise<Session> {
-  const { url, timeout } = endpoint;
+  let last: unknown;
+  for (const url of [endpoint.url, ...(endpoint.failoverUrls ?? [])]) {
+    try {
+      return await openClientAt(url, endpoint, tls, credentials);
+    } catch (e) {
+      if (!(e instanceof LdapOpenError) || e.phase !== 'connect') throw e;
+      last = e;
+    }
+  }
+  throw last;
+}
+
+async function openClientAt(url: string, endpoint: LdapEndpoint, tls: TlsSettings, credentials: Credentials): Promise<Session> {
+  const { timeout } = endpoint;
   const ldaps = isLdaps(url);
   const options = tlsOptions(url, tls);
   let mayConnect = true;
@@ -122,11 +144,12 @@ export async function openClient(endpoint: LdapEndpoint, tls: TlsSettings, crede
   try {
     // StartTLS's handshake has no timeout of its own in ldapts: bound the whole opening.
     await withTimeout(steps(), timeout * 2, `opening ${url}`);
-    return Object.assign(state, { client });
+    return Object.assign(state, { client, url });
   } catch (e) {
     await client.unbind().catch(() => undefined);
-    // Without StartTLS the socket is opened by the bind: only an answer is the bind's failure.
-    throw new LdapOpenError(phase === 'bind' && !(e instanceof ResultCodeError) ? 'connect' : phase, { cause: e });
+    // The socket is opened by the first step (StartTLS, or the bind without it): a failure there
+    // that is neither an answer nor TLS is the connection's.
+    throw new LdapOpenError(phase !== 'connect' && !(e instanceof ResultCodeError) && !isTlsError(e) ? 'connect' : phase, { cause: e });
   } finally {
     mayConnect = false;
   }
@@ -245,6 +268,7 @@ export class LdapConnection {
       throw new Error(`the ${this.#label} connection is closed`);
     }
     this.#session = session;
+    if (session.url !== this.#endpoint.url) this.#log.warn({ url: this.#endpoint.url, connected: session.url }, `${this.#label}: ${this.#endpoint.url} cannot be reached; connected to a failover server`);
     return { session, fresh: true };
   }
 

@@ -141,6 +141,11 @@ void describe('ldap connector configuration', () => {
     assert.deepEqual(refused({ tls: { pins: [`sha1/${'A'.repeat(27)}=`] } }), ['ldap.tls.pins.0']);
   });
 
+  void test('failoverUrls must use the scheme of url', () => {
+    assert.deepEqual(refused({ url: 'ldaps://dc1.example.org', failoverUrls: ['ldaps://dc2.example.org', 'ldap://dc3.example.org'] }), ['ldap.failoverUrls.1']);
+    assert.deepEqual(refused({ failoverUrls: ['http://dc2.example.org'] }), ['ldap.failoverUrls.0']);
+  });
+
   void test('pins with rejectUnauthorized false are refused: Node would never check them', () => {
     assert.deepEqual(refused({ tls: { rejectUnauthorized: false, pins: [PIN] } }), ['ldap.tls.pins']);
   });

@@ -22,6 +22,11 @@ export const DEFAULT_FILTERS: Readonly<Record<LdapFlavor, string>> = {
 export const ldapConfigSchema = z
   .strictObject({
     url: ldapUrl,
+    /**
+     * Other servers of the same directory (domain controllers, replicas), tried in order when `url`
+     * cannot be reached; same scheme as `url`, same CA.
+     */
+    failoverUrls: z.array(ldapUrl).default([]),
     flavor: z.enum(LDAP_FLAVORS).default('openldap'),
     /** The service account: reads the accounts, and sets passwords (by ACL, not as the rootdn). */
     bindDn: nonBlank,
@@ -60,6 +65,11 @@ export const ldapConfigSchema = z
     if (v.insecurePlaintext && v.url.toLowerCase().startsWith('ldaps:')) {
       ctx.addIssue({ code: 'custom', path: ['insecurePlaintext'], message: 'contradicts an ldaps:// url' });
     }
+    const scheme = (u: string): string => u.toLowerCase().split(':')[0] ?? '';
+    v.failoverUrls.forEach((u, i) => {
+      // A url that is not ldap(s):// at all has its own issue already.
+      if (['ldap', 'ldaps'].includes(scheme(u)) && scheme(u) !== scheme(v.url)) ctx.addIssue({ code: 'custom', path: ['failoverUrls', i], message: `must use the same scheme as url (${scheme(v.url)}://): the connection's security must not depend on which server answers` });
+    });
     if (v.flavor === 'ad' && v.passwordMethod === 'hash') {
       ctx.addIssue({ code: 'custom', path: ['passwordMethod'], message: 'Active Directory takes passwords only as unicodePwd; a hash cannot be written' });
     }

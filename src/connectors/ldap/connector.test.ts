@@ -113,6 +113,18 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
     await using(world.connector({ url: 'ldap://127.0.0.1:9', timeout: '2s' }), (c) => assert.rejects(c.prepare()));
   });
 
+  test('failoverUrls: an unreachable first server is passed over; a refused bind is not', async () => {
+    const { dn, uuid } = await world.addUser(uid('failover'), 'Failover-Passw0rd-0');
+    await using(world.connector({ url: 'ldap://127.0.0.1:9', failoverUrls: ['ldap://127.0.0.1:10', world.slapd.url], timeout: '2s' }), async (c) => {
+      await setWith(c, uuid, 'Failover-Passw0rd-1');
+      assert.equal(await world.binds(dn, 'Failover-Passw0rd-1'), true);
+      assert.equal(await withSecret('Failover-Passw0rd-1', (s) => c.verifyPassword(uuid, s)), true);
+    });
+    // The first server answers and refuses the service account: that is final, not a reason to go on.
+    await using(world.connector({ url: world.slapd.url, failoverUrls: ['ldap://127.0.0.1:9'], bindDn: `cn=nobody,${world.slapd.baseDn}` }), (c) =>
+      withSecret('Failover-Passw0rd-2', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_SERVICE_CREDENTIALS', 7013)));
+  });
+
   test('an entry renamed after its DN was remembered is found again by its anchor', async () => {
     const name = uid('moved');
     const { uuid } = await world.addUser(name, 'Moved-Passw0rd-0');

@@ -65,8 +65,8 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
   constructor(options: LdapConnectorOptions) {
     this.#o = options;
     this.#dns = new DnCache(DN_CACHE_ENTRIES, DN_REFILL_INTERVAL_MS, options.now);
-    const { url, bindDn, bindPassword, timeout, insecurePlaintext } = options.config;
-    this.#endpoint = { url, bindDn, bindPassword, timeout, insecurePlaintext };
+    const { url, failoverUrls, bindDn, bindPassword, timeout, insecurePlaintext } = options.config;
+    this.#endpoint = { url, failoverUrls, bindDn, bindPassword, timeout, insecurePlaintext };
   }
 
   isSecure(): boolean {
