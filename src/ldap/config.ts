@@ -58,3 +58,20 @@ export const ldapTls = z
     }
   })
   .prefault({});
+
+/**
+ * The checks every LDAP endpoint's settings share: `insecurePlaintext` contradicts ldaps://, and a
+ * failover server uses the scheme of `url` (the connection's security must not depend on which
+ * server answers). A url that is not ldap(s):// at all has its own issue already.
+ */
+export function checkEndpoint(v: { readonly url: string; readonly failoverUrls: readonly string[]; readonly insecurePlaintext: boolean }, ctx: z.RefinementCtx): void {
+  const scheme = (u: string): string => u.toLowerCase().split(':')[0] ?? '';
+  if (v.insecurePlaintext && scheme(v.url) === 'ldaps') {
+    ctx.addIssue({ code: 'custom', path: ['insecurePlaintext'], message: 'contradicts an ldaps:// url' });
+  }
+  v.failoverUrls.forEach((u, i) => {
+    if (['ldap', 'ldaps'].includes(scheme(u)) && scheme(u) !== scheme(v.url)) {
+      ctx.addIssue({ code: 'custom', path: ['failoverUrls', i], message: `must use the same scheme as url (${scheme(v.url)}://): the connection's security must not depend on which server answers` });
+    }
+  });
+}

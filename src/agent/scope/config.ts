@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration.ts';
 import { secretRef } from '../../config/secret-ref.ts';
-import { ldapTls, ldapUrl, nonBlank, parsesAsFilter } from '../../ldap/config.ts';
+import { checkEndpoint, ldapTls, ldapUrl, nonBlank, parsesAsFilter } from '../../ldap/config.ts';
 
 /** The placeholder in `userFilter` replaced by the account name, escaped per RFC 4515. */
 export const ACCOUNT_PLACEHOLDER = '{account}';
@@ -17,6 +17,8 @@ export const ldapDirectorySchema = z
      * StartTLS before the bind, unless `insecurePlaintext`).
      */
     url: ldapUrl,
+    /** Other servers of the same directory, tried in order when `url` cannot be reached; same scheme. */
+    failoverUrls: z.array(ldapUrl).default([]),
     /** A read-only service account: it searches users and groups and reads `member`. */
     bindDn: nonBlank,
     bindPassword: secretRef(),
@@ -45,11 +47,7 @@ export const ldapDirectorySchema = z
     /** How long one account's membership is reused; 0 asks the directory every time. */
     cacheTtl: durationSchema.default(60_000),
   })
-  .superRefine((v, ctx) => {
-    if (v.insecurePlaintext && v.url.toLowerCase().startsWith('ldaps:')) {
-      ctx.addIssue({ code: 'custom', path: ['insecurePlaintext'], message: 'contradicts an ldaps:// url' });
-    }
-  });
+  .superRefine(checkEndpoint);
 
 /** The host's own users and groups through NSS (`/etc/group`, sssd, winbind, LDAP via nslcd). */
 export const unixDirectorySchema = z.strictObject({});

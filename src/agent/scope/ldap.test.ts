@@ -277,6 +277,13 @@ void describe('LDAP scope: the directory at decision time', () => {
     await assert.rejects(open({ include: ['staff'], directory: { ldap: config } }), (e: unknown) => e instanceof TransientError && e.retryable);
   });
 
+  void test('failoverUrls: a directory server that cannot be reached is passed over for the next', async () => {
+    const config = ldapConfig(server, { url: 'ldap://127.0.0.1:9', failoverUrls: [server.url], timeout: '2s' });
+    await withScope({ include: ['staff'], directory: { ldap: config } }, async (scope) => {
+      assert.deepEqual(await scope.decide('alice'), { inScope: true });
+    });
+  });
+
   void test('results are cached for cacheTtl; with 0 a membership change is seen at once', async () => {
     const own = await startSlapd({ baseDn: BASE, ldif: OPENLDAP_LDIF });
     const admin = new Client({ url: own.url });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration.ts';
 import { secretRef } from '../../config/secret-ref.ts';
-import { ldapFilter, ldapTls, ldapUrl, nonBlank } from '../../ldap/config.ts';
+import { checkEndpoint, ldapFilter, ldapTls, ldapUrl, nonBlank } from '../../ldap/config.ts';
 
 /**
  * The directory servers the connector knows apart. `openldap` and `389ds` take the Password Modify
@@ -62,14 +62,7 @@ export const ldapConfigSchema = z
     deltaOverlap: durationSchema.default(10 * 60_000),
   })
   .superRefine((v, ctx) => {
-    if (v.insecurePlaintext && v.url.toLowerCase().startsWith('ldaps:')) {
-      ctx.addIssue({ code: 'custom', path: ['insecurePlaintext'], message: 'contradicts an ldaps:// url' });
-    }
-    const scheme = (u: string): string => u.toLowerCase().split(':')[0] ?? '';
-    v.failoverUrls.forEach((u, i) => {
-      // A url that is not ldap(s):// at all has its own issue already.
-      if (['ldap', 'ldaps'].includes(scheme(u)) && scheme(u) !== scheme(v.url)) ctx.addIssue({ code: 'custom', path: ['failoverUrls', i], message: `must use the same scheme as url (${scheme(v.url)}://): the connection's security must not depend on which server answers` });
-    });
+    checkEndpoint(v, ctx);
     if (v.flavor === 'ad' && v.passwordMethod === 'hash') {
       ctx.addIssue({ code: 'custom', path: ['passwordMethod'], message: 'Active Directory takes passwords only as unicodePwd; a hash cannot be written' });
     }
