@@ -21,6 +21,8 @@ import { runConnectorConformance } from '../../src/connectors/conformance.ts';
 import { createLdapConnector, type LdapConnector } from '../../src/connectors/ldap/index.ts';
 import { isPwsyncError } from '../../src/core/errors.ts';
 import { Secret } from '../../src/core/secret.ts';
+import { withSecret } from '../../src/connectors/ldap/test-support.ts';
+import { ldapBinds } from '../support/daemon.ts';
 import { startSamba, type SambaDc } from '../support/samba.ts';
 
 /** The control access right "Reset Password", the pwdLastSet attribute and the user class (MS-ADTS). */
@@ -59,16 +61,8 @@ function connector(ldap: Record<string, unknown> = {}, password = SERVICE_PASSWO
   return createLdapConnector(system, { system: 'ad', baseDir: '/' });
 }
 
-async function binds(dn: string, password: string): Promise<boolean> {
-  const client = new Client({ url: dc.ldapsUrl, tlsOptions: { ca: [ca] } });
-  try {
-    await client.bind(dn, password);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.unbind().catch(() => undefined);
-  }
+function binds(dn: string, password: string): Promise<boolean> {
+  return ldapBinds(dc.ldapsUrl, dn, password, ca);
 }
 
 async function asAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
@@ -78,15 +72,6 @@ async function asAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
     return await fn(client);
   } finally {
     await client.unbind().catch(() => undefined);
-  }
-}
-
-async function withSecret<T>(text: string, fn: (s: Secret) => Promise<T>): Promise<T> {
-  const secret = Secret.fromString(text);
-  try {
-    return await fn(secret);
-  } finally {
-    secret.dispose();
   }
 }
 

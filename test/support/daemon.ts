@@ -237,10 +237,11 @@ export async function waitUntil(group: ProcessGroup, timeoutMs: number, probe: (
 }
 
 /** Whether `dn` can bind at `url`; the port is tried first, which costs less than a client's failed connect. */
-export async function ldapBinds(url: string, dn: string, password: string): Promise<boolean> {
+/** Whether `dn` binds with `password` at `url` (ldaps:// verified against `ca`); false when nothing listens. */
+export async function ldapBinds(url: string, dn: string, password: string, ca?: Buffer): Promise<boolean> {
   const { hostname, port } = new URL(url);
   if (!(await portOpen(hostname, Number(port)))) return false;
-  const client = new Client({ url, timeout: 2000, connectTimeout: 2000 });
+  const client = new Client({ url, timeout: 2000, connectTimeout: 2000, ...(ca === undefined ? {} : { tlsOptions: { ca: [ca] } }) });
   const bound = await client.bind(dn, password).then(() => true, () => false);
   await client.unbind().catch(() => undefined);
   return bound;

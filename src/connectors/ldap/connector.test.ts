@@ -4,10 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import { isPwsyncError } from '../../core/errors.ts';
-import { Secret } from '../../core/secret.ts';
 import { startSlapd } from '../../../test/support/slapd.ts';
 import type { LdapConnector } from './connector.ts';
-import { PEOPLE, setWith, startOpenLdapWorld, type OpenLdapWorld } from './test-support.ts';
+import { PEOPLE, setWith, startOpenLdapWorld, withSecret, type OpenLdapWorld } from './test-support.ts';
 
 let world: OpenLdapWorld;
 before(async () => (world = await startOpenLdapWorld()));
@@ -22,15 +21,6 @@ async function rejectsWith(promise: Promise<unknown>, code: string, event?: numb
     if (event !== undefined) assert.equal(e.event, event);
     return true;
   });
-}
-
-async function withSecret<T>(text: string, fn: (s: Secret) => Promise<T>): Promise<T> {
-  const secret = Secret.fromString(text);
-  try {
-    return await fn(secret);
-  } finally {
-    secret.dispose();
-  }
 }
 
 async function using<T>(connector: LdapConnector, fn: (c: LdapConnector) => Promise<T>): Promise<T> {

@@ -5,6 +5,7 @@ import { systemSchema } from '../../config/schema.ts';
 import { withSecretContext } from '../../config/secret-ref.ts';
 import { Secret } from '../../core/secret.ts';
 import { escapeDnValue } from '../../ldap/escape.ts';
+import { ldapBinds } from '../../../test/support/daemon.ts';
 import { startSlapd, type Slapd } from '../../../test/support/slapd.ts';
 import { createLdapConnector, type LdapConnector, type LdapSystemConfig } from './index.ts';
 
@@ -110,21 +111,21 @@ export async function startOpenLdapWorld(): Promise<OpenLdapWorld> {
       });
       return { dn, uuid };
     },
-    async binds(dn, password) {
-      const client = new Client({ url: ldapsUrl, tlsOptions: { ca: [ca] } });
-      try {
-        await client.bind(dn, password);
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await client.unbind().catch(() => undefined);
-      }
-    },
+    binds: (dn, password) => ldapBinds(ldapsUrl, dn, password, ca),
     system,
     connector: (ldap, overrides) => createLdapConnector(system(ldap, overrides), { system: 'directory', baseDir: '/' }),
     stop: () => slapd.stop(),
   };
+}
+
+/** Runs `fn` with a Secret of `text`, wiped afterwards. */
+export async function withSecret<T>(text: string, fn: (secret: Secret) => Promise<T>): Promise<T> {
+  const secret = Secret.fromString(text);
+  try {
+    return await fn(secret);
+  } finally {
+    secret.dispose();
+  }
 }
 
 /** Sets `password` through the connector with a Secret made and wiped here. */
