@@ -21,7 +21,7 @@ import { runConnectorConformance } from '../../src/connectors/conformance.ts';
 import { createLdapConnector, type LdapConnector } from '../../src/connectors/ldap/index.ts';
 import { isPwsyncError } from '../../src/core/errors.ts';
 import { Secret } from '../../src/core/secret.ts';
-import { withSecret } from '../../src/connectors/ldap/test-support.ts';
+import { using, withSecret } from '../../src/connectors/ldap/test-support.ts';
 import { ldapBinds } from '../support/daemon.ts';
 import { startSamba, type SambaDc } from '../support/samba.ts';
 
@@ -97,77 +97,62 @@ runConnectorConformance('ldap (Samba AD, flavor ad, StartTLS)', fixture(() => ({
 describe('ldap connector, flavor ad, against Samba AD', () => {
   test('import: objectGUID in its string form as the anchor, sAMAccountName for the join', async () => {
     const user = await dc.createUser(name('imp'), 'Import-Passw0rd!');
-    const c = connector();
-    try {
-      const found = new Map<string, string | undefined>();
-      for await (const a of c.importAccounts()) found.set(a.anchor, a.attributes.sAMAccountName);
-      assert.equal(found.get(user.guid), user.sAMAccountName);
-      assert.match(user.guid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    } finally {
-      await c.close();
-    }
+    await using(connector(), async (c) => {
+        const found = new Map<string, string | undefined>();
+        for await (const a of c.importAccounts()) found.set(a.anchor, a.attributes.sAMAccountName);
+        assert.equal(found.get(user.guid), user.sAMAccountName);
+        assert.match(user.guid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    });
   });
 
   test('a person changes their own password (delete + add of unicodePwd), non-ASCII; a wrong current one is refused', async () => {
     const user = await dc.createUser(name('chg'), 'Current-Passw0rd!');
-    const c = connector();
-    try {
-      await withSecret('Wrong-Current-1!', (old) => withSecret('Nëw-Pässwörd-密码-1', (next) =>
-        assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_CURRENT_PASSWORD')));
-      await withSecret('Current-Passw0rd!', (old) => withSecret('Nëw-Pässwörd-密码-1', (next) => c.changePassword(user.guid, old, next)));
-      assert.equal(await binds(user.dn, 'Nëw-Pässwörd-密码-1'), true);
-      assert.equal(await binds(user.dn, 'Current-Passw0rd!'), false);
-      // The domain's policy applies to a person's change too.
-      await withSecret('Nëw-Pässwörd-密码-1', (old) => withSecret('Sh0rt!', (next) =>
-        assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === 6927)));
-      assert.equal(await withSecret('Nëw-Pässwörd-密码-1', (s) => c.verifyPassword(user.guid, s)), true);
-    } finally {
-      await c.close();
-    }
+    await using(connector(), async (c) => {
+        await withSecret('Wrong-Current-1!', (old) => withSecret('Nëw-Pässwörd-密码-1', (next) =>
+          assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_CURRENT_PASSWORD')));
+        await withSecret('Current-Passw0rd!', (old) => withSecret('Nëw-Pässwörd-密码-1', (next) => c.changePassword(user.guid, old, next)));
+        assert.equal(await binds(user.dn, 'Nëw-Pässwörd-密码-1'), true);
+        assert.equal(await binds(user.dn, 'Current-Passw0rd!'), false);
+        // The domain's policy applies to a person's change too.
+        await withSecret('Nëw-Pässwörd-密码-1', (old) => withSecret('Sh0rt!', (next) =>
+          assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === 6927)));
+        assert.equal(await withSecret('Nëw-Pässwörd-密码-1', (s) => c.verifyPassword(user.guid, s)), true);
+    });
   });
 
   test('must change at next logon: pwdLastSet 0 in the same modify as the reset', async () => {
     const user = await dc.createUser(name('must'), 'Must-Change-Passw0rd!');
-    const c = connector();
-    try {
-      await withSecret('Temporary-Passw0rd-1!', (s) => c.setPassword(user.guid, s, { forceChangeAtNextLogon: true }));
-      const pwdLastSet = await asAdmin(async (client) => (await client.search(user.dn, { scope: 'base', attributes: ['pwdLastSet'] })).searchEntries[0]?.pwdLastSet);
-      assert.equal(pwdLastSet, '0');
-    } finally {
-      await c.close();
-    }
+    await using(connector(), async (c) => {
+        await withSecret('Temporary-Passw0rd-1!', (s) => c.setPassword(user.guid, s, { forceChangeAtNextLogon: true }));
+        const pwdLastSet = await asAdmin(async (client) => (await client.search(user.dn, { scope: 'base', attributes: ['pwdLastSet'] })).searchEntries[0]?.pwdLastSet);
+        assert.equal(pwdLastSet, '0');
+    });
   });
 
   test('an account without the Reset Password right is refused with insufficient access (7014)', async () => {
     const target = await dc.createUser(name('tgt'), 'Target-Passw0rd-1!');
     const plain = await dc.createUser(name('pln'), 'Plain-Account-Pw1!');
-    const c = connector({ bindDn: plain.dn }, 'Plain-Account-Pw1!');
-    try {
-      await withSecret('Never-Set-Passw0rd!', (s) =>
-        assert.rejects(c.setPassword(target.guid, s, {}), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_ACCESS_DENIED' && e.event === 7014));
-      assert.equal(await binds(target.dn, 'Target-Passw0rd-1!'), true);
-    } finally {
-      await c.close();
-    }
+    await using(connector({ bindDn: plain.dn }, 'Plain-Account-Pw1!'), async (c) => {
+        await withSecret('Never-Set-Passw0rd!', (s) =>
+          assert.rejects(c.setPassword(target.guid, s, {}), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_ACCESS_DENIED' && e.event === 7014));
+        assert.equal(await binds(target.dn, 'Target-Passw0rd-1!'), true);
+    });
   });
 
   test('delta import by an account that cannot read deleted objects: the changes, and no deletions (a documented limit)', async () => {
     const changed = await dc.createUser(name('wch'), 'Delta-Passw0rd-4!');
     const deleted = await dc.createUser(name('wdl'), 'Delta-Passw0rd-5!');
-    const c = connector();
-    try {
-      const mark = await c.watermark();
-      await asAdmin(async (client) => {
-        await client.modify(changed.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'description', values: ['changed'] }) }));
-        await client.del(deleted.dn);
-      });
-      const seen: string[] = [];
-      for await (const d of c.importChangesSince(mark)) seen.push(`${d.kind}:${d.kind === 'changed' ? d.record.anchor : d.anchor}`);
-      assert.ok(seen.includes(`changed:${changed.guid}`), seen.join(' '));
-      assert.ok(!seen.some((x) => x.startsWith('removed:')), seen.join(' '));
-    } finally {
-      await c.close();
-    }
+    await using(connector(), async (c) => {
+        const mark = await c.watermark();
+        await asAdmin(async (client) => {
+          await client.modify(changed.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'description', values: ['changed'] }) }));
+          await client.del(deleted.dn);
+        });
+        const seen: string[] = [];
+        for await (const d of c.importChangesSince(mark)) seen.push(`${d.kind}:${d.kind === 'changed' ? d.record.anchor : d.anchor}`);
+        assert.ok(seen.includes(`changed:${changed.guid}`), seen.join(' '));
+        assert.ok(!seen.some((x) => x.startsWith('removed:')), seen.join(' '));
+    });
   });
 
   test('delta import by USN: changed accounts, then deleted ones (show-deleted control)', async () => {
@@ -176,21 +161,18 @@ describe('ldap connector, flavor ad, against Samba AD', () => {
     const untouched = await dc.createUser(name('dun'), 'Delta-Passw0rd-3!');
     // Seeing deletions takes read access to CN=Deleted Objects, which the delegated service account
     // lacks (it still sees the changes; the test below): here the domain's administrator reads.
-    const c = connector({ bindDn: dc.adminDn }, dc.adminPassword);
-    try {
-      const mark = await c.watermark();
-      assert.match(mark, /^usn:[0-9a-f]{32}:\d+$/);
-      await asAdmin(async (client) => {
-        await client.modify(changed.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'description', values: ['changed'] }) }));
-        await client.del(deleted.dn);
-      });
-      const seen: string[] = [];
-      for await (const d of c.importChangesSince(mark)) seen.push(`${d.kind}:${d.kind === 'changed' ? d.record.anchor : d.anchor}`);
-      assert.ok(seen.includes(`changed:${changed.guid}`), seen.join(' '));
-      assert.ok(seen.includes(`removed:${deleted.guid}`), seen.join(' '));
-      assert.ok(!seen.some((s) => s.endsWith(untouched.guid)), 'an untouched account is not read');
-    } finally {
-      await c.close();
-    }
+    await using(connector({ bindDn: dc.adminDn }, dc.adminPassword), async (c) => {
+        const mark = await c.watermark();
+        assert.match(mark, /^usn:[0-9a-f]{32}:\d+$/);
+        await asAdmin(async (client) => {
+          await client.modify(changed.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'description', values: ['changed'] }) }));
+          await client.del(deleted.dn);
+        });
+        const seen: string[] = [];
+        for await (const d of c.importChangesSince(mark)) seen.push(`${d.kind}:${d.kind === 'changed' ? d.record.anchor : d.anchor}`);
+        assert.ok(seen.includes(`changed:${changed.guid}`), seen.join(' '));
+        assert.ok(seen.includes(`removed:${deleted.guid}`), seen.join(' '));
+        assert.ok(!seen.some((s) => s.endsWith(untouched.guid)), 'an untouched account is not read');
+    });
   });
 });

@@ -5,8 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import { isPwsyncError } from '../../core/errors.ts';
 import { startSlapd } from '../../../test/support/slapd.ts';
-import type { LdapConnector } from './connector.ts';
-import { PEOPLE, setWith, startOpenLdapWorld, withSecret, type OpenLdapWorld } from './test-support.ts';
+import { PEOPLE, setWith, startOpenLdapWorld, using, withSecret, type OpenLdapWorld } from './test-support.ts';
 
 let world: OpenLdapWorld;
 before(async () => (world = await startOpenLdapWorld()));
@@ -21,14 +20,6 @@ async function rejectsWith(promise: Promise<unknown>, code: string, event?: numb
     if (event !== undefined) assert.equal(e.event, event);
     return true;
   });
-}
-
-async function using<T>(connector: LdapConnector, fn: (c: LdapConnector) => Promise<T>): Promise<T> {
-  try {
-    return await fn(connector);
-  } finally {
-    await connector.close();
-  }
 }
 
 describe('ldap connector against OpenLDAP with ppolicy', () => {

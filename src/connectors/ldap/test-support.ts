@@ -128,6 +128,15 @@ export async function withSecret<T>(text: string, fn: (secret: Secret) => Promis
   }
 }
 
+/** Runs `fn` with `connector` and closes it, whatever happens. */
+export async function using<T>(connector: LdapConnector, fn: (c: LdapConnector) => Promise<T>): Promise<T> {
+  try {
+    return await fn(connector);
+  } finally {
+    await connector.close();
+  }
+}
+
 /** Sets `password` through the connector with a Secret made and wiped here. */
 export async function setWith(connector: LdapConnector, anchor: string, password: string, force = false): Promise<void> {
   const secret = Secret.fromString(password);
