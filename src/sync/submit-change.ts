@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { InvalidInputError, isPwsyncError, ReplayError, UnknownAccountError, type PwsyncError } from '../core/errors.ts';
 import { matchKey } from '../core/join.ts';
 import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } from '../core/model.ts';
@@ -180,7 +180,11 @@ function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked 
  */
 function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: EpochMs, refusals: NewEvent[]): Plan {
   const { request, source } = checked;
-  const changeId = request.notificationId ?? randomUUID();
+  // Time-ordered, like the agent's notification ids: a new change's id falls at the end of every
+  // index keyed by change id (the changes, their events, their jobs, the sealed secrets), so a
+  // commit rewrites the same few last pages instead of one page at random in each (a third less
+  // written a delivery: bench/store-deliveries.ts, docs/benchmarks.md).
+  const changeId = request.notificationId ?? uuidv7();
   const window = ctx.config.server.intake.replayWindow;
   // Ids are kept a little longer than the window: a replay must meet its id, or be stale.
   const notification = request.notificationId === undefined ? undefined : { id: changeId, at: now, forgetBefore: now - window - MAX_CLOCK_SKEW_MS };

@@ -152,6 +152,19 @@ describe('the path of a change', () => {
     }
   });
 
+  test('a change made here gets a time-ordered id (UUIDv7), as the agent gives its notifications', async () => {
+    const engine = await imported();
+    try {
+      const ids: string[] = [];
+      for (const who of ['alice', 'bob', 'zoe', 'alice']) ids.push((await submitChange(engine.ctx, change(who, `pw-${who}-1234`, engine.clock.now()))).changeId);
+      for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      // Each id sorts after the one before: new rows land at the end of every index on change id.
+      assert.deepEqual([...ids].sort(), ids);
+    } finally {
+      await engine.close();
+    }
+  });
+
   test('a replayed notification id is refused (7006)', async () => {
     const engine = await imported();
     try {

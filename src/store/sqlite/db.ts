@@ -63,11 +63,12 @@ export class Sqlite {
     const db = this.raw;
     // The setting applies to a whole transaction: inside one, this is a savepoint of the outer one.
     if (db.inTransaction) return this.write(fn);
-    db.pragma('synchronous = NORMAL');
+    // Prepared once (db.pragma() compiles its statement on every call: 2% of the store's thread).
+    this.prepare('PRAGMA synchronous = NORMAL').run();
     try {
       return this.write(fn);
     } finally {
-      db.pragma('synchronous = FULL');
+      this.prepare('PRAGMA synchronous = FULL').run();
     }
   }
 
