@@ -3,6 +3,7 @@ import { hashSpecSchema } from '../crypto/hash/spec.ts';
 import { durationSchema } from './duration.ts';
 import { fileConfigSchema } from '../connectors/file/config.ts';
 import { ldapConfigSchema } from '../connectors/ldap/config.ts';
+import { sqlConfigSchema } from '../connectors/sql/config.ts';
 import { MATCH_MODES } from '../core/join.ts';
 
 const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and hyphens, starting with a letter');
@@ -92,6 +93,7 @@ const systemBase = {
 export const systemSchema = z.discriminatedUnion('connector', [
   z.strictObject({ ...systemBase, connector: z.literal('file'), file: fileConfigSchema }),
   z.strictObject({ ...systemBase, connector: z.literal('ldap'), ldap: ldapConfigSchema }),
+  z.strictObject({ ...systemBase, connector: z.literal('sql'), sql: sqlConfigSchema }),
 ]);
 
 /** The default of `server.workers` (the benchmarks run with it too). */

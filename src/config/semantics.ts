@@ -1,5 +1,6 @@
 import type { PathSegment, PendingProblem } from './problems.ts';
 import { projectsPersons, type ConnectorKind, type RawConfig, type SystemConfig } from './schema.ts';
+import { compileNamed } from '../connectors/sql/named-params.ts';
 
 /**
  * The rules a schema cannot say: between fields and between systems.
@@ -105,6 +106,14 @@ const PASSWORD_REQUIREMENTS: {
     system.ldap.flavor !== 'ad' && system.ldap.passwordMethod === 'hash' && system.password.hash === undefined
       ? [{ path: ['password', 'hash'], setting: 'password.hash (ldap.passwordMethod is hash)' }]
       : [],
+  sql: (system) => {
+    if (system.sql.accounts === 'roles') return [];
+    const statement = system.sql.setPassword?.statement;
+    if (statement === undefined) return [{ path: ['sql', 'setPassword'], setting: 'sql.setPassword' }];
+    // The schema has compiled the statement already: it parses.
+    const hashes = compileNamed(statement, system.sql.dialect).names.has('hash');
+    return hashes && system.password.hash === undefined ? [{ path: ['password', 'hash'], setting: 'password.hash (sql.setPassword.statement writes :hash)' }] : [];
+  },
 };
 
 function notConfigured(system: SystemConfig, i: number): PendingProblem[] {

@@ -1,6 +1,7 @@
 import type { ConnectorKind, SystemConfig } from '../config/schema.ts';
 import { createFileConnector } from './file/index.ts';
 import { createLdapConnector } from './ldap/index.ts';
+import { createSqlConnector } from './sql/index.ts';
 import type { Connector, ConnectorContext } from './types.ts';
 
 type Factories = { readonly [K in ConnectorKind]: (system: Extract<SystemConfig, { connector: K }>, ctx: ConnectorContext) => Connector };
@@ -9,6 +10,7 @@ type Factories = { readonly [K in ConnectorKind]: (system: Extract<SystemConfig,
 const FACTORIES: Factories = {
   file: createFileConnector,
   ldap: createLdapConnector,
+  sql: createSqlConnector,
 };
 
 export const CONNECTOR_KINDS = Object.keys(FACTORIES) as ConnectorKind[];

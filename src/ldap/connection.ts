@@ -4,6 +4,7 @@ import { Client, ResultCodeError, type Change, type Control, type Entry, type Se
 import type { Secret } from '../core/secret.ts';
 import type { Logger } from '../log/logger.ts';
 import { tlsOptions, type TlsSettings } from './tls.ts';
+import { isTlsError } from '../util/net-errors.ts';
 
 /**
  * Where and as whom to connect. Both the agent's scope directory and the ldap connector's `ldap:`
@@ -51,12 +52,6 @@ export function describeLdapError(e: unknown): string {
     return `${e.message}${code}`;
   }
   return 'unknown error';
-}
-
-/** Whether `e` says the TLS layer failed: an untrusted or mismatched certificate, a handshake error. */
-export function isTlsError(e: unknown): boolean {
-  const code = e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : '';
-  return /CERT|SSL|TLS|UNABLE_TO_|SELF_SIGNED|HOSTNAME/.test(code);
 }
 
 /** Raised instead of a connection ldapts would open on its own, unauthenticated; see `LdapConnection`. */

@@ -23,7 +23,8 @@ import type { Logger } from '../../log/logger.ts';
 import { primaryGroupSid, ridOf, sidToString } from '../../ldap/ad.ts';
 import { ACCOUNT_PLACEHOLDER, type LdapDirectoryConfig } from './config.ts';
 import { ScopeConfigError, ScopeLookupError, type ScopeProblem } from './errors.ts';
-import { LdapConnection, LdapOpenError, describeLdapError, isTlsError } from '../../ldap/connection.ts';
+import { LdapConnection, LdapOpenError, describeLdapError } from '../../ldap/connection.ts';
+import { isTlsError } from '../../util/net-errors.ts';
 import { describeLists, judge, type ResolvedGroup, type Scope, type ScopeDecision } from './types.ts';
 import { validateAccount } from './account.ts';
 

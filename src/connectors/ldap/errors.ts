@@ -3,7 +3,8 @@ import {
   AccessDeniedError, AccountNotFoundError, InsecureConnectionError, isPwsyncError, PolicyError, ServiceCredentialsError,
   TargetDataError, TransientError, type PwsyncError,
 } from '../../core/errors.ts';
-import { describeLdapError, isTlsError, LdapOpenError } from '../../ldap/connection.ts';
+import { describeLdapError, LdapOpenError } from '../../ldap/connection.ts';
+import { errnoOf, isTlsError, TRANSIENT_ERRNO } from '../../util/net-errors.ts';
 
 /*
  * LDAP result codes (RFC 4511 §4.1.9) and socket errors → our typed errors. The engine retries on
@@ -31,16 +32,10 @@ const INSUFFICIENT_ACCESS = 50;
 const SIZE_LIMIT_EXCEEDED = 4;
 /** Load and availability: trying later may work. */
 const TRANSIENT_CODES = new Set([3, 11, 51, 52, 80]);
-/** Socket-level failures, and ldapts' own timeouts and closed connections. */
-const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED']);
-
-function errno(e: unknown): string | undefined {
-  return e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-}
 
 /** Whether a non-LDAP error means the connection or the wait failed (not the request). */
 function isConnectionFailure(e: unknown): boolean {
-  const code = errno(e);
+  const code = errnoOf(e);
   if (code !== undefined && TRANSIENT_ERRNO.has(code)) return true;
   const name = e instanceof Error ? e.name : '';
   const message = e instanceof Error ? e.message : '';
