@@ -103,6 +103,17 @@ test('docs/connectors/ldap.md names every key of the ldap block', async () => {
   }
 });
 
+test('docs/connectors/sql.md names every key of the sql block', async () => {
+  const text = await doc('connectors/sql.md');
+  const found = mappings(configSchema, { systems: [{ connector: 'sql', sql: { dialect: 'postgres', setPassword: {} } }] }, ['systems', 0, 'sql']);
+  for (const expected of ['systems.0.sql', 'systems.0.sql.tls', 'systems.0.sql.setPassword']) {
+    assert.ok(found.some(({ path }) => shown(path) === expected), `the schema walk did not reach ${expected}`);
+  }
+  for (const { path, keys } of found) {
+    for (const key of keys) assert.ok(text.includes(`\`${key}\``), `docs/connectors/sql.md does not name "${key}" (at ${shown(path)})`);
+  }
+});
+
 test('docs/connectors/file.md names every key of the file block', async () => {
   const text = await doc('connectors/file.md');
   for (const key of allowedKeys(configSchema, { systems: [{ connector: 'file' }] }, ['systems', 0, 'file'])) {

@@ -1,5 +1,5 @@
 /*
- * What the private test servers (slapd.ts, ds389.ts, samba.ts) share: finding their programs and
+ * What the private test servers (slapd.ts, ds389.ts, samba.ts, postgres.ts, mariadb.ts) share: finding their programs and
  * running tools, starting a server as the leader of its own process group and ending that group,
  * waiting until it serves, ports, a throwaway CA, and one exit hook for whatever a test process
  * leaves behind.
@@ -138,7 +138,7 @@ export function isAlive(pid: number): boolean {
  * Whether a process group still has a live member. Zombies do not count: samba's orphaned tfork
  * helpers go to PID 1, which here reaps only every couple of seconds, and they write nothing.
  */
-function groupRunning(pgid: number): boolean {
+export function groupRunning(pgid: number): boolean {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -152,6 +152,9 @@ function groupRunning(pgid: number): boolean {
   return false;
 }
 
+/** What ends a process group: SIGINT is PostgreSQL's fast shutdown (its SIGTERM waits for every client to leave). */
+export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGKILL';
+
 export interface ProcessGroup {
   readonly pid: number;
   /** Whether the leader has not exited yet. */
@@ -162,7 +165,7 @@ export interface ProcessGroup {
    * `signal` to the group, SIGKILL after the grace period, then waits. Once only: later calls
    * return the first call's promise, whatever their signal.
    */
-  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  stop(signal?: StopSignal): Promise<void>;
 }
 
 export interface GroupOptions {
@@ -179,11 +182,17 @@ export interface GroupOptions {
    * workers outlive the leader briefly, still writing, so that removing its directory would fail.
    */
   readonly waitForWholeGroup?: boolean;
+  /** Run as this user and group (when root): for a server that refuses to run as root and does not drop privileges itself (postgres). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /** Starts `file` as the leader of a new process group, killed by the exit hook unless stopped; undefined when it could not be spawned. */
 export function startGroup(file: string, args: readonly string[], options: GroupOptions): ProcessGroup | undefined {
-  const child = spawn(file, args, { stdio: [options.holdStdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true, env: options.env ?? process.env });
+  const child = spawn(file, args, {
+    stdio: [options.holdStdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true, env: options.env ?? process.env,
+    ...(options.uid === undefined ? {} : { uid: options.uid }), ...(options.gid === undefined ? {} : { gid: options.gid }),
+  });
   child.once('error', () => undefined); // reported as no pid, or as a server that never got ready
   const pid = child.pid;
   if (pid === undefined) return undefined;
@@ -212,7 +221,7 @@ export function startGroup(file: string, args: readonly string[], options: Group
     }
     return true;
   };
-  const end = async (sig: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
+  const end = async (sig: StopSignal): Promise<void> => {
     const deadline = Date.now() + options.graceMs;
     if (alive()) signal(-pid, sig);
     const ended = options.waitForWholeGroup === true ? await groupEnds(deadline) : await leaderExits(deadline);
@@ -310,8 +319,12 @@ export interface Lifecycle {
   readonly name: string;
   /** Starts the server again, throwing when it does not come up. */
   readonly start: () => Promise<ProcessGroup>;
-  /** Default SIGTERM; SIGKILL where the data will not be needed again and a clean shutdown is slow. */
-  readonly stopSignal?: 'SIGTERM' | 'SIGKILL';
+  /** The clean shutdown, for `restart` (and the default of the two below). Default SIGTERM. */
+  readonly shutdownSignal?: 'SIGTERM' | 'SIGINT';
+  /** For `stop`. Default `shutdownSignal`; SIGKILL where the data will not be needed again and a clean shutdown is slow. */
+  readonly stopSignal?: StopSignal;
+  /** For `kill`. Default `shutdownSignal`; SIGKILL for tests of a server that dies mid-run. */
+  readonly killSignal?: StopSignal;
   /** After the server stopped for good: its directory and whatever else it held. */
   readonly cleanUp: () => Promise<void>;
 }
@@ -326,11 +339,11 @@ export function serverHandle<T extends object>(fields: T, first: ProcessGroup, h
     },
     async restart() {
       if (stopped !== undefined) throw new Error(`${how.name} was stopped for good`);
-      await current.stop('SIGTERM');
+      await current.stop(how.shutdownSignal ?? 'SIGTERM');
       current = await how.start();
     },
-    kill: () => current.stop('SIGTERM'),
-    stop: () => (stopped ??= current.stop(how.stopSignal ?? 'SIGTERM').then(how.cleanUp)),
+    kill: () => current.stop(how.killSignal ?? how.shutdownSignal ?? 'SIGTERM'),
+    stop: () => (stopped ??= current.stop(how.stopSignal ?? how.shutdownSignal ?? 'SIGTERM').then(how.cleanUp)),
   };
   // Object.assign onto `control` (not a spread of it) keeps `pid` a getter.
   return Object.assign(control, fields);

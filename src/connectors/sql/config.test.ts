@@ -51,7 +51,7 @@ void describe('sql connector configuration', () => {
 
   void test('statements: unknown, missing and clear-password parameters are refused with the fix', () => {
     assert.deepEqual(refused({ setPassword: { statement: 'UPDATE users SET password_hash = :hash WHERE id = :id' } }), [
-      'sql.setPassword.statement: unknown parameter :id (it may use :anchor, :hash, :password)',
+      'sql.setPassword.statement: unknown parameter :id (it may use :anchor, :hash, :password, :mustChange)',
       'sql.setPassword.statement: must use :anchor',
     ]);
     assert.ok(refused({ setPassword: { statement: 'UPDATE users SET locked = false WHERE id = :anchor' } }).some((i) => /must use :hash/.test(i)));

@@ -20,7 +20,7 @@ export const SQL_ACCOUNT_KINDS = ['rows', 'roles'] as const;
 /** The parameters each configured statement may use, and the ones it must. */
 const PARAMETERS = {
   query: { allowed: [], required: [] },
-  statement: { allowed: ['anchor', 'hash', 'password'], required: ['anchor'] },
+  statement: { allowed: ['anchor', 'hash', 'password', 'mustChange'], required: ['anchor'] },
   verifyQuery: { allowed: ['anchor'], required: ['anchor'] },
 } as const;
 
@@ -73,7 +73,8 @@ export const sqlConfigSchema = z
     /**
      * Setting a password (`accounts: rows`): one UPDATE with `:anchor` and `:hash` (the password
      * hashed here in `password.hash`'s format) or, with `plaintext: true`, `:password` for a
-     * database that hashes it itself. It must change exactly one row: none is 6923, more is refused
+     * database that hashes it itself; `:mustChange` is 1 when the person must change it at next
+     * logon (a helpdesk reset that asks for it), else 0. It must change exactly one row: none is 6923, more is refused
      * and rolled back.
      */
     setPassword: z

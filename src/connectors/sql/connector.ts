@@ -5,7 +5,7 @@ import { hashSecret, verifySecret } from '../../crypto/hash/index.ts';
 import type { HashSpec } from '../../crypto/hash/spec.ts';
 import type { Logger } from '../../log/logger.ts';
 import type {
-  AccountDelta, AccountRecord, Capability, ConnectionReport, Connector, DeltaImport, PasswordSet, PasswordVerify, Watermark,
+  AccountDelta, AccountRecord, Capability, ConnectionReport, Connector, DeltaImport, PasswordSet, PasswordVerify, SetPasswordOptions, Watermark,
 } from '../types.ts';
 import type { SqlConfig } from './config.ts';
 import { DIALECT_SQL, type DialectSql, type SqlDriver, type SqlRow, type SqlSession, type SqlValue } from './driver.ts';
@@ -66,6 +66,7 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
   readonly #query: CompiledStatement;
   readonly #set: CompiledStatement | undefined;
   readonly #verify: CompiledStatement | undefined;
+  readonly #roleExists: CompiledStatement;
 
   constructor(options: SqlConnectorOptions) {
     this.#o = options;
@@ -76,6 +77,7 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
     this.#query = compileNamed(config.query ?? this.#sql.rolesQuery, dialect);
     this.#set = config.setPassword === undefined ? undefined : compileNamed(config.setPassword.statement, dialect);
     this.#verify = config.verifyQuery === undefined ? undefined : compileNamed(config.verifyQuery, dialect);
+    this.#roleExists = compileNamed(`SELECT 1 FROM (${this.#sql.rolesQuery}) AS pwsync_roles WHERE role = :anchor`, dialect);
     const roles = config.accounts === 'roles';
     const caps: Capability[] = ['import'];
     if (config.deltaColumn !== undefined) caps.push('deltaImport');
@@ -185,9 +187,10 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
 
   // Passwords -----------------------------------------------------------------------------------
 
-  async setPassword(anchor: Anchor, secret: Secret): Promise<void> {
+  async setPassword(anchor: Anchor, secret: Secret, options: SetPasswordOptions = {}): Promise<void> {
     this.#requireSecure('set');
     if (this.#o.config.accounts === 'roles') {
+      if (options.forceChangeAtNextLogon === true) this.#o.log.warn({ system: this.#o.system, anchor }, 'a login role cannot be made to change its password at next logon; set without it');
       await secret.use(async (clear) => {
         const statement = await (await this.#open()).rolePasswordStatement(anchor, clear);
         await this.#guarded(anchor, 'setting the password of', [clear], (s) => s.exec(statement));
@@ -203,7 +206,7 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
       hash = await hashSecret(spec, secret);
     }
     await secret.use(async (clear) => {
-      const values: Record<string, SqlValue> = { anchor };
+      const values: Record<string, SqlValue> = { anchor, mustChange: options.forceChangeAtNextLogon === true ? 1 : 0 };
       if (hash !== undefined) values['hash'] = hash;
       // Only where the configuration says plaintext: true (checked at load); a JavaScript string
       // for the driver, which sends it as a parameter, apart from the statement's text.
@@ -226,6 +229,9 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
   async verifyPassword(anchor: Anchor, secret: Secret): Promise<boolean> {
     this.#requireSecure('verify');
     if (this.#o.config.accounts === 'roles') {
+      // The server answers a login of a role that does not exist as a wrong password: ask first.
+      const known = await this.#guarded(anchor, 'looking up the role', [], async (s) => (await s.run(this.#roleExists, { anchor })).rows.length > 0);
+      if (!known) throw new AccountNotFoundError(`no login role of "${this.#o.system}" is named ${anchor}`);
       return secret.use(async (clear) => {
         // An empty password is never sent: some servers take it for "no password".
         if (clear.length === 0) return false;

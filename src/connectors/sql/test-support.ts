@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { systemSchema } from '../../config/schema.ts';
+import { withSecretContext } from '../../config/secret-ref.ts';
+import type { PrivateServer } from '../../../test/support/daemon.ts';
+import { startPostgres, type Postgres } from '../../../test/support/postgres.ts';
+import { createSqlConnector, type SqlConnector, type SqlSystemConfig } from './index.ts';
+import type { Dialect } from './named-params.ts';
+
+/*
+ * An application database for the sql connector's tests and benchmarks, on a private server with
+ * TLS required (test/support/postgres.ts, mariadb.ts): a table of users the way applications keep
+ * them, a function that hashes a clear password itself and refuses short ones (echoing the
+ * password in its error, as careless code does, so that the redaction is tested), a service
+ * account with column grants and the right to manage login roles, and one without the UPDATE grant.
+ */
+
+export const APP_DATABASE = 'app';
+export const SERVICE_USER = 'pwsync_svc';
+/** Reads, but may not update: for the 7014 test. */
+export const READ_ONLY_USER = 'pwsync_ro';
+/** The statement the tests configure by default: the hash computed by pwsync. */
+export const SET_HASH = 'UPDATE app_users SET password_hash = :hash WHERE id = :anchor';
+/** The database hashes the clear password itself, and refuses one shorter than 12 characters. */
+export const SET_PLAINTEXT = 'UPDATE app_users SET password_hash = app_hash(:password) WHERE id = :anchor';
+export const VERIFY = 'SELECT password_hash FROM app_users WHERE id = :anchor';
+export const IMPORT = 'SELECT id, login, email, updated_at FROM app_users';
+
+export interface SqlWorld {
+  readonly dialect: Dialect;
+  readonly server: PrivateServer & { readonly host: string; readonly port: number; readonly caFile: string };
+  readonly servicePassword: string;
+  /** One statement as the superuser in the application database; its rows. */
+  exec(text: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  /** A row of app_users; returns its id (the anchor). */
+  addUser(login: string, email?: string): Promise<string>;
+  storedHash(anchor: string): Promise<string | null>;
+  /** A login role with `password` (CREATE ROLE / CREATE USER as the superuser); returns its anchor. */
+  addRole(name: string, password: string): Promise<string>;
+  /** Whether `anchor` (a role) logs in with `password`, checked with the driver directly, not the connector. */
+  roleLogsIn(anchor: string, password: string): Promise<boolean>;
+  /** A validated system configuration for this database; `sql` and `system` override. */
+  system(sql?: Record<string, unknown>, system?: Record<string, unknown>): SqlSystemConfig;
+  connector(sql?: Record<string, unknown>, system?: Record<string, unknown>): SqlConnector;
+  stop(): Promise<void>;
+}
+
+interface Backend {
+  readonly server: SqlWorld['server'];
+  readonly exec: (text: string, params?: readonly unknown[]) => Promise<Record<string, unknown>[]>;
+  readonly roleLogsIn: (anchor: string, password: string) => Promise<boolean>;
+  readonly addRole: (name: string, password: string) => Promise<string>;
+  readonly insertUser: (login: string, email: string | null) => Promise<string>;
+}
+
+const PG_SCHEMA = (service: string, readOnly: string): string[] => [
+  'CREATE EXTENSION pgcrypto',
+  `CREATE TABLE app_users (
+     id serial PRIMARY KEY,
+     login text UNIQUE NOT NULL,
+     email text,
+     password_hash text CHECK (password_hash IS NULL OR length(password_hash) < 300),
+     updated_at timestamptz NOT NULL DEFAULT now())`,
+  `CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$`,
+  'CREATE TRIGGER app_users_touch BEFORE UPDATE ON app_users FOR EACH ROW EXECUTE FUNCTION touch()',
+  `CREATE FUNCTION app_hash(p text) RETURNS text LANGUAGE plpgsql AS $$
+   BEGIN
+     IF char_length(p) < 12 THEN RAISE EXCEPTION 'password % is too short', p; END IF;
+     RETURN crypt(p, gen_salt('bf', 4));
+   END $$`,
+  `GRANT SELECT ON app_users TO ${service}, ${readOnly}`,
+  `GRANT UPDATE (password_hash) ON app_users TO ${service}`,
+  `GRANT EXECUTE ON FUNCTION app_hash(text) TO ${service}`,
+];
+
+async function postgresBackend(): Promise<Backend & { servicePassword: string }> {
+  const server: Postgres = await startPostgres();
+  const servicePassword = randomBytes(12).toString('hex');
+  await server.createDatabase(APP_DATABASE);
+  await server.createRole(SERVICE_USER, servicePassword, { createRole: true });
+  await server.createRole(READ_ONLY_USER, servicePassword);
+  for (const statement of PG_SCHEMA(SERVICE_USER, READ_ONLY_USER)) await server.sql(statement, [], APP_DATABASE);
+  const exec = (text: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> => server.sql(text, params, APP_DATABASE);
+  return {
+    server,
+    servicePassword,
+    exec,
+    async insertUser(login, email) {
+      const rows = await exec('INSERT INTO app_users (login, email) VALUES ($1, $2) RETURNING id', [login, email]);
+      return String(rows[0]?.['id']);
+    },
+    async addRole(name, password) {
+      await server.createRole(name, password);
+      return name;
+    },
+    async roleLogsIn(anchor, password) {
+      const client = new pg.Client(server.clientConfig({ user: anchor, password, database: APP_DATABASE }));
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        return true;
+      } catch (e) {
+        if (e instanceof Error && 'code' in e && e.code === '28P01') return false;
+        throw e;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** A private database server of `dialect` with the application's schema. */
+export async function startSqlWorld(dialect: Dialect): Promise<SqlWorld> {
+  const backend = dialect === 'postgres' ? await postgresBackend() : await mariadbBackend();
+  const { server, servicePassword } = backend;
+  const system = (sql: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): SqlSystemConfig => {
+    const parsed = withSecretContext({ env: { DB_PW: servicePassword }, baseDir: '/', created: [] }, () =>
+      systemSchema.parse({
+        name: 'app',
+        connector: 'sql',
+        sql: {
+          dialect,
+          host: server.host,
+          port: server.port,
+          database: APP_DATABASE,
+          user: SERVICE_USER,
+          password: '${DB_PW}',
+          tls: { ca: server.caFile },
+          query: IMPORT,
+          setPassword: { statement: SET_HASH },
+          verifyQuery: VERIFY,
+          ...sql,
+        },
+        import: { anchor: 'id', map: { login: 'login', mail: 'email' } },
+        password: { sync: true, hash: 'bcrypt' },
+        ...overrides,
+      }),
+    );
+    if (parsed.connector !== 'sql') throw new Error('not an sql system');
+    return parsed;
+  };
+  return {
+    dialect,
+    server,
+    servicePassword,
+    exec: backend.exec,
+    addUser: (login, email) => backend.insertUser(login, email ?? null),
+    async storedHash(anchor) {
+      const rows = await backend.exec(dialect === 'postgres' ? 'SELECT password_hash FROM app_users WHERE id = $1' : 'SELECT password_hash FROM app_users WHERE id = ?', [Number(anchor)]);
+      const value = rows[0]?.['password_hash'];
+      return typeof value === 'string' ? value : null;
+    },
+    addRole: backend.addRole,
+    roleLogsIn: backend.roleLogsIn,
+    system,
+    connector: (sql, overrides) => createSqlConnector(system(sql, overrides), { system: 'app', baseDir: '/' }),
+    stop: () => server.stop(),
+  };
+}
+
+async function mariadbBackend(): Promise<Backend & { servicePassword: string }> {
+  return Promise.reject(new Error('the MariaDB test server is not written yet'));
+}
