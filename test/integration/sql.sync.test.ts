@@ -182,3 +182,4 @@ systems:
 }
 
 syncTests('postgres');
+syncTests('mariadb');

@@ -37,10 +37,11 @@ export function conformance(dialect: Dialect): void {
       login: (anchor: string, secret: Secret) => secret.use((clear) => world.roleLogsIn(anchor, clear.toString('utf8'))),
       insecure: () => world.connector({ ...sql, tls: { mode: 'disable' } }, { import: { anchor: 'role' } }),
       cleanup: async () => {
-        await world.exec(dialect === 'postgres' ? `DROP ROLE "${role}"` : `DROP USER '${role}'@'%'`);
+        await world.exec(dialect === 'postgres' ? `DROP ROLE "${role}"` : `DROP USER '${role.split('@')[0] ?? ''}'@'%'`);
       },
     };
   });
 }
 
 conformance('postgres');
+conformance('mariadb');

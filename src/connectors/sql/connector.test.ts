@@ -276,3 +276,4 @@ export function connectorTests(dialect: Dialect): void {
 }
 
 connectorTests('postgres');
+connectorTests('mariadb');

@@ -15,12 +15,13 @@ export function mysqlSsl(config: SqlConfig, ca: Buffer | undefined): mysql.SslOp
   return { rejectUnauthorized: true, verifyIdentity: config.tls.mode === 'verify-full', ...(ca === undefined ? {} : { ca }) };
 }
 
-function connectionOptions(config: SqlConfig, ca: Buffer | undefined, port: number): mysql.ConnectionOptions {
+/** Connection settings shared by the service pool and a role's own login (which names no database). */
+function connectionOptions(config: SqlConfig, ca: Buffer | undefined, port: number, database: string | null = config.database): mysql.ConnectionOptions {
   const ssl = mysqlSsl(config, ca);
   return {
     host: config.host,
     port,
-    database: config.database,
+    ...(database === null ? {} : { database }),
     ...(ssl === undefined ? {} : { ssl }),
     connectTimeout: config.timeout,
     // Dates are read and written in UTC (the session's time_zone is set to match below).
@@ -127,7 +128,8 @@ export class MariaDbDriver implements SqlDriver {
 
   async loginAs(role: string, password: Buffer): Promise<boolean> {
     const { user } = splitRole(role);
-    const conn = mysql.createConnection({ ...connectionOptions(this.#config, this.#ca, this.#port), user, password: password.toString('utf8') }).promise();
+    // No database: a login role need not have rights on the application's.
+    const conn = mysql.createConnection({ ...connectionOptions(this.#config, this.#ca, this.#port, null), user, password: password.toString('utf8') }).promise();
     try {
       await conn.connect();
       return true;

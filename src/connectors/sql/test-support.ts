@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { systemSchema } from '../../config/schema.ts';
 import { withSecretContext } from '../../config/secret-ref.ts';
 import type { PrivateServer } from '../../../test/support/daemon.ts';
+import { startMariaDb } from '../../../test/support/mariadb.ts';
 import { startPostgres, type Postgres } from '../../../test/support/postgres.ts';
 import { createSqlConnector, type SqlConnector, type SqlSystemConfig } from './index.ts';
 import type { Dialect } from './named-params.ts';
@@ -158,6 +160,71 @@ export async function startSqlWorld(dialect: Dialect): Promise<SqlWorld> {
   };
 }
 
+const MARIADB_SCHEMA = (service: string, readOnly: string): string[] => [
+  `CREATE TABLE app_users (
+     id INT AUTO_INCREMENT PRIMARY KEY,
+     login VARCHAR(200) NOT NULL UNIQUE,
+     email VARCHAR(200),
+     password_hash VARCHAR(400),
+     updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+     CONSTRAINT hash_len CHECK (password_hash IS NULL OR CHAR_LENGTH(password_hash) < 300)
+   ) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+  // {SSHA512}: base64 of SHA-512(password bytes + salt) and the salt, which pwsync verifies.
+  `CREATE FUNCTION app_hash(p VARCHAR(300) CHARACTER SET utf8mb4) RETURNS VARCHAR(300) NOT DETERMINISTIC NO SQL
+   BEGIN
+     DECLARE msg VARCHAR(500);
+     DECLARE salt VARBINARY(8);
+     IF CHAR_LENGTH(p) < 12 THEN
+       SET msg = CONCAT('password ', p, ' is too short');
+       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = msg;
+     END IF;
+     SET salt = RANDOM_BYTES(8);
+     RETURN CONCAT('{SSHA512}', REPLACE(TO_BASE64(CONCAT(UNHEX(SHA2(CONCAT(CAST(p AS BINARY), salt), 512)), salt)), '\\n', ''));
+   END`,
+  `GRANT SELECT ON ${APP_DATABASE}.app_users TO '${service}'@'%', '${readOnly}'@'%'`,
+  `GRANT UPDATE (password_hash) ON ${APP_DATABASE}.app_users TO '${service}'@'%'`,
+  `GRANT EXECUTE ON FUNCTION ${APP_DATABASE}.app_hash TO '${service}'@'%'`,
+  // Login roles: ALTER USER, and the list of accounts.
+  `GRANT CREATE USER ON *.* TO '${service}'@'%'`,
+  `GRANT SELECT ON mysql.user TO '${service}'@'%'`,
+];
+
 async function mariadbBackend(): Promise<Backend & { servicePassword: string }> {
-  return Promise.reject(new Error('the MariaDB test server is not written yet'));
+  const server = await startMariaDb();
+  const servicePassword = randomBytes(12).toString('hex');
+  await server.createDatabase(APP_DATABASE);
+  await server.createUser(SERVICE_USER, servicePassword);
+  await server.createUser(READ_ONLY_USER, servicePassword);
+  for (const statement of MARIADB_SCHEMA(SERVICE_USER, READ_ONLY_USER)) await server.sql(statement, [], APP_DATABASE);
+  const exec = async (text: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> => {
+    const result = await server.sql(text, params, APP_DATABASE);
+    return Array.isArray(result) ? result : [];
+  };
+  return {
+    server,
+    servicePassword,
+    exec,
+    async insertUser(login, email) {
+      await exec('INSERT INTO app_users (login, email) VALUES (?, ?)', [login, email]);
+      const rows = await exec('SELECT id FROM app_users WHERE login = ?', [login]);
+      return String(rows[0]?.['id']);
+    },
+    async addRole(name, password) {
+      await server.createUser(name, password);
+      return `${name}@%`;
+    },
+    async roleLogsIn(anchor, password) {
+      const user = anchor.slice(0, anchor.lastIndexOf('@'));
+      let conn: mysql.Connection | undefined;
+      try {
+        conn = await mysql.createConnection(server.connectionOptions({ user, password }));
+        return true;
+      } catch (e) {
+        if (e instanceof Error && 'errno' in e && e.errno === 1045) return false;
+        throw e;
+      } finally {
+        await conn?.end().catch(() => undefined);
+      }
+    },
+  };
 }
