@@ -130,6 +130,7 @@ const EXAMPLE_ENV: Readonly<Record<string, string>> = {
   PWSYNC_HOOK_TOKEN: 'a-placeholder-token-of-at-least-32-bytes',
   PWSYNC_SCOPE_BIND: 'a-placeholder-bind-password',
   PWSYNC_LDAP_BIND: 'a-placeholder-bind-password',
+  PWSYNC_INVOICING_DB: 'a-placeholder-database-password',
 };
 
 test('every example configuration passes its check without a problem or a warning', async () => {
