@@ -106,6 +106,23 @@ export function connectorTests(dialect: Dialect): void {
       }
     });
 
+    test('must change at next logon: :mustChange is 1 when the reset asks for it, else 0', async () => {
+      const anchor = await world.addUser(unique('must'));
+      const c = world.connector({ setPassword: { statement: 'UPDATE app_users SET password_hash = :hash, must_change = :mustChange WHERE id = :anchor' } });
+      const mustChange = async (): Promise<boolean> => {
+        const rows = await world.exec(dialect === 'postgres' ? 'SELECT must_change FROM app_users WHERE id = $1' : 'SELECT must_change FROM app_users WHERE id = ?', [Number(anchor)]);
+        return Boolean(rows[0]?.['must_change']);
+      };
+      try {
+        await withSecret('Reset-By-Helpdesk-1', (s) => c.setPassword(anchor, s, { forceChangeAtNextLogon: true }));
+        assert.equal(await mustChange(), true);
+        await withSecret('Chosen-By-Person-1', (s) => c.setPassword(anchor, s, {}));
+        assert.equal(await mustChange(), false);
+      } finally {
+        await c.close();
+      }
+    });
+
     test('a missing row is 6923, for set and verify', async () => {
       const c = world.connector();
       try {

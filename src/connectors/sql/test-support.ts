@@ -62,6 +62,7 @@ const PG_SCHEMA = (service: string, readOnly: string): string[] => [
      login text UNIQUE NOT NULL,
      email text,
      password_hash text CHECK (password_hash IS NULL OR length(password_hash) < 300),
+     must_change boolean NOT NULL DEFAULT false,
      updated_at timestamptz NOT NULL DEFAULT now())`,
   `CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$`,
   'CREATE TRIGGER app_users_touch BEFORE UPDATE ON app_users FOR EACH ROW EXECUTE FUNCTION touch()',
@@ -71,7 +72,7 @@ const PG_SCHEMA = (service: string, readOnly: string): string[] => [
      RETURN crypt(p, gen_salt('bf', 4));
    END $$`,
   `GRANT SELECT ON app_users TO ${service}, ${readOnly}`,
-  `GRANT UPDATE (password_hash) ON app_users TO ${service}`,
+  `GRANT UPDATE (password_hash, must_change) ON app_users TO ${service}`,
   `GRANT EXECUTE ON FUNCTION app_hash(text) TO ${service}`,
 ];
 
@@ -166,6 +167,7 @@ const MARIADB_SCHEMA = (service: string, readOnly: string): string[] => [
      login VARCHAR(200) NOT NULL UNIQUE,
      email VARCHAR(200),
      password_hash VARCHAR(400),
+     must_change BOOLEAN NOT NULL DEFAULT FALSE,
      updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
      CONSTRAINT hash_len CHECK (password_hash IS NULL OR CHAR_LENGTH(password_hash) < 300)
    ) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
@@ -182,7 +184,7 @@ const MARIADB_SCHEMA = (service: string, readOnly: string): string[] => [
      RETURN CONCAT('{SSHA512}', REPLACE(TO_BASE64(CONCAT(UNHEX(SHA2(CONCAT(CAST(p AS BINARY), salt), 512)), salt)), '\\n', ''));
    END`,
   `GRANT SELECT ON ${APP_DATABASE}.app_users TO '${service}'@'%', '${readOnly}'@'%'`,
-  `GRANT UPDATE (password_hash) ON ${APP_DATABASE}.app_users TO '${service}'@'%'`,
+  `GRANT UPDATE (password_hash, must_change) ON ${APP_DATABASE}.app_users TO '${service}'@'%'`,
   `GRANT EXECUTE ON FUNCTION ${APP_DATABASE}.app_hash TO '${service}'@'%'`,
   // Login roles: ALTER USER, and the list of accounts.
   `GRANT CREATE USER ON *.* TO '${service}'@'%'`,
