@@ -123,6 +123,22 @@ export function connectorTests(dialect: Dialect): void {
       }
     });
 
+    test("a CHECK constraint that refuses the value is 6927, and the row keeps its hash", async () => {
+      const anchor = await world.addUser(unique('check'));
+      const good = world.connector();
+      const weak = world.connector({}, { password: { sync: true, hash: '{SSHA}' } });
+      try {
+        await withSecret('Accepted-Passw0rd-1', (s) => good.setPassword(anchor, s, {}));
+        const e = await failure(withSecret('Accepted-Passw0rd-2', (s) => weak.setPassword(anchor, s, {})));
+        assert.ok(isPwsyncError(e) && e.event === 6927 && !e.retryable, e.message);
+        assert.match(e.message, /no_salted_sha1/);
+        assert.equal(await withSecret('Accepted-Passw0rd-1', (s) => good.verifyPassword(anchor, s)), true);
+      } finally {
+        await good.close();
+        await weak.close();
+      }
+    });
+
     test('a missing row is 6923, for set and verify', async () => {
       const c = world.connector();
       try {

@@ -12,7 +12,7 @@ import type { Dialect } from './named-params.ts';
 /*
  * An application database for the sql connector's tests and benchmarks, on a private server with
  * TLS required (test/support/postgres.ts, mariadb.ts): a table of users the way applications keep
- * them, a function that hashes a clear password itself and refuses short ones (echoing the
+ * them (with a CHECK constraint that refuses salted SHA-1 hashes), a function that hashes a clear password itself and refuses short ones (echoing the
  * password in its error, as careless code does, so that the redaction is tested), a service
  * account with column grants and the right to manage login roles, and one without the UPDATE grant.
  */
@@ -62,6 +62,7 @@ const PG_SCHEMA = (service: string, readOnly: string): string[] => [
      login text UNIQUE NOT NULL,
      email text,
      password_hash text CHECK (password_hash IS NULL OR length(password_hash) < 300),
+     CONSTRAINT no_salted_sha1 CHECK (password_hash IS NULL OR password_hash NOT LIKE '{SSHA}%'),
      must_change boolean NOT NULL DEFAULT false,
      updated_at timestamptz NOT NULL DEFAULT now())`,
   `CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$`,
@@ -169,7 +170,8 @@ const MARIADB_SCHEMA = (service: string, readOnly: string): string[] => [
      password_hash VARCHAR(400),
      must_change BOOLEAN NOT NULL DEFAULT FALSE,
      updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
-     CONSTRAINT hash_len CHECK (password_hash IS NULL OR CHAR_LENGTH(password_hash) < 300)
+     CONSTRAINT hash_len CHECK (password_hash IS NULL OR CHAR_LENGTH(password_hash) < 300),
+     CONSTRAINT no_salted_sha1 CHECK (password_hash IS NULL OR password_hash NOT LIKE '{SSHA}%')
    ) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
   // {SSHA512}: base64 of SHA-512(password bytes + salt) and the salt, which pwsync verifies.
   `CREATE FUNCTION app_hash(p VARCHAR(300) CHARACTER SET utf8mb4) RETURNS VARCHAR(300) NOT DETERMINISTIC NO SQL
