@@ -15,6 +15,10 @@ ensure_debian openssl:openssl slappasswd:slapd /usr/lib/ldap/pw-pbkdf2.so:slapd-
 ensure_debian ns-slapd:389-ds-base dscreate:python3-lib389 certutil:libnss3-tools \
   samba:samba samba-tool:samba-common-bin -:samba-ad-dc -:samba-ad-provision -:samba-dsdb-modules \
   -:samba-vfs-modules ntlm_auth:winbind -:python3-gpg ldbadd:ldb-tools gpg:gpg
+# The sql connector and the PostgreSQL store are proved against private PostgreSQL and MariaDB
+# servers (test/support/postgres.ts, mariadb.ts). The packages' own clusters are created but not
+# started: invoke-rc.d and deb-systemd-invoke obey policy-rc.d.
+ensure_debian /usr/lib/postgresql/15/bin/initdb:postgresql-15 mariadbd:mariadb-server mariadb:mariadb-client
 
 echo "== type-check"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint --max-warnings 0 --no-error-on-unmatched-pattern src test bench

@@ -1,8 +1,8 @@
 /*
- * What the private test servers (slapd.ts, ds389.ts, samba.ts, postgres.ts, mariadb.ts) share: finding their programs and
- * running tools, starting a server as the leader of its own process group and ending that group,
- * waiting until it serves, ports, a throwaway CA, and one exit hook for whatever a test process
- * leaves behind.
+ * What the private test servers (slapd.ts, ds389.ts, samba.ts, postgres.ts, mariadb.ts) share:
+ * finding their programs and running tools, starting a server as the leader of its own process
+ * group and ending that group, waiting until it serves, ports, a throwaway CA, and one exit hook for
+ * whatever a test process leaves behind.
  *
  * The servers lead their own process groups so that ending one takes its workers with it. The price
  * is that a Ctrl-C at the terminal no longer reaches them, hence the exit hook: it also runs on the
