@@ -11,18 +11,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import type { EventCode } from '../../src/core/events.ts';
-import { Secret } from '../../src/core/secret.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { openRuntime, type Runtime } from '../../src/main.ts';
 import { importSystem } from '../../src/sync/importer.ts';
-import { submitChange } from '../../src/sync/submit-change.ts';
 import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../../src/connectors/ldap/test-support.ts';
 import { runCli } from '../support/cli.ts';
-import { eventually } from '../support/engine.ts';
 import { assertNoPasswords } from '../support/leaks.ts';
+import { RuntimeChanges } from '../support/runtime-changes.ts';
 
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
-const PASSWORDS: string[] = [];
+const passwords: string[] = [];
 
 describe('file source → pwsync → OpenLDAP (ppolicy, TLS)', () => {
   let world: OpenLdapWorld;
@@ -55,25 +53,9 @@ ${ldapExtra}
     password: { sync: true, retry: { count: 20, interval: 250ms } }
 `;
 
-  const change = async (login: string, password: string): Promise<string> => {
-    PASSWORDS.push(password);
-    const secret = Secret.fromString(password);
-    try {
-      const receipt = await submitChange(rt.ctx, { sourceSystem: 'hr', account: { name: login }, secret, changedAt: Date.now(), origin: 'source', actor: 'test' });
-      return receipt.changeId;
-    } finally {
-      secret.dispose();
-    }
-  };
-  const finalEvent = async (changeId: string, codes: readonly EventCode[]): Promise<EventCode> => {
-    let code: EventCode | undefined;
-    await eventually(async () => {
-      const events = await rt.ctx.store.listEvents({ changeId, system: 'directory', limit: 100 });
-      code = events.find((e) => codes.includes(e.code))?.code;
-      return code !== undefined;
-    }, 20_000, `an event ${codes.join('/')} for ${changeId}`);
-    return code ?? 7010;
-  };
+  const changes = new RuntimeChanges(() => rt, 'hr', 'directory', passwords);
+  const change = (login: string, password: string): Promise<string> => changes.change(login, password);
+  const finalEvent = (changeId: string, codes: readonly EventCode[]): Promise<EventCode> => changes.finalEvent(changeId, codes, 20_000);
 
   before(async () => {
     world = await startOpenLdapWorld();
@@ -93,7 +75,7 @@ ${ldapExtra}
   after(async () => {
     await rt.close();
     delete process.env.PWSYNC_TEST_LDAP_PW;
-    await assertNoPasswords(dir, PASSWORDS, [], 'after the LDAP sync run');
+    await assertNoPasswords(dir, passwords, [], 'after the LDAP sync run');
     await rm(dir, { recursive: true, force: true });
     await world.stop();
   });

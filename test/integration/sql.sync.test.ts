@@ -17,12 +17,11 @@ import { verifySecret } from '../../src/crypto/hash/index.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { openRuntime, type Runtime } from '../../src/main.ts';
 import { importSystem } from '../../src/sync/importer.ts';
-import { submitChange } from '../../src/sync/submit-change.ts';
 import type { Dialect } from '../../src/connectors/sql/named-params.ts';
 import { APP_DATABASE, IMPORT, SERVICE_USER, SET_PLAINTEXT, startSqlWorld, VERIFY, type SqlWorld } from '../../src/connectors/sql/test-support.ts';
 import { runCli } from '../support/cli.ts';
-import { eventually } from '../support/engine.ts';
 import { assertNoPasswords } from '../support/leaks.ts';
+import { RuntimeChanges } from '../support/runtime-changes.ts';
 
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin'] as const;
 
@@ -64,25 +63,9 @@ systems:
     password: { sync: true, retry: { count: 40, interval: 250ms } }
 `;
 
-    const change = async (login: string, password: string): Promise<string> => {
-      passwords.push(password);
-      const secret = Secret.fromString(password);
-      try {
-        const receipt = await submitChange(rt.ctx, { sourceSystem: 'hr', account: { name: login }, secret, changedAt: Date.now(), origin: 'source', actor: 'test' });
-        return receipt.changeId;
-      } finally {
-        secret.dispose();
-      }
-    };
-    const finalEvent = async (changeId: string, codes: readonly EventCode[]): Promise<EventCode> => {
-      let code: EventCode | undefined;
-      await eventually(async () => {
-        const events = await rt.ctx.store.listEvents({ changeId, system: 'app', limit: 100 });
-        code = events.find((e) => codes.includes(e.code))?.code;
-        return code !== undefined;
-      }, 30_000, `an event ${codes.join('/')} for ${changeId}`);
-      return code ?? 7010;
-    };
+    const changes = new RuntimeChanges(() => rt, 'hr', 'app', passwords);
+    const change = (login: string, password: string): Promise<string> => changes.change(login, password);
+    const finalEvent = (changeId: string, codes: readonly EventCode[]): Promise<EventCode> => changes.finalEvent(changeId, codes);
     const works = async (login: string, password: string): Promise<boolean> => {
       const stored = await world.storedHash(ids.get(login) ?? '');
       if (stored === null) return false;
