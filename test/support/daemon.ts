@@ -386,3 +386,41 @@ export async function makeServerCertificate(dir: string, authority: CertificateA
   await rm(ext, { force: true });
   return { cert, key };
 }
+
+/** A process's owner, for a server that runs as a system user of its own (postgres, mysql). */
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * The uid and gid of system user `name` when the tests run as root, since the server then runs as
+ * that user and its files must be that user's; undefined otherwise (it runs as whoever runs the tests).
+ */
+export async function systemOwner(name: string, pkg: string): Promise<Owner | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const { run } = commands({ id: 'coreutils' });
+  try {
+    return { uid: Number((await run('id', ['-u', name])).trim()), gid: Number((await run('id', ['-g', name])).trim()) };
+  } catch {
+    throw new Error(`the system user ${name} is missing: ${installHint(pkg)}`);
+  }
+}
+
+/**
+ * `make`, run once per test process and shared by every caller (a server's template directory); a
+ * failure is not remembered, so the next call tries again and fails with its own message.
+ */
+export function oncePerProcess<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    if (made === undefined) {
+      const attempt = make();
+      made = attempt;
+      attempt.catch(() => {
+        if (made === attempt) made = undefined;
+      });
+    }
+    return made;
+  };
+}

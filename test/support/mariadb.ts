@@ -30,8 +30,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql, { type Connection, type ConnectionOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
-  commands, type Failure, freePort, installHint, makeCa, makeServerCertificate, portOpen, type PrivateServer, type ProcessGroup,
-  remove, removeAtExit, retryLostPortRace, serverHandle, startGroup, waitUntil,
+  commands, type Failure, freePort, makeCa, makeServerCertificate, portOpen, type PrivateServer, type ProcessGroup,
+  oncePerProcess, type Owner, remove, removeAtExit, retryLostPortRace, serverHandle, startGroup, systemOwner, waitUntil,
 } from './daemon.ts';
 
 export interface MariaDbOptions {
@@ -89,7 +89,7 @@ export interface MariaDb extends PrivateServer {
 const ROOT = 'root';
 const HOST = '127.0.0.1';
 const SERVER_PACKAGE = 'mariadb-server';
-const { which, run } = commands({ mariadbd: SERVER_PACKAGE, 'mariadb-install-db': SERVER_PACKAGE, cp: 'coreutils', id: 'coreutils', chown: 'coreutils' });
+const { which, run } = commands({ mariadbd: SERVER_PACKAGE, 'mariadb-install-db': SERVER_PACKAGE, cp: 'coreutils', chown: 'coreutils' });
 
 /** Options both mariadb-install-db and every start need (the redo log's size is fixed at install). */
 const STORAGE = ['--innodb-buffer-pool-size=32M', '--innodb-log-file-size=4M'];
@@ -111,8 +111,6 @@ function quoteName(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
 }
 
-interface Owner { readonly uid: number; readonly gid: number }
-
 interface Template {
   readonly dir: string;
   readonly password: string;
@@ -122,32 +120,14 @@ interface Template {
   readonly owner: Owner | undefined;
 }
 
-let template: Promise<Template> | undefined;
-
-function processTemplate(): Promise<Template> {
-  if (template === undefined) {
-    const made = provision();
-    template = made;
-    // A failed installation is not remembered: the next start tries again (and fails the same way, with its own message).
-    made.catch(() => { if (template === made) template = undefined; });
-  }
-  return template;
-}
-
-async function mysqlUser(): Promise<Owner | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  try {
-    return { uid: Number((await run('id', ['-u', 'mysql'])).trim()), gid: Number((await run('id', ['-g', 'mysql'])).trim()) };
-  } catch {
-    throw new Error(`the system user mysql is missing: ${installHint(SERVER_PACKAGE)}`);
-  }
-}
+/** mariadb-install-db once per test process; every instance copies it. */
+const processTemplate = oncePerProcess(provision);
 
 /** mariadb-install-db with root's password set, the CA and the server certificate; what every instance copies. */
 async function provision(): Promise<Template> {
   const mariadbd = which('mariadbd');
   which('mariadb-install-db');
-  const owner = await mysqlUser();
+  const owner = await systemOwner('mysql', SERVER_PACKAGE);
   const dir = await mkdtemp(join(tmpdir(), 'pwsync-mariadb-template-'));
   removeAtExit(dir);
   try {

@@ -33,7 +33,7 @@ import saslprep from '@mongodb-js/saslprep';
 import pg, { type ClientConfig, type QueryResultRow } from 'pg';
 import {
   atExit, commands, type Failure, freePort, installHint, makeCa, makeServerCertificate, portOpen, type PrivateServer, type ProcessGroup,
-  remove, removeAtExit, retryLostPortRace, serverHandle, startGroup, waitUntil,
+  oncePerProcess, type Owner, remove, removeAtExit, retryLostPortRace, serverHandle, startGroup, systemOwner, waitUntil,
 } from './daemon.ts';
 
 export interface PostgresOptions {
@@ -89,7 +89,7 @@ export interface Postgres extends PrivateServer {
 const SUPERUSER = 'postgres';
 const HOST = '127.0.0.1';
 const PG_ROOT = '/usr/lib/postgresql';
-const { run } = commands({ runuser: 'util-linux', env: 'coreutils', cp: 'coreutils', chown: 'coreutils', id: 'coreutils' });
+const { run } = commands({ runuser: 'util-linux', env: 'coreutils', cp: 'coreutils', chown: 'coreutils' });
 
 /** TLS or nothing: the socket is private to the directory anyway, and hostnossl is refused on every address. */
 const PG_HBA = `# written by test/support/postgres.ts
@@ -112,20 +112,6 @@ function serverBinaries(): { bin: string; version: string } {
   throw new Error(`PostgreSQL's initdb and postgres not found in ${PG_ROOT}/<version>/bin: ${installHint('postgresql-15')}`);
 }
 
-interface Owner { readonly uid: number; readonly gid: number }
-
-/** As root the server runs as `postgres`; otherwise as whoever runs the tests. */
-async function serverOwner(): Promise<Owner | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  try {
-    const uid = Number((await run('id', ['-u', SUPERUSER])).trim());
-    const gid = Number((await run('id', ['-g', SUPERUSER])).trim());
-    return { uid, gid };
-  } catch {
-    throw new Error(`the system user postgres is missing: ${installHint('postgresql-15')}`);
-  }
-}
-
 interface Template {
   readonly dir: string;
   readonly password: string;
@@ -134,22 +120,13 @@ interface Template {
   readonly owner: Owner | undefined;
 }
 
-let template: Promise<Template> | undefined;
-
-function processTemplate(): Promise<Template> {
-  if (template === undefined) {
-    const made = provision();
-    template = made;
-    // A failed initdb is not remembered: the next start tries again (and fails the same way, with its own message).
-    made.catch(() => { if (template === made) template = undefined; });
-  }
-  return template;
-}
+/** initdb once per test process; every instance copies it. */
+const processTemplate = oncePerProcess(provision);
 
 /** initdb, the CA and the server certificate, pg_hba; the stopped result is what every instance copies. */
 async function provision(): Promise<Template> {
   const { bin, version } = serverBinaries();
-  const owner = await serverOwner();
+  const owner = await systemOwner(SUPERUSER, 'postgresql-15');
   const dir = await mkdtemp(join(tmpdir(), 'pwsync-postgres-template-'));
   removeAtExit(dir);
   try {
