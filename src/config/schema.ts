@@ -5,6 +5,7 @@ import { fileConfigSchema } from '../connectors/file/config.ts';
 import { ldapConfigSchema } from '../connectors/ldap/config.ts';
 import { sqlConfigSchema } from '../connectors/sql/config.ts';
 import { MATCH_MODES } from '../core/join.ts';
+import { passwordPolicySchema } from '../core/password-policy.ts';
 
 const name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and hyphens, starting with a letter');
 const attrName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, 'an attribute name');
@@ -32,6 +33,8 @@ export const passwordSchema = z.strictObject({
   retry: retrySchema.prefault({}),
   /** Refuse to deliver over a connection that is not secure (the reference's "require secure connection"). */
   requireSecure: z.boolean().default(true),
+  /** What the system accepts as a password, checked before each delivery (6927 when refused); see `core/password-policy.ts`. */
+  policy: passwordPolicySchema.optional(),
 });
 
 export const importSchema = z.strictObject({

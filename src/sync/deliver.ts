@@ -1,4 +1,5 @@
 import { isPwsyncError } from '../core/errors.ts';
+import { enforcePasswordPolicy } from '../core/password-policy.ts';
 import type { EventCode } from '../core/events.ts';
 import type { NewEvent } from '../core/model.ts';
 import { can } from '../connectors/types.ts';
@@ -38,6 +39,10 @@ export async function deliver(ctx: SyncContext, job: ClaimedJob): Promise<Delive
     }
     const secret = await ctx.keyring.open(job.secret, job.changeId);
     try {
+      // The administrator's description of what the system accepts: a refusal is a PolicyError,
+      // a final 6927 below, and the connector is never asked.
+      const { policy } = system.password;
+      if (policy !== undefined) secret.useSync((clear) => enforcePasswordPolicy(policy, clear, system.name));
       await connector.setPassword(job.anchor, secret, { attempt: job.attempts });
     } finally {
       secret.dispose();
