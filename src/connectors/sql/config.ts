@@ -88,7 +88,7 @@ export const sqlConfigSchema = z
     verifyQuery: sqlText.optional(),
     /** Connections kept open for deliveries (an import takes one more while it runs). */
     connections: z.number().int().min(1).max(32).default(2),
-    /** Per connection attempt and per statement. */
+    /** Per connection attempt and per statement of a delivery; an import's cursor is not bounded by it. */
     timeout: durationSchema.default(10_000).refine((ms) => ms > 0, 'must be more than 0'),
   })
   .superRefine((v, ctx) => {

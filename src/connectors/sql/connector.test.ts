@@ -73,6 +73,30 @@ export function connectorTests(dialect: Dialect): void {
       }
     });
 
+    test('sql.timeout bounds a delivery statement, not an import that reads longer', async () => {
+      await world.addUser(unique('slow'));
+      const slow = dialect === 'postgres'
+        ? 'SELECT id, login, email FROM app_users, (SELECT pg_sleep(1.5)) AS z'
+        : 'SELECT u.id, u.login, u.email FROM app_users u JOIN (SELECT SLEEP(1.5) AS z) AS z';
+      const c = world.connector({ query: slow, timeout: '1s' });
+      try {
+        assert.ok((await collect(c.importAccounts())).length > 0, 'the import ran past sql.timeout');
+        // The session is back to the timeout: a statement of a delivery that sleeps is stopped.
+        const stuck = world.connector({ timeout: '1s', setPassword: { statement: dialect === 'postgres'
+          ? 'UPDATE app_users SET password_hash = :hash WHERE id = :anchor AND pg_sleep(1.5) IS NOT NULL'
+          : 'UPDATE app_users SET password_hash = :hash WHERE id = :anchor AND SLEEP(1.5) = 0' } });
+        try {
+          const anchor = await world.addUser(unique('stuck'));
+          const e = await failure(withSecret('Some-Password-12', (s) => stuck.setPassword(anchor, s, {})));
+          assert.ok(isPwsyncError(e) && e.retryable, `a statement stopped by the timeout is retried: ${e.message}`);
+        } finally {
+          await stuck.close();
+        }
+      } finally {
+        await c.close();
+      }
+    });
+
     test('without a map every column is imported but password-like ones; times as ISO 8601 UTC', async () => {
       const login = unique('nomap');
       const anchor = await world.addUser(login);

@@ -46,8 +46,11 @@ export function splitRole(role: string): { user: string; host: string } {
 class MariaDbSession implements SqlSession {
   readonly #conn: PoolConnection;
 
-  constructor(conn: PoolConnection) {
+  readonly #config: SqlConfig;
+
+  constructor(conn: PoolConnection, config: SqlConfig) {
     this.#conn = conn;
+    this.#config = config;
   }
 
   #query(sql: string, values: SqlValue[]): Promise<QueryResult> {
@@ -68,6 +71,9 @@ class MariaDbSession implements SqlSession {
   }
 
   async *cursor(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>, batchSize: number): AsyncIterable<readonly SqlRow[]> {
+    // An import reads as long as the table takes: `timeout` bounds each statement of a delivery,
+    // not a result of millions of rows (the server would stop it part-way).
+    await this.exec('SET SESSION max_statement_time = 0');
     // The result is streamed: rows are read from the socket as they are consumed, never buffered whole.
     const stream = this.#conn.query({ sql: statement.text, values: bind(statement, values) }).stream({ highWaterMark: batchSize });
     let batch: SqlRow[] = [];
@@ -82,6 +88,7 @@ class MariaDbSession implements SqlSession {
       if (batch.length > 0) yield batch;
     } finally {
       stream.destroy();
+      await this.exec(sessionSetup(this.#config));
     }
   }
 
@@ -117,7 +124,7 @@ export class MariaDbDriver implements SqlDriver {
 
   session(): Promise<SqlSession> {
     return new Promise((resolve, reject) => {
-      this.#pool.getConnection((err, conn) => (err ? reject(err) : resolve(new MariaDbSession(conn))));
+      this.#pool.getConnection((err, conn) => (err ? reject(err) : resolve(new MariaDbSession(conn, this.#config))));
     });
   }
 

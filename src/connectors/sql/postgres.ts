@@ -48,9 +48,11 @@ function connectionConfig(config: SqlConfig, ca: Buffer | undefined, port: numbe
 
 class PgSession implements SqlSession {
   readonly #client: pg.PoolClient;
+  readonly #timeoutMs: number;
 
-  constructor(client: pg.PoolClient) {
+  constructor(client: pg.PoolClient, timeoutMs: number) {
     this.#client = client;
+    this.#timeoutMs = timeoutMs;
   }
 
   async run(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>): Promise<RunResult> {
@@ -63,6 +65,9 @@ class PgSession implements SqlSession {
   }
 
   async *cursor(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>, batchSize: number): AsyncIterable<readonly SqlRow[]> {
+    // An import reads as long as the table takes: `timeout` bounds each statement of a delivery,
+    // not a cursor over millions of rows (the server would cancel it part-way).
+    await this.#client.query('SET statement_timeout = 0');
     // A portal read `batchSize` rows at a time: the server keeps the rest.
     const cursor = this.#client.query(new Cursor<SqlRow>(statement.text, bind(statement, values)));
     try {
@@ -73,6 +78,7 @@ class PgSession implements SqlSession {
       }
     } finally {
       await cursor.close();
+      await this.#client.query(`SET statement_timeout = ${this.#timeoutMs}`);
     }
   }
 
@@ -106,7 +112,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async session(): Promise<SqlSession> {
-    return new PgSession(await this.#pool.connect());
+    return new PgSession(await this.#pool.connect(), this.#config.timeout);
   }
 
   async rolePasswordStatement(role: string, password: Buffer): Promise<string> {
