@@ -266,3 +266,53 @@ export function intOption(name: string, value: string, min: number): number {
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}`);
   return n;
 }
+
+/**
+ * Runs task(0…n-1) with at most `inFlight` at once, each lane taking the next index when its last
+ * one settled; `lane` (0…inFlight-1) says which lane runs it. Returns each call's duration.
+ */
+export async function inFlightPool(n: number, inFlight: number, task: (i: number, lane: number) => Promise<void>): Promise<number[]> {
+  const durations = new Array<number>(n).fill(0);
+  let next = 0;
+  const lane = async (id: number): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      const t = performance.now();
+      await task(i, id);
+      durations[i] = performance.now() - t;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, n) }, (_, id) => lane(id)));
+  return durations;
+}
+
+export interface RssSamples {
+  /** The largest sample, MiB. */
+  readonly maxMiB: number;
+  readonly samples: number;
+  /** The longest time between two samples: a timer waits while the thread is busy, so a peak may fall between two. */
+  readonly maxGapMs: number;
+}
+
+/** Samples this process's RSS (`process.memoryUsage.rss()`) every `everyMs` until `stop()`. */
+export function sampleRss(everyMs = 100): { stop(): RssSamples } {
+  let max = process.memoryUsage.rss();
+  let samples = 1;
+  let last = performance.now();
+  let maxGap = 0;
+  const take = (): void => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+    max = Math.max(max, process.memoryUsage.rss());
+    samples++;
+  };
+  const timer = setInterval(take, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return { maxMiB: round2(max / 2 ** 20), samples, maxGapMs: round2(maxGap) };
+    },
+  };
+}

@@ -94,7 +94,44 @@ interface LdapSets {
   readonly checksPassed: boolean;
 }
 
-type Result = ImportJoin | ChangeLatency | IntakeThroughput | CaptureLatency | LdapSets;
+interface SqlSetsPhase {
+  readonly name: string;
+  readonly perSecond: number;
+  readonly latency: Percentiles;
+  readonly cpu: { readonly processMsPerSet: number; readonly mainThreadMsPerSet: number; readonly databaseMsPerSet: number };
+}
+
+interface SqlHashRun {
+  readonly hash: string;
+  readonly users: number;
+  readonly phases: readonly SqlSetsPhase[];
+  readonly direct: { readonly sequential: number; readonly concurrent: number };
+  readonly ratios: Readonly<Record<string, number>>;
+  readonly met: { readonly round1: boolean; readonly round2: boolean };
+}
+
+interface Sql {
+  readonly benchmark: 'sql';
+  readonly machine: Machine;
+  readonly server: string;
+  readonly plan: { readonly dialect: string; readonly rows: number; readonly concurrency: number; readonly clients: number; readonly workers: number; readonly connections: number; readonly batch: number; readonly importTimeout?: string };
+  readonly import?: {
+    readonly rows: number;
+    readonly wallMs: number;
+    readonly rowsPerSecond: number;
+    readonly report: { readonly joined: number };
+    readonly rssBeforeMiB: number;
+    readonly peakRssMiB: number;
+    readonly cpu: { readonly processSeconds: number; readonly databaseSeconds: number };
+    readonly met: { readonly time: boolean; readonly rss: boolean };
+  };
+  readonly importError?: string;
+  readonly sets: readonly SqlHashRun[];
+  readonly targets: { readonly importSeconds: number; readonly rssMB: number; readonly ratio: number };
+  readonly checksPassed: boolean;
+}
+
+type Result = ImportJoin | ChangeLatency | IntakeThroughput | CaptureLatency | LdapSets | Sql;
 
 const dirs = process.argv.slice(2);
 if (dirs.length === 0) throw new Error('usage: bench/summary.ts DIR [DIR…] (several runs: medians)');
@@ -177,6 +214,36 @@ for (const results of byName.values()) {
     for (const key of Object.keys(first.ratios)) console.log(`  ${key}: ${fig(runs.map((r) => r.ratios[key] ?? Number.NaN), r3)}`);
     const met = runs.filter((r) => r.met).length;
     console.log(`  target pwsync ≥ ${first.targets.ratio} × direct sequential: ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length} runs`}${checks}`);
+  } else if (first.benchmark === 'sql') {
+    const runs = results.filter((r): r is Sql => r.benchmark === 'sql');
+    const p = first.plan;
+    const verdict = (met: number, of: number): string => (met === of ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${of} runs`);
+    console.log(`sql (${first.server}, TLS required; load ${loads}):`);
+    const imports = runs.flatMap((r) => (r.import ? [r.import] : []));
+    for (const r of runs) if (r.importError !== undefined) console.log(`  import FAILED: ${r.importError}`);
+    if (imports.length > 0) {
+      const s = (x: number): string => (x / 1000).toFixed(1);
+      const rate = (x: number): string => Math.round(x).toLocaleString('en');
+      console.log(`  import of ${p.rows.toLocaleString('en')} rows, joined by login (sql.timeout ${p.importTimeout ?? 'at its default'}): ${fig(imports.map((i) => i.wallMs), s)} s, ${fig(imports.map((i) => i.rowsPerSecond), rate)} rows/s, joined ${[...new Set(imports.map((i) => rate(i.report.joined)))].join(' / ')}; CPU ${fig(imports.map((i) => i.cpu.processSeconds))} s, database ${fig(imports.map((i) => i.cpu.databaseSeconds))} s`);
+      console.log(`  peak RSS during the import ${fig(imports.map((i) => i.peakRssMiB))} MiB; before it ${fig(imports.map((i) => i.rssBeforeMiB))} MiB`);
+      console.log(`  import < ${first.targets.importSeconds} s: ${verdict(imports.filter((i) => i.met.time).length, imports.length)}; RSS < ${first.targets.rssMB} MB: ${verdict(imports.filter((i) => i.met.rss).length, imports.length)}`);
+    }
+    console.log(`  password sets: ${p.concurrency} in flight where concurrent on ${p.clients} direct clients, ${p.workers} workers, sql.connections ${p.connections}, batches of ${p.batch}`);
+    for (const hash of [...new Set(runs.flatMap((r) => r.sets.map((x) => x.hash)))]) {
+      const hashRuns = runs.flatMap((r) => r.sets.filter((x) => x.hash === hash));
+      const rate = (x: number): string => Math.round(x).toLocaleString('en');
+      console.log(`  ${hash}, ${[...new Set(hashRuns.map((h) => h.users.toLocaleString('en')))].join(' / ')} users:`);
+      for (const name of [...new Set(hashRuns.flatMap((h) => h.phases.map((x) => x.name)))]) {
+        const phases = hashRuns.flatMap((h) => h.phases.filter((x) => x.name === name));
+        console.log(`    ${name.slice(hash.length + 1)}: ${fig(phases.map((x) => x.perSecond), rate)} sets/s; p50 ${fig(phases.map((x) => x.latency.p50))} ms; CPU ${fig(phases.map((x) => x.cpu.processMsPerSet))} ms a set (main thread ${median(phases.map((x) => x.cpu.mainThreadMsPerSet))}), database ${median(phases.map((x) => x.cpu.databaseMsPerSet))} ms (medians)`);
+      }
+      console.log(`    direct (mean of before and after): sequential ${fig(hashRuns.map((h) => h.direct.sequential), rate)}/s, concurrent ${fig(hashRuns.map((h) => h.direct.concurrent), rate)}/s`);
+      const r3 = (x: number): string => x.toFixed(2);
+      for (const key of Object.keys(hashRuns[0]?.ratios ?? {})) console.log(`    ${key}: ${fig(hashRuns.map((h) => h.ratios[key] ?? Number.NaN), r3)}`);
+      const n = hashRuns.length;
+      console.log(`    target pwsync ≥ ${first.targets.ratio} × direct sequential: round 1 ${verdict(hashRuns.filter((h) => h.met.round1).length, n)}, round 2 ${verdict(hashRuns.filter((h) => h.met.round2).length, n)}`);
+    }
+    if (!passed) console.log(`  ${checks.trim()}`);
   } else if (first.benchmark === 'capture-latency') {
     const runs = results.filter((r): r is CaptureLatency => r.benchmark === 'capture-latency');
     const p = first.plan;

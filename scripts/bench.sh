@@ -2,24 +2,31 @@
 # The benchmarks of docs/benchmarks.md: import and join of 100,000 accounts; the latency of
 # 10,000 changes at 200/s through the engine and done directly; and the agent and the server's
 # intake as processes: changes accepted per second at the intake, and the latency from the capture
-# hook to the target file at 200/s, each beside the core entry point. Not part of `npm test`.
-# Ten to twelve minutes. Figures go to .tmp/bench/*.json (or $BENCH_OUT) and a summary at the end.
+# hook to the target file at 200/s, each beside the core entry point; password sets against a private
+# slapd; and the sql connector: a million rows imported from a private PostgreSQL, password sets
+# through pwsync beside the same UPDATEs in a loop. Not part of `npm test`.
+# Ten to twelve minutes, and about 2.5 more for sql. Figures go to .tmp/bench/*.json (or $BENCH_OUT) and a summary at the end.
 #
 #   npm run bench                 # everything
 #   npm run bench -- import       # only import-join
 #   npm run bench -- latency      # only the change-latency runs
 #   npm run bench -- intake       # only the agent and intake runs (also: npm run bench:intake)
 #   npm run bench -- ldap         # only password sets against a private slapd (also: npm run bench:ldap)
+#   npm run bench -- sql          # only the sql connector: a million rows imported, password sets (also: npm run bench:sql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/ensure-deps.sh
 ensure_npm
 
 which=${1:-all}
-case "$which" in all|import|latency|intake|ldap) ;; *) echo "usage: scripts/bench.sh [all|import|latency|intake|ldap]" >&2; exit 2 ;; esac
+case "$which" in all|import|latency|intake|ldap|sql) ;; *) echo "usage: scripts/bench.sh [all|import|latency|intake|ldap|sql]" >&2; exit 2 ;; esac
 if [ "$which" = all ] || [ "$which" = ldap ]; then
   # A private OpenLDAP (slapd with ppolicy and the SHA-2 password module) and openssl for its certificates.
   ensure_debian openssl:openssl slapd:slapd /usr/lib/ldap/pw-sha2.so:slapd-contrib
+fi
+if [ "$which" = all ] || [ "$which" = sql ]; then
+  # A private PostgreSQL (test/support/postgres.ts; the package's own cluster is never used).
+  ensure_debian openssl:openssl /usr/lib/postgresql/15/bin/initdb:postgresql-15
 fi
 out=${BENCH_OUT:-.tmp/bench}
 mkdir -p "$out"
@@ -66,6 +73,12 @@ if [ "$which" = all ] || [ "$which" = ldap ]; then
   # Issue 4: Password Modify sets per second through pwsync against the same sets done directly with ldapts.
   run 300 "ldap-sets: 2,000 users, Password Modify over StartTLS, through pwsync and directly" bench/ldap-sets.ts \
     --users 2000 --json "$out/ldap-sets.json" || failed=1
+fi
+if [ "$which" = all ] || [ "$which" = sql ]; then
+  # Issue 5: 1,000,000 rows imported from PostgreSQL and joined; UPDATE password sets through pwsync against
+  # the same statements in a loop, {SSHA512} (the engine's own cost) and argon2id (the hash's).
+  run 600 "sql: 1,000,000 rows imported from PostgreSQL; password sets, {SSHA512} and argon2id, through pwsync and directly" bench/sql.ts \
+    --rows 1000000 --hash '{SSHA512},argon2id' --json "$out/sql.json" || failed=1
 fi
 
 echo
