@@ -48,20 +48,19 @@ import { parseArgs } from 'node:util';
 import { Client } from 'ldapts';
 import { initDataDirectory } from '../src/cli/setup.ts';
 import { DEFAULT_WORKERS } from '../src/config/schema.ts';
-import { createConnector, type ConnectorFactory } from '../src/connectors/registry.ts';
-import { can } from '../src/connectors/types.ts';
 import { PASSWORD_MODIFY_OID, passwordModifyRequest } from '../src/connectors/ldap/password.ts';
 import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../src/connectors/ldap/test-support.ts';
 import type { LdapConnector } from '../src/connectors/ldap/index.ts';
 import { Secret } from '../src/core/secret.ts';
 import { tlsOptions } from '../src/ldap/tls.ts';
-import { openRuntime, type Runtime } from '../src/main.ts';
+import { openRuntime } from '../src/main.ts';
 import { importSystem } from '../src/sync/importer.ts';
-import { submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
+import type { ChangeRequest } from '../src/sync/submit-change.ts';
 import {
-  describeMachine, formatPercentiles, instrument, intOption, percentiles, printMachine, printStats, progress, round2, seededRandom, sleep, statsTable,
-  writeJson, type CallStats, type Percentiles,
+  describeMachine, formatPercentiles, intOption, percentiles, printMachine, printStats, progress, round2, seededRandom, statsTable,
+  writeJson, type Percentiles,
 } from './lib.ts';
+import { openEngine, runChanges, startPhase, type Engine, type EngineRun } from './engine-run.ts';
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 
 /** Target (issue 4): pwsync's sets per second at least this share of the direct loop's. */
@@ -364,13 +363,6 @@ async function connectorPhase(world: OpenLdapWorld, users: readonly User[], conn
   }
 }
 
-interface Engine {
-  readonly rt: Runtime;
-  /** setPassword calls that returned (or threw) inside the engine, and their durations. */
-  readonly sets: { done: number; failed: number; durations: number[]; lastAt: number };
-  /** With --breakdown: the store's calls, counted from the start of the current phase. */
-  readonly storeStats: ReadonlyMap<string, CallStats> | undefined;
-}
 
 /** The configuration an administrator would write; `pwsync init` and `pwsync import` in a runtime of their own. */
 async function prepareEngine(world: OpenLdapWorld, users: readonly User[]): Promise<string> {
@@ -419,37 +411,10 @@ systems:
   return configFile;
 }
 
-async function openEngine(configFile: string): Promise<Engine> {
-  const sets = { done: 0, failed: 0, durations: [] as number[], lastAt: 0 };
-  // Counts the deliveries' setPassword calls as they return (so the end is found without polling
-  // the store throughout the run) and times them; the connector is the registry's, unchanged.
-  const factory: ConnectorFactory = (system, cctx) => {
-    const c = createConnector(system, cctx);
-    if (system.name !== 'directory' || !can(c, 'setPassword')) return c;
-    const setPassword = c.setPassword.bind(c);
-    c.setPassword = async (anchor, secret, options): Promise<void> => {
-      const t = performance.now();
-      try {
-        await setPassword(anchor, secret, options);
-        sets.done++;
-      } catch (e) {
-        sets.failed++;
-        throw e;
-      } finally {
-        sets.durations.push(performance.now() - t);
-        sets.lastAt = performance.now();
-      }
-    };
-    return c;
-  };
-  // As `pwsync server` opens it: the delivery workers running and the store on its own thread.
-  const rt = await openRuntime(configFile, { workers: true, storeThread: true, connectorFactory: factory });
-  return { rt, sets, storeStats: args.breakdown ? instrument(rt.store) : undefined };
-}
 
 async function enginePhase(world: OpenLdapWorld, users: readonly User[], engine: Engine, name: string, what: string): Promise<Phase> {
   console.log(`\n[${name}] submitChanges in batches of ${plan.batch} → store (its thread) → ${plan.workers} workers → ldap connector (${plan.connections} connections); ${what}`);
-  const { rt, sets } = engine;
+  const { sets } = engine;
   const passwords = passwordsFor(users);
   const secrets = passwords.map((p) => Secret.fromString(p));
   const now = Date.now();
@@ -462,53 +427,23 @@ async function enginePhase(world: OpenLdapWorld, users: readonly User[], engine:
     actor: 'bench',
     notificationId: randomUUID(),
   }));
-  const batches: ChangeRequest[][] = [];
-  for (let i = 0; i < requests.length; i += plan.batch) batches.push(requests.slice(i, i + plan.batch));
-  const doneBefore = (await rt.store.counts()).jobsByState.done;
-  sets.done = 0;
-  sets.failed = 0;
-  sets.durations = [];
-  for (const st of engine.storeStats?.values() ?? []) Object.assign(st, { calls: 0, ms: 0, syncMs: 0, maxMs: 0, rssRiseMiB: 0 });
-  let accepted = 0;
-  const submitMs: number[] = [];
-  let t0 = 0;
-  let jobs: Record<string, number> = {};
-  const shown = progress(name);
+  const doneBefore = await startPhase(engine);
   try {
+    let run: EngineRun | undefined;
     const { result: m, profile } = await profiled(name, () =>
       measured(world, async () => {
-        t0 = performance.now();
-        for (const batch of batches) {
-          const t = performance.now();
-          for (const o of await submitChanges(rt.ctx, batch)) {
-            if (o.kind === 'accepted') accepted++;
-            else console.error(`  change not accepted: ${o.kind}`);
-          }
-          submitMs.push(performance.now() - t);
-        }
-        // Every set returned (counted as it returns, no polling meanwhile); then the store must
-        // say every job is done: the outcomes are recorded in group commits after the sets.
-        const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-        while (sets.done < accepted && performance.now() < deadline) {
-          shown.tick(() => `${sets.done.toLocaleString('en')} of ${accepted.toLocaleString('en')} set, ${sets.failed} failed attempts`);
-          await sleep(sets.done + sets.failed >= accepted ? 5 : 2);
-        }
-        for (;;) {
-          jobs = { ...(await rt.store.counts()).jobsByState };
-          const open = (jobs['pending'] ?? 0) + (jobs['in_progress'] ?? 0) + (jobs['retry_scheduled'] ?? 0);
-          if (open === 0 || performance.now() > deadline) break;
-          await sleep(2);
-        }
+        run = await runChanges(engine, requests, plan.batch, name, doneBefore, DRAIN_TIMEOUT_MS);
         // One duration per change for the table: the engine's own per-set times come from the probe.
-        return { durations: Array.from({ length: users.length }, (_, i) => sets.durations[i] ?? Number.POSITIVE_INFINITY), failed: users.length - ((jobs['done'] ?? 0) - doneBefore) };
+        return { durations: Array.from({ length: users.length }, (_, i) => sets.durations[i] ?? Number.POSITIVE_INFINITY), failed: run.notDone };
       }),
     );
+    if (run === undefined) throw new Error('the engine phase did not run');
     const p: Phase = {
       ...phase(name, m, await verify(world, users, passwords, phaseNumber)),
       latency: percentiles(sets.durations),
-      submit: percentiles(submitMs),
-      lastSetMs: round2(sets.lastAt - t0),
-      jobs,
+      submit: percentiles(run.submitMs),
+      lastSetMs: round2(sets.lastAt - run.startedAt),
+      jobs: run.jobs,
       ...(engine.storeStats ? { store: statsTable(engine.storeStats) } : {}),
       ...(profile ? { profile } : {}),
     };
@@ -556,7 +491,7 @@ async function main(): Promise<void> {
         await connector.close();
       }
     }
-    engine = await openEngine(configFile);
+    engine = await openEngine(configFile, 'directory', args.breakdown);
     phases.push(await enginePhase(world, users, engine, 'engine-round1', "the first change of each account since the server started: the targets' preparation (connections, DNs) started at open and running inside the clock"));
     phases.push(await enginePhase(world, users, engine, 'engine-round2', 'the same runtime again: DNs remembered (steady state)'));
     await engine.rt.close();

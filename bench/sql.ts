@@ -62,20 +62,19 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { initDataDirectory } from '../src/cli/setup.ts';
 import { DEFAULT_WORKERS } from '../src/config/schema.ts';
-import { createConnector, type ConnectorFactory } from '../src/connectors/registry.ts';
 import type { SqlConnector } from '../src/connectors/sql/index.ts';
 import { APP_DATABASE, IMPORT, SERVICE_USER, SET_HASH, startSqlWorld, VERIFY, type SqlWorld } from '../src/connectors/sql/test-support.ts';
-import { can } from '../src/connectors/types.ts';
 import { Secret } from '../src/core/secret.ts';
 import { hashSecret, hashSpecSchema, verifySecret, type HashSpec } from '../src/crypto/hash/index.ts';
-import { openRuntime, type Runtime } from '../src/main.ts';
+import { openRuntime } from '../src/main.ts';
 import { importSystem, type ImportReport } from '../src/sync/importer.ts';
-import { submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
+import type { ChangeRequest } from '../src/sync/submit-change.ts';
 import { writeCsv } from './data.ts';
 import {
   describeMachine, formatPercentiles, inFlightPool, instrument, intOption, percentiles, printMachine, printStats, progress, round2, sampleRss,
-  seededRandom, sleep, statsTable, writeJson, type CallStats, type Percentiles, type RssSamples,
+  seededRandom, statsTable, writeJson, type CallStats, type Percentiles, type RssSamples,
 } from './lib.ts';
+import { openEngine, runChanges, startPhase, type Engine, type EngineRun } from './engine-run.ts';
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 
 /** Targets (issue 5): 1,000,000 rows imported in under 60 s with an RSS under 500 MB; pwsync's sets at least 0.8 of the direct loop's. */
@@ -675,11 +674,6 @@ async function connectorPhase(world: SqlWorld, root: string, connector: SqlConne
   }
 }
 
-interface Engine {
-  readonly rt: Runtime;
-  readonly sets: { done: number; failed: number; durations: number[]; lastAt: number };
-  readonly storeStats: ReadonlyMap<string, CallStats> | undefined;
-}
 
 /** The configuration for one hash format; `pwsync init` and `pwsync import` in a runtime of their own. */
 async function prepareEngine(world: SqlWorld, root: string, format: string, users: number): Promise<string> {
@@ -704,37 +698,10 @@ async function prepareEngine(world: SqlWorld, root: string, format: string, user
   return configFile;
 }
 
-async function openEngine(configFile: string): Promise<Engine> {
-  const sets = { done: 0, failed: 0, durations: [] as number[], lastAt: 0 };
-  // Counts the deliveries' setPassword calls as they return (the end is found without polling the
-  // store throughout the run) and times them; the connector is the registry's, unchanged.
-  const factory: ConnectorFactory = (system, cctx) => {
-    const c = createConnector(system, cctx);
-    if (system.name !== 'app' || !can(c, 'setPassword')) return c;
-    const setPassword = c.setPassword.bind(c);
-    c.setPassword = async (anchor, secret, options): Promise<void> => {
-      const t = performance.now();
-      try {
-        await setPassword(anchor, secret, options);
-        sets.done++;
-      } catch (e) {
-        sets.failed++;
-        throw e;
-      } finally {
-        sets.durations.push(performance.now() - t);
-        sets.lastAt = performance.now();
-      }
-    };
-    return c;
-  };
-  // As `pwsync server` opens it: the delivery workers running and the store on its own thread.
-  const rt = await openRuntime(configFile, { workers: true, storeThread: true, connectorFactory: factory });
-  return { rt, sets, storeStats: args.breakdown ? instrument(rt.store) : undefined };
-}
 
 async function enginePhase(world: SqlWorld, root: string, engine: Engine, users: number, name: string, what: string): Promise<Phase> {
   console.log(`\n[${name}] submitChanges in batches of ${plan.batch} → store (its thread) → ${plan.workers} workers → sql connector (${plan.connections} connections); ${what}`);
-  const { rt, sets } = engine;
+  const { sets } = engine;
   const passwords = passwordsFor(users);
   const secrets = passwords.map((p) => Secret.fromString(p));
   const now = Date.now();
@@ -747,50 +714,20 @@ async function enginePhase(world: SqlWorld, root: string, engine: Engine, users:
     actor: 'bench',
     notificationId: randomUUID(),
   }));
-  const batches: ChangeRequest[][] = [];
-  for (let i = 0; i < requests.length; i += plan.batch) batches.push(requests.slice(i, i + plan.batch));
-  const doneBefore = (await rt.store.counts()).jobsByState.done;
-  sets.done = 0;
-  sets.failed = 0;
-  sets.durations = [];
-  for (const st of engine.storeStats?.values() ?? []) Object.assign(st, { calls: 0, ms: 0, syncMs: 0, maxMs: 0, rssRiseMiB: 0 });
-  let accepted = 0;
-  const submitMs: number[] = [];
-  let t0 = 0;
-  let jobs: Record<string, number> = {};
-  const shown = progress(name);
+  const doneBefore = await startPhase(engine);
   try {
+    let run: EngineRun | undefined;
     const m = await measured(world, root, name, async () => {
-      t0 = performance.now();
-      for (const batch of batches) {
-        const t = performance.now();
-        for (const o of await submitChanges(rt.ctx, batch)) {
-          if (o.kind === 'accepted') accepted++;
-          else console.error(`  change not accepted: ${o.kind}`);
-        }
-        submitMs.push(performance.now() - t);
-      }
-      // Every set returned (counted as it returns); then the store must say every job is done:
-      // the outcomes are recorded in group commits after the sets.
-      const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-      while (sets.done < accepted && performance.now() < deadline) {
-        shown.tick(() => `${sets.done.toLocaleString('en')} of ${accepted.toLocaleString('en')} set, ${sets.failed} failed attempts`);
-        await sleep(sets.done + sets.failed >= accepted ? 5 : 2);
-      }
-      for (;;) {
-        jobs = { ...(await rt.store.counts()).jobsByState };
-        const open = (jobs['pending'] ?? 0) + (jobs['in_progress'] ?? 0) + (jobs['retry_scheduled'] ?? 0);
-        if (open === 0 || performance.now() > deadline) break;
-        await sleep(2);
-      }
-      return users - ((jobs['done'] ?? 0) - doneBefore);
+      run = await runChanges(engine, requests, plan.batch, name, doneBefore, DRAIN_TIMEOUT_MS);
+      return run.notDone;
     });
+    if (run === undefined) throw new Error('the engine phase did not run');
     const p: Phase = {
       ...phase(name, users, m.result, Array.from({ length: users }, (_, i) => sets.durations[i] ?? Number.POSITIVE_INFINITY), m, await verify(world, passwords, phaseNumber)),
       latency: percentiles(sets.durations),
-      submit: percentiles(submitMs),
-      lastSetMs: round2(sets.lastAt - t0),
-      jobs,
+      submit: percentiles(run.submitMs),
+      lastSetMs: round2(sets.lastAt - run.startedAt),
+      jobs: run.jobs,
       ...(engine.storeStats ? { store: statsTable(engine.storeStats) } : {}),
       ...(m.profile ? { profile: m.profile } : {}),
     };
@@ -834,7 +771,7 @@ async function setsFor(world: SqlWorld, root: string, format: string): Promise<H
         await connector.close();
       }
     }
-    engine = await openEngine(configFile);
+    engine = await openEngine(configFile, 'app', args.breakdown);
     phases.push(await enginePhase(world, root, engine, users, name('engine-round1'), "the first change of each account since the server started: the target's preparation (its connections) started at open"));
     phases.push(await enginePhase(world, root, engine, users, name('engine-round2'), 'the same runtime again (steady state)'));
     await engine.rt.close();
