@@ -3,9 +3,11 @@
  * `pwsync server` opens it, whose target connector counts and times its setPassword calls as they
  * return, and one run of changes through `submitChanges` until the store says every job is done.
  */
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createConnector, type ConnectorFactory } from '../src/connectors/registry.ts';
 import { can } from '../src/connectors/types.ts';
+import { Secret } from '../src/core/secret.ts';
 import { openRuntime, type Runtime } from '../src/main.ts';
 import { submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
 import { instrument, progress, sleep, type CallStats } from './lib.ts';
@@ -99,4 +101,20 @@ export async function runChanges(engine: Engine, requests: readonly ChangeReques
     await sleep(2);
   }
   return { accepted, submitMs, startedAt, jobs, notDone: requests.length - ((jobs['done'] ?? 0) - doneBefore) };
+}
+
+/** One change per login from the source `hr`, each with its password as a Secret (dispose them after the phase). */
+export function changeRequests(logins: readonly string[], passwords: readonly string[]): { requests: ChangeRequest[]; secrets: Secret[] } {
+  const secrets = passwords.map((p) => Secret.fromString(p));
+  const now = Date.now();
+  const requests = logins.map((login, i): ChangeRequest => ({
+    sourceSystem: 'hr',
+    account: { name: login },
+    secret: secrets[i] ?? Secret.fromString(''),
+    changedAt: now,
+    origin: 'source',
+    actor: 'bench',
+    notificationId: randomUUID(),
+  }));
+  return { requests, secrets };
 }

@@ -38,7 +38,7 @@
  * round 1 (node:inspector; slows them, so do not compare those figures with unprofiled runs).
  * `--breakdown` times every store call of the engine phases (a few microseconds each).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -55,12 +55,11 @@ import { Secret } from '../src/core/secret.ts';
 import { tlsOptions } from '../src/ldap/tls.ts';
 import { openRuntime } from '../src/main.ts';
 import { importSystem } from '../src/sync/importer.ts';
-import type { ChangeRequest } from '../src/sync/submit-change.ts';
 import {
   describeMachine, formatPercentiles, intOption, percentiles, printMachine, printStats, progress, round2, seededRandom, statsTable,
   writeJson, type Percentiles,
 } from './lib.ts';
-import { openEngine, runChanges, startPhase, type Engine, type EngineRun } from './engine-run.ts';
+import { changeRequests, openEngine, runChanges, startPhase, type Engine, type EngineRun } from './engine-run.ts';
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 
 /** Target (issue 4): pwsync's sets per second at least this share of the direct loop's. */
@@ -416,17 +415,7 @@ async function enginePhase(world: OpenLdapWorld, users: readonly User[], engine:
   console.log(`\n[${name}] submitChanges in batches of ${plan.batch} → store (its thread) → ${plan.workers} workers → ldap connector (${plan.connections} connections); ${what}`);
   const { sets } = engine;
   const passwords = passwordsFor(users);
-  const secrets = passwords.map((p) => Secret.fromString(p));
-  const now = Date.now();
-  const requests: ChangeRequest[] = users.map((u, i) => ({
-    sourceSystem: 'hr',
-    account: { name: u.uid },
-    secret: secrets[i] ?? Secret.fromString(''),
-    changedAt: now,
-    origin: 'source',
-    actor: 'bench',
-    notificationId: randomUUID(),
-  }));
+  const { requests, secrets } = changeRequests(users.map((u) => u.uid), passwords);
   const doneBefore = await startPhase(engine);
   try {
     let run: EngineRun | undefined;

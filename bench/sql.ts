@@ -49,7 +49,7 @@
  * `--breakdown` times every store call of the import and the engine phases.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -68,13 +68,12 @@ import { Secret } from '../src/core/secret.ts';
 import { hashSecret, hashSpecSchema, verifySecret, type HashSpec } from '../src/crypto/hash/index.ts';
 import { openRuntime } from '../src/main.ts';
 import { importSystem, type ImportReport } from '../src/sync/importer.ts';
-import type { ChangeRequest } from '../src/sync/submit-change.ts';
 import { writeCsv } from './data.ts';
 import {
   describeMachine, formatPercentiles, inFlightPool, instrument, intOption, percentiles, printMachine, printStats, progress, round2, sampleRss,
   seededRandom, statsTable, writeJson, type CallStats, type Percentiles, type RssSamples,
 } from './lib.ts';
-import { openEngine, runChanges, startPhase, type Engine, type EngineRun } from './engine-run.ts';
+import { changeRequests, openEngine, runChanges, startPhase, type Engine, type EngineRun } from './engine-run.ts';
 import { printProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 
 /** Targets (issue 5): 1,000,000 rows imported in under 60 s with an RSS under 500 MB; pwsync's sets at least 0.8 of the direct loop's. */
@@ -703,17 +702,7 @@ async function enginePhase(world: SqlWorld, root: string, engine: Engine, users:
   console.log(`\n[${name}] submitChanges in batches of ${plan.batch} → store (its thread) → ${plan.workers} workers → sql connector (${plan.connections} connections); ${what}`);
   const { sets } = engine;
   const passwords = passwordsFor(users);
-  const secrets = passwords.map((p) => Secret.fromString(p));
-  const now = Date.now();
-  const requests: ChangeRequest[] = passwords.map((_, i) => ({
-    sourceSystem: 'hr',
-    account: { name: loginOf(i + 1) },
-    secret: secrets[i] ?? Secret.fromString(''),
-    changedAt: now,
-    origin: 'source',
-    actor: 'bench',
-    notificationId: randomUUID(),
-  }));
+  const { requests, secrets } = changeRequests(Array.from({ length: users }, (_, i) => loginOf(i + 1)), passwords);
   const doneBefore = await startPhase(engine);
   try {
     let run: EngineRun | undefined;
