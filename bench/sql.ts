@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/sql.ts [--dialect postgres|mariadb] [--phases import,sets] [--rows 1000000]
  *        [--import-timeout DURATION] [--hash '{SSHA512},argon2id'] [--users 2000] [--kdf-users 1000]
- *        [--concurrency 32] [--clients 2] [--workers 32] [--connections 2] [--batch 500] [--sample 20]
+ *        [--concurrency 32] [--clients 2] [--workers 32] [--connections 2] [--durability durable|test]
+ *        [--batch 500] [--sample 20]
  *        [--seed 1] [--profile] [--breakdown] [--json FILE] [--keep]
  *
  * The database is the sql connector's test database (`startSqlWorld`), a private server this
@@ -63,7 +64,8 @@ import pg from 'pg';
 import { initDataDirectory } from '../src/cli/setup.ts';
 import { DEFAULT_WORKERS } from '../src/config/schema.ts';
 import type { SqlConnector } from '../src/connectors/sql/index.ts';
-import { APP_DATABASE, IMPORT, SERVICE_USER, SET_HASH, startSqlWorld, VERIFY, type SqlWorld } from '../src/connectors/sql/test-support.ts';
+import type { Dialect } from '../src/connectors/sql/named-params.ts';
+import { APP_DATABASE, IMPORT, SERVICE_USER, SET_HASH, startSqlWorld, VERIFY, type ServerSettings, type SqlWorld } from '../src/connectors/sql/test-support.ts';
 import { Secret } from '../src/core/secret.ts';
 import { hashSecret, hashSpecSchema, verifySecret, type HashSpec } from '../src/crypto/hash/index.ts';
 import { openRuntime } from '../src/main.ts';
@@ -99,6 +101,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string' },
     workers: { type: 'string', default: String(DEFAULT_WORKERS) },
     connections: { type: 'string', default: '2' },
+    durability: { type: 'string', default: 'durable' },
     batch: { type: 'string', default: '500' },
     sample: { type: 'string', default: '20' },
     seed: { type: 'string', default: '1' },
@@ -139,6 +142,8 @@ interface Plan {
   readonly clients: number;
   readonly workers: number;
   readonly connections: number;
+  /** `durable`: the server's own defaults, every commit flushed to the disk; `test`: the test harness's `fsync=off`. */
+  readonly durability: Durability;
   readonly batch: number;
   readonly sample: number;
   readonly seed: number;
@@ -153,8 +158,11 @@ function parsePlan(): Plan {
   const hashes = args.hash.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const h of hashes) hashSpecSchema.parse(h);
   const connections = int('connections', args.connections, 1);
+  const durability = args.durability;
+  if (durability !== 'durable' && durability !== 'test') throw new Error('--durability must be durable or test');
   const plan: Plan = {
     dialect,
+    durability,
     import: phases.includes('import'),
     sets: phases.includes('sets'),
     rows: int('rows', args.rows, 1),
@@ -173,6 +181,19 @@ function parsePlan(): Plan {
   if (plan.sets && hashes.length === 0) throw new Error('--hash names no format');
   if (plan.sets && Math.max(plan.users, plan.kdfUsers) > plan.rows) throw new Error('--rows must be at least --users and --kdf-users');
   return plan;
+}
+
+type Durability = 'durable' | 'test';
+
+/**
+ * The settings over the harness's for `durability`. `durable` gives back what the harness turns off
+ * for speed, the servers' own defaults: PostgreSQL flushes the WAL at every commit (`fsync`,
+ * `synchronous_commit`), MariaDB its redo log (`innodb_flush_log_at_trx_commit=1`). A production
+ * database runs so; the direct loop and pwsync pay the same flush per commit.
+ */
+function durabilitySettings(dialect: Dialect, durability: Durability): ServerSettings {
+  if (durability === 'test') return {};
+  return dialect === 'postgres' ? { fsync: 'on', synchronous_commit: 'on' } : { 'innodb-flush-log-at-trx-commit': '1' };
 }
 
 const plan = parsePlan();
@@ -810,13 +831,18 @@ async function main(): Promise<void> {
   const runs: HashRun[] = [];
   let serverVersion = 'unknown';
   const t = performance.now();
-  const world = await startSqlWorld(plan.dialect);
+  const world = await startSqlWorld(plan.dialect, durabilitySettings(plan.dialect, plan.durability));
   process.env[PASSWORD_ENV] = world.servicePassword;
   try {
     const [v] = await world.exec('SELECT version() AS v');
     const version = v?.['v'];
     if (typeof version === 'string') serverVersion = (version.split(' on ')[0] ?? version).split(',')[0] ?? version;
-    console.log(`  ${serverVersion} started (TLS required) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const [flush] = await world.exec(
+      plan.dialect === 'postgres'
+        ? "SELECT 'fsync=' || current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit') AS f"
+        : "SELECT CONCAT('innodb_flush_log_at_trx_commit=', @@innodb_flush_log_at_trx_commit) AS f",
+    );
+    console.log(`  ${serverVersion} started (TLS required; ${plan.durability}: ${String(flush?.['f'])}) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const rows = plan.import ? plan.rows : Math.max(plan.users, plan.kdfUsers);
     console.log(`  filling app_users with ${rows.toLocaleString('en')} rows on the server (INSERT … SELECT, then VACUUM ANALYZE)…`);
     const fillMs = await fillTable(world, rows);
@@ -838,7 +864,7 @@ async function main(): Promise<void> {
   }
 
   const code = `${machine.source.commit}${machine.source.changed.length > 0 ? ' + uncommitted changes' : ''}`;
-  console.log(`\nsql summary (${serverVersion}, TLS; measured on this machine: ${machine.cores} cores ${machine.cpuModel}, Node ${machine.node}, commit ${code}):`);
+  console.log(`\nsql summary (${serverVersion}, TLS, durability ${plan.durability}; measured on this machine: ${machine.cores} cores ${machine.cpuModel}, Node ${machine.node}, commit ${code}):`);
   if (imported) {
     const i = imported;
     console.log(`  import of ${i.rows.toLocaleString('en')} rows, joined: ${(i.wallMs / 1000).toFixed(2)} s, ${i.rowsPerSecond.toLocaleString('en')} rows/s, ${i.report.joined.toLocaleString('en')} joined — target < ${TARGET_IMPORT_SECONDS} s: ${i.met.time ? 'met' : 'MISSED'}`);
@@ -868,6 +894,7 @@ async function main(): Promise<void> {
       benchmark: 'sql',
       machine,
       server: serverVersion,
+      durability: plan.durability,
       plan,
       ...(imported ? { import: imported } : {}),
       ...(importError === undefined ? {} : { importError }),

@@ -191,6 +191,55 @@ export function connectorTests(dialect: Dialect): void {
       }
     });
 
+    test('one connection stays sound after every way a guarded write can end: refused, rolled back, missing, set', async () => {
+      const a = await world.addUser(unique('sound-a'));
+      await world.addUser(unique('sound-b'));
+      const many = world.connector({ connections: 1, setPassword: { statement: 'UPDATE app_users SET password_hash = :hash WHERE id >= :anchor' } });
+      const one = world.connector({ connections: 1 });
+      const weak = world.connector({ connections: 1 }, { password: { sync: true, hash: '{SSHA}' } });
+      try {
+        for (let round = 0; round < 3; round++) {
+          const rolledBack = await failure(withSecret(`Many-Rows-Passw0rd-${round}`, (s) => many.setPassword(a, s, {})));
+          assert.equal(isPwsyncError(rolledBack) && rolledBack.code, 'ERR_TARGET_DATA', rolledBack.message);
+          const missing = await failure(withSecret(`Missing-Passw0rd-${round}`, (s) => one.setPassword('999999999', s, {})));
+          assert.equal(isPwsyncError(missing) && missing.event, 6923, missing.message);
+          const refused = await failure(withSecret(`Refused-Passw0rd-${round}`, (s) => weak.setPassword(a, s, {})));
+          assert.equal(isPwsyncError(refused) && refused.event, 6927, refused.message);
+          // The same connection, next in line: each ending left it ready, with no transaction open.
+          await withSecret(`Accepted-Passw0rd-${round}`, (s) => one.setPassword(a, s, {}));
+          assert.equal(await withSecret(`Accepted-Passw0rd-${round}`, (s) => one.verifyPassword(a, s)), true);
+          assert.equal(await withSecret(`Accepted-Passw0rd-${round}`, (s) => many.verifyPassword(a, s)), true);
+        }
+      } finally {
+        await many.close();
+        await one.close();
+        await weak.close();
+      }
+    });
+
+    if (dialect === 'postgres') {
+      test('a deferred constraint that refuses at commit is 6927, and nothing is kept', async () => {
+        const anchor = await world.addUser(unique('deferred'));
+        const c = world.connector();
+        await withSecret('Before-Deferred-Passw0rd', (s) => c.setPassword(anchor, s, {}));
+        const before = await world.storedHash(anchor);
+        // Checked at COMMIT, after the UPDATE reported its one row: the refusal comes with the commit.
+        await world.exec(`CREATE OR REPLACE FUNCTION app_refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = 'refused at commit'; END $$`);
+        await world.exec(`CREATE CONSTRAINT TRIGGER app_refuse_at_commit AFTER UPDATE ON app_users DEFERRABLE INITIALLY DEFERRED
+          FOR EACH ROW WHEN (NEW.login LIKE 'deferred-%') EXECUTE FUNCTION app_refuse_at_commit()`);
+        try {
+          const e = await failure(withSecret('After-Deferred-Passw0rd', (s) => c.setPassword(anchor, s, {})));
+          assert.ok(isPwsyncError(e) && e.event === 6927 && !e.retryable, e.message);
+          assert.match(e.message, /refused at commit/);
+          assert.equal(await world.storedHash(anchor), before);
+        } finally {
+          await world.exec('DROP TRIGGER app_refuse_at_commit ON app_users');
+          await c.close();
+        }
+      });
+    }
+
     test('the database hashes the clear password itself (plaintext: true); its refusal is 6927 with the password cut out', async () => {
       const anchor = await world.addUser(unique('plain'));
       const c = world.connector({ setPassword: { statement: SET_PLAINTEXT, plaintext: true } });

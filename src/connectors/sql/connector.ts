@@ -213,13 +213,8 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
       if (set.names.has('password')) values['password'] = clear.toString('utf8');
       const sent = [clear, ...(hash === undefined ? [] : [Buffer.from(hash)])];
       await this.#guarded(anchor, 'setting the password of', sent, async (s) => {
-        await s.exec('BEGIN');
-        const { affected } = await s.run(set, values);
-        if (affected === 1) {
-          await s.exec('COMMIT');
-          return;
-        }
-        await s.exec('ROLLBACK');
+        const affected = await s.runExactlyOne(set, values);
+        if (affected === 1) return;
         if (affected === 0) throw new AccountNotFoundError(`no row of "${this.#o.system}" has the anchor ${anchor}`);
         throw new TargetDataError(`the setPassword statement of "${this.#o.system}" would have changed ${affected} rows for the anchor ${anchor}; it must change exactly one, so nothing was changed (rolled back)`);
       });

@@ -21,6 +21,11 @@ export interface RunResult {
 /** One connection taken from the pool; give it back with `release`. */
 export interface SqlSession {
   run(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>): Promise<RunResult>;
+  /**
+   * A write that must change exactly one row: committed when it changed one, rolled back otherwise
+   * (nothing it did is kept). Resolves with the rows it changed, as `run`'s `affected` counts them.
+   */
+  runExactlyOne(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>): Promise<number>;
   /** A statement without parameters: BEGIN, COMMIT, a role statement built with escaped literals. */
   exec(text: string): Promise<void>;
   /** The rows of a query, `batchSize` at a time, through a server-side cursor or a streamed result. */

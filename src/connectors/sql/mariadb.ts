@@ -66,6 +66,15 @@ class MariaDbSession implements SqlSession {
     return { rows: [], affected: 'affectedRows' in result ? result.affectedRows : 0 };
   }
 
+  async runExactlyOne(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>): Promise<number> {
+    // The text protocol has no implicit transaction to end later: BEGIN, the statement, then
+    // COMMIT or ROLLBACK, three round trips.
+    await this.exec('BEGIN');
+    const { affected } = await this.run(statement, values);
+    await this.exec(affected === 1 ? 'COMMIT' : 'ROLLBACK');
+    return affected;
+  }
+
   async exec(text: string): Promise<void> {
     await this.#query(text, []);
   }

@@ -6,6 +6,7 @@ import type { Secret } from '../../core/secret.ts';
 import type { SqlConfig } from './config.ts';
 import type { RunResult, SqlDriver, SqlRow, SqlSession, SqlValue } from './driver.ts';
 import { bind, type CompiledStatement } from './named-params.ts';
+import { ExactlyOneWrite } from './pg-exactly-one.ts';
 import { scramSha256Verifier } from './role-verifiers.ts';
 
 /** SQLSTATE 28P01: the password did not match (a role's login, or the service account's). */
@@ -58,6 +59,11 @@ class PgSession implements SqlSession {
   async run(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>): Promise<RunResult> {
     const result = await this.#client.query<SqlRow>({ text: statement.text, values: bind(statement, values) });
     return { rows: result.rows, affected: result.rowCount ?? 0 };
+  }
+
+  runExactlyOne(statement: CompiledStatement, values: Readonly<Record<string, SqlValue>>): Promise<number> {
+    // Two round trips, in the protocol's implicit transaction (pg-exactly-one.ts).
+    return ExactlyOneWrite.run(this.#client, statement.text, bind(statement, values));
   }
 
   async exec(text: string): Promise<void> {

@@ -77,8 +77,8 @@ const PG_SCHEMA = (service: string, readOnly: string): string[] => [
   `GRANT EXECUTE ON FUNCTION app_hash(text) TO ${service}`,
 ];
 
-async function postgresBackend(): Promise<Backend & { servicePassword: string }> {
-  const server: Postgres = await startPostgres();
+async function postgresBackend(settings: ServerSettings): Promise<Backend & { servicePassword: string }> {
+  const server: Postgres = await startPostgres({ settings });
   const servicePassword = randomBytes(12).toString('hex');
   await server.createDatabase(APP_DATABASE);
   await server.createRole(SERVICE_USER, servicePassword, { createRole: true });
@@ -113,9 +113,12 @@ async function postgresBackend(): Promise<Backend & { servicePassword: string }>
   };
 }
 
-/** A private database server of `dialect` with the application's schema. */
-export async function startSqlWorld(dialect: Dialect): Promise<SqlWorld> {
-  const backend = dialect === 'postgres' ? await postgresBackend() : await mariadbBackend();
+/** Server settings over the harness's own (PostgreSQL's `-c name=value`, MariaDB's `--name=value`). */
+export type ServerSettings = Readonly<Record<string, string>>;
+
+/** A private database server of `dialect` with the application's schema; `settings` over the harness's. */
+export async function startSqlWorld(dialect: Dialect, settings: ServerSettings = {}): Promise<SqlWorld> {
+  const backend = dialect === 'postgres' ? await postgresBackend(settings) : await mariadbBackend(settings);
   const { server, servicePassword } = backend;
   const system = (sql: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): SqlSystemConfig => {
     const parsed = withSecretContext({ env: { DB_PW: servicePassword }, baseDir: '/', created: [] }, () =>
@@ -193,8 +196,8 @@ const MARIADB_SCHEMA = (service: string, readOnly: string): string[] => [
   `GRANT SELECT ON mysql.user TO '${service}'@'%'`,
 ];
 
-async function mariadbBackend(): Promise<Backend & { servicePassword: string }> {
-  const server = await startMariaDb();
+async function mariadbBackend(settings: ServerSettings): Promise<Backend & { servicePassword: string }> {
+  const server = await startMariaDb({ settings });
   const servicePassword = randomBytes(12).toString('hex');
   await server.createDatabase(APP_DATABASE);
   await server.createUser(SERVICE_USER, servicePassword);
