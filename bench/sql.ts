@@ -3,7 +3,7 @@
  * sets per second through pwsync beside the same UPDATEs done directly in a loop.
  *
  *   node --import tsx bench/sql.ts [--dialect postgres|mariadb] [--phases import,sets] [--rows 1000000]
- *        [--import-timeout DURATION] [--hash '{SSHA512},argon2id'] [--users 2000] [--kdf-users 1000]
+ *        [--import-timeout DURATION] [--hash '{SSHA512},argon2id,bcrypt=100'] [--users 2000] [--kdf-users 1000]
  *        [--concurrency 32] [--clients 2] [--workers 32] [--connections 2] [--durability durable|test]
  *        [--batch 500] [--sample 20]
  *        [--seed 1] [--profile] [--breakdown] [--json FILE] [--keep]
@@ -25,7 +25,7 @@
  * what the process held just before it.
  *
  * **sets**, for each format of `--hash` (`--users` users for the salted digests, `--kdf-users`
- * for the key-derivation functions, whose hash dominates), on the rows with ids 1…users, after one
+ * for the key-derivation functions, whose hash dominates, `format=N` N users), on the rows with ids 1…users, after one
  * direct set per user as a warm-up (not counted):
  *
  * - **direct, sequential**: one driver client (TLS verified, as the service account, connected
@@ -138,6 +138,8 @@ interface Plan {
   readonly hashes: readonly string[];
   readonly users: number;
   readonly kdfUsers: number;
+  /** Users of the formats given as `format=users` in `--hash`. */
+  readonly userCounts: ReadonlyMap<string, number>;
   readonly concurrency: number;
   readonly clients: number;
   readonly workers: number;
@@ -155,8 +157,18 @@ function parsePlan(): Plan {
   if (dialect !== 'postgres' && dialect !== 'mariadb') throw new Error('--dialect must be postgres or mariadb');
   const phases = args.phases.split(',').map((s) => s.trim());
   for (const p of phases) if (p !== 'import' && p !== 'sets') throw new Error('--phases lists import and/or sets');
-  const hashes = args.hash.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const h of hashes) hashSpecSchema.parse(h);
+  // `format` or `format=users` (a slow key-derivation function at its defaults needs fewer users).
+  const userCounts = new Map<string, number>();
+  const hashes = args.hash
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((item) => {
+      const [format = '', count] = item.split('=');
+      hashSpecSchema.parse(format);
+      if (count !== undefined) userCounts.set(format, int(`hash ${format}`, count, 1));
+      return format;
+    });
   const connections = int('connections', args.connections, 1);
   const durability = args.durability;
   if (durability !== 'durable' && durability !== 'test') throw new Error('--durability must be durable or test');
@@ -170,6 +182,7 @@ function parsePlan(): Plan {
     hashes,
     users: int('users', args.users, 1),
     kdfUsers: int('kdf-users', args['kdf-users'], 1),
+    userCounts,
     concurrency: int('concurrency', args.concurrency, 1),
     clients: int('clients', args.clients ?? String(connections), 1),
     workers: int('workers', args.workers, 1),
@@ -179,7 +192,7 @@ function parsePlan(): Plan {
     seed: int('seed', args.seed, 0),
   };
   if (plan.sets && hashes.length === 0) throw new Error('--hash names no format');
-  if (plan.sets && Math.max(plan.users, plan.kdfUsers) > plan.rows) throw new Error('--rows must be at least --users and --kdf-users');
+  if (plan.sets && Math.max(plan.users, plan.kdfUsers, ...userCounts.values()) > plan.rows) throw new Error('--rows must be at least --users, --kdf-users and every format=users');
   return plan;
 }
 
@@ -197,7 +210,7 @@ function durabilitySettings(dialect: Dialect, durability: Durability): ServerSet
 }
 
 const plan = parsePlan();
-const usersFor = (format: string): number => (DIGESTS.includes(format) ? plan.users : plan.kdfUsers);
+const usersFor = (format: string): number => plan.userCounts.get(format) ?? (DIGESTS.includes(format) ? plan.users : plan.kdfUsers);
 
 // Helpers -------------------------------------------------------------------------------------
 
@@ -752,7 +765,14 @@ async function enginePhase(world: SqlWorld, root: string, engine: Engine, users:
 async function setsFor(world: SqlWorld, root: string, format: string): Promise<HashRun> {
   const users = usersFor(format);
   const spec: HashSpec = hashSpecSchema.parse(format);
-  const params = format === 'argon2id' ? ` (m=${spec.params.memoryKiB} KiB, t=${spec.params.timeCost}, p=${spec.params.parallelism})` : '';
+  const params =
+    format === 'argon2id'
+      ? ` (m=${spec.params.memoryKiB} KiB, t=${spec.params.timeCost}, p=${spec.params.parallelism})`
+      : format === 'bcrypt'
+        ? ` (cost ${spec.params.bcryptCost})`
+        : format.toLowerCase().includes('pbkdf2')
+          ? ` (${spec.params.pbkdf2Iterations.toLocaleString('en')} iterations)`
+          : '';
   console.log(`\n== password sets, ${format}${params}: ${users.toLocaleString('en')} users`);
   const configFile = await prepareEngine(world, root, format, users);
   const phases: Phase[] = [];
@@ -843,7 +863,7 @@ async function main(): Promise<void> {
         : "SELECT CONCAT('innodb_flush_log_at_trx_commit=', @@innodb_flush_log_at_trx_commit) AS f",
     );
     console.log(`  ${serverVersion} started (TLS required; ${plan.durability}: ${String(flush?.['f'])}) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    const rows = plan.import ? plan.rows : Math.max(plan.users, plan.kdfUsers);
+    const rows = plan.import ? plan.rows : Math.max(plan.users, plan.kdfUsers, ...plan.userCounts.values());
     console.log(`  filling app_users with ${rows.toLocaleString('en')} rows on the server (INSERT … SELECT, then VACUUM ANALYZE)…`);
     const fillMs = await fillTable(world, rows);
     console.log(`  ${rows.toLocaleString('en')} rows in ${(fillMs / 1000).toFixed(1)} s`);
