@@ -3,6 +3,7 @@ import type { Secret } from '../../core/secret.ts';
 import { UnsupportedHashError } from './errors.ts';
 import { HANDLERS, detectFormat } from './formats.ts';
 import { type HashParams, type HashSpec, hashParamsSchema } from './spec.ts';
+import { onThreadPool } from './thread-pool.ts';
 
 export { HASH_FORMATS, type HashFormat, type HashSpec, hashSpecSchema } from './spec.ts';
 export { MalformedHashError, UnsupportedHashError } from './errors.ts';
@@ -19,7 +20,8 @@ export { detectFormat } from './formats.ts';
  */
 export async function hashSecret(spec: HashSpec, secret: Secret): Promise<string> {
   const params = checkedParams(spec);
-  return secret.use((clear) => HANDLERS[spec.format].hash(clear, params));
+  // The clear bytes are lent only once the work may start: a queued hash holds no copy of them.
+  return onThreadPool(spec.format, () => secret.use((clear) => HANDLERS[spec.format].hash(clear, params)));
 }
 
 /**
@@ -33,7 +35,7 @@ export async function hashSecret(spec: HashSpec, secret: Secret): Promise<string
 export async function verifySecret(encoded: string, secret: Secret): Promise<boolean> {
   const format = detectFormat(encoded);
   if (format === undefined) throw new UnsupportedHashError('unrecognised hash encoding');
-  return secret.use((clear) => HANDLERS[format].verify(encoded, clear));
+  return onThreadPool(format, () => secret.use((clear) => HANDLERS[format].verify(encoded, clear)));
 }
 
 /** Specs normally come through `hashSpecSchema`; one built in code is checked the same way. */
