@@ -681,7 +681,7 @@ async function directPhase(world: SqlWorld, root: string, spec: HashSpec, users:
 
 /** The connector alone: `SqlConnector.setPassword(id, …)` as the engine's deliveries call it, its connections opened before the clock. */
 async function connectorPhase(world: SqlWorld, root: string, connector: SqlConnector, users: number, inFlight: number, name: string): Promise<Phase> {
-  console.log(`\n[${name}] SqlConnector.setPassword by id (hash, BEGIN, UPDATE, COMMIT), sql.connections ${plan.connections}, ${inFlight === 1 ? 'one after the other' : `${inFlight} in flight`}`);
+  console.log(`\n[${name}] SqlConnector.setPassword by id (hash; ${plan.dialect === 'postgres' ? 'the UPDATE, then Sync or ROLLBACK: two round trips' : 'BEGIN, the UPDATE, COMMIT'}), sql.connections ${plan.connections}, ${inFlight === 1 ? 'one after the other' : `${inFlight} in flight`}`);
   const passwords = passwordsFor(users);
   const secrets = passwords.map((p) => Secret.fromString(p));
   let failed = 0;
