@@ -43,3 +43,10 @@ ensure_debian() {
   apt-get update -qq >&2 || true
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
+
+# ensure_native — builds pwsync's native parts (native/build/: the Samba syncpasswords hook and
+# the PAM capture module) when a source is newer than what was built; needs gcc, make and
+# libpam0g-dev.
+ensure_native() {
+  make -s -C native >&2
+}

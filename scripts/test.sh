@@ -19,6 +19,9 @@ ensure_debian ns-slapd:389-ds-base dscreate:python3-lib389 certutil:libnss3-tool
 # servers (test/support/postgres.ts, mariadb.ts). The packages' own clusters are created but not
 # started: invoke-rc.d and deb-systemd-invoke obey policy-rc.d.
 ensure_debian /usr/lib/postgresql/15/bin/initdb:postgresql-15 mariadbd:mariadb-server mariadb:mariadb-client
+# The capture hooks are C (native/): the Samba syncpasswords hook and the PAM module, built here.
+ensure_debian gcc:gcc make:make /usr/include/security/pam_modules.h:libpam0g-dev
+ensure_native
 
 echo "== type-check"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint --max-warnings 0 --no-error-on-unmatched-pattern src test bench
