@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { checkFile, formatProblems, secretRef, type CheckResult, type LoadOptions } from '../config/index.ts';
 import { durationSchema } from '../config/duration.ts';
 import { ConfigError } from '../core/errors.ts';
+import { resolveSambaCapture, sambaCaptureSchema, type SambaCaptureConfig } from './samba/config.ts';
 import { scopeConfigSchema } from './scope/config.ts';
 
 const systemName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a system name as the server\'s configuration spells it');
@@ -34,6 +35,8 @@ export const agentConfigSchema = z.strictObject({
           token: secretRef(),
         })
         .optional(),
+      /** Capture on a Samba AD domain controller through `samba-tool user syncpasswords` (docs/sources/samba-ad.md). */
+      samba: sambaCaptureSchema.optional(),
     })
     .prefault({}),
   scope: scopeConfigSchema.optional(),
@@ -74,6 +77,8 @@ export type AgentConfig = Readonly<
     /** `<dataDir>/agent.key`. */
     keyFile: string;
     socketPath: string;
+    /** `capture.samba`, resolved; undefined when the agent does not capture from Samba. */
+    samba: SambaCaptureConfig | undefined;
   }
 >;
 
@@ -87,6 +92,10 @@ export async function checkAgentConfig(file: string, options: LoadOptions = {}):
     const token = value?.capture.http?.token;
     if (token !== undefined && token.length < 32) {
       return { problems: [{ code: 'INVALID_VALUE', path: ['capture', 'http', 'token'], message: `the hook token has ${token.length} bytes; use at least 32 (e.g. openssl rand -base64 32)` }], warnings: [] };
+    }
+    const sambaSource = value?.capture.samba?.source;
+    if (sambaSource !== undefined && !value?.sources.includes(sambaSource)) {
+      return { problems: [{ code: 'INVALID_VALUE', path: ['capture', 'samba', 'source'], message: `"${sambaSource}" is not one of this agent's sources (${value?.sources.join(', ') ?? ''})` }], warnings: [] };
     }
     return { problems: [], warnings: [] };
   });
@@ -105,6 +114,7 @@ export async function checkAgentConfig(file: string, options: LoadOptions = {}):
       queuePath: resolve(dataDir, 'agent.db'),
       keyFile: resolve(dataDir, 'agent.key'),
       socketPath: resolve(baseDir, raw.capture.socket ?? resolve(dataDir, 'capture.sock')),
+      samba: raw.capture.samba === undefined ? undefined : resolveSambaCapture(raw.capture.samba, { baseDir, dataDir, defaultSource: raw.sources[0] ?? '' }),
     },
     problems: [],
     warnings: result.warnings,

@@ -8,6 +8,8 @@ import { listenCaptureSocket, type CaptureSocket } from './capture/socket.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { QueueWriter, type AgentStore } from './queue/index.ts';
 import { agentLockPath, openAgentData } from './data.ts';
+import { SambaCapture } from './samba/capture.ts';
+import { SambaSupervisor } from './samba/supervisor.ts';
 import { openScope } from './scope/scope.ts';
 import type { Scope } from './scope/types.ts';
 import { Sender } from './sender.ts';
@@ -53,7 +55,8 @@ export async function startAgent(configFile: string, options: { now?: () => numb
     const sender = new Sender({ store, scope, log, now, batchSize: config.delivery.batchSize, timeoutMs: config.delivery.timeout });
     const acceptor = new CaptureAcceptor({ config, store, writer, scope, log, now, queued: () => sender.wake() });
 
-    const socket: CaptureSocket = await listenCaptureSocket(config.socketPath, acceptor, log);
+    const samba = config.samba === undefined ? undefined : new SambaCapture({ source: config.samba.source, existingPasswords: config.samba.existingPasswords, acceptor, store, log: log.child({ capture: 'samba' }), now });
+    const socket: CaptureSocket = await listenCaptureSocket(config.socketPath, { acceptor, ...(samba === undefined ? {} : { samba }) }, log);
     cleanups.push(() => socket.close());
     let http: CaptureHttp | undefined;
     if (config.capture.http !== undefined) {
@@ -62,11 +65,17 @@ export async function startAgent(configFile: string, options: { now?: () => numb
     }
     sender.start();
     cleanups.push(() => sender.stop());
+    if (config.samba !== undefined && samba !== undefined) {
+      // Stopped first (cleanups run in reverse): syncpasswords' last hook still finds the socket.
+      const supervisor = new SambaSupervisor({ config: config.samba, socketPath: socket.path, capture: samba, store, log: log.child({ capture: 'samba' }), now });
+      await supervisor.start();
+      cleanups.push(() => supervisor.stop());
+    }
 
     const stats = await store.stats();
     const targets = await store.listTargets();
     log.info(
-      { sources: config.sources, socket: socket.path, http: http?.url, scope: scope?.describe() ?? 'everyone', queued: stats.length, targets: targets.map((t) => `${t.name}${t.enabled ? '' : ' (disabled)'}`) },
+      { sources: config.sources, socket: socket.path, http: http?.url, samba: config.samba?.smbConf, scope: scope?.describe() ?? 'everyone', queued: stats.length, targets: targets.map((t) => `${t.name}${t.enabled ? '' : ' (disabled)'}`) },
       'agent started',
     );
     if (targets.filter((t) => t.enabled).length === 0) log.warn('no enabled target: changes are queued but not delivered until one is added (pwsync agent target add)');

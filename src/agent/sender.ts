@@ -230,8 +230,9 @@ export class Sender {
   async #seal(item: QueuedCapture, jwe: JweKey): Promise<Notification> {
     const secret = await this.#o.store.openSecret(item);
     try {
-      const password = secret.useSync((clear) => encryptCompact(clear, jwe, { [JWE_BINDING.id]: item.id, [JWE_BINDING.source]: item.source, [JWE_BINDING.account]: item.account }));
-      return { id: item.id, source: item.source, account: item.account, changedAt: item.changedAt, capturedAt: item.capturedAt, password };
+      const binding = { [JWE_BINDING.id]: item.id, [JWE_BINDING.source]: item.source, [JWE_BINDING.account]: item.account, ...(item.anchor === null ? {} : { [JWE_BINDING.anchor]: item.anchor }) };
+      const password = secret.useSync((clear) => encryptCompact(clear, jwe, binding));
+      return { id: item.id, source: item.source, account: item.account, ...(item.anchor === null ? {} : { anchor: item.anchor }), changedAt: item.changedAt, capturedAt: item.capturedAt, password };
     } finally {
       secret.dispose();
     }

@@ -37,6 +37,9 @@ export const EVENTS = {
   7044: { name: 'DELIVERY_REJECTED', severity: 'error', text: 'a server refused a queued change for good; it was removed from the queue' },
   7045: { name: 'TARGET_AVAILABLE', severity: 'info', text: 'a server that was unavailable accepts deliveries again' },
   7046: { name: 'SCOPE_UNRESOLVED', severity: 'warning', text: 'group membership could not be resolved; the change stays queued and is checked again' },
+  7047: { name: 'CAPTURE_UNREADABLE', severity: 'error', text: 'the source reported an account in a form the agent cannot read; that report was skipped' },
+  7048: { name: 'NO_CLEARTEXT', severity: 'error', text: 'a password changed at the source, but the source holds no cleartext of it to forward' },
+  7049: { name: 'CAPTURE_FEED_RESTARTED', severity: 'warning', text: 'the source\'s change feed stopped; it was started again and resumes from its cursor' },
 } as const satisfies Record<number, { name: string; severity: Severity; text: string }>;
 
 export type Severity = 'info' | 'warning' | 'error';

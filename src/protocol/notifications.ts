@@ -15,7 +15,7 @@ export { ALG as JWE_ALG, ENC as JWE_ENC } from '../crypto/jwe.ts';
  * Protected header parameters that bind the encrypted password to its envelope: a proxy that
  * moves a ciphertext onto another account, source or notification makes it fail.
  */
-export const JWE_BINDING = { id: 'pwsync.nid', source: 'pwsync.src', account: 'pwsync.acct' } as const;
+export const JWE_BINDING = { id: 'pwsync.nid', source: 'pwsync.src', account: 'pwsync.acct', anchor: 'pwsync.anchor' } as const;
 
 /** A password longer than this is not a password (and would let a body carry anything). */
 export const MAX_PASSWORD_BYTES = 1024;
@@ -30,6 +30,11 @@ export const notificationSchema = z.strictObject({
   source: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/),
   /** The account as the source names it (a login). */
   account: z.string().min(1).max(256),
+  /**
+   * The account's immutable id at the source, when the capture knows it (AD's objectGUID, in its
+   * string form): the server looks the account up by it first, then by `account`.
+   */
+  anchor: z.string().min(1).max(256).optional(),
   /** When the password was changed at the source. */
   changedAt: epochMs,
   /** When the agent captured it; the replay window counts from here. */

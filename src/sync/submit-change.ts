@@ -8,8 +8,12 @@ import { systemByName } from '../config/index.ts';
 import type { SystemConfig } from '../config/schema.ts';
 import { findSystem, type SyncContext } from './context.ts';
 
-/** How a change names its source account: by anchor, or by the source's account attribute (a login). */
-export type AccountRef = { readonly anchor: Anchor } | { readonly name: string };
+/**
+ * How a change names its source account: by anchor, by the source's account attribute (a login),
+ * or by both (an AD capture sends objectGUID and sAMAccountName): the anchor first, and the name
+ * when no account has that anchor (the source is imported with another anchor, say).
+ */
+export type AccountRef = { readonly anchor: Anchor; readonly name?: undefined } | { readonly name: string; readonly anchor?: undefined } | { readonly anchor: Anchor; readonly name: string };
 
 export interface ChangeRequest {
   readonly sourceSystem: SystemName;
@@ -103,7 +107,16 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
   // The source accounts and their persons of the whole batch in one store call: a store on its own
   // thread (or across a network) answers one round trip, not two per change.
   const valid = checked.filter((c): c is Checked => !isPwsyncError(c));
-  const found = valid.length > 0 ? await ctx.store.lookupSources(valid.map((c) => c.lookup)) : [];
+  const found = valid.length > 0 ? [...(await ctx.store.lookupSources(valid.map((c) => c.lookup)))] : [];
+  // Named by anchor and name, and the anchor found nothing: one more round trip, for those only.
+  const byName = valid.flatMap((c, i) => (c.fallback !== undefined && found[i]?.accounts.length === 0 ? [{ i, lookup: c.fallback }] : []));
+  if (byName.length > 0) {
+    const again = await ctx.store.lookupSources(byName.map((b) => b.lookup));
+    byName.forEach((b, j) => {
+      const result = again[j];
+      if (result !== undefined) found[b.i] = result;
+    });
+  }
   const refusals: NewEvent[] = [];
   let nextFound = 0;
   const plans = checked.map((c): Plan | PwsyncError => {
@@ -154,6 +167,8 @@ interface Checked {
   readonly request: ChangeRequest;
   readonly source: SystemConfig;
   readonly lookup: SourceLookup;
+  /** By name, when `lookup` (by anchor) finds no account. */
+  readonly fallback?: SourceLookup;
   /** How the account was named, for messages. */
   readonly described: string;
 }
@@ -168,10 +183,13 @@ function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked 
     throw new InvalidInputError(`the change time ${new Date(request.changedAt).toISOString()} is in the future; check the source's clock`);
   }
   const ref = request.account;
-  if ('anchor' in ref) return { request, source, lookup: { system: source.name, anchor: ref.anchor }, described: `anchor "${ref.anchor}"` };
   const attribute = source.source.accountAttribute;
   const mode = source.source.match;
-  return { request, source, lookup: { system: source.name, name: attribute, mode, key: matchKey(ref.name, mode) }, described: `${attribute} "${ref.name}"` };
+  const byName = (name: string): SourceLookup => ({ system: source.name, name: attribute, mode, key: matchKey(name, mode) });
+  if (ref.anchor === undefined) return { request, source, lookup: byName(ref.name), described: `${attribute} "${ref.name}"` };
+  const lookup = { system: source.name, anchor: ref.anchor };
+  if (ref.name === undefined) return { request, source, lookup, described: `anchor "${ref.anchor}"` };
+  return { request, source, lookup, fallback: byName(ref.name), described: `anchor "${ref.anchor}" or ${attribute} "${ref.name}"` };
 }
 
 /**

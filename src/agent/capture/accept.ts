@@ -11,6 +11,8 @@ const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 export interface Capture {
   readonly account: string;
+  /** The account's immutable id at the source, when the hook knows it (AD's objectGUID). */
+  readonly anchor?: string;
   readonly source: string | undefined;
   readonly changedAt: number | undefined;
   /** Owned by the caller, who disposes it after the answer. */
@@ -70,6 +72,7 @@ export class CaptureAcceptor {
       const item = await writer.add({
         source,
         account: capture.account,
+        ...(capture.anchor === undefined ? {} : { anchor: capture.anchor }),
         changedAt: capture.changedAt ?? now,
         capturedAt: now,
         scope: pending ? 'pending' : 'in',

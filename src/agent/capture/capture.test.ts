@@ -28,7 +28,7 @@ async function withCapture(fn: (ctx: { store: AgentStore; socket: string; root: 
   await withStore(async (store, dir) => {
     const writer = new QueueWriter(store, { thread: false });
     const acceptor = new CaptureAcceptor({ config, store, writer, scope, log, now: Date.now, queued: () => undefined });
-    const socket = await listenCaptureSocket(join(dir.root, 'capture.sock'), acceptor, log);
+    const socket = await listenCaptureSocket(join(dir.root, 'capture.sock'), { acceptor }, log);
     try {
       await fn({ store, socket: socket.path, root: dir.root, acceptor });
     } finally {
@@ -151,17 +151,17 @@ describe('capture socket', () => {
 
   test('replaces a stale socket file, refuses a live one and a path that is not a socket', () =>
     withCapture(async ({ acceptor, root }) => {
-      await assert.rejects(listenCaptureSocket(join(root, 'capture.sock'), acceptor, log), /another agent is listening/);
+      await assert.rejects(listenCaptureSocket(join(root, 'capture.sock'), { acceptor }, log), /another agent is listening/);
       // What a crashed agent leaves: a socket file nobody listens on (bound, never listening).
       const stale = join(root, 'stale.sock');
       execFileSync('python3', ['-c', 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
       assert.equal((await stat(stale)).isSocket(), true);
-      const replaced = await listenCaptureSocket(stale, acceptor, log);
+      const replaced = await listenCaptureSocket(stale, { acceptor }, log);
       await replaced.close();
       const plain = join(root, 'plain');
       await writeFile(plain, 'x');
-      await assert.rejects(listenCaptureSocket(plain, acceptor, log), /is not a socket/);
-      await assert.rejects(listenCaptureSocket(`/tmp/${'x'.repeat(120)}.sock`, acceptor, log), /longer than 107 bytes/);
+      await assert.rejects(listenCaptureSocket(plain, { acceptor }, log), /is not a socket/);
+      await assert.rejects(listenCaptureSocket(`/tmp/${'x'.repeat(120)}.sock`, { acceptor }, log), /longer than 107 bytes/);
     }));
 });
 

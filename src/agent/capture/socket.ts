@@ -4,7 +4,7 @@ import { InvalidInputError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { CaptureAcceptor } from './accept.ts';
-import { captureHeaderSchema, MAX_HEADER_BYTES, type CaptureAnswer, type CaptureHeader } from './protocol.ts';
+import { MAX_HEADER_BYTES, parseCaptureHeader, type CaptureAnswer, type CaptureHeader } from './protocol.ts';
 
 /** sockaddr_un's path is 108 bytes on Linux, the terminating NUL included. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -14,12 +14,23 @@ export interface CaptureSocket {
   close(): Promise<void>;
 }
 
+/** Takes the payload of a `samba-syncpasswords` frame (one account's LDIF); wipes it when done. */
+export interface SambaFrameHandler {
+  accept(ldif: Buffer, source: string | undefined): Promise<CaptureAnswer>;
+}
+
+/** Who takes each kind of frame: passwords always; Samba's LDIF when the agent captures from Samba. */
+export interface CaptureHandlers {
+  readonly acceptor: CaptureAcceptor;
+  readonly samba?: SambaFrameHandler;
+}
+
 /**
  * The capture hooks' Unix socket: mode 0600, owned by the agent's user, so only that user (and
  * root) can hand the agent a password. A socket file left by an agent that died is replaced; a
  * live one means another agent is running, and this one refuses to start.
  */
-export async function listenCaptureSocket(path: string, acceptor: CaptureAcceptor, log: Logger): Promise<CaptureSocket> {
+export async function listenCaptureSocket(path: string, handlers: CaptureHandlers, log: Logger): Promise<CaptureSocket> {
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
     throw new InvalidInputError(`the capture socket path ${path} is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit of a Unix socket; set capture.socket to a shorter one`);
   }
@@ -29,7 +40,7 @@ export async function listenCaptureSocket(path: string, acceptor: CaptureAccepto
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    serve(socket, acceptor, log);
+    serve(socket, handlers, log);
   });
   // The socket is created with the process umask: make it 0600 from its first instant, not after.
   const umask = process.umask(0o177);
@@ -78,7 +89,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 /** Reads frames off one connection, one at a time, and answers each after it is committed. */
-function serve(socket: Socket, acceptor: CaptureAcceptor, log: Logger): void {
+function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
   let header: CaptureHeader | undefined;
   let headerBytes: Buffer[] = [];
   let headerLength = 0;
@@ -93,17 +104,31 @@ function serve(socket: Socket, acceptor: CaptureAcceptor, log: Logger): void {
     socket.destroySoon();
   };
 
-  const deliver = (h: CaptureHeader, bytes: Buffer): void => {
+  const take = async (h: CaptureHeader, bytes: Buffer): Promise<CaptureAnswer> => {
+    if ('format' in h) {
+      try {
+        if (handlers.samba === undefined) return { ok: false, error: 'malformed', message: 'this agent does not capture from Samba (capture.samba is not configured)' };
+        return await handlers.samba.accept(bytes, h.source);
+      } finally {
+        bytes.fill(0);
+      }
+    }
     const secret = Secret.adopt(bytes);
+    try {
+      return await handlers.acceptor.accept({ account: h.account, source: h.source, changedAt: h.changedAt, secret, via: 'socket' });
+    } finally {
+      secret.dispose();
+    }
+  };
+
+  const deliver = (h: CaptureHeader, bytes: Buffer): void => {
     busy = busy.then(async () => {
       let answer: CaptureAnswer;
       try {
-        answer = await acceptor.accept({ account: h.account, source: h.source, changedAt: h.changedAt, secret, via: 'socket' });
+        answer = await take(h, bytes);
       } catch (e) {
         log.error({ err: e }, 'capture failed');
         answer = { ok: false, error: 'unavailable', message: 'the agent failed to take the change' };
-      } finally {
-        secret.dispose();
       }
       if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
     });
@@ -129,7 +154,7 @@ function serve(socket: Socket, acceptor: CaptureAcceptor, log: Logger): void {
         }
         headerBytes = [];
         headerLength = 0;
-        const result = captureHeaderSchema.safeParse(parsed);
+        const result = parseCaptureHeader(parsed);
         if (!result.success) {
           const issue = result.error.issues[0];
           return fail(`bad header: ${issue ? `${issue.path.join('.') || 'header'}: ${issue.message}` : 'invalid'}`);

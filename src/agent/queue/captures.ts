@@ -18,13 +18,14 @@ export interface QueueCtx extends Ctx {
   readonly maxAgeMs: number;
 }
 
-const COLUMNS = 'seq, id, source, account, changed_at, captured_at, scope, attempts, last_attempt_at, last_error';
+const COLUMNS = 'seq, id, source, account, anchor, changed_at, captured_at, scope, attempts, last_attempt_at, last_error';
 
 interface CaptureRow {
   readonly seq: number;
   readonly id: string;
   readonly source: string;
   readonly account: string;
+  readonly anchor: string | null;
   readonly changed_at: number;
   readonly captured_at: number;
   readonly scope: CaptureScope;
@@ -50,6 +51,7 @@ export function sealContext(id: string): string {
 export function sealCapture(keyring: Keyring, capture: NewCapture): SealedCapture {
   checkText('source', capture.source);
   checkText('account', capture.account);
+  if (capture.anchor !== undefined) checkText('anchor', capture.anchor);
   checkTime('changedAt', capture.changedAt);
   checkTime('capturedAt', capture.capturedAt);
   const scope = capture.scope ?? 'in';
@@ -60,6 +62,7 @@ export function sealCapture(keyring: Keyring, capture: NewCapture): SealedCaptur
     id,
     source: capture.source,
     account: capture.account,
+    anchor: capture.anchor ?? null,
     changedAt: capture.changedAt,
     capturedAt: capture.capturedAt,
     scope,
@@ -78,8 +81,8 @@ export function enqueueSealed(ctx: Ctx & Pick<QueueCtx, 'maxLength'>, captures: 
     let length = ctx.sql.prepare<{ length: number }>('SELECT length FROM queue_length WHERE one = 1').get()?.length ?? 0;
     const existing = ctx.sql.prepare<CaptureRow>(`SELECT ${COLUMNS} FROM captures WHERE id = ?`);
     const insert = ctx.sql.prepare<CaptureRow>(
-      `INSERT INTO captures (id, source, account, changed_at, captured_at, scope, key_id, secret)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+      `INSERT INTO captures (id, source, account, anchor, changed_at, captured_at, scope, key_id, secret)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
     );
     const now = ctx.now();
     return captures.map((c): EnqueueOutcome => {
@@ -89,7 +92,7 @@ export function enqueueSealed(ctx: Ctx & Pick<QueueCtx, 'maxLength'>, captures: 
         insertEvent(ctx, { at: now, code: 7042, system: c.source, anchor: c.account, changeId: c.id, message: `${EVENTS[7042].text} (limit ${ctx.maxLength})` });
         return { ok: false, error: new QueueFullError(ctx.maxLength) };
       }
-      const row = insert.get(c.id, c.source, c.account, c.changedAt, c.capturedAt, c.scope, c.sealed.keyId, c.sealed.blob);
+      const row = insert.get(c.id, c.source, c.account, c.anchor, c.changedAt, c.capturedAt, c.scope, c.sealed.keyId, c.sealed.blob);
       if (row === undefined) throw new InvalidInputError(`capture ${c.id} was not inserted`);
       length++;
       return { ok: true, item: toCapture(row) };
@@ -197,6 +200,7 @@ function toCapture(row: CaptureRow): QueuedCapture {
     id: row.id,
     source: row.source,
     account: row.account,
+    anchor: row.anchor,
     changedAt: row.changed_at,
     capturedAt: row.captured_at,
     scope: row.scope,

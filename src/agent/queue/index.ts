@@ -6,7 +6,7 @@ import { InvalidInputError } from '../../core/errors.ts';
 export { AgentStore, DEFAULT_MAX_QUEUE_AGE_MS, DEFAULT_MAX_QUEUE_LENGTH, type AgentStoreOptions } from './store.ts';
 export { QueueWriter, type QueueWriterOptions, type QueueWriterStats } from './writer.ts';
 export { CaptureNotFoundError, QueueFullError, TargetExistsError, TargetNotFoundError } from './errors.ts';
-export { AGENT_SCHEMA_VERSION } from './migrations.ts';
+export { AGENT_MIGRATIONS, AGENT_SCHEMA_VERSION } from './migrations.ts';
 export { DEFAULT_RETRY_INTERVAL_MS, MAX_RETRY_INTERVAL_MS, MIN_RETRY_INTERVAL_MS } from './targets.ts';
 export type * from './types.ts';
 

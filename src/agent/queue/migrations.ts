@@ -80,8 +80,23 @@ CREATE INDEX events_at ON events (at);
 CREATE INDEX events_code ON events (code);
 `;
 
+// The source's immutable account id (AD's objectGUID) when the hook knows it; and how far each
+// source account's password has been taken (a capture source that reports an account's current
+// state whenever any of its attributes changes, as Samba's syncpasswords does, is told apart from
+// a new password by it: AD's msDS-KeyVersionNumber).
+const V2 = `
+ALTER TABLE captures ADD COLUMN anchor TEXT;
+CREATE TABLE capture_marks (
+  source      TEXT    NOT NULL,
+  account_key TEXT    NOT NULL,
+  mark        INTEGER NOT NULL,
+  at          INTEGER NOT NULL,
+  PRIMARY KEY (source, account_key)
+) WITHOUT ROWID;
+`;
+
 /** Every migration of the agent's database, in order. */
-export const AGENT_MIGRATIONS: readonly Migration[] = [{ version: 1, sql: V1 }];
+export const AGENT_MIGRATIONS: readonly Migration[] = [{ version: 1, sql: V1 }, { version: 2, sql: V2 }];
 
 export const AGENT_SCHEMA_VERSION = Math.max(...AGENT_MIGRATIONS.map((m) => m.version));
 

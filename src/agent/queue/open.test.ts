@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { StoreError } from '../../core/errors.ts';
 import { StoreSchemaTooNewError } from '../../store/errors.ts';
 import { openSqliteStore } from '../../store/sqlite/index.ts';
-import { AGENT_SCHEMA_VERSION, openAgentStore } from './index.ts';
+import { AGENT_MIGRATIONS, AGENT_SCHEMA_VERSION, openAgentStore } from './index.ts';
 import { capture, withDir, withStore } from './test-support.ts';
 
 void describe('agent queue file', () => {
@@ -60,7 +60,7 @@ void describe('agent queue file', () => {
       }
       const db = new Database(path, { readonly: true });
       try {
-        assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [AGENT_SCHEMA_VERSION], 'migrations ran once');
+        assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), AGENT_MIGRATIONS.map((m) => m.version), 'migrations ran once');
       } finally {
         db.close();
       }

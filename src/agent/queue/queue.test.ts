@@ -26,7 +26,7 @@ void describe('agent queue', () => {
       assert.match(first.id, UUID_V7);
       assert.ok(second.seq > first.seq);
       assert.deepEqual(first, {
-        seq: first.seq, id: first.id, source: 'corp', account: 'alice', changedAt: 10, capturedAt: 20, scope: 'in', attempts: 0, lastAttemptAt: null, lastError: null,
+        seq: first.seq, id: first.id, source: 'corp', account: 'alice', anchor: null, changedAt: 10, capturedAt: 20, scope: 'in', attempts: 0, lastAttemptAt: null, lastError: null,
       });
       assert.deepEqual(await store.peek(10), items);
       assert.deepEqual(await store.peek(1), [first]);

@@ -8,6 +8,7 @@ import { checkpointTruncate, WalScrubber } from '../../store/sqlite/scrub.ts';
 import type { SqlitePragmas } from '../../store/sqlite/store.ts';
 import * as captures from './captures.ts';
 import * as events from './events.ts';
+import * as marks from './marks.ts';
 import * as targets from './targets.ts';
 import type {
   AgentEvent, AgentEventFilter, EnqueueOutcome, NewAgentEvent, NewCapture, NewTarget, QueuedCapture, QueueStats, SealedCapture, Target,
@@ -108,6 +109,16 @@ export class AgentStore {
   /** As {@link enqueue}, for captures sealed with {@link seal} (the group-commit writer's path). */
   enqueueSealed(list: readonly SealedCapture[]): Promise<EnqueueOutcome[]> {
     return this.#run(() => captures.enqueueSealed(this.#ctx, list));
+  }
+
+  /** The highest mark recorded for a source account (see marks.ts); undefined when none. */
+  getMark(source: string, accountKey: string): Promise<number | undefined> {
+    return this.#run(() => marks.getMark(this.#ctx, source, accountKey));
+  }
+
+  /** Records a source account's mark unless a higher one is recorded already. */
+  setMark(source: string, accountKey: string, mark: number): Promise<void> {
+    return this.#run(() => marks.setMark(this.#ctx, source, accountKey, mark, this.now()));
   }
 
   /** The oldest queued changes, in delivery order (after `afterSeq` when given); no secrets. */

@@ -15,6 +15,11 @@ export interface NewCapture {
   readonly source: string;
   /** The account in the source, as the hook names it (the event's `anchor`). */
   readonly account: string;
+  /**
+   * The account's immutable id at the source when the hook knows it (AD's objectGUID): the server
+   * finds the account by it first, and by `account` when it has no account with that anchor.
+   */
+  readonly anchor?: string;
   /** When the source changed the password (the server orders changes by it). */
   readonly changedAt: EpochMs;
   /** When the agent received it, on the agent's clock: the queue age limit counts from here. */
@@ -34,6 +39,7 @@ export interface SealedCapture {
   readonly id: string;
   readonly source: string;
   readonly account: string;
+  readonly anchor: string | null;
   readonly changedAt: EpochMs;
   readonly capturedAt: EpochMs;
   readonly scope: CaptureScope;
@@ -47,6 +53,7 @@ export interface QueuedCapture {
   readonly id: string;
   readonly source: string;
   readonly account: string;
+  readonly anchor: string | null;
   readonly changedAt: EpochMs;
   readonly capturedAt: EpochMs;
   readonly scope: CaptureScope;

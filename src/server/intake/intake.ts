@@ -181,7 +181,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
         results.push({ id: n.id, status: 'retry' }); // replaced below
         requests.push({
           index: results.length - 1,
-          request: { sourceSystem: n.source, account: { name: n.account }, secret: opened, changedAt: n.changedAt, origin: 'source', actor: `agent:${agent.name}`, notificationId: n.id },
+          request: { sourceSystem: n.source, account: n.anchor === undefined ? { name: n.account } : { anchor: n.anchor, name: n.account }, secret: opened, changedAt: n.changedAt, origin: 'source', actor: `agent:${agent.name}`, notificationId: n.id },
         });
       }
       if (rejections.length > 0) await ctx.store.appendEvents(rejections);
@@ -246,10 +246,10 @@ function openPassword(n: Notification, jwe: IntakeOptions['jwe']): Secret | { re
   }
   const plain = result.plaintext;
   const header = result.header;
-  const bound = header[JWE_BINDING.id] === n.id && header[JWE_BINDING.source] === n.source && header[JWE_BINDING.account] === n.account;
+  const bound = header[JWE_BINDING.id] === n.id && header[JWE_BINDING.source] === n.source && header[JWE_BINDING.account] === n.account && header[JWE_BINDING.anchor] === n.anchor;
   if (!bound) {
     plain.fill(0);
-    return { reason: 'invalid', message: 'the encrypted password belongs to another notification (its protected header names another id, source or account)' };
+    return { reason: 'invalid', message: 'the encrypted password belongs to another notification (its protected header names another id, source, account or anchor)' };
   }
   if (plain.length === 0 || plain.length > MAX_PASSWORD_BYTES) {
     const length = plain.length;

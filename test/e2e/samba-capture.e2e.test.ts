@@ -1,0 +1,123 @@
+/*
+ * Capture at a Samba AD domain controller, end to end with the real processes: a change made on
+ * the DC (an administrator's LDAPS reset, the user's own change, samba-tool), captured by
+ * syncpasswords under the agent's supervision, handed over by pwsync-samba-hook, queued, delivered
+ * to the server, and written to a private OpenLDAP (the new password binds) and to an application
+ * file (the new password verifies). Scope by the DC's groups; the agent stopped while passwords
+ * change (nothing lost: syncpasswords resumes from its cursor); a password Samba takes and
+ * OpenLDAP's policy refuses (6927 there, the file still gets it, capture goes on); syncpasswords
+ * killed (restarted by the agent, 7049). Needs root and Samba (scripts/test.sh installs it).
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { assertNoPasswords, eventually } from '../support/agent-world.ts';
+import type { CliProcess } from '../support/cli.ts';
+import { createSambaCaptureWorld, freshPassword, initialPassword, type SambaCaptureWorld } from '../support/samba-capture-world.ts';
+
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
+
+describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a file', () => {
+  let world: SambaCaptureWorld;
+  let agent: CliProcess;
+  const current = new Map(USERS.map((u) => [u, initialPassword(u)]));
+
+  /** Waits until both targets take `password` for `login`. */
+  const arrives = async (login: string, password: string, ms = 20_000): Promise<void> => {
+    await eventually(async () => (await world.ldapBinds(login, password)) && (await world.appsHold(login, password)), ms, `${login}'s new password on OpenLDAP and in the file`);
+    current.set(login, password);
+  };
+
+  before(async () => {
+    world = await createSambaCaptureWorld({ users: USERS, include: USERS.filter((u) => u !== 'grace'), exclude: ['heidi'] });
+    await world.startServer();
+    agent = await world.startAgent();
+    // The cursor is new: its first pass reports every account, and none of them is a change.
+    await eventually(async () => (await readFile(join(world.dir, 'agent.log'), 'utf8')).includes('first pass done'), 30_000, 'the first pass');
+  });
+
+  after(async () => {
+    await world.close();
+    await assertNoPasswords(world.dir, world.passwords, world.outputs, 'after the Samba capture run').catch((e: unknown) => {
+      // The directory is gone by now; the outputs were checked.
+      if (!(e instanceof Error && /ENOENT/.test(e.message))) throw e;
+    });
+  });
+
+  test('passwords set before the agent started are not forwarded', async () => {
+    const events = await world.serverEvents();
+    assert.equal(events.filter((e) => e.code === 7001).length, 0, JSON.stringify(events.slice(0, 5)));
+    assert.equal(await world.ldapBinds('alice', initialPassword('alice')), true);
+  });
+
+  test("an administrator's LDAPS reset, with a non-ASCII password, reaches OpenLDAP and the file", async () => {
+    const password = 'Ålice-Nÿ-Pässwörd-1';
+    await world.reset('alice', password);
+    await arrives('alice', password);
+    // By objectGUID: the server found the account by the anchor the agent sent.
+    const routed = (await world.serverEvents()).filter((e) => e.code === 7001 && e.system === 'ad');
+    assert.equal(routed.at(-1)?.anchor, world.users.get('alice')?.guid);
+  });
+
+  test("the user's own change reaches both targets", async () => {
+    const password = freshPassword('Bob');
+    await world.selfChange('bob', current.get('bob') ?? '', password);
+    await arrives('bob', password);
+  });
+
+  test('samba-tool user setpassword reaches both targets', async () => {
+    const password = freshPassword('Carol');
+    await world.sambaTool('carol', password);
+    await arrives('carol', password);
+  });
+
+  test('scope: a user outside the include group and a member of the exclude group are not forwarded', async () => {
+    const outside = freshPassword('Grace');
+    const excluded = freshPassword('Heidi');
+    await world.reset('grace', outside);
+    await world.reset('heidi', excluded);
+    const marker = freshPassword('Dave');
+    await world.reset('dave', marker);
+    await arrives('dave', marker);
+    await eventually(async () => (await world.agentEvents()).filter((e) => e.code === 7040).length >= 2, 10_000, 'two 7040 events');
+    const outOfScope = (await world.agentEvents()).filter((e) => e.code === 7040).map((e) => e.anchor);
+    assert.deepEqual(outOfScope.sort(), ['grace', 'heidi']);
+    assert.equal(await world.ldapBinds('grace', outside), false);
+    assert.equal(await world.ldapBinds('heidi', excluded), false);
+    assert.equal(await world.appsHold('heidi', excluded), false);
+  });
+
+  test('a password Samba takes and OpenLDAP refuses: 6927 for OpenLDAP, the file gets it, capture goes on', async () => {
+    const short = 'Ab1-xyz'; // 7 characters: Samba's minimum; OpenLDAP's policy asks for 8
+    await world.reset('erin', short);
+    await eventually(async () => world.appsHold('erin', short), 20_000, "erin's short password in the file");
+    await eventually(async () => (await world.serverEvents()).some((e) => e.code === 6927 && e.system === 'directory'), 20_000, 'a 6927 event for the directory');
+    assert.equal(await world.ldapBinds('erin', initialPassword('erin')), true);
+    const next = freshPassword('Frank');
+    await world.reset('frank', next);
+    await arrives('frank', next);
+  });
+
+  test('agent stopped while passwords change: everything arrives once it is back, the newest password of two quick changes wins', async () => {
+    assert.equal(await agent.stop('SIGTERM'), 0);
+    const first = freshPassword('AliceA');
+    const second = freshPassword('AliceB');
+    const bobs = freshPassword('BobC');
+    await world.reset('alice', first);
+    await world.reset('alice', second);
+    await world.reset('bob', bobs);
+    agent = await world.startAgent();
+    await arrives('alice', second);
+    await arrives('bob', bobs);
+    assert.equal(await world.ldapBinds('alice', first), false);
+  });
+
+  test('the agent killed with SIGKILL: the new agent takes over the cursor, nothing is lost', async () => {
+    await agent.stop('SIGKILL');
+    const password = freshPassword('Carol2');
+    await world.reset('carol', password);
+    agent = await world.startAgent();
+    await arrives('carol', password);
+  });
+});
