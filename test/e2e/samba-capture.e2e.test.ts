@@ -113,11 +113,45 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
     assert.equal(await world.ldapBinds('alice', first), false);
   });
 
+  test('syncpasswords killed: the agent starts it again (7049) from its cursor', async () => {
+    const pidFile = join(world.dir, 'agent-data', 'samba-syncpasswords.ldb.pid');
+    const pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
+    assert.ok(pid > 1, `a pid in ${pidFile}`);
+    process.kill(pid, 'SIGKILL');
+    await eventually(async () => (await world.agentEvents()).some((e) => e.code === 7049 && /signal SIGKILL/.test(e.message)), 10_000, 'a 7049 event');
+    const password = freshPassword('Dave2');
+    await world.reset('dave', password);
+    await arrives('dave', password);
+  });
+
   test('the agent killed with SIGKILL: the new agent takes over the cursor, nothing is lost', async () => {
     await agent.stop('SIGKILL');
     const password = freshPassword('Carol2');
     await world.reset('carol', password);
     agent = await world.startAgent();
     await arrives('carol', password);
+  });
+});
+
+describe("Samba's default process model (prefork): changes are picked up without its 5-second timer", () => {
+  let world: SambaCaptureWorld;
+
+  before(async () => {
+    world = await createSambaCaptureWorld({ users: ['ivan', 'judy'], processModel: 'prefork' });
+    await world.startServer();
+    await world.startAgent();
+    await eventually(async () => (await readFile(join(world.dir, 'agent.log'), 'utf8')).includes('wake-up chosen'), 30_000, 'the first pass');
+  });
+
+  after(() => world.close());
+
+  test('the agent chose to poll the directory, and a reset and a samba-tool change arrive', async () => {
+    const log = await readFile(join(world.dir, 'agent.log'), 'utf8');
+    assert.match(log, /"wake":"poll","pollIntervalMs":200,"msg":"syncpasswords wake-up chosen"/);
+    const reset = freshPassword('Ivan');
+    await world.reset('ivan', reset);
+    const tool = freshPassword('Judy');
+    await world.sambaTool('judy', tool);
+    await eventually(async () => (await world.ldapBinds('ivan', reset)) && (await world.ldapBinds('judy', tool)), 20_000, 'both passwords on OpenLDAP');
   });
 });

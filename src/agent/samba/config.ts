@@ -6,6 +6,9 @@ import { durationSchema } from '../../config/duration.ts';
 /** Where `make -C native` (run by `npm test` and the install steps) puts the hook. */
 export const DEFAULT_SAMBA_HOOK = fileURLToPath(new URL('../../../native/build/pwsync-samba-hook', import.meta.url));
 
+/** samba-tool with a wait for changes that does not depend on Samba's process model (see the file). */
+export const DEFAULT_SYNCPASSWORDS_COMMAND = fileURLToPath(new URL('../../../native/pwsync-syncpasswords', import.meta.url));
+
 /**
  * `capture.samba`: the agent runs `samba-tool user syncpasswords` on a Samba AD domain controller
  * and supervises it; syncpasswords hands every changed account's current state, with the cleartext
@@ -16,8 +19,19 @@ export const sambaCaptureSchema = z.strictObject({
   smbConf: z.string().min(1).default('/etc/samba/smb.conf'),
   /** The source system its changes belong to; default the agent's first. */
   source: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/).optional(),
-  /** How to run samba-tool (it must run as root: syncpasswords reads the database through the privileged socket). */
-  command: z.array(z.string().min(1)).min(1).default(['samba-tool']),
+  /**
+   * How to run samba-tool (as root: syncpasswords reads the database through the privileged
+   * socket). Default pwsync's `native/pwsync-syncpasswords`, samba-tool with a quicker wait.
+   */
+  command: z.array(z.string().min(1)).min(1).default([DEFAULT_SYNCPASSWORDS_COMMAND]),
+  /**
+   * How syncpasswords waits for changes (with the default command): `notify` (Samba's notification,
+   * at once with `-M single`), `poll` (the directory's USN every `pollInterval`; any process
+   * model), `samba` (samba-tool's own: up to 5 s under prefork), or `auto`: `notify` when the
+   * running Samba uses `-M single`, `poll` otherwise.
+   */
+  wake: z.enum(['auto', 'notify', 'poll', 'samba']).default('auto'),
+  pollInterval: durationSchema.default(200).refine((ms) => ms >= 10 && ms <= 60_000, 'between 10ms and 60s'),
   /** GNUPGHOME with the private key named by smb.conf's `password hash gpg key ids`; default: the agent's own GNUPGHOME or ~/.gnupg. */
   gnupgHome: z.string().min(1).optional(),
   /** syncpasswords' cursor (its cache database); default `<dataDir>/samba-syncpasswords.ldb`. Back it up with the agent's data. */

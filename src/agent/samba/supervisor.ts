@@ -8,6 +8,7 @@ import { pathExists } from '../../util/files.ts';
 import type { AgentStore } from '../queue/index.ts';
 import type { SambaCapture } from './capture.ts';
 import type { SambaCaptureConfig } from './config.ts';
+import { runningSambaModel } from './process-model.ts';
 
 /** What syncpasswords is asked for, fixed in its cursor: the account, its ids, its change time and key version, the cleartext. */
 export const SYNC_ATTRIBUTES = ['objectGUID', 'sAMAccountName', 'userPrincipalName', 'pwdLastSet', 'msDS-KeyVersionNumber', 'userAccountControl', 'virtualClearTextUTF8'];
@@ -50,7 +51,9 @@ export class SambaSupervisor {
   #child: ChildProcess | undefined;
   #stopping = false;
   #running: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  #resume: (() => void) | undefined;
+  /** How the running syncpasswords waits for changes (PWSYNC_SAMBA_WAKE). */
+  #wake: 'notify' | 'poll' | 'samba' = 'poll';
   #starts = 0;
 
   constructor(options: SambaSupervisorOptions) {
@@ -74,7 +77,7 @@ export class SambaSupervisor {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#wake?.();
+    this.#resume?.();
     const child = this.#child;
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -108,10 +111,10 @@ export class SambaSupervisor {
       log.warn({ exitCode: outcome.code, signal: outcome.signal, ranForMs: ranFor, restartInMs: delay, tail: outcome.tail.slice(-5) }, 'syncpasswords stopped; starting it again from its cursor');
       await store.appendEvents([{ code: 7049, system: config.source, message: `samba-tool user syncpasswords stopped (${why}); started again in ${Math.round(delay / 100) / 10} s from its cursor` }]);
       await new Promise<void>((resume) => {
-        this.#wake = resume;
+        this.#resume = resume;
         setTimeout(resume, delay).unref();
       });
-      this.#wake = undefined;
+      this.#resume = undefined;
       delay = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
     }
   }
@@ -146,8 +149,20 @@ export class SambaSupervisor {
       await this.#writeState(state);
       log.info('syncpasswords first pass done; capturing changes');
     }
+    this.#wake = await this.#chooseWake();
     this.#starts++;
     return this.#run([]);
+  }
+
+  /** `auto`: Samba's notification answers at once only in its single-process model. */
+  async #chooseWake(): Promise<'notify' | 'poll' | 'samba'> {
+    const { config, log } = this.#o;
+    if (config.wake !== 'auto') return config.wake;
+    // Samba's other models rename their processes (the command line is gone): not found is not single.
+    const model = await runningSambaModel(config.smbConf);
+    const wake = model === 'single' ? 'notify' : 'poll';
+    log.info({ sambaModel: model ?? 'not single (or samba not running)', wake, pollIntervalMs: wake === 'poll' ? config.pollInterval : undefined }, 'syncpasswords wake-up chosen');
+    return wake;
   }
 
   /** Runs one syncpasswords command to its end, its output kept for the log. */
@@ -159,6 +174,7 @@ export class SambaSupervisor {
     const argv = [...prefix, 'user', 'syncpasswords', '-s', config.smbConf, `--cache-ldb=${config.cursor}`, ...args];
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      PWSYNC_SAMBA_WAKE: this.#wake === 'poll' ? `poll:${config.pollInterval}` : this.#wake,
       PWSYNC_CAPTURE_SOCKET: socketPath,
       PWSYNC_HOOK_TIMEOUT_MS: String(config.hookTimeout),
       ...(config.gnupgHome === undefined ? {} : { GNUPGHOME: config.gnupgHome }),
