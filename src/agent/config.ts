@@ -34,6 +34,17 @@ export const agentConfigSchema = z.strictObject({
           token: secretRef(),
         })
         .optional(),
+      /** The PAM module (pam_pwsync) at this host. */
+      pam: z
+        .strictObject({
+          /**
+           * The file pam_pwsync appends a line to for each change it could not hand over (the agent
+           * down, slow or refusing); read, reported as event 7050 and emptied at start and every 10 s.
+           * Off by default.
+           */
+          missedFile: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   scope: scopeConfigSchema.optional(),
@@ -74,6 +85,8 @@ export type AgentConfig = Readonly<
     /** `<dataDir>/agent.key`. */
     keyFile: string;
     socketPath: string;
+    /** `capture.pam.missedFile`, absolute; undefined when off. */
+    pamMissedFile: string | undefined;
   }
 >;
 
@@ -105,6 +118,7 @@ export async function checkAgentConfig(file: string, options: LoadOptions = {}):
       queuePath: resolve(dataDir, 'agent.db'),
       keyFile: resolve(dataDir, 'agent.key'),
       socketPath: resolve(baseDir, raw.capture.socket ?? resolve(dataDir, 'capture.sock')),
+      pamMissedFile: raw.capture.pam?.missedFile === undefined ? undefined : resolve(baseDir, raw.capture.pam.missedFile),
     },
     problems: [],
     warnings: result.warnings,

@@ -5,6 +5,7 @@ import { acquireProcessLock } from '../util/process-lock.ts';
 import { CaptureAcceptor } from './capture/accept.ts';
 import { listenCaptureHttp, type CaptureHttp } from './capture/http.ts';
 import { listenCaptureSocket, type CaptureSocket } from './capture/socket.ts';
+import { MissedChanges } from './capture/missed.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { QueueWriter, type AgentStore } from './queue/index.ts';
 import { agentLockPath, openAgentData } from './data.ts';
@@ -62,6 +63,12 @@ export async function startAgent(configFile: string, options: { now?: () => numb
     }
     sender.start();
     cleanups.push(() => sender.stop());
+    if (config.pamMissedFile !== undefined) {
+      // After the socket: a change made from now on is taken, not missed.
+      const missed = new MissedChanges({ file: config.pamMissedFile, store, log, sources: config.sources });
+      cleanups.push(() => missed.stop());
+      await missed.start();
+    }
 
     const stats = await store.stats();
     const targets = await store.listTargets();

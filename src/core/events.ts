@@ -37,6 +37,8 @@ export const EVENTS = {
   7044: { name: 'DELIVERY_REJECTED', severity: 'error', text: 'a server refused a queued change for good; it was removed from the queue' },
   7045: { name: 'TARGET_AVAILABLE', severity: 'info', text: 'a server that was unavailable accepts deliveries again' },
   7046: { name: 'SCOPE_UNRESOLVED', severity: 'warning', text: 'group membership could not be resolved; the change stays queued and is checked again' },
+  // 7047–7049 are reserved for the Samba AD capture.
+  7050: { name: 'CAPTURE_MISSED', severity: 'error', text: 'a password change was made while the agent could not take it; it was not forwarded: ask the person to change it again or reset it' },
 } as const satisfies Record<number, { name: string; severity: Severity; text: string }>;
 
 export type Severity = 'info' | 'warning' | 'error';
