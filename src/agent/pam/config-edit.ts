@@ -22,7 +22,13 @@ export type PamEditRefusal =
   /** A pam_pwsync line is there without pwsync's marker: someone added it by hand. */
   | 'UNMARKED_PWSYNC_LINE'
   /** A module argument PAM cannot carry (whitespace, brackets, control characters, empty). */
-  | 'BAD_ARGUMENT';
+  | 'BAD_ARGUMENT'
+  /** The module directory or the PAM file (or a directory above) is not root's alone. */
+  | 'NOT_ROOT_ONLY'
+  /** native/build/pam_pwsync.so is not there. */
+  | 'MODULE_NOT_BUILT'
+  /** Removing the module while a PAM file still names it. */
+  | 'MODULE_IN_USE';
 
 export class PamEditError extends InvalidInputError {
   constructor(
