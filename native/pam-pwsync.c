@@ -142,7 +142,8 @@ static void record_missed(pam_handle_t *pamh, const struct options *o, const cha
   if (stat(dirname(dir_buf), &dir) != 0 || !S_ISDIR(dir.st_mode)) return; /* not set up here: skip */
 
   for (int attempt = 0; attempt < 3; attempt++) {
-    int fd = open(o->missed_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    /* O_NONBLOCK: a FIFO planted at the path must not hold up the change (and is refused below). */
+    int fd = open(o->missed_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
     if (fd < 0) {
       pam_syslog(pamh, LOG_ERR, "pwsync: cannot record the missed change of %s in %s: %s", user, o->missed_path, strerror(errno));
       return;
@@ -154,7 +155,7 @@ static void record_missed(pam_handle_t *pamh, const struct options *o, const cha
       close(fd);
       return;
     }
-    if (st.st_uid != dir.st_uid && st.st_size == 0 && fchown(fd, dir.st_uid, dir.st_gid) != 0) {
+    if (st.st_uid != dir.st_uid && fchown(fd, dir.st_uid, dir.st_gid) != 0) {
       pam_syslog(pamh, LOG_ERR, "pwsync: cannot give %s to the owner of its directory: %s", o->missed_path, strerror(errno));
     }
     ssize_t written = write(fd, line, (size_t)length);
