@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ import { PAM_FILE, PamHost, run } from '../support/pam-host.ts';
 const NATIVE = fileURLToPath(new URL('../../native', import.meta.url));
 /** The module's timeout in this test: the longest a change may wait for a slow agent. */
 const TIMEOUT_MS = 1000;
+const NOBODY = 65534;
 
 void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
   assert.equal(process.getuid?.(), 0, 'this test edits /etc/pam.d and adds users: run it as root');
@@ -92,10 +93,14 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
     world = await createAgentWorld({
       parentDir,
       logins: [users.a, users.b, users.excluded, users.outside],
-      agentYaml: ['capture:', '  pam: { missedFile: ./pam-missed.jsonl }', 'scope:', `  include: [${include}]`, `  exclude: [${exclude}]`, '  directory: { unix: {} }'],
+      agentYaml: ['capture:', '  pam: { missedFile: ./missed/pam-missed.jsonl }', 'scope:', `  include: [${include}]`, `  exclude: [${exclude}]`, '  directory: { unix: {} }'],
     });
     worldMade = true;
-    missedFile = join(world.dir, 'pam-missed.jsonl');
+    // As on a real host, the missed file's directory is the agent's user's (here: nobody's).
+    const missedDir = join(world.dir, 'missed');
+    mkdirSync(missedDir, { mode: 0o700 });
+    chownSync(missedDir, NOBODY, NOBODY);
+    missedFile = join(missedDir, 'pam-missed.jsonl');
     syslogFile = join(world.dir, 'syslog');
     syslogHere = await host.listenSyslog(syslogFile);
     host.track((await world.startServer()).child);
@@ -182,6 +187,8 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
     assert.ok(down.ms < TIMEOUT_MS + 1000, `chpasswd took ${down.ms.toFixed(0)} ms with the agent down`);
     const readMissed = (): { account: string; at: number; reason: string }[] =>
       readFileSync(missedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { account: string; at: number; reason: string });
+    const created = statSync(missedFile);
+    assert.deepEqual([created.uid, created.gid, created.mode & 0o777], [NOBODY, NOBODY, 0o600], "the missed file is the directory owner's, 0600");
     const [downLine, ...more] = readMissed();
     assert.deepEqual([downLine?.account, more.length], [users.a, 0]);
     assert.match(downLine?.reason ?? '', /not reachable/);
