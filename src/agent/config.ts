@@ -37,6 +37,17 @@ export const agentConfigSchema = z.strictObject({
         .optional(),
       /** Capture on a Samba AD domain controller through `samba-tool user syncpasswords` (docs/sources/samba-ad.md). */
       samba: sambaCaptureSchema.optional(),
+      /** The PAM module (pam_pwsync) at this host. */
+      pam: z
+        .strictObject({
+          /**
+           * The file pam_pwsync appends a line to for each change it could not hand over (the agent
+           * down, slow or refusing); read, reported as event 7050 and emptied at start and every 10 s.
+           * Off by default.
+           */
+          missedFile: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   scope: scopeConfigSchema.optional(),
@@ -79,6 +90,8 @@ export type AgentConfig = Readonly<
     socketPath: string;
     /** `capture.samba`, resolved; undefined when the agent does not capture from Samba. */
     samba: SambaCaptureConfig | undefined;
+    /** `capture.pam.missedFile`, absolute; undefined when off. */
+    pamMissedFile: string | undefined;
   }
 >;
 
@@ -115,6 +128,7 @@ export async function checkAgentConfig(file: string, options: LoadOptions = {}):
       keyFile: resolve(dataDir, 'agent.key'),
       socketPath: resolve(baseDir, raw.capture.socket ?? resolve(dataDir, 'capture.sock')),
       samba: raw.capture.samba === undefined ? undefined : resolveSambaCapture(raw.capture.samba, { baseDir, dataDir, defaultSource: raw.sources[0] ?? '' }),
+      pamMissedFile: raw.capture.pam?.missedFile === undefined ? undefined : resolve(baseDir, raw.capture.pam.missedFile),
     },
     problems: [],
     warnings: result.warnings,

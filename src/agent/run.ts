@@ -5,6 +5,7 @@ import { acquireProcessLock } from '../util/process-lock.ts';
 import { CaptureAcceptor } from './capture/accept.ts';
 import { listenCaptureHttp, type CaptureHttp } from './capture/http.ts';
 import { listenCaptureSocket, type CaptureSocket } from './capture/socket.ts';
+import { MissedChanges } from './capture/missed.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { QueueWriter, type AgentStore } from './queue/index.ts';
 import { agentLockPath, openAgentData } from './data.ts';
@@ -70,6 +71,12 @@ export async function startAgent(configFile: string, options: { now?: () => numb
       const supervisor = new SambaSupervisor({ config: config.samba, socketPath: socket.path, capture: samba, store, log: log.child({ capture: 'samba' }), now });
       await supervisor.start();
       cleanups.push(() => supervisor.stop());
+    }
+    if (config.pamMissedFile !== undefined) {
+      // After the socket: a change made from now on is taken, not missed.
+      const missed = new MissedChanges({ file: config.pamMissedFile, store, log, sources: config.sources });
+      cleanups.push(() => missed.stop());
+      await missed.start();
     }
 
     const stats = await store.stats();

@@ -40,6 +40,7 @@ export const EVENTS = {
   7047: { name: 'CAPTURE_UNREADABLE', severity: 'error', text: 'the source reported an account in a form the agent cannot read; that report was skipped' },
   7048: { name: 'NO_CLEARTEXT', severity: 'error', text: 'a password changed at the source, but the source holds no cleartext of it to forward' },
   7049: { name: 'CAPTURE_FEED_RESTARTED', severity: 'warning', text: 'the source\'s change feed stopped; it was started again and resumes from its cursor' },
+  7050: { name: 'CAPTURE_MISSED', severity: 'error', text: 'a password change was made while the agent could not take it; it was not forwarded: ask the person to change it again or reset it' },
 } as const satisfies Record<number, { name: string; severity: Severity; text: string }>;
 
 export type Severity = 'info' | 'warning' | 'error';

@@ -37,6 +37,10 @@ export interface AgentWorld {
 
 export interface AgentWorldOptions {
   readonly accounts?: number;
+  /** The source's logins instead of u000…: e.g. users of this host, for a PAM test. */
+  readonly logins?: readonly string[];
+  /** Where the world's temporary directory is made (default the system's); for a caller that must remove it on a signal. */
+  readonly parentDir?: string;
   /** Extra lines for the agent's configuration. */
   readonly agentYaml?: readonly string[];
   /** Extra agents registered with the server: name → the source systems that list it. */
@@ -58,9 +62,9 @@ export async function freePort(): Promise<number> {
 }
 
 export async function createAgentWorld(options: AgentWorldOptions = {}): Promise<AgentWorld> {
-  const dir = await mkdtemp(join(tmpdir(), 'pwsync-agent-'));
+  const dir = await mkdtemp(join(options.parentDir ?? tmpdir(), 'pwsync-agent-'));
   const outputs: Buffer[] = [];
-  const logins = Array.from({ length: options.accounts ?? 20 }, (_, i) => `u${String(i).padStart(3, '0')}`);
+  const logins = options.logins ?? Array.from({ length: options.accounts ?? 20 }, (_, i) => `u${String(i).padStart(3, '0')}`);
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
   const pki = join(dir, 'pki');

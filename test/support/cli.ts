@@ -63,6 +63,11 @@ export class CliProcess {
     }
   }
 
+  /** Waits until the process exits by itself; its exit code. */
+  wait(): Promise<number | null> {
+    return this.#exited;
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode === null) this.child.kill(signal);
     return this.#exited;

@@ -7,6 +7,7 @@ import { openAgentData, type AgentData } from '../../agent/data.ts';
 import { createConnection } from 'node:net';
 import type { Target } from '../../agent/queue/index.ts';
 import { iso, printJson, printTable } from '../output.ts';
+import { registerAgentPam } from './agent-pam.ts';
 
 /** `pwsync agent …`: the reference's PCNS service and its pcnscfg. */
 export function registerAgent(program: Command): void {
@@ -134,6 +135,8 @@ export function registerAgent(program: Command): void {
         );
       });
     });
+
+  registerAgentPam(agent, configFile, () => program.opts<{ config?: string }>().config !== undefined || process.env['PWSYNC_AGENT_CONFIG'] !== undefined);
 
   agent
     .command('status')

@@ -7,8 +7,8 @@ import { readSecretFromStream } from '../read-secret.ts';
 
 /**
  * `pwsync capture`: the thinnest capture hook, for scripts and for hooks that can run a command
- * (PAM's pam_exec, a Samba syncpasswords script). It speaks the capture socket's protocol, which
- * any hook may speak itself (docs/agent.md).
+ * (PAM and Samba have ready-made hooks: docs/sources/). It speaks the capture socket's protocol,
+ * which any hook may speak itself (docs/agent.md).
  */
 export function registerCapture(program: Command): void {
   program

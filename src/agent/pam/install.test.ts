@@ -1,0 +1,119 @@
+/*
+ * install-pam's file handling on files of its own, in a directory tree that is root's alone
+ * (under the checkout's .tmp/: /tmp is writable by everyone, which the checks refuse, rightly).
+ * Runs as root, as the module must be installed root:root.
+ */
+import assert from 'node:assert/strict';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { inspect } from 'node:util';
+import { PAM_MARKER, PamEditError, type PamEditRefusal } from './config-edit.ts';
+import { findModuleDir, installPam, uninstallPam } from './install.ts';
+
+const STACK = 'password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\t\t\tpam_deny.so\npassword\trequired\t\t\tpam_permit.so\n# end of pam-auth-update config\n';
+
+async function refusal(p: Promise<unknown>): Promise<PamEditRefusal> {
+  const e = await p.then(() => undefined, (err: unknown) => err);
+  assert.ok(e instanceof PamEditError, `expected a PamEditError, got ${inspect(e)}`);
+  return e.refusal;
+}
+
+void describe('install-pam on files', () => {
+  assert.equal(process.getuid?.(), 0, 'the module is installed root:root: run as root');
+  let root = '';
+  let pamDir = '';
+  let pamFile = '';
+  let moduleDir = '';
+  let built = '';
+  before(async () => {
+    const base = fileURLToPath(new URL('../../../.tmp/', import.meta.url));
+    await mkdir(base, { recursive: true, mode: 0o755 });
+    await chmod(base, 0o755);
+    root = await mkdtemp(join(base, 'pam-install-'));
+    await chmod(root, 0o755);
+    pamDir = join(root, 'pam.d');
+    moduleDir = join(root, 'security');
+    await mkdir(pamDir, { mode: 0o755 });
+    await mkdir(moduleDir, { mode: 0o755 });
+    pamFile = join(pamDir, 'common-password');
+    await writeFile(pamFile, STACK, { mode: 0o640 });
+    built = join(root, 'built.so');
+    await writeFile(built, 'not really a module', { mode: 0o700 });
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  void test('installs the module root:root 0644 and the line by full path, with a backup of the same mode', async () => {
+    const report = await installPam({ pamFile, moduleDir, builtModule: built, socket: '/run/agent.sock', timeoutMs: 500 });
+    const module = await stat(join(moduleDir, 'pam_pwsync.so'));
+    assert.deepEqual([module.uid, module.gid, module.mode & 0o7777], [0, 0, 0o644]);
+    assert.equal(await readFile(join(moduleDir, 'pam_pwsync.so'), 'utf8'), 'not really a module');
+    const line = `password optional ${join(moduleDir, 'pam_pwsync.so')} socket=/run/agent.sock timeout=500`;
+    assert.equal(report.line, line);
+    assert.equal(await readFile(pamFile, 'utf8'), `${STACK}${PAM_MARKER}\n${line}\n`);
+    assert.equal((await stat(pamFile)).mode & 0o7777, 0o640);
+    assert.ok(report.backup !== undefined);
+    assert.equal(await readFile(report.backup, 'utf8'), STACK);
+    assert.equal((await stat(report.backup)).mode & 0o7777, 0o640);
+    assert.deepEqual((await readdir(pamDir)).filter((n) => n.includes('pwsync-tmp')), [], 'no temporary file left');
+  });
+
+  void test('again: nothing changes and no backup is made; --dry-run shows a change and makes none', async () => {
+    const before = await readdir(pamDir);
+    const again = await installPam({ pamFile, moduleDir, builtModule: built, socket: '/run/agent.sock', timeoutMs: 500 });
+    assert.equal(again.backup, undefined);
+    assert.equal(again.diff, '');
+    assert.deepEqual(await readdir(pamDir), before);
+    const text = await readFile(pamFile, 'utf8');
+    const dry = await installPam({ pamFile, moduleDir, builtModule: built, socket: '/run/agent.sock', timeoutMs: 900, dryRun: true });
+    assert.match(dry.diff, /^\+ password optional .* timeout=900$/m);
+    assert.match(dry.diff, /^- password optional .* timeout=500$/m);
+    assert.equal(await readFile(pamFile, 'utf8'), text);
+    assert.deepEqual(await readdir(pamDir), before);
+  });
+
+  void test('uninstall gives back the exact bytes; the module is not removed while another file names it', async () => {
+    const other = join(pamDir, 'other-service');
+    await writeFile(other, `password optional ${join(moduleDir, 'pam_pwsync.so')}\n`);
+    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir, removeModule: true })), 'MODULE_IN_USE');
+    await rm(other);
+    const report = await uninstallPam({ pamFile, moduleDir, removeModule: true });
+    assert.equal(report.removedLines, 2);
+    assert.equal(await readFile(pamFile, 'utf8'), STACK);
+    assert.equal((await stat(pamFile)).mode & 0o7777, 0o640);
+    assert.deepEqual(await readdir(moduleDir), []);
+    const none = await uninstallPam({ pamFile, moduleDir });
+    assert.deepEqual([none.removedLines, none.backup], [0, undefined]);
+  });
+
+  void test('refused: a module directory or PAM file that is not root\'s alone, an unbuilt module', async () => {
+    await chmod(moduleDir, 0o775);
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    await chmod(moduleDir, 0o757);
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    await chmod(moduleDir, 0o755);
+    await chown(moduleDir, 65534, 65534);
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    await chown(moduleDir, 0, 0);
+    await chown(pamFile, 65534, 0);
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    await chown(pamFile, 0, 0);
+    await chmod(pamDir, 0o775);
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir })), 'NOT_ROOT_ONLY');
+    await chmod(pamDir, 0o755);
+    // Everything under /tmp is below a directory everyone can write.
+    assert.equal(await refusal(installPam({ pamFile, moduleDir: '/tmp', builtModule: built })), 'NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: join(root, 'missing.so') })), 'MODULE_NOT_BUILT');
+    assert.equal(await readFile(pamFile, 'utf8'), STACK, 'nothing was changed by a refusal');
+    assert.deepEqual(await readdir(moduleDir), []);
+  });
+
+  void test("libpam's module directory is the one with pam_unix.so, and a module there is named without its path", async () => {
+    const dir = findModuleDir();
+    await stat(join(dir, 'pam_unix.so'));
+    const dry = await installPam({ pamFile, moduleDir: dir, builtModule: built, dryRun: true });
+    assert.match(dry.line, /^password optional pam_pwsync\.so$/);
+  });
+});
