@@ -131,7 +131,22 @@ interface Sql {
   readonly checksPassed: boolean;
 }
 
-type Result = ImportJoin | ChangeLatency | IntakeThroughput | CaptureLatency | LdapSets | Sql;
+interface CaptureSambaRun {
+  readonly latency: Percentiles;
+  readonly latencyLost: number;
+  readonly burst: { readonly changes: number; readonly sambaPerSecond: number; readonly propagatedPerSecond: number; readonly ratio: number; readonly lost: number };
+}
+
+interface CaptureSamba {
+  readonly benchmark: 'capture-samba';
+  readonly machine: Machine;
+  readonly plan: { readonly latency: number; readonly burst: number; readonly concurrency: number };
+  readonly results: Readonly<Record<string, { readonly pwsync: CaptureSambaRun; readonly glue: CaptureSambaRun }>>;
+  readonly targets: { readonly p99Ms: Readonly<Record<string, number>>; readonly ratio: number };
+  readonly checksPassed: boolean;
+}
+
+type Result = ImportJoin | ChangeLatency | IntakeThroughput | CaptureLatency | LdapSets | Sql | CaptureSamba;
 
 const dirs = process.argv.slice(2);
 if (dirs.length === 0) throw new Error('usage: bench/summary.ts DIR [DIR…] (several runs: medians)');
@@ -244,6 +259,19 @@ for (const results of byName.values()) {
       console.log(`    target pwsync ≥ ${first.targets.ratio} × direct sequential: round 1 ${verdict(hashRuns.filter((h) => h.met.round1).length, n)}, round 2 ${verdict(hashRuns.filter((h) => h.met.round2).length, n)}`);
     }
     if (!passed) console.log(`  ${checks.trim()}`);
+  } else if (first.benchmark === 'capture-samba') {
+    const runs = results.filter((r): r is CaptureSamba => r.benchmark === 'capture-samba');
+    console.log(`capture-samba ${first.plan.latency} resets one at a time, a burst of ${first.plan.burst} at ${first.plan.concurrency} in flight (load ${loads}):`);
+    for (const model of Object.keys(first.results)) {
+      for (const who of ['pwsync', 'glue'] as const) {
+        const list = runs.flatMap((r) => { const x = r.results[model]?.[who]; return x === undefined ? [] : [x]; });
+        const q = (k: keyof Percentiles): string => fig(list.map((x) => x.latency[k]));
+        console.log(`  -M ${model}, ${who}: reset → binds on OpenLDAP p50 ${q('p50')}, p99 ${q('p99')}, max ${q('max')} ms; burst: Samba ${fig(list.map((x) => x.burst.sambaPerSecond))}/s, propagated ${fig(list.map((x) => x.burst.propagatedPerSecond))}/s, ratio ${fig(list.map((x) => x.burst.ratio))}; lost ${fig(list.map((x) => x.burst.lost + x.latencyLost))}`);
+      }
+      const p99 = first.targets.p99Ms[model] ?? Number.NaN;
+      const met = runs.filter((r) => { const x = r.results[model]?.pwsync; return x !== undefined && x.latency.p99 < p99 && x.burst.ratio >= r.targets.ratio; }).length;
+      console.log(`  -M ${model}: targets (pwsync p99 < ${p99} ms, burst ≥ ${first.targets.ratio} × Samba): ${met === runs.length ? 'met' : met === 0 ? 'MISSED' : `met in ${met} of ${runs.length} runs`}${checks}`);
+    }
   } else if (first.benchmark === 'capture-latency') {
     const runs = results.filter((r): r is CaptureLatency => r.benchmark === 'capture-latency');
     const p = first.plan;

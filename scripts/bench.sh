@@ -13,13 +13,14 @@
 #   npm run bench -- intake       # only the agent and intake runs (also: npm run bench:intake)
 #   npm run bench -- ldap         # only password sets against a private slapd (also: npm run bench:ldap)
 #   npm run bench -- sql          # only the sql connector: a million rows imported, password sets (also: npm run bench:sql)
+#   npm run bench -- capture      # only capture on a private Samba AD DC beside the syncpasswords+ldappasswd glue (also: npm run bench:capture)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/ensure-deps.sh
 ensure_npm
 
 which=${1:-all}
-case "$which" in all|import|latency|intake|ldap|sql) ;; *) echo "usage: scripts/bench.sh [all|import|latency|intake|ldap|sql]" >&2; exit 2 ;; esac
+case "$which" in all|import|latency|intake|ldap|sql|capture) ;; *) echo "usage: scripts/bench.sh [all|import|latency|intake|ldap|sql|capture]" >&2; exit 2 ;; esac
 if [ "$which" = all ] || [ "$which" = ldap ]; then
   # A private OpenLDAP (slapd with ppolicy and the SHA-2 password module) and openssl for its certificates.
   ensure_debian openssl:openssl slapd:slapd /usr/lib/ldap/pw-sha2.so:slapd-contrib
@@ -27,6 +28,13 @@ fi
 if [ "$which" = all ] || [ "$which" = sql ]; then
   # A private PostgreSQL (test/support/postgres.ts; the package's own cluster is never used).
   ensure_debian openssl:openssl /usr/lib/postgresql/15/bin/initdb:postgresql-15
+fi
+if [ "$which" = all ] || [ "$which" = capture ]; then
+  # A private Samba AD DC with GPG capture, a private slapd, ldappasswd for the glue, the C hook.
+  ensure_debian openssl:openssl slapd:slapd /usr/lib/ldap/pw-sha2.so:slapd-contrib ldappasswd:ldap-utils \
+    samba:samba samba-tool:samba-common-bin -:samba-ad-dc -:samba-ad-provision -:samba-dsdb-modules \
+    -:samba-vfs-modules -:python3-gpg gpg:gpg gcc:gcc make:make /usr/include/security/pam_modules.h:libpam0g-dev
+  ensure_native
 fi
 out=${BENCH_OUT:-.tmp/bench}
 mkdir -p "$out"
@@ -79,6 +87,12 @@ if [ "$which" = all ] || [ "$which" = sql ]; then
   # the same statements in a loop, {SSHA512} (the engine's own cost) and argon2id (the hash's).
   run 1500 "sql: 1,000,000 rows imported from PostgreSQL; password sets, {SSHA512}, argon2id, bcrypt and PBKDF2, through pwsync and directly" bench/sql.ts \
     --rows 1000000 --hash '{SSHA512},argon2id,bcrypt=100,pbkdf2-sha512=100' --json "$out/sql.json" || failed=1
+fi
+if [ "$which" = all ] || [ "$which" = capture ]; then
+  # Issue 6: latency from a reset on the DC to the password binding on OpenLDAP, and a burst, for
+  # pwsync and for the plain glue, under Samba's -M single and its default prefork model.
+  run 900 "capture-samba: Samba AD DC → OpenLDAP, pwsync beside syncpasswords + ldappasswd, -M single and prefork" bench/capture-samba.ts \
+    --models single,prefork --latency 40 --burst 80 --json "$out/capture-samba.json" || failed=1
 fi
 
 echo

@@ -152,6 +152,25 @@ describe('the path of a change', () => {
     }
   });
 
+  test('named by anchor and name (an AD capture: objectGUID and sAMAccountName), the anchor wins and the name is the fallback', async () => {
+    const engine = await imported();
+    try {
+      // The anchor of alice with the name of bob: a renamed account is still itself.
+      const byAnchor = await submitChange(engine.ctx, change('bob', 'pw-anchor-1234', engine.clock.now(), { account: { anchor: '1', name: 'bob' } }));
+      assert.equal(byAnchor.sourceAnchor, '1');
+      // No account has this anchor (the source imported with another anchor): found by name.
+      const byName = await submitChange(engine.ctx, change('zoe', 'pw-name-1234', engine.clock.now(), { account: { anchor: '0b9c1f4e-unknown', name: 'zoe' } }));
+      assert.equal(byName.sourceAnchor, '3');
+      // Neither: unknown (7007), and the message names both.
+      await assert.rejects(
+        submitChange(engine.ctx, change('x', 'pw-none-1234', engine.clock.now(), { account: { anchor: 'nope', name: 'mallory' } })),
+        (e: unknown) => e instanceof Error && /anchor "nope" or login "mallory"/.test(e.message),
+      );
+    } finally {
+      await engine.close();
+    }
+  });
+
   test('a change made here gets a time-ordered id (UUIDv7), as the agent gives its notifications', async () => {
     const engine = await imported();
     try {

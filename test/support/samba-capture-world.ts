@@ -32,8 +32,9 @@ export interface SambaCaptureWorldOptions {
   readonly exclude?: readonly string[];
   /** Samba's process model: `single` (default) or `prefork`. */
   readonly processModel?: 'single' | 'prefork';
-  /** The agent's log level (default debug). */
+  /** The agent's and the server's log levels (default debug). */
   readonly agentLogLevel?: string;
+  readonly serverLogLevel?: string;
   /** The server's worker settings line (default `{ workers: 4, pollInterval: 20ms }`). */
   readonly serverTuning?: string;
 }
@@ -57,6 +58,8 @@ export interface SambaCaptureWorld {
   sambaTool(login: string, password: string): Promise<void>;
   /** Whether the OpenLDAP account binds with `password`. */
   ldapBinds(login: string, password: string): Promise<boolean>;
+  /** The OpenLDAP account's DN. */
+  ldapDn(login: string): string;
   /** Whether the application file holds `password` for `login`. */
   appsHold(login: string, password: string): Promise<boolean>;
   serverEvents(): Promise<{ code: number; system: string | null; anchor: string | null; changeId: string | null; message: string }[]>;
@@ -125,7 +128,7 @@ server:
   ${options.serverTuning ?? 'workers: 4\n  pollInterval: 20ms'}
 agents:
   - { name: dc1, certificate: pki/agents/dc1/dc1.crt }
-log: { level: debug, file: ./server.log }
+log: { level: ${options.serverLogLevel ?? 'debug'}, file: ./server.log }
 systems:
   - name: ad
     connector: ldap
@@ -251,6 +254,7 @@ systems:
         await theDc.samba(['user', 'setpassword', login, `--newpassword=${password}`]);
       },
       ldapBinds: (login, password) => theLdap.binds(ldapDns.get(login) ?? '', password),
+      ldapDn: (login) => ldapDns.get(login) ?? '',
       async appsHold(login, password) {
         const hash = await appsHash(login);
         return hash !== '' && (await verifySecret(hash, Secret.fromString(password)));
