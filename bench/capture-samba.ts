@@ -168,7 +168,9 @@ async function measure(world: SambaCaptureWorld, prober: Prober, users: readonly
 
 /** The glue: what an administrator writes today. One ldappasswd per change; a failure is dropped. */
 const GLUE_HOOK = `#!/bin/sh
-# syncpasswords --script: one account's LDIF on standard input, "DONE-EXIT:" when done.
+# syncpasswords --script: one account's LDIF on standard input, "DONE-EXIT:" when done. Its
+# standard error is syncpasswords' reply too: silenced, or any warning would stop syncpasswords.
+exec 2>/dev/null
 ldif=$(cat)
 user=$(printf '%s\\n' "$ldif" | sed -n 's/^sAMAccountName: //p')
 b64=$(printf '%s\\n' "$ldif" | sed -n 's/^virtualClearTextUTF8:: //p')
@@ -224,11 +226,13 @@ async function runModel(model: Model): Promise<{ pwsync: Run; glue: Run }> {
     const wake = /"wake":"(\w+)"/.exec(await readFile(log, 'utf8'))?.[1] ?? 'unknown';
     console.log(`  pwsync: agent running, syncpasswords' first pass done, wake ${wake}`);
     const pwsync = await measure(world, prober, users, `${model} pwsync`);
+    report(model, 'pwsync', pwsync);
     await agent.stop('SIGTERM');
     const glueProcess = await startGlue(world);
     console.log('  glue: samba-tool user syncpasswords with a shell hook running ldappasswd');
     try {
       const glue = await measure(world, prober, users, `${model} glue`);
+      report(model, 'glue (syncpasswords + ldappasswd)', glue);
       return { pwsync, glue };
     } finally {
       glueProcess.kill('SIGKILL');
@@ -256,10 +260,7 @@ printMachine(machine);
 console.log(`plan: models ${plan.models.join(', ')}; ${plan.latency} latency changes; a burst of ${plan.burst} at concurrency ${plan.concurrency}`);
 const results: Record<string, { pwsync: Run; glue: Run }> = {};
 for (const model of plan.models) {
-  const r = await runModel(model);
-  results[model] = r;
-  report(model, 'pwsync', r.pwsync);
-  report(model, 'glue (syncpasswords + ldappasswd)', r.glue);
+  results[model] = await runModel(model);
 }
 const lost = Object.values(results).reduce((n, r) => n + r.pwsync.burst.lost + r.pwsync.latencyLost, 0);
 if (lost > 0) console.log(`CHECK FAILED: ${lost} change(s) never arrived through pwsync`);

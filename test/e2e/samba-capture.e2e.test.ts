@@ -34,7 +34,7 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
     await world.startServer();
     agent = await world.startAgent();
     // The cursor is new: its first pass reports every account, and none of them is a change.
-    await eventually(async () => (await readFile(join(world.dir, 'agent.log'), 'utf8')).includes('first pass done'), 30_000, 'the first pass');
+    await eventually(async () => (await readFile(join(world.dir, 'agent.log'), 'utf8')).includes('wake-up chosen'), 30_000, 'the first pass');
   });
 
   after(async () => {
@@ -43,6 +43,10 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
       // The directory is gone by now; the outputs were checked.
       if (!(e instanceof Error && /ENOENT/.test(e.message))) throw e;
     });
+  });
+
+  test("Samba's single-process model is seen: syncpasswords waits on its notification", async () => {
+    assert.match(await readFile(join(world.dir, 'agent.log'), 'utf8'), /"sambaModel":"single","wake":"notify"/);
   });
 
   test('passwords set before the agent started are not forwarded', async () => {
@@ -147,7 +151,7 @@ describe("Samba's default process model (prefork): changes are picked up without
 
   test('the agent chose to poll the directory, and a reset and a samba-tool change arrive', async () => {
     const log = await readFile(join(world.dir, 'agent.log'), 'utf8');
-    assert.match(log, /"wake":"poll","pollIntervalMs":200,"msg":"syncpasswords wake-up chosen"/);
+    assert.match(log, /"sambaModel":"multi","wake":"poll","pollIntervalMs":200/);
     const reset = freshPassword('Ivan');
     await world.reset('ivan', reset);
     const tool = freshPassword('Judy');

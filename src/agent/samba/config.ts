@@ -28,7 +28,7 @@ export const sambaCaptureSchema = z.strictObject({
    * How syncpasswords waits for changes (with the default command): `notify` (Samba's notification,
    * at once with `-M single`), `poll` (the directory's USN every `pollInterval`; any process
    * model), `samba` (samba-tool's own: up to 5 s under prefork), or `auto`: `notify` when the
-   * running Samba uses `-M single`, `poll` otherwise.
+   * running Samba is seen to use `-M single` (its master has no child processes), `poll` otherwise.
    */
   wake: z.enum(['auto', 'notify', 'poll', 'samba']).default('auto'),
   pollInterval: durationSchema.default(200).refine((ms) => ms >= 10 && ms <= 60_000, 'between 10ms and 60s'),

@@ -1,40 +1,38 @@
+import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
-
-/** Samba's configuration file when `samba` is started without `-s`. */
-export const DEFAULT_SMB_CONF = '/etc/samba/smb.conf';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 /**
- * The process model (`-M`, `--model`) of the running `samba` that reads `smbConf`, from the
- * processes' command lines; `prefork` (Samba's default) when none is given; undefined when no
- * such command line is found — also when samba runs with a model that renames its processes
- * (prefork and standard write a title over their command line), so only `single` is certain.
+ * Whether the running `samba` that reads `smbConf` uses its single-process model: its master
+ * (the pid in `samba.pid` of smb.conf's `pid directory`, read with `testparm`) has no child
+ * processes then; prefork and standard fork one per service. Samba writes a title over its command
+ * line in every model, so `-M` cannot be read there. Undefined when no running samba is found.
  */
-export async function runningSambaModel(smbConf: string): Promise<string | undefined> {
-  const wanted = resolve(smbConf);
-  const pids = (await readdir('/proc').catch(() => [])).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(a) - Number(b));
-  for (const pid of pids) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    const model = modelOf(cmdline.split('\0').filter((a) => a !== ''), wanted);
-    if (model !== undefined) return model;
+export async function runningSambaModel(smbConf: string): Promise<'single' | 'multi' | undefined> {
+  const pidDirectory = await execFileText('testparm', ['-s', '--parameter-name=pid directory', smbConf]);
+  if (pidDirectory === undefined || pidDirectory === '') return undefined;
+  const master = Number.parseInt(await readFile(join(pidDirectory, 'samba.pid'), 'utf8').catch(() => ''), 10);
+  if (!Number.isInteger(master) || master <= 1 || !(await readFile(`/proc/${master}/stat`, 'utf8').catch(() => undefined))) return undefined;
+  for (const pid of (await readdir('/proc').catch(() => [])).filter((name) => /^\d+$/.test(name))) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (parentOf(stat) === master) return 'multi';
   }
-  return undefined;
+  return 'single';
 }
 
-/** The model of one command line when it is a samba reading `wanted`; exported for its test. */
-export function modelOf(argv: readonly string[], wanted: string): string | undefined {
-  const [program, ...args] = argv;
-  if (program === undefined || basename(program) !== 'samba') return undefined;
-  const value = (short: string, long: string): string | undefined => {
-    for (let i = 0; i < args.length; i++) {
-      const arg = args[i] ?? '';
-      if (arg === short || arg === long) return args[i + 1];
-      if (arg.startsWith(`${long}=`)) return arg.slice(long.length + 1);
-      if (arg.startsWith(short) && arg.length > short.length && short.length === 2) return arg.slice(2);
-    }
+/** The parent pid in a /proc/PID/stat line (the field after the state, which follows the name in parentheses). */
+export function parentOf(stat: string): number | undefined {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ppid = Number.parseInt(fields[1] ?? '', 10);
+  return Number.isInteger(ppid) ? ppid : undefined;
+}
+
+async function execFileText(file: string, args: readonly string[]): Promise<string | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)(file, args, { timeout: 10_000, encoding: 'utf8' });
+    return stdout.trim();
+  } catch {
     return undefined;
-  };
-  const conf = value('-s', '--configfile') ?? DEFAULT_SMB_CONF;
-  if (resolve(conf) !== wanted) return undefined;
-  return value('-M', '--model') ?? 'prefork';
+  }
 }

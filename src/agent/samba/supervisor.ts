@@ -158,10 +158,9 @@ export class SambaSupervisor {
   async #chooseWake(): Promise<'notify' | 'poll' | 'samba'> {
     const { config, log } = this.#o;
     if (config.wake !== 'auto') return config.wake;
-    // Samba's other models rename their processes (the command line is gone): not found is not single.
     const model = await runningSambaModel(config.smbConf);
     const wake = model === 'single' ? 'notify' : 'poll';
-    log.info({ sambaModel: model ?? 'not single (or samba not running)', wake, pollIntervalMs: wake === 'poll' ? config.pollInterval : undefined }, 'syncpasswords wake-up chosen');
+    log.info({ sambaModel: model ?? 'samba not found running', wake, pollIntervalMs: wake === 'poll' ? config.pollInterval : undefined }, 'syncpasswords wake-up chosen');
     return wake;
   }
 
