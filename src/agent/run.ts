@@ -10,6 +10,7 @@ import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { QueueWriter, type AgentStore } from './queue/index.ts';
 import { agentLockPath, openAgentData } from './data.ts';
 import { SambaCapture } from './samba/capture.ts';
+import { loadSambaGpgKeys } from './samba/gpg.ts';
 import { SambaSupervisor } from './samba/supervisor.ts';
 import { openScope } from './scope/scope.ts';
 import type { Scope } from './scope/types.ts';
@@ -56,7 +57,13 @@ export async function startAgent(configFile: string, options: { now?: () => numb
     const sender = new Sender({ store, scope, log, now, batchSize: config.delivery.batchSize, timeoutMs: config.delivery.timeout });
     const acceptor = new CaptureAcceptor({ config, store, writer, scope, log, now, queued: () => sender.wake() });
 
-    const samba = config.samba === undefined ? undefined : new SambaCapture({ source: config.samba.source, existingPasswords: config.samba.existingPasswords, acceptor, store, log: log.child({ capture: 'samba' }), now });
+    const sambaLog = log.child({ capture: 'samba' });
+    let samba: SambaCapture | undefined;
+    if (config.samba !== undefined) {
+      const keys = await loadSambaGpgKeys(config.samba.smbConf, config.samba.gnupgHome);
+      sambaLog.info({ gpgKeys: keys.fingerprints }, 'GPG keys of Samba\'s password copies loaded');
+      samba = new SambaCapture({ source: config.samba.source, existingPasswords: config.samba.existingPasswords, acceptor, keys, store, log: sambaLog, now });
+    }
     const socket: CaptureSocket = await listenCaptureSocket(config.socketPath, { acceptor, ...(samba === undefined ? {} : { samba }) }, log);
     cleanups.push(() => socket.close());
     let http: CaptureHttp | undefined;
@@ -68,7 +75,7 @@ export async function startAgent(configFile: string, options: { now?: () => numb
     cleanups.push(() => sender.stop());
     if (config.samba !== undefined && samba !== undefined) {
       // Stopped first (cleanups run in reverse): syncpasswords' last hook still finds the socket.
-      const supervisor = new SambaSupervisor({ config: config.samba, socketPath: socket.path, capture: samba, store, log: log.child({ capture: 'samba' }), now });
+      const supervisor = new SambaSupervisor({ config: config.samba, socketPath: socket.path, capture: samba, store, log: sambaLog, now });
       await supervisor.start();
       cleanups.push(() => supervisor.stop());
     }

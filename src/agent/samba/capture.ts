@@ -4,7 +4,10 @@ import type { CaptureAcceptor } from '../capture/accept.ts';
 import type { CaptureAnswer } from '../capture/protocol.ts';
 import type { SambaFrameHandler } from '../capture/socket.ts';
 import type { AgentStore } from '../queue/index.ts';
+import { Secret } from '../../core/secret.ts';
+import type { SambaGpgKeys } from './gpg.ts';
 import { filetimeToEpochMs, parseSyncPasswordsLdif, type SambaAccountState } from './ldif.ts';
+import { ntHash, utf16leToUtf8 } from './nt-hash.ts';
 
 /**
  * What the agent does with one account syncpasswords reports. syncpasswords reports an account's
@@ -27,6 +30,8 @@ export class SambaCapture implements SambaFrameHandler {
       readonly source: string;
       readonly existingPasswords: 'skip' | 'forward';
       readonly acceptor: CaptureAcceptor;
+      /** Opens Samba's encrypted copies. */
+      readonly keys: Pick<SambaGpgKeys, 'decrypt'>;
       readonly store: AgentStore;
       readonly log: Logger;
       readonly now: () => number;
@@ -59,7 +64,8 @@ export class SambaCapture implements SambaFrameHandler {
     try {
       return await this.#take(state);
     } finally {
-      state.password?.dispose();
+      state.encryptedPassword?.fill(0);
+      state.ntHash?.fill(0);
     }
   }
 
@@ -82,23 +88,57 @@ export class SambaCapture implements SambaFrameHandler {
       if (mark !== undefined) this.#remember(state.objectGuid, mark);
       return this.#skip(described, 'set before capture started');
     }
-    if (state.password === undefined) {
+    const cleartext = await this.#cleartext(state);
+    if (typeof cleartext === 'string') {
       if (mark !== undefined) this.#remember(state.objectGuid, mark);
-      await store.appendEvents([{
-        code: 7048, system: source, anchor: account,
-        message: `the password of "${account}" changed (key version ${mark ?? 'unknown'}) but Samba holds no cleartext of it: check smb.conf's "password hash gpg key ids" and the agent's GNUPGHOME (docs/sources/samba-ad.md)`,
-      }]);
-      log.error(described, 'password changed without a cleartext to forward');
+      await store.appendEvents([{ code: 7048, system: source, anchor: account, message: `the password of "${account}" changed (key version ${mark ?? 'unknown'}) but ${cleartext} (docs/sources/samba-ad.md)` }]);
+      log.error({ ...described, reason: cleartext }, 'password changed without a cleartext to forward');
       return { ok: true, status: 'skipped', reason: 'no cleartext' };
     }
+    try {
+      return await this.#forward(state, account, changedAt, cleartext, described);
+    } finally {
+      cleartext.dispose();
+    }
+  }
 
+  /**
+   * The account's current password, from Samba's encrypted copy, checked against its NT hash as
+   * syncpasswords checks it (a copy left from an earlier password must not be forwarded); or why not.
+   */
+  async #cleartext(state: SambaAccountState): Promise<Secret | string> {
+    if (state.encryptedPassword === undefined) return 'Samba keeps no encrypted copy of it: check smb.conf\'s "password hash gpg key ids"';
+    let utf16: Uint8Array;
+    try {
+      utf16 = await this.deps.keys.decrypt(state.encryptedPassword);
+    } catch (e) {
+      if (e instanceof InvalidInputError) return e.message;
+      throw e;
+    }
+    try {
+      if (state.ntHash === undefined) return 'the report has no unicodePwd to check the copy against';
+      const hash = ntHash(utf16);
+      const current = hash.equals(state.ntHash);
+      hash.fill(0);
+      if (!current) return 'Samba\'s encrypted copy is not the current password (its NT hash differs)';
+      const utf8 = utf16leToUtf8(utf16);
+      if (utf8 === undefined || utf8.length === 0) return 'the decrypted copy is not UTF-16 text';
+      return Secret.adopt(utf8);
+    } finally {
+      utf16.fill(0);
+    }
+  }
+
+  async #forward(state: SambaAccountState, account: string, changedAt: number | undefined, secret: Secret, described: Readonly<Record<string, unknown>>): Promise<CaptureAnswer> {
+    const { source, log, store } = this.deps;
+    const mark = state.keyVersion;
     const answer = await this.deps.acceptor.accept({
       account,
       anchor: state.objectGuid,
       source,
       // 0 (must change at next logon) carries no time: the agent's clock then.
       changedAt: changedAt === undefined || changedAt > this.deps.now() ? undefined : changedAt,
-      secret: state.password,
+      secret,
       via: 'samba',
     });
     if (!answer.ok && (answer.error === 'malformed' || answer.error === 'unknown-source')) {

@@ -1,10 +1,10 @@
 import { InvalidInputError } from '../../core/errors.ts';
-import { Secret } from '../../core/secret.ts';
 
 /**
  * One account as `samba-tool user syncpasswords` reports it to its `--script`: the account's
  * current state (not a diff), whenever one of the watched attributes changed. The password is
- * there only when Samba holds a GPG-encrypted cleartext copy of it and syncpasswords decrypted it.
+ * there as Samba keeps it: encrypted to its GPG key (`virtualSambaGPG`, the armored
+ * `Primary:SambaGPG` package), with the NT hash (`unicodePwd`) to check the copy is current.
  */
 export interface SambaAccountState {
   readonly dn: string;
@@ -18,29 +18,35 @@ export interface SambaAccountState {
   readonly keyVersion: number | undefined;
   readonly userAccountControl: number | undefined;
   readonly deleted: boolean;
-  /** The cleartext (virtualClearTextUTF8); the caller disposes it. */
-  readonly password: Secret | undefined;
+  /**
+   * The password's copy encrypted to Samba's GPG key, when Samba keeps one; and the account's NT
+   * hash (16 bytes; as good as the password for NTLM). The caller wipes both.
+   */
+  readonly encryptedPassword: Buffer | undefined;
+  readonly ntHash: Buffer | undefined;
 }
 
 /** syncpasswords' LDIF of one account is a few KiB; the hook refuses more than this. */
 export const MAX_LDIF_BYTES = 65_536;
 
-const PASSWORD_ATTRIBUTE = 'virtualcleartextutf8';
+/** Read into buffers of their own, never strings: the encrypted copy and the NT hash. */
+const BYTE_ATTRIBUTES = new Set(['virtualsambagpg', 'unicodepwd']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** 1601-01-01 to 1970-01-01 in FILETIME ticks. */
 const FILETIME_UNIX_EPOCH = 116_444_736_000_000_000n;
 
 /**
  * Parses one entry of LDIF (RFC 2849: folded lines, `::` base64 values, comments) as syncpasswords
- * writes it. Works on bytes: the password's base64 is decoded straight from the input into a
- * buffer of its own, so neither it nor its base64 ever becomes a JavaScript string. The caller
- * wipes `ldif`.
+ * writes it. Works on bytes: the NT hash and the encrypted copy are decoded straight from the input
+ * into buffers of their own, so neither becomes a JavaScript string. The caller wipes `ldif`.
  */
 export function parseSyncPasswordsLdif(ldif: Buffer): SambaAccountState {
   if (ldif.length > MAX_LDIF_BYTES) throw new InvalidInputError(`the LDIF is ${ldif.length} bytes; at most ${MAX_LDIF_BYTES} are taken`);
   const values = new Map<string, string[]>();
-  let password: Buffer | undefined;
-  let passwords = 0;
+  const bytes = new Map<string, Buffer>();
+  const wipe = (): void => {
+    for (const b of bytes.values()) b.fill(0);
+  };
   try {
     for (const line of unfold(ldif)) {
       try {
@@ -54,10 +60,9 @@ export function parseSyncPasswordsLdif(ldif: Buffer): SambaAccountState {
         let start = colon + (base64 ? 2 : 1);
         while (line[start] === 0x20) start++;
         const raw = line.subarray(start);
-        if (name === PASSWORD_ATTRIBUTE) {
-          passwords++;
-          password?.fill(0);
-          password = base64 ? decodeBase64(raw) : Buffer.from(raw);
+        if (BYTE_ATTRIBUTES.has(name)) {
+          if (bytes.has(name)) throw new InvalidInputError(`the LDIF holds more than one ${name} value`);
+          bytes.set(name, base64 ? decodeBase64(raw) : Buffer.from(raw));
           continue;
         }
         const text = base64 ? decodeBase64(raw).toString('utf8') : raw.toString('utf8');
@@ -68,7 +73,6 @@ export function parseSyncPasswordsLdif(ldif: Buffer): SambaAccountState {
         line.fill(0);
       }
     }
-    if (passwords > 1) throw new InvalidInputError('the LDIF holds more than one virtualClearTextUTF8 value');
     const one = (name: string): string | undefined => {
       const list = values.get(name);
       if (list !== undefined && list.length > 1) throw new InvalidInputError(`the LDIF holds ${list.length} values of ${name}; one was expected`);
@@ -87,13 +91,13 @@ export function parseSyncPasswordsLdif(ldif: Buffer): SambaAccountState {
       keyVersion: optionalNumber(integer(one('msds-keyversionnumber'), 'msDS-KeyVersionNumber', dn)),
       userAccountControl: optionalNumber(integer(one('useraccountcontrol'), 'userAccountControl', dn)),
       deleted: one('isdeleted')?.toUpperCase() === 'TRUE' || one('isrecycled')?.toUpperCase() === 'TRUE',
-      password: password === undefined || password.length === 0 ? undefined : Secret.adopt(password),
+      encryptedPassword: bytes.get('virtualsambagpg'),
+      ntHash: bytes.get('unicodepwd'),
     };
-    if (state.password === undefined) password?.fill(0);
-    password = undefined;
+    if (state.ntHash !== undefined && state.ntHash.length !== 16) throw new InvalidInputError(`unicodePwd of ${dn} is ${state.ntHash.length} bytes, not an NT hash's 16`);
     return state;
   } catch (e) {
-    password?.fill(0);
+    wipe();
     throw e;
   }
 }

@@ -10,8 +10,13 @@ import type { SambaCapture } from './capture.ts';
 import type { SambaCaptureConfig } from './config.ts';
 import { runningSambaModel } from './process-model.ts';
 
-/** What syncpasswords is asked for, fixed in its cursor: the account, its ids, its change time and key version, the cleartext. */
-export const SYNC_ATTRIBUTES = ['objectGUID', 'sAMAccountName', 'userPrincipalName', 'pwdLastSet', 'msDS-KeyVersionNumber', 'userAccountControl', 'virtualClearTextUTF8'];
+/**
+ * What syncpasswords is asked for, fixed in its cursor: the account, its ids, its change time and
+ * key version, and the password as Samba keeps it, encrypted to its GPG key, with the NT hash it is
+ * checked against. The agent decrypts (gpg.ts): asking syncpasswords to (`--decrypt-samba-gpg`)
+ * costs a gpg process per account, about 60 ms, one account after the other.
+ */
+export const SYNC_ATTRIBUTES = ['objectGUID', 'sAMAccountName', 'userPrincipalName', 'pwdLastSet', 'msDS-KeyVersionNumber', 'userAccountControl', 'virtualSambaGPG', 'unicodePwd'];
 
 const MAX_RESTART_DELAY_MS = 60_000;
 /** A run this long resets the restart delay: it was working. */
@@ -130,7 +135,7 @@ export class SambaSupervisor {
         throw new ConfigError(`${config.cursor} exists but ${stateFile(config.cursor)} does not: it is not a cursor this agent made. Move it away to start capture afresh`);
       }
       const filter = config.filter === undefined ? [] : [`--filter=${config.filter}`];
-      const init = await this.#run(['--cache-ldb-initialize', '--decrypt-samba-gpg', `--script=${config.hook}`, `--attributes=${SYNC_ATTRIBUTES.join(',')}`, ...filter]);
+      const init = await this.#run(['--cache-ldb-initialize', `--script=${config.hook}`, `--attributes=${SYNC_ATTRIBUTES.join(',')}`, ...filter]);
       if (init.code !== 0) throw new Error(`creating the syncpasswords cursor failed (${describeExit(init)}): ${init.tail.slice(-3).join(' | ')}`);
       state = { createdAt, firstPassDone: false };
       await this.#writeState(state);
@@ -176,7 +181,6 @@ export class SambaSupervisor {
       PWSYNC_SAMBA_WAKE: this.#wake === 'poll' ? `poll:${config.pollInterval}` : this.#wake,
       PWSYNC_CAPTURE_SOCKET: socketPath,
       PWSYNC_HOOK_TIMEOUT_MS: String(config.hookTimeout),
-      ...(config.gnupgHome === undefined ? {} : { GNUPGHOME: config.gnupgHome }),
     };
     // setpriv --pdeathsig: syncpasswords gets SIGTERM when the agent dies, however it dies.
     const child = spawn('setpriv', ['--pdeathsig', 'SIGTERM', '--', command, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
