@@ -127,23 +127,10 @@ export async function createAgentWorld(options: AgentWorldOptions = {}): Promise
   await writeFile(agentConfig, ['dataDir: ./agent-data', 'sources: [directory]', 'log: { level: debug, file: ./agent.log }', ...(options.agentYaml ?? []), ''].join('\n'));
   must(await cli(['init']), 'init');
   must(await cli(['import']), 'import');
-  const a = join(pki, 'agents', 'dc1');
-  must(
-    await agentCli(['agent', 'target', 'add', 'main', '--url', url, '--ca', join(a, 'ca.crt'), '--cert', join(a, 'dc1.crt'), '--key', join(a, 'dc1.key'), '--server-key', join(a, 'server-jwe.pub.json'), '--retry-interval', '10s']),
-    'agent target add',
-  );
+  must(await agentCli(dc1TargetAdd(pki, url)), 'agent target add');
 
   const processes = new Set<CliProcess>();
-  const start = async (args: string[], ready: string): Promise<CliProcess> => {
-    const p = new CliProcess(args);
-    processes.add(p);
-    p.child.on('exit', () => {
-      outputs.push(p.outputBytes);
-      processes.delete(p);
-    });
-    await p.waitFor(ready, 60_000);
-    return p;
-  };
+  const start = (args: string[], ready: string): Promise<CliProcess> => startTracked(processes, outputs, args, ready);
   const targetHash = async (login: string): Promise<string> => {
     const line = (await readFile(join(dir, 'targets', 'apps.csv'), 'utf8')).split('\n').find((l) => l.split(',')[1] === login);
     return line?.split(',')[2] ?? '';
@@ -182,6 +169,27 @@ export async function createAgentWorld(options: AgentWorldOptions = {}): Promise
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `pwsync agent target add main …` with agent dc1's files from `pki` (made by `pwsync pki agent dc1`). */
+export function dc1TargetAdd(pki: string, url: string): string[] {
+  const a = join(pki, 'agents', 'dc1');
+  return ['agent', 'target', 'add', 'main', '--url', url, '--ca', join(a, 'ca.crt'), '--cert', join(a, 'dc1.crt'), '--key', join(a, 'dc1.key'), '--server-key', join(a, 'server-jwe.pub.json'), '--retry-interval', '10s'];
+}
+
+/**
+ * Starts `pwsync ARGS` and resolves once it printed `ready`; it stays in `processes` until it exits,
+ * and its output then joins `outputs` (for the leak checks).
+ */
+export async function startTracked(processes: Set<CliProcess>, outputs: Buffer[], args: readonly string[], ready: string): Promise<CliProcess> {
+  const p = new CliProcess(args);
+  processes.add(p);
+  p.child.on('exit', () => {
+    outputs.push(p.outputBytes);
+    processes.delete(p);
+  });
+  await p.waitFor(ready, 60_000);
+  return p;
 }
 
 /** Polls `check` until it holds or `ms` pass. */

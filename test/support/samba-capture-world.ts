@@ -16,8 +16,8 @@ import { PEOPLE, startOpenLdapWorld, type OpenLdapWorld } from '../../src/connec
 import { Secret } from '../../src/core/secret.ts';
 import { verifySecret } from '../../src/crypto/hash/index.ts';
 import { DEFAULT_SAMBA_HOOK } from '../../src/agent/samba/config.ts';
-import { freePort } from './agent-world.ts';
-import { CliProcess, runCli, type CliResult } from './cli.ts';
+import { dc1TargetAdd, freePort, startTracked } from './agent-world.ts';
+import { runCli, type CliProcess, type CliResult } from './cli.ts';
 import { startSamba, type SambaDc, type SambaUser } from './samba.ts';
 
 /** The scope's groups in the DC: members of `INCLUDE` are forwarded, unless they are also in `EXCLUDE`. */
@@ -189,19 +189,8 @@ systems:
     const agentCli = async (args: readonly string[]): Promise<CliResult> => record(await runCli([...args, '--config', agentConfig]));
     must(await cli(['init']), 'init');
     must(await cli(['import']), 'import');
-    const a = join(pki, 'agents', 'dc1');
-    must(await agentCli(['agent', 'target', 'add', 'main', '--url', `https://127.0.0.1:${port}`, '--ca', join(a, 'ca.crt'), '--cert', join(a, 'dc1.crt'), '--key', join(a, 'dc1.key'), '--server-key', join(a, 'server-jwe.pub.json'), '--retry-interval', '10s']), 'agent target add');
-
-    const start = async (args: string[], ready: string): Promise<CliProcess> => {
-      const p = new CliProcess(args);
-      processes.add(p);
-      p.child.on('exit', () => {
-        outputs.push(p.outputBytes);
-        processes.delete(p);
-      });
-      await p.waitFor(ready, 60_000);
-      return p;
-    };
+    must(await agentCli(dc1TargetAdd(pki, `https://127.0.0.1:${port}`)), 'agent target add');
+    const start = (args: string[], ready: string): Promise<CliProcess> => startTracked(processes, outputs, args, ready);
     const asAdmin = async <T>(fn: (client: Client) => Promise<T>): Promise<T> => {
       const client = new Client({ url: theDc.ldapsUrl, tlsOptions: { ca: [ca] } });
       try {
