@@ -1,16 +1,19 @@
 /*
- * install-pam's file handling on files of its own, in a directory tree that is root's alone
- * (under the checkout's .tmp/: /tmp is writable by everyone, which the checks refuse, rightly).
- * Runs as root, as the module must be installed root:root.
+ * install-pam's file handling on files of its own, in a directory tree that is root's alone, under
+ * /var/lib: not under /tmp, which is writable by everyone (the checks refuse it, rightly), nor under
+ * the checkout, which may itself lie below /tmp (a CI clone). Runs as root, as the module must be
+ * installed root:root.
  */
 import assert from 'node:assert/strict';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import { PAM_MARKER, PamEditError, type PamEditRefusal } from './config-edit.ts';
 import { findModuleDir, installPam, uninstallPam } from './install.ts';
+
+/** Every directory above it is root's and 0755 on Debian. */
+const ROOT_ONLY = '/var/lib/pwsync-tests';
 
 const STACK = 'password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\t\t\tpam_deny.so\npassword\trequired\t\t\tpam_permit.so\n# end of pam-auth-update config\n';
 
@@ -28,10 +31,9 @@ void describe('install-pam on files', () => {
   let moduleDir = '';
   let built = '';
   before(async () => {
-    const base = fileURLToPath(new URL('../../../.tmp/', import.meta.url));
-    await mkdir(base, { recursive: true, mode: 0o755 });
-    await chmod(base, 0o755);
-    root = await mkdtemp(join(base, 'pam-install-'));
+    await mkdir(ROOT_ONLY, { recursive: true, mode: 0o755 });
+    await chmod(ROOT_ONLY, 0o755);
+    root = await mkdtemp(join(ROOT_ONLY, 'pam-install-'));
     await chmod(root, 0o755);
     pamDir = join(root, 'pam.d');
     moduleDir = join(root, 'security');
