@@ -12,10 +12,14 @@ export function getMark(ctx: Ctx, source: string, accountKey: string): number | 
   return ctx.sql.read(() => ctx.sql.prepare<{ mark: number }>('SELECT mark FROM capture_marks WHERE source = ? AND account_key = ?').get(source, accountKey)?.mark);
 }
 
-/** Records `mark` unless a higher one is recorded already (marks never go back). */
+/**
+ * Records `mark` unless a higher one is recorded already (marks never go back). Without an fsync
+ * of its own (the next durable commit carries it): a mark lost with the machine only means the same
+ * password is forwarded once more, and this write comes once per captured change.
+ */
 export function setMark(ctx: Ctx, source: string, accountKey: string, mark: number, at: EpochMs): void {
   if (!Number.isSafeInteger(mark) || mark < 0) throw new InvalidInputError(`a capture mark must be a non-negative integer, not ${String(mark)}`);
-  ctx.sql.write(() =>
+  ctx.sql.writeWithoutSync(() =>
     ctx.sql
       .prepare(
         `INSERT INTO capture_marks (source, account_key, mark, at) VALUES (?, ?, ?, ?)
