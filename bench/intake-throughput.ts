@@ -28,7 +28,7 @@ import { decryptCompact, encryptCompact } from '../src/crypto/jwe.ts';
 import { Agent as Dispatcher, request } from 'undici';
 import { Secret } from '../src/core/secret.ts';
 import { openRuntime } from '../src/main.ts';
-import { loadJwePrivateKey, loadJwePublicKey } from '../src/pki/jwe.ts';
+import { loadJwePrivateKey, loadJwePublicKey } from '../src/pki/jwe-key.ts';
 import { JWE_BINDING, NOTIFICATIONS_PATH, responseSchema, type Notification } from '../src/protocol/notifications.ts';
 import { submitChange, submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
 import { buildInstallation, jobsByState, restoreStore, snapshotStore, SOURCE, startServer, unfinishedJobs, verifyTarget, type Installation } from './installation.ts';

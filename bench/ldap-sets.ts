@@ -52,7 +52,7 @@ import { PASSWORD_MODIFY_OID, passwordModifyRequest } from '../src/connectors/ld
 import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../src/connectors/ldap/test-support.ts';
 import type { LdapConnector } from '../src/connectors/ldap/index.ts';
 import { Secret } from '../src/core/secret.ts';
-import { tlsOptions } from '../src/ldap/tls.ts';
+import { tlsOptions } from '../src/ldap-client/tls.ts';
 import { openRuntime } from '../src/main.ts';
 import { importSystem } from '../src/sync/importer.ts';
 import {

@@ -22,6 +22,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { openSqliteStore } from '../src/store/sqlite/index.ts';
 import type { CommitUnit, FinishedJob } from '../src/store/port.ts';
 import { describeMachine, intOption, printMachine } from './lib.ts';
+import { EVENT } from '../src/core/events.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -68,7 +69,7 @@ try {
         secret: { keyId: 'k1', blob },
         targets: [{ accountId: target.id }],
       },
-      events: [{ code: 7001, system: 'hr', anchor: source.anchor, personId, changeId: id, message: 'change received from hr; 1 target' }],
+      events: [{ code: EVENT.CHANGE_ACCEPTED, system: 'hr', anchor: source.anchor, personId, changeId: id, message: 'change received from hr; 1 target' }],
     };
   });
 
@@ -90,7 +91,7 @@ try {
       const finished: FinishedJob[] = [];
       for (const lane of lanes) {
         const jobId = held.get(lane);
-        if (jobId !== undefined) finished.push({ jobId, outcome: { kind: 'done', at: Date.now() }, event: { code: 7002, message: 'password set (attempt 1, 1 ms)' } });
+        if (jobId !== undefined) finished.push({ jobId, outcome: { kind: 'done', at: Date.now() }, event: { code: EVENT.PASSWORD_SET, message: 'password set (attempt 1, 1 ms)' } });
       }
       const r = await store.finishAndClaim(finished, `w${w}`, Date.now(), lanes.length);
       calls++;

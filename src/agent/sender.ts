@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { encryptCompact } from '../crypto/jwe.ts';
 import { Agent as Dispatcher, request } from 'undici';
-import { isPwsyncError } from '../core/errors.ts';
+import { isPwsyncError, PwsyncError } from '../core/errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { loadJwePublicKey, type JweKey } from '../pki/jwe.ts';
+import { loadJwePublicKey, type JweKey } from '../pki/jwe-key.ts';
 import {
   JWE_BINDING, NOTIFICATIONS_PATH, errorBodySchema, responseSchema,
   type Notification, type NotificationResult,
@@ -11,6 +11,7 @@ import {
 import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
 import type { Scope } from './scope/types.ts';
 import { decideOrRefuse } from './capture/accept.ts';
+import { EVENT } from '../core/events.ts';
 
 export interface SenderOptions {
   readonly store: AgentStore;
@@ -29,7 +30,11 @@ const IDLE_RECHECK_MS = 1000;
 const EXPIRE_EVERY_MS = 60_000;
 
 /** A target failed as a whole (unreachable, refused the agent, misconfigured): try the next. */
-class TargetFailure extends Error {}
+class TargetFailure extends PwsyncError {
+  readonly code = 'ERR_TARGET_UNAVAILABLE';
+  override readonly retryable = true;
+  override readonly event = EVENT.TARGET_UNAVAILABLE;
+}
 
 /** Connection material of one target, rebuilt when the target or its files change. */
 interface Channel {
@@ -155,7 +160,7 @@ export class Sender {
       }
       const ok = await store.recordTargetSuccess(target.name, now());
       if (ok?.recovered) {
-        await store.appendEvents([{ code: 7045, system: target.name, message: `target "${target.name}" (${target.url}) accepts deliveries again` }]);
+        await store.appendEvents([{ code: EVENT.TARGET_AVAILABLE, system: target.name, message: `target "${target.name}" (${target.url}) accepts deliveries again` }]);
         this.#o.log.info({ target: target.name }, 'target available again');
       }
       // A server that asked for some to be sent again gets a moment first.
@@ -258,7 +263,7 @@ export class Sender {
     if (rejected.length > 0) {
       await store.appendEvents(
         rejected.map(({ item, result }) => ({
-          code: 7044 as const,
+          code: EVENT.DELIVERY_REJECTED,
           system: item.source,
           anchor: item.account,
           changeId: item.id,
@@ -282,7 +287,7 @@ export class Sender {
     const recorded = await store.recordTargetFailure(target.name, t, error, t + jittered);
     await store.recordAttempt(batch.map((i) => i.id), { at: t, error });
     if (recorded?.firstFailure) {
-      await store.appendEvents([{ code: 7043, system: target.name, message: `target "${target.name}" unavailable: ${error}; ${batch.length} change(s) wait` }]);
+      await store.appendEvents([{ code: EVENT.TARGET_UNAVAILABLE, system: target.name, message: `target "${target.name}" unavailable: ${error}; ${batch.length} change(s) wait` }]);
     }
     log.warn({ target: target.name, error, retryInMs: jittered, failures }, 'target unavailable');
     const channel = this.#channels.get(target.name);

@@ -71,9 +71,14 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** The system called `name`, or undefined when none is configured (it may have been removed). */
+export function findSystem(config: Pick<Config, 'systems'>, name: string): SystemConfig | undefined {
+  return config.systems.find((s) => s.name === name);
+}
+
 /** The system called `name`; throws {@link UnknownSystemError} naming the configured ones. */
 export function systemByName(config: Pick<Config, 'systems'>, name: string): SystemConfig {
-  const system = config.systems.find((s) => s.name === name);
+  const system = findSystem(config, name);
   if (system === undefined) {
     const known = config.systems.map((s) => s.name).join(', ');
     throw new UnknownSystemError(`no system named "${name}" in the configuration (configured: ${known})`);

@@ -5,6 +5,7 @@ import { isPwsyncError } from '../core/errors.ts';
 import type { Anchor } from '../core/model.ts';
 import { Secret } from '../core/secret.ts';
 import { can, type Capability, type Connector } from './types.ts';
+import { EVENT } from '../core/events.ts';
 
 /**
  * The contract every connector passes, whatever it talks to. A connector's own tests call
@@ -153,7 +154,7 @@ const CASES: readonly Case[] = [
   {
     name: 'setPassword on an unknown anchor is ERR_ACCOUNT_NOT_FOUND (6923)',
     applies: (f) => can(f.connector, 'setPassword'),
-    run: (f) => rejectsWithCode(setTo(f, f.unknownAnchor, fresh('Unknown')), 'ERR_ACCOUNT_NOT_FOUND', 6923),
+    run: (f) => rejectsWithCode(setTo(f, f.unknownAnchor, fresh('Unknown')), 'ERR_ACCOUNT_NOT_FOUND', EVENT.ACCOUNT_NOT_FOUND),
   },
   {
     name: 'verifyPassword on an unknown anchor is ERR_ACCOUNT_NOT_FOUND (6923)',
@@ -162,7 +163,7 @@ const CASES: readonly Case[] = [
       assert.ok(can(connector, 'verifyPassword'));
       const secret = Secret.fromString(fresh('Unknown'));
       try {
-        await rejectsWithCode(connector.verifyPassword(unknownAnchor, secret), 'ERR_ACCOUNT_NOT_FOUND', 6923);
+        await rejectsWithCode(connector.verifyPassword(unknownAnchor, secret), 'ERR_ACCOUNT_NOT_FOUND', EVENT.ACCOUNT_NOT_FOUND);
       } finally {
         secret.dispose();
       }
@@ -173,7 +174,7 @@ const CASES: readonly Case[] = [
     applies: (f) => can(f.connector, 'setPassword') && f.refusedPassword !== undefined,
     run: async (f) => {
       const refused = f.refusedPassword ?? '';
-      await rejectsWithCode(setTo(f, f.existingAnchor, refused), 'ERR_POLICY', 6927);
+      await rejectsWithCode(setTo(f, f.existingAnchor, refused), 'ERR_POLICY', EVENT.POLICY_REFUSED);
       const works = await logsIn(f, f.existingAnchor, refused);
       if (works !== undefined) assert.equal(works, false);
     },
@@ -193,7 +194,7 @@ const CASES: readonly Case[] = [
           await assert.rejects(insecure.setPassword(f.existingAnchor, secret, {}), (err: unknown) => {
             assert.ok(isPwsyncError(err));
             assert.equal(err.code, 'ERR_INSECURE_CONNECTION');
-            assert.equal(err.event, 7005);
+            assert.equal(err.event, EVENT.INSECURE_CONNECTION);
             return true;
           });
         } finally {

@@ -1,14 +1,73 @@
-import type { EventCode } from './events.ts';
+import { EVENT, type EventCode } from './events.ts';
+
+/**
+ * Every error code pwsync raises: the one list (tests and callers match on these, never on message
+ * text). A new error class adds its code here; the compiler refuses a code that is not listed.
+ */
+export const ERROR_CODES = [
+  // Connector outcomes (below).
+  'ERR_TRANSIENT',
+  'ERR_ACCOUNT_NOT_FOUND',
+  'ERR_POLICY',
+  'ERR_NOT_CONFIGURED',
+  'ERR_NOT_SUPPORTED',
+  'ERR_INSECURE_CONNECTION',
+  'ERR_SERVICE_CREDENTIALS',
+  'ERR_ACCESS_DENIED',
+  'ERR_CURRENT_PASSWORD',
+  'ERR_TARGET_DATA',
+  'ERR_WATERMARK',
+  // Input and operator errors (below).
+  'ERR_CONFIG',
+  'ERR_KEY',
+  'ERR_DECRYPT',
+  'ERR_UNKNOWN_SYSTEM',
+  'ERR_UNKNOWN_ACCOUNT',
+  'ERR_PERSON_LOOKUP',
+  'ERR_INVALID_INPUT',
+  'ERR_REPLAY',
+  'ERR_UNAUTHORIZED',
+  'ERR_STORE',
+  // Hash formats (crypto/hash/errors.ts).
+  'ERR_UNSUPPORTED_HASH',
+  'ERR_MALFORMED_HASH',
+  // JWE (crypto/jwe.ts).
+  'ERR_JWE_INVALID',
+  'ERR_JWE_DECRYPTION_FAILED',
+  // The LDAP client library (ldap-client/).
+  'ERR_LDAP_OPEN',
+  'ERR_LDAP_RECONNECT_REFUSED',
+  'ERR_TLS_PIN_MISMATCH',
+  // The sql connector's statements (connectors/sql/named-params.ts).
+  'ERR_STATEMENT_SYNTAX',
+  // The agent: its queue, targets, sender and scope (agent/queue/errors.ts, agent/scope/errors.ts, agent/sender.ts).
+  'ERR_QUEUE_FULL',
+  'ERR_TARGET_EXISTS',
+  'ERR_TARGET_NOT_FOUND',
+  'ERR_TARGET_UNAVAILABLE',
+  'ERR_CAPTURE_NOT_FOUND',
+  'ERR_SCOPE_CONFIG',
+  'ERR_SCOPE_LOOKUP',
+  // Editing a PAM password stack (agent/pam/config-edit.ts).
+  'ERR_PAM_NOT_A_PASSWORD_STACK',
+  'ERR_PAM_UNMARKED_PWSYNC_LINE',
+  'ERR_PAM_BAD_ARGUMENT',
+  'ERR_PAM_NOT_ROOT_ONLY',
+  'ERR_PAM_MODULE_NOT_BUILT',
+  'ERR_PAM_MODULE_IN_USE',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /**
  * Every error pwsync raises on purpose carries a stable `code`, whether it is `retryable`, and the
  * event a job ends in when it fails with it. The engine decides retries from `retryable` alone.
  */
 export abstract class PwsyncError extends Error {
-  abstract readonly code: `ERR_${string}`;
+  abstract readonly code: ErrorCode;
   readonly retryable: boolean = false;
   /** The event a job ends in when delivery fails with this error. */
-  readonly event: EventCode = 7010;
+  readonly event: EventCode = EVENT.DELIVERY_FAILED;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -22,49 +81,49 @@ export abstract class PwsyncError extends Error {
 export class TransientError extends PwsyncError {
   readonly code = 'ERR_TRANSIENT';
   override readonly retryable = true;
-  override readonly event = 7003;
+  override readonly event = EVENT.RETRY_SCHEDULED;
 }
 
 /** The target account does not exist in the connected system (6923). */
 export class AccountNotFoundError extends PwsyncError {
   readonly code = 'ERR_ACCOUNT_NOT_FOUND';
-  override readonly event = 6923;
+  override readonly event = EVENT.ACCOUNT_NOT_FOUND;
 }
 
 /** The target system's policy refused the password (6927). */
 export class PolicyError extends PwsyncError {
   readonly code = 'ERR_POLICY';
-  override readonly event = 6927;
+  override readonly event = EVENT.POLICY_REFUSED;
 }
 
 /** Password management is not configured on the target system: no hash format, no field (6922). */
 export class NotConfiguredError extends PwsyncError {
   readonly code = 'ERR_NOT_CONFIGURED';
-  override readonly event = 6922;
+  override readonly event = EVENT.SYNC_NOT_CONFIGURED;
 }
 
 /** The connector cannot set passwords (6928). */
 export class NotSupportedError extends PwsyncError {
   readonly code = 'ERR_NOT_SUPPORTED';
-  override readonly event = 6928;
+  override readonly event = EVENT.SET_NOT_SUPPORTED;
 }
 
 /** A secure connection is required and the connection is not secure. */
 export class InsecureConnectionError extends PwsyncError {
   readonly code = 'ERR_INSECURE_CONNECTION';
-  override readonly event = 7005;
+  override readonly event = EVENT.INSECURE_CONNECTION;
 }
 
 /** The system refused the credentials of pwsync's own service account (a bind DN, a database user). */
 export class ServiceCredentialsError extends PwsyncError {
   readonly code = 'ERR_SERVICE_CREDENTIALS';
-  override readonly event = 7013;
+  override readonly event = EVENT.SERVICE_CREDENTIALS_REFUSED;
 }
 
 /** The service account may not do what was asked (an ACL, a missing right). */
 export class AccessDeniedError extends PwsyncError {
   readonly code = 'ERR_ACCESS_DENIED';
-  override readonly event = 7014;
+  override readonly event = EVENT.ACCESS_DENIED;
 }
 
 /** A person's own change named a current password the system does not accept. */
@@ -121,7 +180,7 @@ export class UnknownSystemError extends PwsyncError {
 /** The account a change names is not known in its source system. */
 export class UnknownAccountError extends PwsyncError {
   readonly code = 'ERR_UNKNOWN_ACCOUNT';
-  override readonly event = 7007;
+  override readonly event = EVENT.UNKNOWN_SOURCE_ACCOUNT;
 }
 
 /** A query that should name one person names none or several. */
@@ -137,13 +196,13 @@ export class InvalidInputError extends PwsyncError {
 /** A notification id that was received before: the change it carried is already committed. */
 export class ReplayError extends PwsyncError {
   readonly code = 'ERR_REPLAY';
-  override readonly event = 7006;
+  override readonly event = EVENT.CHANGE_REJECTED;
 }
 
 /** The caller is not authenticated, or may not speak for the source it names. */
 export class UnauthorizedError extends PwsyncError {
   readonly code = 'ERR_UNAUTHORIZED';
-  override readonly event = 7012;
+  override readonly event = EVENT.NOTIFICATION_UNAUTHORIZED;
 }
 
 /** The store is unusable: newer schema than this program, corrupt file, locked too long. */
@@ -151,7 +210,6 @@ export class StoreError extends PwsyncError {
   readonly code = 'ERR_STORE';
 }
 
-export type ErrorCode = PwsyncError['code'];
 
 export function isPwsyncError(e: unknown): e is PwsyncError {
   return e instanceof PwsyncError;

@@ -9,6 +9,7 @@ import {
   type PasswordPolicyInput,
   type PolicyRule,
 } from './password-policy.ts';
+import { EVENT } from './events.ts';
 
 const policy = (input: PasswordPolicyInput) => passwordPolicySchema.parse(input);
 const utf8 = (text: string): Buffer => Buffer.from(text, 'utf8');
@@ -183,7 +184,7 @@ void describe('enforcePasswordPolicy', () => {
       (e: unknown) => {
         assert.ok(e instanceof PolicyError, 'a PolicyError');
         assert.equal(e.code, 'ERR_POLICY');
-        assert.equal(e.event, 6927);
+        assert.equal(e.event, EVENT.POLICY_REFUSED);
         assert.equal(e.retryable, false);
         assert.equal(
           e.message,

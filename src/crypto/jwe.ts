@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createECDH, createHash, diffieHellman, generateKeyPairSync, randomBytes, type ECDH, type KeyObject } from 'node:crypto';
+import { PwsyncError } from '../core/errors.ts';
 
 /**
  * JWE compact serialisation with exactly one algorithm pair: ECDH-ES key agreement on P-256 and
@@ -11,8 +12,8 @@ import { createCipheriv, createDecipheriv, createECDH, createHash, diffieHellman
  * intermediate secret (the shared secret Z, the content key) in buffers we wipe.
  */
 
-export const ALG = 'ECDH-ES';
-export const ENC = 'A256GCM';
+export const JWE_ALG = 'ECDH-ES';
+export const JWE_ENC = 'A256GCM';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -21,13 +22,12 @@ const COORDINATE_BYTES = 32;
 const UNCOMPRESSED = Buffer.from([0x04]);
 
 /** A JWE that is malformed, uses anything but ECDH-ES/A256GCM, or does not decrypt with the key. */
-export class JweError extends Error {
+export class JweError extends PwsyncError {
   constructor(
     readonly code: 'ERR_JWE_INVALID' | 'ERR_JWE_DECRYPTION_FAILED',
     message: string,
   ) {
     super(message);
-    this.name = 'JweError';
   }
 }
 
@@ -38,7 +38,7 @@ export class JweError extends Error {
 export function encryptCompact(plaintext: Buffer, recipient: { readonly kid: string; readonly key: KeyObject }, header: Readonly<Record<string, string>> = {}): string {
   const ephemeral = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = ephemeral.publicKey.export({ format: 'jwk' });
-  const protectedHeader = b64url(Buffer.from(JSON.stringify({ ...header, alg: ALG, enc: ENC, kid: recipient.kid, epk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } }), 'utf8'));
+  const protectedHeader = b64url(Buffer.from(JSON.stringify({ ...header, alg: JWE_ALG, enc: JWE_ENC, kid: recipient.kid, epk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } }), 'utf8'));
   const z = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient.key });
   const cek = concatKdf(z);
   z.fill(0);
@@ -71,7 +71,7 @@ export function decryptCompact(compact: string, key: KeyObject): { readonly head
   } catch {
     throw new JweError('ERR_JWE_INVALID', 'the protected header is not a JSON object');
   }
-  if (header['alg'] !== ALG || header['enc'] !== ENC) throw new JweError('ERR_JWE_INVALID', `only alg ${ALG} with enc ${ENC} is accepted`);
+  if (header['alg'] !== JWE_ALG || header['enc'] !== JWE_ENC) throw new JweError('ERR_JWE_INVALID', `only alg ${JWE_ALG} with enc ${JWE_ENC} is accepted`);
   if ('zip' in header || 'crit' in header) throw new JweError('ERR_JWE_INVALID', 'compression and critical extensions are not accepted');
   if (encryptedKey !== '') throw new JweError('ERR_JWE_INVALID', 'ECDH-ES (direct key agreement) carries no encrypted key');
   const iv = Buffer.from(ivB64, 'base64url');
@@ -136,7 +136,7 @@ function agreement(key: KeyObject): ECDH {
 
 /** The Concat KDF of NIST SP 800-56A as RFC 7518 §4.6.2 uses it for direct key agreement with A256GCM. */
 function concatKdf(z: Buffer): Buffer {
-  const algorithmId = Buffer.from(ENC, 'ascii');
+  const algorithmId = Buffer.from(JWE_ENC, 'ascii');
   const otherInfo = Buffer.concat([uint32(algorithmId.length), algorithmId, uint32(0), uint32(0), uint32(KEY_BITS)]);
   // One round of SHA-256 yields the 256 bits needed.
   return createHash('sha256').update(uint32(1)).update(z).update(otherInfo).digest();

@@ -7,7 +7,7 @@ import { createCa, loadCa } from './ca.ts';
 import { assertAbsent, errnoOf, PUBLIC_MODE, writeNewFile } from './files.ts';
 import { certificateInfo, type CertificateInfo } from './info.ts';
 import { issueAgentCertificate, issueServerCertificate, type IssuedAgent, type IssuedServer } from './issue.ts';
-import { createJweKeyPair, loadJwePublicKey, type JweKeyFiles } from './jwe.ts';
+import { createJweKeyPair, loadJwePublicKey, type JweKeyFiles } from './jwe-key.ts';
 import { agentDir, AGENTS_DIR, CA_CERT, CA_DAYS, CA_KEY, checkAgentName, checkDays, JWE_PRIVATE, JWE_PUBLIC, LEAF_DAYS, SERVER_CERT, SERVER_KEY } from './layout.ts';
 
 export interface InitPkiOptions {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 export const NOTIFICATIONS_PATH = '/v1/notifications';
 
 /** The JWE algorithms, fixed: a server never accepts anything else (src/crypto/jwe.ts). */
-export { ALG as JWE_ALG, ENC as JWE_ENC } from '../crypto/jwe.ts';
+export { JWE_ALG, JWE_ENC } from '../crypto/jwe.ts';
 
 /**
  * Protected header parameters that bind the encrypted password to its envelope: a proxy that

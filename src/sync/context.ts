@@ -1,4 +1,4 @@
-import type { RawConfig, SystemConfig } from '../config/schema.ts';
+import type { RawConfig } from '../config/schema.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Store } from '../store/port.ts';
@@ -18,8 +18,4 @@ export interface SyncContext {
   readonly now: () => number;
   /** Tells in-process workers that new jobs were committed (other processes poll the store). */
   readonly wake: () => void;
-}
-
-export function findSystem(config: EngineConfig, name: string): SystemConfig | undefined {
-  return config.systems.find((s) => s.name === name);
 }

@@ -1,10 +1,11 @@
 import { isPwsyncError } from '../core/errors.ts';
 import { enforcePasswordPolicy } from '../core/password-policy.ts';
-import type { EventCode } from '../core/events.ts';
+import { EVENT, type EventCode } from '../core/events.ts';
 import type { NewEvent } from '../core/model.ts';
 import { can } from '../connectors/types.ts';
 import type { ClaimedJob, JobOutcome } from '../store/port.ts';
-import { findSystem, type SyncContext } from './context.ts';
+import { findSystem } from '../config/index.ts';
+import type { SyncContext } from './context.ts';
 
 export interface Delivery {
   readonly outcome: JobOutcome;
@@ -24,18 +25,18 @@ export async function deliver(ctx: SyncContext, job: ClaimedJob): Promise<Delive
   };
 
   const system = findSystem(ctx.config, job.system);
-  if (!system) return fail(6921, `system "${job.system}" is no longer configured`);
-  if (!system.password.sync) return fail(6921, `password sync is not enabled on system "${job.system}"`);
+  if (!system) return fail(EVENT.SYNC_NOT_ENABLED, `system "${job.system}" is no longer configured`);
+  if (!system.password.sync) return fail(EVENT.SYNC_NOT_ENABLED, `password sync is not enabled on system "${job.system}"`);
   if (job.lastAppliedAt !== null && job.changedAt < job.lastAppliedAt) {
-    return fail(6919, `a newer change (${new Date(job.lastAppliedAt).toISOString()}) was already applied to this account`);
+    return fail(EVENT.TIMESTAMP_OUT_OF_DATE, `a newer change (${new Date(job.lastAppliedAt).toISOString()}) was already applied to this account`);
   }
 
   const started = ctx.now();
   try {
     const connector = ctx.connectors.get(system);
-    if (!can(connector, 'setPassword')) return fail(6928, `the ${connector.kind} connector of "${job.system}" cannot set passwords`);
+    if (!can(connector, 'setPassword')) return fail(EVENT.SET_NOT_SUPPORTED, `the ${connector.kind} connector of "${job.system}" cannot set passwords`);
     if (system.password.requireSecure && !connector.isSecure()) {
-      return fail(7005, `system "${job.system}" requires a secure connection and its connection is not secure`);
+      return fail(EVENT.INSECURE_CONNECTION, `system "${job.system}" requires a secure connection and its connection is not secure`);
     }
     const secret = await ctx.keyring.open(job.secret, job.changeId);
     try {
@@ -49,7 +50,7 @@ export async function deliver(ctx: SyncContext, job: ClaimedJob): Promise<Delive
     }
     const at = ctx.now();
     ctx.log.info({ ...base, attempt: job.attempts, ms: at - started }, 'password set');
-    return { outcome: { kind: 'done', at }, event: { ...base, at, code: 7002, message: `password set (attempt ${job.attempts}, ${at - started} ms)` } };
+    return { outcome: { kind: 'done', at }, event: { ...base, at, code: EVENT.PASSWORD_SET, message: `password set (attempt ${job.attempts}, ${at - started} ms)` } };
   } catch (e) {
     return classifyFailure(ctx, job, e, base, system.password.retry);
   }
@@ -68,7 +69,7 @@ function classifyFailure(
   const retryable = isPwsyncError(e) ? e.retryable : true;
   const error = describe(e);
   if (!retryable) {
-    const code = isPwsyncError(e) ? e.event : 7010;
+    const code = isPwsyncError(e) ? e.event : EVENT.DELIVERY_FAILED;
     ctx.log.warn({ ...base, code, err: e }, 'delivery failed');
     return { outcome: { kind: 'failed', at, event: code, error }, event: { ...base, at, code, message: error } };
   }
@@ -78,13 +79,13 @@ function classifyFailure(
     ctx.log.warn({ ...base, attempt: job.attempts, nextAt: new Date(nextAt).toISOString(), err: e }, 'delivery failed; retry scheduled');
     return {
       outcome: { kind: 'retry', at, nextAt, error },
-      event: { ...base, at, code: 7003, message: `${error}; retry ${job.attempts} of ${retry.count} at ${new Date(nextAt).toISOString()}` },
+      event: { ...base, at, code: EVENT.RETRY_SCHEDULED, message: `${error}; retry ${job.attempts} of ${retry.count} at ${new Date(nextAt).toISOString()}` },
     };
   }
   ctx.log.error({ ...base, attempts: job.attempts, err: e }, 'delivery failed; retries exhausted');
   return {
-    outcome: { kind: 'failed', at, event: 7004, error },
-    event: { ...base, at, code: 7004, message: `${error}; gave up after ${job.attempts} attempts` },
+    outcome: { kind: 'failed', at, event: EVENT.RETRIES_EXHAUSTED, error },
+    event: { ...base, at, code: EVENT.RETRIES_EXHAUSTED, message: `${error}; gave up after ${job.attempts} attempts` },
   };
 }
 

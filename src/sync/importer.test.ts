@@ -4,6 +4,7 @@ import { isPwsyncError } from '../core/errors.ts';
 import type { MemoryCapability } from '../connectors/memory/index.ts';
 import { startEngine, type Engine, type TestSystem } from '../../test/support/engine.ts';
 import { importSystem, type ImportProgress } from './importer.ts';
+import { EVENT } from '../core/events.ts';
 
 const DELTA: readonly MemoryCapability[] = ['import', 'deltaImport', 'setPassword', 'verifyPassword'];
 
@@ -117,9 +118,9 @@ describe('importSystem: full and delta', () => {
       assert.equal(await personOf(engine, 'apps', 'a4'), bob, 'the new account joined');
       assert.equal(await engine.store.getAccount('apps', 'a2'), undefined);
       assert.equal(await personOf(engine, 'apps', 'a1'), alice, 'accounts the delta did not name stay (no removal of missing ones)');
-      const unlinked = await engine.store.listEvents({ codes: [7021], limit: 10 });
+      const unlinked = await engine.store.listEvents({ codes: [EVENT.ACCOUNT_UNLINKED], limit: 10 });
       assert.deepEqual(unlinked.map((e) => [e.anchor, e.personId]), [['a2', bob]]);
-      const completed = await engine.store.listEvents({ codes: [7022], system: 'apps', limit: 10 });
+      const completed = await engine.store.listEvents({ codes: [EVENT.IMPORT_COMPLETED], system: 'apps', limit: 10 });
       assert.match(completed.at(-1)?.message ?? '', /^delta import: /);
       assert.match(completed.at(0)?.message ?? '', /^full import: /);
       assert.equal(await watermarkOf(engine, 'apps'), await currentWatermark(engine, 'apps'));
@@ -137,7 +138,7 @@ describe('importSystem: full and delta', () => {
       assert.equal(report.mode, 'full');
       assert.match(report.fallback ?? '', /watermark/);
       assert.deepEqual([report.read, report.joined, report.removed], [3, 2, 1], 'a full import removes what it did not see');
-      const completed = await engine.store.listEvents({ codes: [7022], system: 'apps', limit: 10 });
+      const completed = await engine.store.listEvents({ codes: [EVENT.IMPORT_COMPLETED], system: 'apps', limit: 10 });
       assert.match(completed.at(-1)?.message ?? '', /^full import \(delta not possible: /);
       assert.equal(await watermarkOf(engine, 'apps'), await currentWatermark(engine, 'apps'));
       assert.equal((await importSystem(engine.ctx, 'apps', undefined, { mode: 'delta' })).mode, 'delta');

@@ -7,6 +7,7 @@ import { systemByName } from '../config/index.ts';
 import { can, type AccountImport, type AccountRecord, type Connector, type Watermark } from '../connectors/types.ts';
 import type { AccountInput, AccountWithLink, LinkDecision, Store } from '../store/port.ts';
 import type { SyncContext } from './context.ts';
+import { EVENT } from '../core/events.ts';
 
 /** `full` reads every account; `delta` only what changed since the last import (connectors with `deltaImport`). */
 export type ImportMode = 'full' | 'delta';
@@ -164,7 +165,7 @@ class Batches {
     const kind = fallback === undefined ? `${this.mode} import` : `full import (delta not possible: ${fallback})`;
     await this.ctx.store.appendEvents([
       {
-        code: 7022,
+        code: EVENT.IMPORT_COMPLETED,
         at,
         system: this.system.name,
         message: `${kind}: ${t.read} read, ${t.projected} projected, ${t.joined} joined, ${t.ambiguous} ambiguous, ${t.unmatched} unmatched, ${t.removed} removed`,
@@ -198,7 +199,7 @@ class Batches {
   async #recordRemoved(gone: readonly AccountWithLink[], at: number): Promise<void> {
     const events: NewEvent[] = gone
       .filter((a) => a.personId !== null)
-      .map((a) => ({ code: 7021, at, system: this.system.name, anchor: a.anchor, personId: a.personId, message: 'account no longer in its system; unlinked' }));
+      .map((a) => ({ code: EVENT.ACCOUNT_UNLINKED, at, system: this.system.name, anchor: a.anchor, personId: a.personId, message: 'account no longer in its system; unlinked' }));
     this.#totals.removed += gone.length;
     this.#totals.unlinked += events.length;
     if (events.length > 0) await this.ctx.store.appendEvents(events);
@@ -241,7 +242,7 @@ async function linkBatch(store: Store, system: SystemConfig, accounts: readonly 
     } else if (found.kind === 'ambiguous') {
       counts.ambiguous++;
       events.push({
-        code: 7020,
+        code: EVENT.AMBIGUOUS_JOIN,
         at,
         system: system.name,
         anchor: account.anchor,

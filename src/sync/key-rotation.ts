@@ -1,6 +1,7 @@
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Store } from '../store/port.ts';
+import { EVENT } from '../core/events.ts';
 
 export interface RotationReport {
   readonly newKeyId: string;
@@ -28,7 +29,7 @@ export async function rotateStoreKey(store: Store, keyring: Keyring, log: Logger
     }
   }
   await store.resealSecrets(resealed);
-  await store.appendEvents([{ code: 7030, at: now(), message: `store key rotated to ${newKeyId}; ${resealed.length} pending secret(s) re-encrypted` }]);
+  await store.appendEvents([{ code: EVENT.KEY_ROTATED, at: now(), message: `store key rotated to ${newKeyId}; ${resealed.length} pending secret(s) re-encrypted` }]);
   log.info({ newKeyId, resealed: resealed.length }, 'store key rotated');
   return { newKeyId, resealed: resealed.length, keyIds: keyring.keyIds };
 }

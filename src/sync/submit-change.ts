@@ -4,9 +4,10 @@ import { matchKey } from '../core/join.ts';
 import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } from '../core/model.ts';
 import type { Secret } from '../core/secret.ts';
 import type { AccountWithLink, CommitUnit, JobTarget, SourceFound, SourceLookup } from '../store/port.ts';
-import { systemByName } from '../config/index.ts';
+import { findSystem, systemByName } from '../config/index.ts';
 import type { SystemConfig } from '../config/schema.ts';
-import { findSystem, type SyncContext } from './context.ts';
+import type { SyncContext } from './context.ts';
+import { EVENT } from '../core/events.ts';
 
 /**
  * How a change names its source account: by anchor, by the source's account attribute (a login),
@@ -142,7 +143,7 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
     const result = results[next++];
     if (result === undefined) throw new Error('the store answered fewer units than it was given');
     if (result.kind === 'replay') {
-      replays.push({ code: 7006, system: p.source, anchor: p.sourceAnchor, changeId: p.changeId, message: `notification ${p.changeId} was already received (replay refused)` });
+      replays.push({ code: EVENT.CHANGE_REJECTED, system: p.source, anchor: p.sourceAnchor, changeId: p.changeId, message: `notification ${p.changeId} was already received (replay refused)` });
       return { kind: 'replay', changeId: p.changeId };
     }
     const byAccount = new Map(p.targets.map((t) => [t.accountId, t]));
@@ -209,7 +210,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
   const account = sourceAccount(source, checked.described, found, refusals);
   const log = { changeId, source: source.name, anchor: account.anchor, personId: account.personId, origin: request.origin, actor: request.actor };
   const nowhere = (personId: PersonId, message: string, events: NewEvent[] = []): Plan => ({
-    unit: { ...(notification ? { notification } : {}), events: [...events, { code: 7009, system: source.name, anchor: account.anchor, ...(personId ? { personId } : {}), changeId, message }] },
+    unit: { ...(notification ? { notification } : {}), events: [...events, { code: EVENT.NO_TARGETS, system: source.name, anchor: account.anchor, ...(personId ? { personId } : {}), changeId, message }] },
     changeId,
     source: source.name,
     personId,
@@ -233,7 +234,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
     if (!system) continue; // an account left from a system no longer configured
     if (!system.password.sync) {
       notEnabled.push({ system: other.system, anchor: other.anchor });
-      events.push({ code: 6921, system: other.system, anchor: other.anchor, personId: person.id, changeId, message: `password sync is not enabled on system "${other.system}"` });
+      events.push({ code: EVENT.SYNC_NOT_ENABLED, system: other.system, anchor: other.anchor, personId: person.id, changeId, message: `password sync is not enabled on system "${other.system}"` });
       continue;
     }
     targets.push({ accountId: other.id, system: other.system, anchor: other.anchor });
@@ -241,7 +242,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
   if (targets.length === 0) return { ...nowhere(person.id, 'the person has no other account with password sync enabled', events), notEnabled };
 
   events.unshift({
-    code: 7001,
+    code: EVENT.CHANGE_ACCEPTED,
     system: source.name,
     anchor: account.anchor,
     personId: person.id,
@@ -276,11 +277,11 @@ function sourceAccount(system: SystemConfig, described: string, found: SourceFou
   const systemName = system.name;
   const [first, ...rest] = found.accounts;
   if (!first) {
-    refusals.push({ code: 7007, system: systemName, message: `no account with ${described} in system "${systemName}"; run "pwsync import ${systemName}" if it is new` });
+    refusals.push({ code: EVENT.UNKNOWN_SOURCE_ACCOUNT, system: systemName, message: `no account with ${described} in system "${systemName}"; run "pwsync import ${systemName}" if it is new` });
     throw new UnknownAccountError(`no account with ${described} in system "${systemName}"`);
   }
   if (rest.length > 0) {
-    refusals.push({ code: 7007, system: systemName, message: `${found.accounts.length} accounts have ${described} in system "${systemName}"; the change cannot say which one` });
+    refusals.push({ code: EVENT.UNKNOWN_SOURCE_ACCOUNT, system: systemName, message: `${found.accounts.length} accounts have ${described} in system "${systemName}"; the change cannot say which one` });
     throw new UnknownAccountError(`${found.accounts.length} accounts have ${described} in system "${systemName}"; name the account by its anchor`);
   }
   return first;

@@ -7,6 +7,7 @@ import { sendCapture } from '../../src/agent/capture/client.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { assertNoPasswords, createAgentWorld, eventually, type AgentWorld } from '../support/agent-world.ts';
 import type { CliProcess } from '../support/cli.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 /** Jobs committed but not finished, read straight from the store (the CLI is too slow to poll with). */
 function openJobs(store: string): number {
@@ -93,12 +94,12 @@ describe('agent → server → file target, through the CLI-started processes', 
       await eventually(async () => (await world.agentStatus()).targets[0]?.state.consecutiveFailures !== 0, 15_000, 'the agent to notice the server is down');
       const status = await world.agentStatus();
       assert.equal(status.queue.length, 15);
-      assert.ok(status.events.some((e) => e.code === 7043), 'target unavailable is an event');
+      assert.ok(status.events.some((e) => e.code === EVENT.TARGET_UNAVAILABLE), 'target unavailable is an event');
       const server = await world.startServer();
       try {
         await eventually(async () => (await world.agentStatus()).queue.length === 0, 30_000, 'the queue to drain');
         for (const account of ['u003', 'u004', 'u005']) assert.equal(await world.holds(account, pw(account, 4)), true, `${account} holds the newest password`);
-        assert.ok((await world.agentStatus()).events.some((e) => e.code === 7045), 'target available again is an event');
+        assert.ok((await world.agentStatus()).events.some((e) => e.code === EVENT.TARGET_AVAILABLE), 'target available again is an event');
       } finally {
         await server.stop();
       }
@@ -160,8 +161,8 @@ describe('agent → server → file target, through the CLI-started processes', 
       await eventually(() => Promise.resolve(openJobs(join(world.dir, 'data', 'pwsync.db')) === 0), 60_000, 'the server to finish its jobs');
       for (const account of accounts) assert.equal(await world.holds(account, pw(account, 109)), true, `${account} holds its newest password`);
       const events = await world.serverEvents();
-      const recovered = events.filter((e) => e.code === 7011).length;
-      const superseded = events.filter((e) => e.code === 7008 || e.code === 6919).length;
+      const recovered = events.filter((e) => e.code === EVENT.JOB_RECOVERED).length;
+      const superseded = events.filter((e) => e.code === EVENT.SUPERSEDED || e.code === EVENT.TIMESTAMP_OUT_OF_DATE).length;
       assert.ok(recovered + superseded > 0, 'the restart found work the killed server left');
     } finally {
       await server?.stop();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CliProcess, runCli } from '../support/cli.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 /**
  * The agent's scope through the CLI, on this host's real groups (Linux NSS): the reference's known
@@ -43,7 +44,7 @@ describe('agent scope through the CLI', () => {
       const parsed = JSON.parse(status.stdout) as { running: boolean; queue: { length: number }; events: { code: number; anchor: string }[] };
       assert.equal(parsed.running, true);
       assert.equal(parsed.queue.length, 1);
-      assert.deepEqual(parsed.events.map((e) => [e.code, e.anchor]), [[7040, 'nobody']]);
+      assert.deepEqual(parsed.events.map((e) => [e.code, e.anchor]), [[EVENT.OUT_OF_SCOPE, 'nobody']]);
       const second = await runCli(['agent', '--config', file], { timeoutMs: 30_000 });
       assert.equal(second.code, 2);
       assert.match(second.stderr, /another pwsync agent is running/);

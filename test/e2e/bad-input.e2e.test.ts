@@ -4,6 +4,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliProcess, runCli } from '../support/cli.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 describe('bad input gets a clear error that names the thing and the fix; nothing is half-written', () => {
   let dir = '';
@@ -68,7 +69,7 @@ describe('bad input gets a clear error that names the thing and the fix; nothing
       const legacyState = bySystem['legacy'];
       assert.ok(legacyState);
       assert.equal(legacyState.kind, 'failed');
-      assert.equal(legacyState.event, 7010);
+      assert.equal(legacyState.event, EVENT.DELIVERY_FAILED);
       assert.match(legacyState.lastError ?? '', /legacy\.tsv.*line 7/);
       assert.deepEqual(await readFile(legacy), corrupt);
     } finally {

@@ -7,6 +7,7 @@ import { Secret } from '../../src/core/secret.ts';
 import { verifySecret } from '../../src/crypto/hash/index.ts';
 import { CliProcess, runCli, type CliResult } from '../support/cli.ts';
 import { assertNoPasswords } from '../support/leaks.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 // Passwords no other byte sequence in the run could contain by chance.
 const ALICE_PW = 'Alice-e2e-Pw-7f3c9a1b';
@@ -107,8 +108,8 @@ describe('pwsync end to end through the CLI, on the demo', () => {
     const events = await cli(['events', '--json', '--limit', '500']);
     assert.equal(events.code, 0, events.stderr);
     const codes = events.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { code: number }).code);
-    assert.equal(codes.filter((c) => c === 7002).length, 4);
-    assert.equal(codes.filter((c) => c === 7001).length, 2);
+    assert.equal(codes.filter((c) => c === EVENT.PASSWORD_SET).length, 4);
+    assert.equal(codes.filter((c) => c === EVENT.CHANGE_ACCEPTED).length, 2);
     const queue = await cli(['queue', '--json', '--state', 'done']);
     assert.equal((JSON.parse(queue.stdout) as unknown[]).length, 4);
     const human = await cli(['queue']);

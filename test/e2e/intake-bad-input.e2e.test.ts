@@ -7,10 +7,11 @@ import Database from 'better-sqlite3';
 import { CompactEncrypt } from 'jose';
 import { Agent, request } from 'undici';
 import { runCli } from '../support/cli.ts';
-import { loadJwePublicKey, type JweKey } from '../../src/pki/jwe.ts';
+import { loadJwePublicKey, type JweKey } from '../../src/pki/jwe-key.ts';
 import { JWE_ALG, JWE_BINDING, JWE_ENC, NOTIFICATIONS_PATH } from '../../src/protocol/notifications.ts';
 import { assertNoPasswords, createAgentWorld, type AgentWorld } from '../support/agent-world.ts';
 import type { CliProcess } from '../support/cli.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 const GOOD_PW = 'Intake-Good-Pw-e2e-51c7';
 const BAD_PW = 'Intake-Refused-Pw-e2e-51c7';
@@ -156,14 +157,14 @@ describe('the server intake refuses bad input with its reason, an event, and not
   test('every refusal is in the event log, with no secret in it', async () => {
     const events = await world.serverEvents();
     const messages = (code: number) => events.filter((e) => e.code === code).map((e) => e.message).join('\n');
-    assert.match(messages(7012), /client certificate is required/);
-    assert.match(messages(7012), /not trusted/);
-    assert.match(messages(7012), /may not deliver changes of source "directory"/);
-    assert.match(messages(7006), /malformed notification batch/);
-    assert.match(messages(7006), /larger than 1048576 bytes/);
-    assert.match(messages(7006), /undecryptable/);
-    assert.match(messages(7006), /stale/);
-    assert.match(messages(7006), /already received \(replay refused\)/);
+    assert.match(messages(EVENT.NOTIFICATION_UNAUTHORIZED), /client certificate is required/);
+    assert.match(messages(EVENT.NOTIFICATION_UNAUTHORIZED), /not trusted/);
+    assert.match(messages(EVENT.NOTIFICATION_UNAUTHORIZED), /may not deliver changes of source "directory"/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /malformed notification batch/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /larger than 1048576 bytes/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /undecryptable/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /stale/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /already received \(replay refused\)/);
   });
 
   test('the test passwords appear in no file, log or output', async () => {

@@ -20,6 +20,7 @@ import { findModuleDir } from '../../src/agent/pam/install.ts';
 import { CliProcess } from '../support/cli.ts';
 import { assertNoPasswords, createAgentWorld, eventually, type AgentWorld } from '../support/agent-world.ts';
 import { PAM_FILE, PamHost, run } from '../support/pam-host.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 const NATIVE = fileURLToPath(new URL('../../native', import.meta.url));
 /** The module's timeout in this test: the longest a change may wait for a slow agent. */
@@ -170,7 +171,7 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
       assert.equal(r.status, 0, r.stderr.toString());
     }
     const events = (await world.agentStatus()).events as { code: number; anchor?: string | null }[];
-    assert.deepEqual(events.filter((e) => e.code === 7040).map((e) => e.anchor).sort(), [users.excluded, users.outside].sort());
+    assert.deepEqual(events.filter((e) => e.code === EVENT.OUT_OF_SCOPE).map((e) => e.anchor).sort(), [users.excluded, users.outside].sort());
     assert.equal(captured(users.excluded) + captured(users.outside), 0);
     assert.equal(await world.targetHash(users.excluded), before);
     assert.equal(await world.targetHash(users.outside), '');
@@ -210,7 +211,7 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
     if (syslogHere) assert.equal(syslog().split(`pwsync: password change of ${users.a} NOT forwarded`).length, 3);
 
     await startAgent();
-    const missed = (await world.agentStatus()).events.filter((e) => e.code === 7050) as { code: number; anchor?: string | null; severity?: string }[];
+    const missed = (await world.agentStatus()).events.filter((e) => e.code === EVENT.CAPTURE_MISSED) as { code: number; anchor?: string | null; severity?: string }[];
     assert.deepEqual(missed.map((e) => [e.anchor, e.severity]), [[users.a, 'error'], [users.a, 'error']]);
     assert.equal(existsSync(missedFile), false, 'the missed file is emptied once reported');
     // Neither change reached the target: it still holds the one before (the limit, made visible).

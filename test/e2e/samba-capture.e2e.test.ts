@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { assertNoPasswords, eventually } from '../support/agent-world.ts';
 import type { CliProcess } from '../support/cli.ts';
 import { createSambaCaptureWorld, freshPassword, initialPassword, type SambaCaptureWorld } from '../support/samba-capture-world.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
 
@@ -51,7 +52,7 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
 
   test('passwords set before the agent started are not forwarded', async () => {
     const events = await world.serverEvents();
-    assert.equal(events.filter((e) => e.code === 7001).length, 0, JSON.stringify(events.slice(0, 5)));
+    assert.equal(events.filter((e) => e.code === EVENT.CHANGE_ACCEPTED).length, 0, JSON.stringify(events.slice(0, 5)));
     assert.equal(await world.ldapBinds('alice', initialPassword('alice')), true);
   });
 
@@ -60,7 +61,7 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
     await world.reset('alice', password);
     await arrives('alice', password);
     // By objectGUID: the server found the account by the anchor the agent sent.
-    const routed = (await world.serverEvents()).filter((e) => e.code === 7001 && e.system === 'ad');
+    const routed = (await world.serverEvents()).filter((e) => e.code === EVENT.CHANGE_ACCEPTED && e.system === 'ad');
     assert.equal(routed.at(-1)?.anchor, world.users.get('alice')?.guid);
   });
 
@@ -84,8 +85,8 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
     const marker = freshPassword('Dave');
     await world.reset('dave', marker);
     await arrives('dave', marker);
-    await eventually(async () => (await world.agentEvents()).filter((e) => e.code === 7040).length >= 2, 10_000, 'two 7040 events');
-    const outOfScope = (await world.agentEvents()).filter((e) => e.code === 7040).map((e) => e.anchor);
+    await eventually(async () => (await world.agentEvents()).filter((e) => e.code === EVENT.OUT_OF_SCOPE).length >= 2, 10_000, 'two 7040 events');
+    const outOfScope = (await world.agentEvents()).filter((e) => e.code === EVENT.OUT_OF_SCOPE).map((e) => e.anchor);
     assert.deepEqual(outOfScope.sort(), ['grace', 'heidi']);
     assert.equal(await world.ldapBinds('grace', outside), false);
     assert.equal(await world.ldapBinds('heidi', excluded), false);
@@ -96,7 +97,7 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
     const short = 'Ab1-xyz'; // 7 characters: Samba's minimum; OpenLDAP's policy asks for 8
     await world.reset('erin', short);
     await eventually(async () => world.appsHold('erin', short), 20_000, "erin's short password in the file");
-    await eventually(async () => (await world.serverEvents()).some((e) => e.code === 6927 && e.system === 'directory'), 20_000, 'a 6927 event for the directory');
+    await eventually(async () => (await world.serverEvents()).some((e) => e.code === EVENT.POLICY_REFUSED && e.system === 'directory'), 20_000, 'a 6927 event for the directory');
     assert.equal(await world.ldapBinds('erin', initialPassword('erin')), true);
     const next = freshPassword('Frank');
     await world.reset('frank', next);
@@ -122,7 +123,7 @@ describe('Samba AD DC → syncpasswords → agent → server → OpenLDAP and a 
     const pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
     assert.ok(pid > 1, `a pid in ${pidFile}`);
     process.kill(pid, 'SIGKILL');
-    await eventually(async () => (await world.agentEvents()).some((e) => e.code === 7049 && /signal SIGKILL/.test(e.message)), 10_000, 'a 7049 event');
+    await eventually(async () => (await world.agentEvents()).some((e) => e.code === EVENT.CAPTURE_FEED_RESTARTED && /signal SIGKILL/.test(e.message)), 10_000, 'a 7049 event');
     const password = freshPassword('Dave2');
     await world.reset('dave', password);
     await arrives('dave', password);

@@ -8,6 +8,7 @@ import { Keyring } from '../../src/crypto/keyring.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { startServer, type RunningServer } from '../../src/server/run.ts';
 import { createAgentWorld, eventually, freePort, type AgentWorld } from '../support/agent-world.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 /**
  * The sender against a real server (in-process, with its HTTPS intake): failover order, disabled
@@ -64,7 +65,7 @@ describe('agent sender', () => {
       assert.match(down.state.lastError ?? '', /cannot reach .*ECONNREFUSED/);
       assert.ok((down.state.nextAttemptAt ?? 0) > Date.now(), 'the failed target waits for its backoff');
       assert.equal(up.state.consecutiveFailures, 0);
-      assert.deepEqual(await codes(store), [7043]);
+      assert.deepEqual(await codes(store), [EVENT.TARGET_UNAVAILABLE]);
     }));
 
   test('a disabled target is not used; enabling it delivers what waited', () =>
@@ -87,7 +88,7 @@ describe('agent sender', () => {
       sender.start();
       await eventually(async () => (await store.stats()).length === 0, 15_000, 'the queue to empty');
       await eventually(() => world.holds('u003', 'After-Refusal-Pw-3'), 15_000, 'u003 to hold the password');
-      const [refused] = await store.listEvents({ limit: 10, codes: [7044] });
+      const [refused] = await store.listEvents({ limit: 10, codes: [EVENT.DELIVERY_REJECTED] });
       assert.match(refused?.message ?? '', /refused the change of "nobody-here" \(unknown-account\)/);
     }));
 

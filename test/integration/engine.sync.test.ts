@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { Secret } from '../../src/core/secret.ts';
-import type { EventCode } from '../../src/core/events.ts';
+import { EVENT, type EventCode } from '../../src/core/events.ts';
 import { sha256Hex } from '../../src/connectors/memory/index.ts';
 import { importSystem } from '../../src/sync/importer.ts';
 import { submitChange, type ChangeRequest } from '../../src/sync/submit-change.ts';
@@ -77,7 +77,7 @@ describe('import and join', () => {
     );
     try {
       assert.equal((await engine.store.getAccount('legacy', 'l1'))?.personId, null);
-      const warnings = await engine.store.listEvents({ codes: [7020], limit: 10 });
+      const warnings = await engine.store.listEvents({ codes: [EVENT.AMBIGUOUS_JOIN], limit: 10 });
       assert.equal(warnings.length, 1);
       assert.equal(warnings[0]?.anchor, 'l1');
     } finally {
@@ -92,7 +92,7 @@ describe('import and join', () => {
       const report = await importSystem(engine.ctx, 'apps');
       assert.equal(report.removed, 1);
       assert.equal(await engine.store.getAccount('apps', 'a2'), undefined);
-      assert.deepEqual(await codes(engine).then((c) => c.filter((x) => x === 7021)), [7021]);
+      assert.deepEqual(await codes(engine).then((c) => c.filter((x) => x === EVENT.ACCOUNT_UNLINKED)), [EVENT.ACCOUNT_UNLINKED]);
       const again = await importSystem(engine.ctx, 'apps');
       assert.equal(again.joined + again.projected + again.removed, 0);
       assert.equal((await engine.store.counts()).links, 7);
@@ -118,7 +118,7 @@ describe('the path of a change', () => {
       assert.equal(engine.connector('hr').setCalls, 0, 'never written back to the source');
       const states = (await engine.store.listJobs({ changeId: receipt.changeId, limit: 10 })).map((j) => j.state.kind);
       assert.deepEqual(states, ['done', 'done']);
-      assert.deepEqual((await codes(engine, { changeId: receipt.changeId })).sort(), [7001, 7002, 7002]);
+      assert.deepEqual((await codes(engine, { changeId: receipt.changeId })).sort(), [EVENT.CHANGE_ACCEPTED, EVENT.PASSWORD_SET, EVENT.PASSWORD_SET]);
       assert.deepEqual(await engine.store.sealedSecrets(), [], 'the secret is wiped when the last job ends');
       assert.ok((await engine.store.getAccount('apps', 'a1'))?.lastAppliedAt !== null);
     } finally {
@@ -132,7 +132,7 @@ describe('the path of a change', () => {
       const receipt = await submitChange(engine.ctx, change('alice', 'pw-123456', engine.clock.now()));
       assert.deepEqual(receipt.jobs.map((j) => j.system), ['apps']);
       assert.deepEqual(receipt.notEnabled, [{ system: 'legacy', anchor: 'l1' }]);
-      assert.ok((await codes(engine, { changeId: receipt.changeId })).includes(6921));
+      assert.ok((await codes(engine, { changeId: receipt.changeId })).includes(EVENT.SYNC_NOT_ENABLED));
     } finally {
       await engine.close();
     }
@@ -142,7 +142,7 @@ describe('the path of a change', () => {
     const engine = await imported();
     try {
       await assert.rejects(submitChange(engine.ctx, change('mallory', 'x-123456', engine.clock.now())), { code: 'ERR_UNKNOWN_ACCOUNT' });
-      assert.ok((await codes(engine)).includes(7007));
+      assert.ok((await codes(engine)).includes(EVENT.UNKNOWN_SOURCE_ACCOUNT));
       await assert.rejects(submitChange(engine.ctx, change('alice', 'x', engine.clock.now(), { sourceSystem: 'nope' })), { code: 'ERR_UNKNOWN_SYSTEM' });
       await assert.rejects(submitChange(engine.ctx, change('alice', 'x', engine.clock.now(), { sourceSystem: 'apps' })), { code: 'ERR_INVALID_INPUT' });
       await assert.rejects(submitChange(engine.ctx, change('alice', '', engine.clock.now())), { code: 'ERR_INVALID_INPUT' });
@@ -189,7 +189,7 @@ describe('the path of a change', () => {
     try {
       await submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' }));
       await assert.rejects(submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' })), { code: 'ERR_REPLAY' });
-      assert.ok((await codes(engine)).includes(7006));
+      assert.ok((await codes(engine)).includes(EVENT.CHANGE_REJECTED));
     } finally {
       await engine.close();
     }
@@ -198,11 +198,11 @@ describe('the path of a change', () => {
 
 describe('event semantics', () => {
   const cases: { name: string; code: EventCode; apps: Partial<TestSystem> }[] = [
-    { name: 'connector cannot set passwords', code: 6928, apps: { memory: { capabilities: ['import'], accounts: { a1: { email: 'alice@example.org' } } } } },
-    { name: 'not configured on the target', code: 6922, apps: { memory: { failures: ['notConfigured'], accounts: { a1: { email: 'alice@example.org' } } } } },
-    { name: 'account gone in the target', code: 6923, apps: { memory: { failures: ['notFound'], accounts: { a1: { email: 'alice@example.org' } } } } },
-    { name: 'target policy refused it', code: 6927, apps: { memory: { minPasswordLength: 20, accounts: { a1: { email: 'alice@example.org' } } } } },
-    { name: 'secure connection required but absent', code: 7005, apps: { memory: { secure: false, accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'connector cannot set passwords', code: EVENT.SET_NOT_SUPPORTED, apps: { memory: { capabilities: ['import'], accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'not configured on the target', code: EVENT.SYNC_NOT_CONFIGURED, apps: { memory: { failures: ['notConfigured'], accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'account gone in the target', code: EVENT.ACCOUNT_NOT_FOUND, apps: { memory: { failures: ['notFound'], accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'target policy refused it', code: EVENT.POLICY_REFUSED, apps: { memory: { minPasswordLength: 20, accounts: { a1: { email: 'alice@example.org' } } } } },
+    { name: 'secure connection required but absent', code: EVENT.INSECURE_CONNECTION, apps: { memory: { secure: false, accounts: { a1: { email: 'alice@example.org' } } } } },
   ];
   for (const c of cases) {
     test(`${c.code}: ${c.name}, never retried`, async () => {
@@ -216,7 +216,7 @@ describe('event semantics', () => {
         assert.equal(job.state.event, c.code);
         assert.equal(job.attempts, 1);
         assert.ok((await codes(engine, { changeId: receipt.changeId })).includes(c.code));
-        assert.equal((await engine.store.listEvents({ codes: [7003], limit: 10 })).length, 0);
+        assert.equal((await engine.store.listEvents({ codes: [EVENT.RETRY_SCHEDULED], limit: 10 })).length, 0);
       } finally {
         await engine.close();
       }
@@ -251,10 +251,10 @@ describe('event semantics', () => {
       }
       await eventually(async () => (await appsJob())?.state.kind === 'failed', 5000, 'final failure');
       const job = await appsJob();
-      assert.equal(job?.state.kind === 'failed' ? job.state.event : 0, 7004);
+      assert.equal(job?.state.kind === 'failed' ? job.state.event : 0, EVENT.RETRIES_EXHAUSTED);
       assert.equal(job?.attempts, 3);
       assert.equal(engine.connector('apps').setCalls, 3);
-      assert.deepEqual((await codes(engine, { changeId: receipt.changeId })).filter((c) => c === 7003 || c === 7004), [7003, 7003, 7004]);
+      assert.deepEqual((await codes(engine, { changeId: receipt.changeId })).filter((c) => c === EVENT.RETRY_SCHEDULED || c === EVENT.RETRIES_EXHAUSTED), [EVENT.RETRY_SCHEDULED, EVENT.RETRY_SCHEDULED, EVENT.RETRIES_EXHAUSTED]);
     } finally {
       await engine.close();
     }
@@ -289,7 +289,7 @@ describe('ordering by change time', () => {
       await engine.workers().start();
       await settled(engine, newer.changeId);
       assert.deepEqual(engine.connector('apps').deliveries.map((d) => d.sha256), [sha256Hex('newer-pw-2')]);
-      assert.ok((await codes(engine)).includes(7008));
+      assert.ok((await codes(engine)).includes(EVENT.SUPERSEDED));
       assert.deepEqual(await engine.store.sealedSecrets(), []);
     } finally {
       await engine.close();
@@ -306,7 +306,7 @@ describe('ordering by change time', () => {
       const older = await submitChange(engine.ctx, change('alice', 'older-pw-1', t - 5000));
       assert.equal(older.jobs.length, 0);
       assert.equal(older.outOfDate.length, 2);
-      assert.deepEqual((await codes(engine, { changeId: older.changeId })).filter((c) => c === 6919), [6919, 6919]);
+      assert.deepEqual((await codes(engine, { changeId: older.changeId })).filter((c) => c === EVENT.TIMESTAMP_OUT_OF_DATE), [EVENT.TIMESTAMP_OUT_OF_DATE, EVENT.TIMESTAMP_OUT_OF_DATE]);
       assert.deepEqual(engine.connector('apps').deliveries.map((d) => d.sha256), [sha256Hex('newer-pw-2')]);
     } finally {
       await engine.close();
@@ -327,7 +327,7 @@ describe('crash recovery', () => {
       await engine.workers().start();
       await settled(engine, receipt.changeId);
       assert.deepEqual((await engine.store.listJobs({ changeId: receipt.changeId, limit: 10 })).map((j) => j.state.kind), ['done', 'done']);
-      assert.equal((await engine.store.listEvents({ codes: [7011], limit: 10 })).length, 2);
+      assert.equal((await engine.store.listEvents({ codes: [EVENT.JOB_RECOVERED], limit: 10 })).length, 2);
       assert.equal(engine.connector('legacy').deliveries.length, 1);
     } finally {
       await engine.close();

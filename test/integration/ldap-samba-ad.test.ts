@@ -24,6 +24,7 @@ import { Secret } from '../../src/core/secret.ts';
 import { using, withSecret } from '../../src/connectors/ldap/test-support.ts';
 import { ldapBinds } from '../support/daemon.ts';
 import { startSamba, type SambaDc } from '../support/samba.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 /** The control access right "Reset Password", the pwdLastSet attribute and the user class (MS-ADTS). */
 const RESET_PASSWORD = '00299570-246d-11d0-a768-00aa006e0529';
@@ -115,7 +116,7 @@ describe('ldap connector, flavor ad, against Samba AD', () => {
         assert.equal(await binds(user.dn, 'Current-Passw0rd!'), false);
         // The domain's policy applies to a person's change too.
         await withSecret('Nëw-Pässwörd-密码-1', (old) => withSecret('Sh0rt!', (next) =>
-          assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === 6927)));
+          assert.rejects(c.changePassword(user.guid, old, next), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === EVENT.POLICY_REFUSED)));
         assert.equal(await withSecret('Nëw-Pässwörd-密码-1', (s) => c.verifyPassword(user.guid, s)), true);
     });
   });
@@ -134,7 +135,7 @@ describe('ldap connector, flavor ad, against Samba AD', () => {
     const plain = await dc.createUser(name('pln'), 'Plain-Account-Pw1!');
     await using(connector({ bindDn: plain.dn }, 'Plain-Account-Pw1!'), async (c) => {
         await withSecret('Never-Set-Passw0rd!', (s) =>
-          assert.rejects(c.setPassword(target.guid, s, {}), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_ACCESS_DENIED' && e.event === 7014));
+          assert.rejects(c.setPassword(target.guid, s, {}), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_ACCESS_DENIED' && e.event === EVENT.ACCESS_DENIED));
         assert.equal(await binds(target.dn, 'Target-Passw0rd-1!'), true);
     });
   });

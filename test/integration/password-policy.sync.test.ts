@@ -8,6 +8,7 @@ import { importSystem } from '../../src/sync/importer.ts';
 import { submitChange } from '../../src/sync/submit-change.ts';
 import { Workers } from '../../src/sync/workers.ts';
 import { eventually, startEngine, type Engine, type TestSystem } from '../support/engine.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 // A source and two targets: `apps` has a password policy, `legacy` none. The change reaches both,
 // so each test also shows that one system's policy holds back no other system.
@@ -64,13 +65,13 @@ describe('a system password policy, checked before delivery', () => {
       const changeId = await deliverChange(engine, 'short-pw');
       const [apps] = await engine.store.listJobs({ changeId, system: 'apps', limit: 1 });
       assert.ok(apps?.state.kind === 'failed', 'the apps job failed');
-      assert.equal(apps.state.event, 6927);
+      assert.equal(apps.state.event, EVENT.POLICY_REFUSED);
       assert.equal(apps.attempts, 1, 'not retried');
       assert.equal(engine.connector('apps').setCalls, 0, 'the connector was never asked');
       assert.deepEqual(engine.connector('apps').deliveries, []);
 
       const events = await engine.store.listEvents({ changeId, limit: 100 });
-      const refusals = events.filter((e) => e.code === 6927);
+      const refusals = events.filter((e) => e.code === EVENT.POLICY_REFUSED);
       assert.equal(refusals.length, 1);
       const [refusal] = refusals;
       assert.ok(refusal, 'a 6927 event');
@@ -78,7 +79,7 @@ describe('a system password policy, checked before delivery', () => {
       assert.equal(refusal.anchor, 'a1');
       // The message names the system and each failed rule (read by people; the code is what tools match).
       assert.match(refusal.message, /^ERR_POLICY: .*system "apps".*\(minLength\).*\(classes\.require\)/);
-      assert.equal(events.filter((e) => e.code === 7003 || e.code === 7004).length, 0, 'no retry was scheduled');
+      assert.equal(events.filter((e) => e.code === EVENT.RETRY_SCHEDULED || e.code === EVENT.RETRIES_EXHAUSTED).length, 0, 'no retry was scheduled');
 
       // The system without a policy got the password; then the secret was wiped.
       assert.deepEqual(engine.connector('legacy').deliveries.map((d) => [d.anchor, d.sha256]), [['l1', sha256Hex('short-pw')]]);
@@ -116,7 +117,7 @@ describe('a system password policy, checked before delivery', () => {
       const changeId = await deliverChange(engine, password, workers);
       await workers.stop(1000);
       const [apps] = await engine.store.listJobs({ changeId, system: 'apps', limit: 1 });
-      assert.ok(apps?.state.kind === 'failed' && apps.state.event === 6927, 'refused by the policy');
+      assert.ok(apps?.state.kind === 'failed' && apps.state.event === EVENT.POLICY_REFUSED, 'refused by the policy');
       const texts = [
         ...(await engine.store.listEvents({ limit: 1000 })).map((e) => e.message),
         ...(await engine.store.listJobs({ changeId, limit: 10 })).map((j) => JSON.stringify(j.state)),

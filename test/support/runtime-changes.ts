@@ -1,4 +1,4 @@
-import type { EventCode } from '../../src/core/events.ts';
+import { EVENT, type EventCode } from '../../src/core/events.ts';
 import { Secret } from '../../src/core/secret.ts';
 import type { Runtime } from '../../src/main.ts';
 import { submitChange } from '../../src/sync/submit-change.ts';
@@ -37,6 +37,6 @@ export class RuntimeChanges {
       code = events.find((e) => codes.includes(e.code))?.code;
       return code !== undefined;
     }, timeoutMs, `an event ${codes.join('/')} for ${changeId}`);
-    return code ?? 7010;
+    return code ?? EVENT.DELIVERY_FAILED;
   }
 }

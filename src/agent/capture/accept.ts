@@ -5,6 +5,7 @@ import type { AgentConfig } from '../config.ts';
 import { QueueFullError, type AgentStore, type QueueWriter } from '../queue/index.ts';
 import type { Scope, ScopeDecision } from '../scope/types.ts';
 import type { CaptureAnswer } from './protocol.ts';
+import { EVENT } from '../../core/events.ts';
 
 /** How far ahead of the agent's clock a hook's change time may be. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -56,14 +57,14 @@ export class CaptureAcceptor {
       try {
         const decision = await decideOrRefuse(scope, capture.account);
         if (!decision.inScope) {
-          await store.appendEvents([{ code: 7040, system: source, anchor: capture.account, message: `change of "${capture.account}" not delivered: ${decision.reason}` }]);
+          await store.appendEvents([{ code: EVENT.OUT_OF_SCOPE, system: source, anchor: capture.account, message: `change of "${capture.account}" not delivered: ${decision.reason}` }]);
           log.info({ source, account: capture.account, reason: decision.reason, via: capture.via }, 'capture out of scope');
           return { ok: true, status: 'out-of-scope', reason: decision.reason };
         }
       } catch (e) {
         if (!isPwsyncError(e) || !e.retryable) throw e;
         pending = true;
-        await store.appendEvents([{ code: 7046, system: source, anchor: capture.account, message: `scope of "${capture.account}" not resolved now (${e.message}); queued and checked again before delivery` }]);
+        await store.appendEvents([{ code: EVENT.SCOPE_UNRESOLVED, system: source, anchor: capture.account, message: `scope of "${capture.account}" not resolved now (${e.message}); queued and checked again before delivery` }]);
         log.warn({ source, account: capture.account, err: e }, 'scope unresolved; queued as pending');
       }
     }

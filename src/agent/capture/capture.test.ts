@@ -15,6 +15,7 @@ import { CaptureAcceptor } from './accept.ts';
 import { sendCapture } from './client.ts';
 import { CAPTURE_PATH, listenCaptureHttp } from './http.ts';
 import { listenCaptureSocket } from './socket.ts';
+import { EVENT } from '../../core/events.ts';
 
 const log = createLogger({ level: 'silent' });
 const TOKEN = 'capture-test-token-0123456789abcdef-xyz';
@@ -140,7 +141,7 @@ describe('capture socket', () => {
         const pending = await sendCapture(socket, { account: 'offline', secret: Secret.fromString('pw-offline-1') });
         assert.ok(pending.ok && pending.status === 'queued');
         assert.deepEqual((await store.peek(10)).map((i) => [i.account, i.scope]), [['offline', 'pending']]);
-        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code), [7040, 7046]);
+        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code), [EVENT.OUT_OF_SCOPE, EVENT.SCOPE_UNRESOLVED]);
       },
       scopeOf((account) => {
         if (account === 'admin') return Promise.resolve({ inScope: false, reason: 'member of exclude group "Domain Admins"' });

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { silentLogger } from '../../log/logger.ts';
 import { withStore } from '../queue/test-support.ts';
 import { MissedChanges } from './missed.ts';
+import { EVENT } from '../../core/events.ts';
 
 const line = (account: string, extra: Record<string, unknown> = {}): string =>
   `${JSON.stringify({ account, at: Date.UTC(2026, 11, 7, 13, 0, 0), reason: 'the agent is not reachable (connect /x: No such file or directory)', ...extra })}\n`;
@@ -18,9 +19,9 @@ void describe('missed changes (pam_pwsync missed file)', () => {
       assert.equal(await missed.check(), 3);
       const events = await store.listEvents({ limit: 10 });
       assert.deepEqual(events.map((e) => [e.code, e.severity, e.system, e.anchor]), [
-        [7050, 'error', 'corp', 'jdoe'],
-        [7050, 'error', 'hr', 'asmith'],
-        [7050, 'error', 'corp', 'bob'],
+        [EVENT.CAPTURE_MISSED, 'error', 'corp', 'jdoe'],
+        [EVENT.CAPTURE_MISSED, 'error', 'hr', 'asmith'],
+        [EVENT.CAPTURE_MISSED, 'error', 'corp', 'bob'],
       ]);
       assert.match(events[0]?.message ?? '', /2026-12-07T13:00:00\.000Z.*not reachable.*not forwarded/);
       assert.deepEqual(await readdir(root).then((names) => names.filter((n) => n.startsWith('pam-missed'))), []);

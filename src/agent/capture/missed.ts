@@ -16,6 +16,7 @@ import { readFile, rename, unlink } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Logger } from '../../log/logger.ts';
 import type { AgentStore, NewAgentEvent } from '../queue/index.ts';
+import { EVENT } from '../../core/events.ts';
 
 export const MISSED_CHECK_INTERVAL_MS = 10_000;
 
@@ -119,7 +120,7 @@ export class MissedChanges {
       }
       if (parsed === undefined) {
         // The line's content is not repeated: whatever it holds, it is not ours to log.
-        events.push({ code: 7050, system: sources[0] ?? null, message: `line ${String(i + 1)} of ${this.#o.file} cannot be read; a password change may not have been forwarded: look for "NOT forwarded" in the host's authpriv log` });
+        events.push({ code: EVENT.CAPTURE_MISSED, system: sources[0] ?? null, message: `line ${String(i + 1)} of ${this.#o.file} cannot be read; a password change may not have been forwarded: look for "NOT forwarded" in the host's authpriv log` });
         log.error({ file: this.#o.file, line: i + 1 }, 'a line of the missed-changes file cannot be read');
         return;
       }
@@ -128,7 +129,7 @@ export class MissedChanges {
       const reason = clean(parsed.reason, 500);
       const at = new Date(parsed.at).toISOString();
       events.push({
-        code: 7050,
+        code: EVENT.CAPTURE_MISSED,
         system: source,
         anchor: account,
         message: `the password change of "${account}" at ${at} was made while the agent could not take it (${reason}); it was not forwarded: ask the person to change it again or reset it`,

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { MAX_LDIF_BYTES } from '../samba/ldif.ts';
 
 /**
  * The capture socket's framing. A hook writes one header line of JSON, `\n`, then exactly
@@ -18,6 +17,9 @@ export const passwordHeaderSchema = z.strictObject({
   changedAt: z.number().int().positive().optional(),
   length: z.number().int().min(1).max(MAX_PASSWORD_BYTES),
 });
+
+/** syncpasswords' LDIF of one account is a few KiB; the hook refuses more than this, and so does the socket. */
+export const MAX_LDIF_BYTES = 65_536;
 
 /**
  * A frame whose payload is one account's LDIF as `samba-tool user syncpasswords` hands it to its

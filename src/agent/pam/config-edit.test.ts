@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
-import { addPwsyncLines, describeChange, looksLikePasswordStack, PAM_MARKER, pamLine, PamEditError, removePwsyncLines, type PamEditRefusal } from './config-edit.ts';
+import { addPwsyncLines, describeChange, looksLikePasswordStack, PAM_MARKER, pamLine, PamEditError, removePwsyncLines, type PamEditCode } from './config-edit.ts';
 
 /** Debian 12's common-password as pam-auth-update writes it (shortened comments). */
 const DEBIAN = [
@@ -20,12 +20,12 @@ const DEBIAN = [
 
 const LINE = pamLine({ module: 'pam_pwsync.so', socket: '/var/lib/pwsync-agent/capture.sock', timeoutMs: 2000 });
 
-function refusal(fn: () => unknown): PamEditRefusal {
+function refusal(fn: () => unknown): PamEditCode {
   try {
     fn();
   } catch (e) {
     assert.ok(e instanceof PamEditError, `expected a PamEditError, got ${inspect(e)}`);
-    return e.refusal;
+    return e.code;
   }
   assert.fail('expected a refusal');
 }
@@ -41,13 +41,13 @@ void describe('PAM stack editing', () => {
   });
 
   void test('arguments PAM cannot carry are refused', () => {
-    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', socket: '/var/lib/my agent/capture.sock' })), 'BAD_ARGUMENT');
-    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', socket: '/x]' })), 'BAD_ARGUMENT');
-    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', source: 'a\tb' })), 'BAD_ARGUMENT');
-    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', missed: '' })), 'BAD_ARGUMENT');
-    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 99 })), 'BAD_ARGUMENT');
-    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 10_001 })), 'BAD_ARGUMENT');
-    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 1.5 })), 'BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', socket: '/var/lib/my agent/capture.sock' })), 'ERR_PAM_BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', socket: '/x]' })), 'ERR_PAM_BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', source: 'a\tb' })), 'ERR_PAM_BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', missed: '' })), 'ERR_PAM_BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 99 })), 'ERR_PAM_BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 10_001 })), 'ERR_PAM_BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 1.5 })), 'ERR_PAM_BAD_ARGUMENT');
   });
 
   void test('added at the end, after the rest unchanged', () => {
@@ -92,15 +92,15 @@ void describe('PAM stack editing', () => {
   void test('a file that is not a password stack is refused unless forced', () => {
     const auth = 'auth required pam_unix.so\naccount required pam_unix.so\n# password is only a word here\n';
     assert.equal(looksLikePasswordStack(auth), false);
-    assert.equal(refusal(() => addPwsyncLines(auth, LINE)), 'NOT_A_PASSWORD_STACK');
-    assert.equal(refusal(() => addPwsyncLines('', LINE)), 'NOT_A_PASSWORD_STACK');
+    assert.equal(refusal(() => addPwsyncLines(auth, LINE)), 'ERR_PAM_NOT_A_PASSWORD_STACK');
+    assert.equal(refusal(() => addPwsyncLines('', LINE)), 'ERR_PAM_NOT_A_PASSWORD_STACK');
     assert.equal(addPwsyncLines(auth, LINE, { force: true }).text, `${auth}${PAM_MARKER}\n${LINE}\n`);
     assert.equal(looksLikePasswordStack('-password optional pam_gnome_keyring.so\n'), true);
   });
 
   void test('a pam_pwsync line added by hand is refused unless forced, and never removed', () => {
     const hand = `${DEBIAN}password optional /usr/local/lib/security/pam_pwsync.so debug\n`;
-    assert.equal(refusal(() => addPwsyncLines(hand, LINE)), 'UNMARKED_PWSYNC_LINE');
+    assert.equal(refusal(() => addPwsyncLines(hand, LINE)), 'ERR_PAM_UNMARKED_PWSYNC_LINE');
     const forced = addPwsyncLines(hand, LINE, { force: true }).text;
     assert.equal(forced, `${hand}${PAM_MARKER}\n${LINE}\n`);
     assert.equal(removePwsyncLines(forced).text, hand);

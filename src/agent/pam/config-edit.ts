@@ -8,31 +8,32 @@
  * removing takes exactly them out and leaves every other byte as it was, including a file that did
  * not end with a newline.
  */
-import { InvalidInputError } from '../../core/errors.ts';
+import { PwsyncError } from '../../core/errors.ts';
 
 export const PAM_MARKER = '# pwsync capture: added by "pwsync agent install-pam"; remove with "pwsync agent uninstall-pam"';
 
 /** The module's file name, as libpam finds it in its module directory. */
 export const PAM_MODULE_FILE = 'pam_pwsync.so';
 
-/** Why an edit is refused; tests and callers match on these, never on the message. */
-export type PamEditRefusal =
+/** Why an edit is refused (an error code of core/errors.ts); tests and callers match on these, never on the message. */
+export type PamEditCode =
   /** The file has no `password` line: it is not a password stack (the wrong file?). */
-  | 'NOT_A_PASSWORD_STACK'
+  | 'ERR_PAM_NOT_A_PASSWORD_STACK'
   /** A pam_pwsync line is there without pwsync's marker: someone added it by hand. */
-  | 'UNMARKED_PWSYNC_LINE'
+  | 'ERR_PAM_UNMARKED_PWSYNC_LINE'
   /** A module argument PAM cannot carry (whitespace, brackets, control characters, empty). */
-  | 'BAD_ARGUMENT'
+  | 'ERR_PAM_BAD_ARGUMENT'
   /** The module directory or the PAM file (or a directory above) is not root's alone. */
-  | 'NOT_ROOT_ONLY'
+  | 'ERR_PAM_NOT_ROOT_ONLY'
   /** native/build/pam_pwsync.so is not there. */
-  | 'MODULE_NOT_BUILT'
+  | 'ERR_PAM_MODULE_NOT_BUILT'
   /** Removing the module while a PAM file still names it. */
-  | 'MODULE_IN_USE';
+  | 'ERR_PAM_MODULE_IN_USE';
 
-export class PamEditError extends InvalidInputError {
+/** A refused edit of a PAM file or module directory: bad usage, so the CLI exits with 2. */
+export class PamEditError extends PwsyncError {
   constructor(
-    readonly refusal: PamEditRefusal,
+    readonly code: PamEditCode,
     message: string,
   ) {
     super(message);
@@ -55,7 +56,7 @@ export interface PamModuleArgs {
  */
 function checkValue(name: string, value: string): string {
   if (value === '' || /[\s[\]\p{Cc}]/u.test(value)) {
-    throw new PamEditError('BAD_ARGUMENT', `${name} "${value}" cannot be a PAM module argument: it must be non-empty, without spaces, brackets or control characters`);
+    throw new PamEditError('ERR_PAM_BAD_ARGUMENT', `${name} "${value}" cannot be a PAM module argument: it must be non-empty, without spaces, brackets or control characters`);
   }
   return value;
 }
@@ -66,7 +67,7 @@ export function pamLine(args: PamModuleArgs): string {
   if (args.socket !== undefined) parts.push(`socket=${checkValue('--socket', args.socket)}`);
   if (args.timeoutMs !== undefined) {
     if (!Number.isInteger(args.timeoutMs) || args.timeoutMs < 100 || args.timeoutMs > 10_000) {
-      throw new PamEditError('BAD_ARGUMENT', `--timeout must be whole milliseconds from 100 to 10000, not ${String(args.timeoutMs)}`);
+      throw new PamEditError('ERR_PAM_BAD_ARGUMENT', `--timeout must be whole milliseconds from 100 to 10000, not ${String(args.timeoutMs)}`);
     }
     parts.push(`timeout=${String(args.timeoutMs)}`);
   }
@@ -150,11 +151,11 @@ export function removePwsyncLines(text: string): { text: string; removed: number
 export function addPwsyncLines(text: string, line: string, options: { force?: boolean } = {}): { text: string; changed: boolean } {
   const force = options.force === true;
   if (!force && !looksLikePasswordStack(text)) {
-    throw new PamEditError('NOT_A_PASSWORD_STACK', 'the file has no "password" line: it does not look like a PAM password stack (use --force if it is the right file)');
+    throw new PamEditError('ERR_PAM_NOT_A_PASSWORD_STACK', 'the file has no "password" line: it does not look like a PAM password stack (use --force if it is the right file)');
   }
   const without = removePwsyncLines(text).text;
   if (!force && splitLines(without).some((l) => isPwsyncModuleLine(l.text))) {
-    throw new PamEditError('UNMARKED_PWSYNC_LINE', `the file already has a ${PAM_MODULE_FILE} line that "pwsync agent install-pam" did not write: remove it first (or use --force to add ours as well)`);
+    throw new PamEditError('ERR_PAM_UNMARKED_PWSYNC_LINE', `the file already has a ${PAM_MODULE_FILE} line that "pwsync agent install-pam" did not write: remove it first (or use --force to add ours as well)`);
   }
   const block = `${PAM_MARKER}\n${line}`;
   const next = without === '' || without.endsWith('\n') ? `${without}${block}\n` : `${without}\n${block}`;

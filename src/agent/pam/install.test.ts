@@ -9,7 +9,7 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } 
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
-import { PAM_MARKER, PamEditError, type PamEditRefusal } from './config-edit.ts';
+import { PAM_MARKER, PamEditError, type PamEditCode } from './config-edit.ts';
 import { findModuleDir, installPam, uninstallPam } from './install.ts';
 
 /** Every directory above it is root's and 0755 on Debian. */
@@ -17,10 +17,10 @@ const ROOT_ONLY = '/var/lib/pwsync-tests';
 
 const STACK = 'password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\t\t\tpam_deny.so\npassword\trequired\t\t\tpam_permit.so\n# end of pam-auth-update config\n';
 
-async function refusal(p: Promise<unknown>): Promise<PamEditRefusal> {
+async function refusal(p: Promise<unknown>): Promise<PamEditCode> {
   const e = await p.then(() => undefined, (err: unknown) => err);
   assert.ok(e instanceof PamEditError, `expected a PamEditError, got ${inspect(e)}`);
-  return e.refusal;
+  return e.code;
 }
 
 void describe('install-pam on files', () => {
@@ -78,7 +78,7 @@ void describe('install-pam on files', () => {
   void test('uninstall gives back the exact bytes; the module is not removed while another file names it', async () => {
     const other = join(pamDir, 'other-service');
     await writeFile(other, `password optional ${join(moduleDir, 'pam_pwsync.so')}\n`);
-    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir, removeModule: true })), 'MODULE_IN_USE');
+    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir, removeModule: true })), 'ERR_PAM_MODULE_IN_USE');
     await rm(other);
     const report = await uninstallPam({ pamFile, moduleDir, removeModule: true });
     assert.equal(report.removedLines, 2);
@@ -91,23 +91,23 @@ void describe('install-pam on files', () => {
 
   void test('refused: a module directory or PAM file that is not root\'s alone, an unbuilt module', async () => {
     await chmod(moduleDir, 0o775);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
     await chmod(moduleDir, 0o757);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
     await chmod(moduleDir, 0o755);
     await chown(moduleDir, 65534, 65534);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
     await chown(moduleDir, 0, 0);
     await chown(pamFile, 65534, 0);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
     await chown(pamFile, 0, 0);
     await chmod(pamDir, 0o775);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'NOT_ROOT_ONLY');
-    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir })), 'NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir })), 'ERR_PAM_NOT_ROOT_ONLY');
     await chmod(pamDir, 0o755);
     // Everything under /tmp is below a directory everyone can write.
-    assert.equal(await refusal(installPam({ pamFile, moduleDir: '/tmp', builtModule: built })), 'NOT_ROOT_ONLY');
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: join(root, 'missing.so') })), 'MODULE_NOT_BUILT');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir: '/tmp', builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: join(root, 'missing.so') })), 'ERR_PAM_MODULE_NOT_BUILT');
     assert.equal(await readFile(pamFile, 'utf8'), STACK, 'nothing was changed by a refusal');
     assert.deepEqual(await readdir(moduleDir), []);
   });

@@ -53,10 +53,10 @@ export function checkRootOnly(path: string, what: string): void {
   }
   for (let p = real; ; p = dirname(p)) {
     const st = statSync(p);
-    if (st.uid !== 0) throw new PamEditError('NOT_ROOT_ONLY', `${what} ${path}: ${p} is owned by uid ${String(st.uid)}, not root; whoever owns it could get root through PAM. Refusing`);
+    if (st.uid !== 0) throw new PamEditError('ERR_PAM_NOT_ROOT_ONLY', `${what} ${path}: ${p} is owned by uid ${String(st.uid)}, not root; whoever owns it could get root through PAM. Refusing`);
     if ((st.mode & 0o022) !== 0) {
       const who = [(st.mode & 0o020) !== 0 ? 'its group' : '', (st.mode & 0o002) !== 0 ? 'others' : ''].filter((w) => w !== '').join(' and ');
-      throw new PamEditError('NOT_ROOT_ONLY', `${what} ${path}: ${p} is writable by ${who} (mode ${(st.mode & 0o7777).toString(8)}); whoever can write it could get root through PAM. Refusing`);
+      throw new PamEditError('ERR_PAM_NOT_ROOT_ONLY', `${what} ${path}: ${p} is writable by ${who} (mode ${(st.mode & 0o7777).toString(8)}); whoever can write it could get root through PAM. Refusing`);
     }
     if (p === dirname(p)) break;
   }
@@ -149,7 +149,7 @@ async function readPamFile(pamFile: string): Promise<{ text: string; st: Stats }
  */
 export async function installPam(options: InstallOptions): Promise<InstallReport> {
   const built = options.builtModule ?? BUILT_MODULE;
-  if (!existsSync(built)) throw new PamEditError('MODULE_NOT_BUILT', `the PAM module ${built} is not built: run "make -C native" in the pwsync checkout (npm test builds it too)`);
+  if (!existsSync(built)) throw new PamEditError('ERR_PAM_MODULE_NOT_BUILT', `the PAM module ${built} is not built: run "make -C native" in the pwsync checkout (npm test builds it too)`);
   if (options.dryRun !== true) requireRoot('install-pam');
   const moduleDir = resolve(options.moduleDir);
   checkRootOnly(moduleDir, 'the module directory');
@@ -222,7 +222,7 @@ export async function uninstallPam(options: UninstallOptions): Promise<Uninstall
     checkRootOnly(moduleDir, 'the module directory');
     const users = await otherUsers(pamFile);
     if (namesModule(after)) users.unshift(`${pamFile} (a line "install-pam" did not write)`);
-    if (users.length > 0) throw new PamEditError('MODULE_IN_USE', `not removing ${PAM_MODULE_FILE}: ${users.join(', ')} still use${users.length === 1 ? 's' : ''} it`);
+    if (users.length > 0) throw new PamEditError('ERR_PAM_MODULE_IN_USE', `not removing ${PAM_MODULE_FILE}: ${users.join(', ')} still use${users.length === 1 ? 's' : ''} it`);
     const target = join(moduleDir, PAM_MODULE_FILE);
     if (existsSync(target)) moduleRemoved = target;
   }

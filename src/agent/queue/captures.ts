@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { InvalidInputError } from '../../core/errors.ts';
-import { EVENTS } from '../../core/events.ts';
+import { EVENT, EVENTS } from '../../core/events.ts';
 import type { EpochMs } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { Keyring } from '../../crypto/keyring.ts';
@@ -89,7 +89,7 @@ export function enqueueSealed(ctx: Ctx & Pick<QueueCtx, 'maxLength'>, captures: 
       const queued = existing.get(c.id);
       if (queued !== undefined) return { ok: true, item: toCapture(queued) };
       if (length >= ctx.maxLength) {
-        insertEvent(ctx, { at: now, code: 7042, system: c.source, anchor: c.account, changeId: c.id, message: `${EVENTS[7042].text} (limit ${ctx.maxLength})` });
+        insertEvent(ctx, { at: now, code: EVENT.QUEUE_FULL, system: c.source, anchor: c.account, changeId: c.id, message: `${EVENTS[EVENT.QUEUE_FULL].text} (limit ${ctx.maxLength})` });
         return { ok: false, error: new QueueFullError(ctx.maxLength) };
       }
       const row = insert.get(c.id, c.source, c.account, c.anchor, c.changedAt, c.capturedAt, c.scope, c.sealed.keyId, c.sealed.blob);
@@ -140,7 +140,7 @@ export function expire(ctx: QueueCtx, now: EpochMs): QueuedCapture[] {
     for (const item of rows) {
       del.run(item.seq);
       const why = `limit ${hours} h; captured ${new Date(item.capturedAt).toISOString()}, ${item.attempts} attempts${item.lastError === null ? '' : `, last error: ${item.lastError}`}`;
-      insertEvent(ctx, { at: now, code: 7041, system: item.source, anchor: item.account, changeId: item.id, message: clip(`${EVENTS[7041].text} (${why})`) });
+      insertEvent(ctx, { at: now, code: EVENT.QUEUE_AGE_LIMIT, system: item.source, anchor: item.account, changeId: item.id, message: clip(`${EVENTS[EVENT.QUEUE_AGE_LIMIT].text} (${why})`) });
     }
     return rows;
   });
@@ -161,7 +161,7 @@ export function setScope(ctx: QueueCtx, id: string, scope: 'in' | 'out', at: Epo
   const removed = ctx.sql.write(() => {
     const row = ctx.sql.prepare<{ source: string; account: string }>('DELETE FROM captures WHERE id = ? RETURNING source, account').get(id);
     if (row === undefined) return false;
-    insertEvent(ctx, { at, code: 7040, system: row.source, anchor: row.account, changeId: id });
+    insertEvent(ctx, { at, code: EVENT.OUT_OF_SCOPE, system: row.source, anchor: row.account, changeId: id });
     return true;
   });
   if (removed) ctx.wiped();

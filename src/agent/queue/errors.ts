@@ -1,4 +1,5 @@
 import { PwsyncError } from '../../core/errors.ts';
+import { EVENT } from '../../core/events.ts';
 
 /**
  * The queue holds its length limit: the capture was not queued (event 7042). Retrying at once will
@@ -6,7 +7,7 @@ import { PwsyncError } from '../../core/errors.ts';
  */
 export class QueueFullError extends PwsyncError {
   readonly code = 'ERR_QUEUE_FULL';
-  override readonly event = 7042;
+  override readonly event = EVENT.QUEUE_FULL;
 
   constructor(
     /** The length limit in force. */

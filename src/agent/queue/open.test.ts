@@ -8,6 +8,7 @@ import { StoreSchemaTooNewError } from '../../store/errors.ts';
 import { openSqliteStore } from '../../store/sqlite/index.ts';
 import { AGENT_MIGRATIONS, AGENT_SCHEMA_VERSION, openAgentStore } from './index.ts';
 import { capture, withDir, withStore } from './test-support.ts';
+import { EVENT } from '../../core/events.ts';
 
 void describe('agent queue file', () => {
   void test('uses WAL, synchronous FULL, secure_delete and a busy timeout', () =>
@@ -34,7 +35,7 @@ void describe('agent queue file', () => {
       await first.recordAttempt([a.item.id], { at: 5, error: 'down' });
       await first.addTarget({ name: 'primary', url: 'https://sync1.corp.test:8443' });
       await first.addTarget({ name: 'standby', url: 'https://sync2.corp.test:8443', enabled: false });
-      await first.appendEvents([{ code: 7043, at: 7 }]);
+      await first.appendEvents([{ code: EVENT.TARGET_UNAVAILABLE, at: 7 }]);
       const queue = await first.peek(10);
       const targets = await first.listTargets();
       const events = await first.listEvents({ limit: 10 });

@@ -4,6 +4,7 @@ import { isPwsyncError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import { DEFAULT_MAX_QUEUE_AGE_MS, QueueFullError, type EnqueueOutcome, type QueuedCapture } from './index.ts';
 import { capture, withStore } from './test-support.ts';
+import { EVENT, type EventCode } from '../../core/events.ts';
 
 function queued(outcomes: readonly EnqueueOutcome[]): QueuedCapture[] {
   return outcomes.map((o) => {
@@ -104,10 +105,10 @@ void describe('agent queue', () => {
         assert.ok(isPwsyncError(refused.error));
         assert.equal(refused.error.code, 'ERR_QUEUE_FULL');
         assert.equal(refused.error.limit, 3);
-        assert.equal(refused.error.event, 7042);
+        assert.equal(refused.error.event, EVENT.QUEUE_FULL);
         assert.equal((await store.stats()).length, 3);
         const events = await store.listEvents({ limit: 10 });
-        assert.deepEqual(events.map((e) => [e.code, e.severity, e.system, e.anchor]), [[7042, 'error', 'corp', 'd']]);
+        assert.deepEqual(events.map((e) => [e.code, e.severity, e.system, e.anchor]), [[EVENT.QUEUE_FULL, 'error', 'corp', 'd']]);
         assert.match(events[0]?.changeId ?? '', UUID_V7);
         // Room again after a delivery.
         const [first] = await store.peek(1);
@@ -133,11 +134,11 @@ void describe('agent queue', () => {
       const dropped = await store.expire(now);
       assert.deepEqual(dropped.map((c) => c.id), [old.id]);
       assert.deepEqual((await store.peek(10)).map((c) => c.id), [edge.id, young.id]);
-      const events = await store.listEvents({ limit: 10, codes: [7041] });
+      const events = await store.listEvents({ limit: 10, codes: [EVENT.QUEUE_AGE_LIMIT] });
       assert.equal(events.length, 1);
       const [event] = events;
       assert.ok(event);
-      assert.deepEqual([event.code, event.severity, event.system, event.anchor, event.changeId, event.at], [7041, 'error', 'corp', 'old', old.id, now]);
+      assert.deepEqual([event.code, event.severity, event.system, event.anchor, event.changeId, event.at], [EVENT.QUEUE_AGE_LIMIT, 'error', 'corp', 'old', old.id, now]);
       assert.match(event.message, /1 attempts.*ECONNREFUSED/u);
       assert.doesNotMatch(event.message, /old-pw-secret/u);
       assert.deepEqual(await store.expire(now), []);
@@ -157,7 +158,7 @@ void describe('agent queue', () => {
       assert.equal(await store.setScope(p2.id, 'out'), false);
       assert.deepEqual((await store.peek(10)).map((c) => [c.account, c.scope]), [['p1', 'in'], ['plain', 'in']]);
       const events = await store.listEvents({ limit: 10 });
-      assert.deepEqual(events.map((e) => [e.code, e.severity, e.system, e.anchor, e.changeId]), [[7040, 'info', 'corp', 'p2', p2.id]]);
+      assert.deepEqual(events.map((e) => [e.code, e.severity, e.system, e.anchor, e.changeId]), [[EVENT.OUT_OF_SCOPE, 'info', 'corp', 'p2', p2.id]]);
       await assert.rejects(store.setScope(p1.id, 'pending' as 'in'), { code: 'ERR_INVALID_INPUT' });
     }));
 
@@ -186,17 +187,17 @@ void describe('agent queue', () => {
     withStore(
       async (store) => {
         await store.appendEvents([
-          { code: 7043, at: 1, system: 'corp', message: 'server a down' },
-          { code: 7045, at: 2 },
-          { code: 7043, at: 3, message: 'server b down' },
+          { code: EVENT.TARGET_UNAVAILABLE, at: 1, system: 'corp', message: 'server a down' },
+          { code: EVENT.TARGET_AVAILABLE, at: 2 },
+          { code: EVENT.TARGET_UNAVAILABLE, at: 3, message: 'server b down' },
         ]);
         assert.deepEqual((await store.listEvents({ limit: 2 })).map((e) => e.at), [2, 3]);
-        const down = await store.listEvents({ limit: 10, codes: [7043] });
+        const down = await store.listEvents({ limit: 10, codes: [EVENT.TARGET_UNAVAILABLE] });
         assert.deepEqual(down.map((e) => [e.at, e.severity, e.message]), [[1, 'warning', 'server a down'], [3, 'warning', 'server b down']]);
-        const [recovered] = await store.listEvents({ limit: 1, codes: [7045] });
+        const [recovered] = await store.listEvents({ limit: 1, codes: [EVENT.TARGET_AVAILABLE] });
         assert.match(recovered?.message ?? '', /accepts deliveries again/u);
         assert.deepEqual(await store.listEvents({ limit: 10, codes: [] }), []);
-        await assert.rejects(store.appendEvents([{ code: 1234 as 7043 }]), { code: 'ERR_INVALID_INPUT' });
+        await assert.rejects(store.appendEvents([{ code: 1234 as EventCode }]), { code: 'ERR_INVALID_INPUT' });
         await assert.rejects(store.listEvents({ limit: -1 }), { code: 'ERR_INVALID_INPUT' });
         assert.equal(await store.pruneEvents(3), 2);
         assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.at), [3]);

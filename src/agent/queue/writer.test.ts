@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { Secret } from '../../core/secret.ts';
 import { QueueFullError, QueueWriter, type QueuedCapture } from './index.ts';
 import { capture, withStore } from './test-support.ts';
+import { EVENT } from '../../core/events.ts';
 
 /** Whether a second connection sees the capture: it is committed, not only queued in memory. */
 function committedIds(path: string): (id: string) => boolean {
@@ -152,7 +153,7 @@ void describe('QueueWriter (group commit)', () => {
         const bad = results[7];
         assert.ok(bad?.status === 'rejected');
         assert.equal((bad.reason as { code: string }).code, 'ERR_INVALID_INPUT');
-        assert.equal((await store.listEvents({ limit: 10, codes: [7042] })).length, 2);
+        assert.equal((await store.listEvents({ limit: 10, codes: [EVENT.QUEUE_FULL] })).length, 2);
         await writer.close();
       },
       { maxLength: 5 },

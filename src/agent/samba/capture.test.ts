@@ -10,6 +10,7 @@ import * as openpgp from 'openpgp';
 import { SambaCapture } from './capture.ts';
 import { SambaGpgKeys } from './gpg.ts';
 import { ntHash } from './nt-hash.ts';
+import { EVENT } from '../../core/events.ts';
 
 const log = createLogger({ level: 'silent' });
 const config = { sources: ['corp'] } as Pick<AgentConfig, 'sources'> as AgentConfig;
@@ -121,7 +122,7 @@ describe('SambaCapture: what is forwarded of what syncpasswords reports', () => 
       const stale = await samba.accept(await ldif({ account: 'dave', kvno: 3, pwdLastSet: filetime(NOW - 100), password: 'Pw-New-3', copyOf: 'Pw-Old-2' }), undefined);
       const foreign = await samba.accept(await ldif({ account: 'erin', guid: '87a6c7b8-9404-4ad9-b680-b7f08d63f285', kvno: 3, pwdLastSet: filetime(NOW - 100), password: 'Pw-New-3', copyTo: otherKey.publicKey }), undefined);
       assert.deepEqual([stale, foreign], [{ ok: true, status: 'skipped', reason: 'no cleartext' }, { ok: true, status: 'skipped', reason: 'no cleartext' }]);
-      const messages = (await store.listEvents({ limit: 10, codes: [7048] })).map((e) => e.message).sort();
+      const messages = (await store.listEvents({ limit: 10, codes: [EVENT.NO_CLEARTEXT] })).map((e) => e.message).sort();
       assert.match(messages[0] ?? '', /"dave".*not the current password \(its NT hash differs\)/);
       assert.match(messages[1] ?? '', /"erin".*cannot be decrypted with key/);
       assert.equal((await store.peek(10)).length, 0);
@@ -133,7 +134,7 @@ describe('SambaCapture: what is forwarded of what syncpasswords reports', () => 
       assert.deepEqual(answer, { ok: true, status: 'skipped', reason: 'no cleartext' });
       await settled();
       await samba.accept(await ldif({ account: 'carol', kvno: 7, pwdLastSet: filetime(NOW - 100) }), undefined);
-      const events = await store.listEvents({ limit: 10, codes: [7048] });
+      const events = await store.listEvents({ limit: 10, codes: [EVENT.NO_CLEARTEXT] });
       assert.equal(events.length, 1);
       assert.match(events[0]?.message ?? '', /"carol" changed \(key version 7\) but Samba keeps no encrypted copy.*password hash gpg key ids/);
       assert.equal((await store.peek(10)).length, 0);
@@ -146,7 +147,7 @@ describe('SambaCapture: what is forwarded of what syncpasswords reports', () => 
       const control = await samba.accept(await ldif({ account: 'bad\u0007name', kvno: 1, password: 'Pw-1-abc' }), undefined);
       const deleted = await samba.accept(await ldif({ account: 'gone', kvno: 9, deleted: true }), undefined);
       assert.deepEqual([unreadable, nameless, control, deleted].map((a) => a.ok && a.status), ['skipped', 'skipped', 'skipped', 'skipped']);
-      assert.equal((await store.listEvents({ limit: 10, codes: [7047] })).length, 3);
+      assert.equal((await store.listEvents({ limit: 10, codes: [EVENT.CAPTURE_UNREADABLE] })).length, 3);
       assert.equal((await store.peek(10)).length, 0);
     }));
 

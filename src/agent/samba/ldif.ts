@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../../core/errors.ts';
+import { MAX_LDIF_BYTES } from '../capture/protocol.ts';
 
 /**
  * One account as `samba-tool user syncpasswords` reports it to its `--script`: the account's
@@ -26,8 +27,6 @@ export interface SambaAccountState {
   readonly ntHash: Buffer | undefined;
 }
 
-/** syncpasswords' LDIF of one account is a few KiB; the hook refuses more than this. */
-export const MAX_LDIF_BYTES = 65_536;
 
 /** Read into buffers of their own, never strings: the encrypted copy and the NT hash. */
 const BYTE_ATTRIBUTES = new Set(['virtualsambagpg', 'unicodepwd']);

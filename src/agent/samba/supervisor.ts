@@ -9,6 +9,7 @@ import type { AgentStore } from '../queue/index.ts';
 import type { SambaCapture } from './capture.ts';
 import type { SambaCaptureConfig } from './config.ts';
 import { runningSambaModel } from './process-model.ts';
+import { EVENT } from '../../core/events.ts';
 
 /**
  * What syncpasswords is asked for, fixed in its cursor: the account, its ids, its change time and
@@ -114,7 +115,7 @@ export class SambaSupervisor {
       if (ranFor >= HEALTHY_RUN_MS) delay = config.restartDelay;
       const why = describeExit(outcome);
       log.warn({ exitCode: outcome.code, signal: outcome.signal, ranForMs: ranFor, restartInMs: delay, tail: outcome.tail.slice(-5) }, 'syncpasswords stopped; starting it again from its cursor');
-      await store.appendEvents([{ code: 7049, system: config.source, message: `samba-tool user syncpasswords stopped (${why}); started again in ${Math.round(delay / 100) / 10} s from its cursor` }]);
+      await store.appendEvents([{ code: EVENT.CAPTURE_FEED_RESTARTED, system: config.source, message: `samba-tool user syncpasswords stopped (${why}); started again in ${Math.round(delay / 100) / 10} s from its cursor` }]);
       await new Promise<void>((resume) => {
         this.#resume = resume;
         setTimeout(resume, delay).unref();

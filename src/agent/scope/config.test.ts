@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { withSecretContext } from '../../config/secret-ref.ts';
 import { Secret } from '../../core/secret.ts';
 import { silentLogger } from '../../log/logger.ts';
-import { primaryGroupSid, ridOf, sidFromString, sidToString } from '../../ldap/ad.ts';
+import { primaryGroupSid, ridOf, sidFromString, sidToString } from '../../ldap-client/ad.ts';
 import { scopeConfigSchema, type ScopeConfigInput } from './config.ts';
 import { allScope, openScope } from './scope.ts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration.ts';
 import { secretRef } from '../../config/secret-ref.ts';
-import { checkEndpoint, ldapTls, ldapUrl, nonBlank, parsesAsFilter } from '../../ldap/config.ts';
+import { checkEndpoint, ldapTls, ldapUrl, nonBlank, parsesAsFilter } from '../../ldap-client/config.ts';
 
 /** The placeholder in `userFilter` replaced by the account name, escaped per RFC 4515. */
 export const ACCOUNT_PLACEHOLDER = '{account}';

@@ -12,7 +12,7 @@ import { withSecretContext } from '../../config/secret-ref.ts';
 import { InvalidInputError, TransientError } from '../../core/errors.ts';
 import { createLogger, silentLogger, type Logger } from '../../log/logger.ts';
 import { startSlapd, type Slapd } from '../../../test/support/slapd.ts';
-import { sidFromString } from '../../ldap/ad.ts';
+import { sidFromString } from '../../ldap-client/ad.ts';
 import { scopeConfigSchema } from './config.ts';
 import { ScopeConfigError, ScopeLookupError } from './errors.ts';
 import { openScope, type Scope } from './scope.ts';

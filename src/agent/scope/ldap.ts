@@ -20,10 +20,10 @@ import { resolve } from 'node:path';
 import { AndFilter, EqualityFilter, Filter, FilterParser, OrFilter, ResultCodeError, type Entry } from 'ldapts';
 import { InvalidInputError, TransientError, isPwsyncError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
-import { primaryGroupSid, ridOf, sidToString } from '../../ldap/ad.ts';
+import { primaryGroupSid, ridOf, sidToString } from '../../ldap-client/ad.ts';
 import { ACCOUNT_PLACEHOLDER, type LdapDirectoryConfig } from './config.ts';
 import { ScopeConfigError, ScopeLookupError, type ScopeProblem } from './errors.ts';
-import { LdapConnection, LdapOpenError, describeLdapError } from '../../ldap/connection.ts';
+import { LdapConnection, LdapOpenError, describeLdapError, isLdapClientError } from '../../ldap-client/connection.ts';
 import { isTlsError } from '../../util/net-errors.ts';
 import { describeLists, judge, type ResolvedGroup, type Scope, type ScopeDecision } from './types.ts';
 import { validateAccount } from './account.ts';
@@ -120,7 +120,7 @@ export async function openLdapScope(lists: Lists, config: LdapDirectoryConfig, o
 
 /** A failure while starting: a problem to report when retrying cannot help, else transient. */
 function startError(e: unknown, config: LdapDirectoryConfig): Error {
-  if (isPwsyncError(e)) return e;
+  if (isPwsyncError(e) && !isLdapClientError(e)) return e;
   const phase = e instanceof LdapOpenError ? e.phase : undefined;
   const cause = e instanceof LdapOpenError ? e.cause : e;
   const problem = (p: ScopeProblem): ScopeConfigError => new ScopeConfigError([p], { cause: e });

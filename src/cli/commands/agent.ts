@@ -232,7 +232,7 @@ function parseRetryInterval(value: string): number {
 async function checkTargetFiles(files: { caFile: string; certFile: string; keyFile: string; serverKeyFile: string }): Promise<void> {
   const { X509Certificate, createPrivateKey } = await import('node:crypto');
   const { readPrivateFile, readText } = await import('../../pki/files.ts');
-  const { loadJwePublicKey } = await import('../../pki/jwe.ts');
+  const { loadJwePublicKey } = await import('../../pki/jwe-key.ts');
   for (const [file, what] of [[files.caFile, '--ca'], [files.certFile, '--cert']] as const) {
     try {
       new X509Certificate(await readText(file, what));

@@ -9,6 +9,7 @@ import { replaceFileAtomically } from './atomic.ts';
 import { CsvScanner, fieldSpan, fieldValue, type CsvDialect, type RawRecord } from './csv.ts';
 import { createFileConnector, type FileConnector } from './index.ts';
 import { bigCsv, csvConnector, fileSystem, setTo, strays, tempDir, verifies, type CsvSystemOptions, type TempDir } from './test-support.ts';
+import { EVENT } from '../../core/events.ts';
 
 let tmp: TempDir;
 before(async () => (tmp = await tempDir()));
@@ -154,7 +155,7 @@ void describe('configuration and outcomes', () => {
     for (const options of [{ passwordColumn: null }, { hash: null }] as const) {
       const { connector } = await make('id,login,password\nu1,alice,\n', options);
       const err = await rejectsCode(setTo(connector, 'u1', 'pw'), 'ERR_NOT_CONFIGURED');
-      assert.equal(err.event, 6922);
+      assert.equal(err.event, EVENT.SYNC_NOT_CONFIGURED);
       const report = await connector.testConnection();
       assert.equal(report.ok, true);
     }

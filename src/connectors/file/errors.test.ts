@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AccountNotFoundError } from '../../core/errors.ts';
 import { mapFileError } from './errors.ts';
+import { EVENT } from '../../core/events.ts';
 
 const errno = (code: string): Error => Object.assign(new Error(`${code}: something`), { code });
 
 void test('busy, exhausted, missing and locked are transient; permissions and the like are not', () => {
   for (const code of ['EBUSY', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOSPC', 'EIO', 'ENOENT', 'ELOCKED']) {
     const e = mapFileError(errno(code), '/x/accounts.csv', 'writing');
-    assert.deepEqual([e.code, e.retryable, e.event], ['ERR_TRANSIENT', true, 7003], code);
+    assert.deepEqual([e.code, e.retryable, e.event], ['ERR_TRANSIENT', true, EVENT.RETRY_SCHEDULED], code);
     assert.ok(e.message.startsWith('/x/accounts.csv: '), e.message);
     assert.ok(e.cause instanceof Error);
   }

@@ -6,6 +6,7 @@ import { Attribute, Change } from 'ldapts';
 import { isPwsyncError } from '../../core/errors.ts';
 import { startSlapd } from '../../../test/support/slapd.ts';
 import { PEOPLE, setWith, startOpenLdapWorld, using, withSecret, type OpenLdapWorld } from './test-support.ts';
+import { EVENT } from '../../core/events.ts';
 
 let world: OpenLdapWorld;
 before(async () => (world = await startOpenLdapWorld()));
@@ -31,7 +32,7 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
       assert.equal(await world.binds(dn, 'Next-Passw0rd-2'), true);
       assert.equal(await world.binds(dn, 'Old-Passw0rd-1'), false);
       // The person's change meets the policy too.
-      await withSecret('Next-Passw0rd-2', (old) => withSecret('short', (next) => rejectsWith(c.changePassword(uuid, old, next), 'ERR_POLICY', 6927)));
+      await withSecret('Next-Passw0rd-2', (old) => withSecret('short', (next) => rejectsWith(c.changePassword(uuid, old, next), 'ERR_POLICY', EVENT.POLICY_REFUSED)));
     });
   });
 
@@ -75,7 +76,7 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
         await setWith(c, uuid, 'History-Passw0rd-1');
         // The same password again on a first attempt is the policy's refusal; on a retry (the first
         // attempt's answer lost) it is the password already set.
-        await rejectsWith(setWith(c, uuid, 'History-Passw0rd-1'), 'ERR_POLICY', 6927);
+        await rejectsWith(setWith(c, uuid, 'History-Passw0rd-1'), 'ERR_POLICY', EVENT.POLICY_REFUSED);
         await withSecret('History-Passw0rd-1', (s) => c.setPassword(uuid, s, { attempt: 2 }));
         assert.equal(await world.binds(dn, 'History-Passw0rd-1'), true);
       });
@@ -103,7 +104,7 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
     });
     // The first server answers and refuses the service account: that is final, not a reason to go on.
     await using(world.connector({ url: world.slapd.url, failoverUrls: ['ldap://127.0.0.1:9'], bindDn: `cn=nobody,${world.slapd.baseDn}` }), (c) =>
-      withSecret('Failover-Passw0rd-2', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_SERVICE_CREDENTIALS', 7013)));
+      withSecret('Failover-Passw0rd-2', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_SERVICE_CREDENTIALS', EVENT.SERVICE_CREDENTIALS_REFUSED)));
   });
 
   test('an entry renamed after its DN was remembered is found again by its anchor', async () => {
@@ -130,8 +131,8 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
       assert.equal(await world.binds(dn, 'Hostile-Passw0rd-1'), true);
       assert.equal(await world.binds(bystander.dn, 'Bystander-Passw0rd'), true, 'nobody else was touched');
       // An anchor that is itself filter syntax names no account (it is a value, not filter text).
-      await withSecret('Whatever-Passw0rd', (s) => rejectsWith(c.setPassword('*', s, {}), 'ERR_ACCOUNT_NOT_FOUND', 6923));
-      await withSecret('Whatever-Passw0rd', (s) => rejectsWith(c.setPassword(`${uuid})(entryUUID=*`, s, {}), 'ERR_ACCOUNT_NOT_FOUND', 6923));
+      await withSecret('Whatever-Passw0rd', (s) => rejectsWith(c.setPassword('*', s, {}), 'ERR_ACCOUNT_NOT_FOUND', EVENT.ACCOUNT_NOT_FOUND));
+      await withSecret('Whatever-Passw0rd', (s) => rejectsWith(c.setPassword(`${uuid})(entryUUID=*`, s, {}), 'ERR_ACCOUNT_NOT_FOUND', EVENT.ACCOUNT_NOT_FOUND));
     });
   });
 
@@ -183,12 +184,12 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
   test('the service account: a refused bind is 7013, missing rights are 7014; both final', async () => {
     const { uuid } = await world.addUser(uid('rights'), 'Rights-Passw0rd-0');
     await using(world.connector({ bindDn: `cn=nobody,${world.slapd.baseDn}` }), (c) =>
-      withSecret('Rights-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_SERVICE_CREDENTIALS', 7013)));
+      withSecret('Rights-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_SERVICE_CREDENTIALS', EVENT.SERVICE_CREDENTIALS_REFUSED)));
     // An ordinary account (with the service password, so the same configuration binds as it) may
     // read but not write other people's passwords.
     const reader = await world.addUser(uid('reader'), world.servicePassword);
     await using(world.connector({ bindDn: reader.dn }), (c) =>
-      withSecret('Rights-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_ACCESS_DENIED', 7014)));
+      withSecret('Rights-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_ACCESS_DENIED', EVENT.ACCESS_DENIED)));
   });
 
   test('a directory that does not offer TLS: StartTLS fails and no password is sent (7005)', async () => {
@@ -197,7 +198,7 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
       await using(world.connector({ url: plain.url }), async (c) => {
         const report = await c.testConnection();
         assert.equal(report.ok, false);
-        await withSecret('Plain-Passw0rd-1', (s) => rejectsWith(c.setPassword('00000000-0000-4000-8000-000000000001', s, {}), 'ERR_INSECURE_CONNECTION', 7005));
+        await withSecret('Plain-Passw0rd-1', (s) => rejectsWith(c.setPassword('00000000-0000-4000-8000-000000000001', s, {}), 'ERR_INSECURE_CONNECTION', EVENT.INSECURE_CONNECTION));
       });
     } finally {
       await plain.stop();
@@ -208,8 +209,8 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
     const { dn, uuid } = await world.addUser(uid('plain'), 'Plain-Passw0rd-0');
     await using(world.connector({ insecurePlaintext: true }), async (c) => {
       assert.equal(c.isSecure(), false);
-      await withSecret('Plain-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_INSECURE_CONNECTION', 7005));
-      await withSecret('Plain-Passw0rd-0', (s) => rejectsWith(c.verifyPassword(uuid, s), 'ERR_INSECURE_CONNECTION', 7005));
+      await withSecret('Plain-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_INSECURE_CONNECTION', EVENT.INSECURE_CONNECTION));
+      await withSecret('Plain-Passw0rd-0', (s) => rejectsWith(c.verifyPassword(uuid, s), 'ERR_INSECURE_CONNECTION', EVENT.INSECURE_CONNECTION));
     });
     assert.equal(await world.binds(dn, 'Plain-Passw0rd-0'), true);
   });
@@ -217,7 +218,7 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
   test('a pinned key that is not in the chain fails TLS (7005); the CA\'s own pin works', async () => {
     const { uuid } = await world.addUser(uid('pin'), 'Pinned-Passw0rd-0');
     await using(world.connector({ tls: { ca: world.slapd.caFile, pins: [`sha256/${Buffer.alloc(32).toString('base64')}`] } }), (c) =>
-      withSecret('Pinned-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_INSECURE_CONNECTION', 7005)));
+      withSecret('Pinned-Passw0rd-1', (s) => rejectsWith(c.setPassword(uuid, s, {}), 'ERR_INSECURE_CONNECTION', EVENT.INSECURE_CONNECTION)));
     const caKey = new X509Certificate(await readFile(world.slapd.caFile ?? '')).publicKey.export({ type: 'spki', format: 'der' });
     const pin = `sha256/${createHash('sha256').update(caKey).digest('base64')}`;
     await using(world.connector({ tls: { ca: world.slapd.caFile, pins: [pin] } }), (c) => setWith(c, uuid, 'Pinned-Passw0rd-1'));

@@ -9,8 +9,8 @@ import type { Secret } from '../../core/secret.ts';
 import { hashSecret } from '../../crypto/hash/index.ts';
 import type { HashSpec } from '../../crypto/hash/spec.ts';
 import type { Logger } from '../../log/logger.ts';
-import { LdapConnection, LdapOpenError, transportOf, type LdapEndpoint } from '../../ldap/connection.ts';
-import type { TlsSettings } from '../../ldap/tls.ts';
+import { LdapConnection, LdapOpenError, transportOf, type LdapEndpoint } from '../../ldap-client/connection.ts';
+import type { TlsSettings } from '../../ldap-client/tls.ts';
 import type {
   AccountDelta, AccountRecord, Capability, ConnectionReport, Connector, DeltaImport, PasswordChange, PasswordSet, PasswordVerify,
   SetPasswordOptions, Watermark,

@@ -1,6 +1,6 @@
 import { EqualityFilter, type Entry, type Filter } from 'ldapts';
 import type { Anchor, Attributes } from '../../core/model.ts';
-import { guidFromString, guidToString, sidFromString, sidToString } from '../../ldap/ad.ts';
+import { guidFromString, guidToString, sidFromString, sidToString } from '../../ldap-client/ad.ts';
 
 /*
  * From directory entries to accounts: the anchor in its usual text form, the attributes the join

@@ -6,20 +6,21 @@ import {
   UnavailableError, UnknownStatusCodeError, UnwillingToPerformError,
 } from 'ldapts';
 import { AccountNotFoundError, PolicyError, TargetDataError, type PwsyncError } from '../../core/errors.ts';
-import { LdapOpenError, type OpenPhase } from '../../ldap/connection.ts';
+import { LdapOpenError, type OpenPhase } from '../../ldap-client/connection.ts';
 import { mapLdapError } from './errors.ts';
+import { EVENT } from '../../core/events.ts';
 
 const DN = 'uid=jdoe,ou=people,dc=example,dc=org';
 
 type Expected = readonly [code: string, retryable: boolean, event: number];
 
-const POLICY: Expected = ['ERR_POLICY', false, 6927];
-const NOT_FOUND: Expected = ['ERR_ACCOUNT_NOT_FOUND', false, 6923];
-const TRANSIENT: Expected = ['ERR_TRANSIENT', true, 7003];
-const INSECURE: Expected = ['ERR_INSECURE_CONNECTION', false, 7005];
-const SERVICE_CREDENTIALS: Expected = ['ERR_SERVICE_CREDENTIALS', false, 7013];
-const ACCESS_DENIED: Expected = ['ERR_ACCESS_DENIED', false, 7014];
-const TARGET_DATA: Expected = ['ERR_TARGET_DATA', false, 7010];
+const POLICY: Expected = ['ERR_POLICY', false, EVENT.POLICY_REFUSED];
+const NOT_FOUND: Expected = ['ERR_ACCOUNT_NOT_FOUND', false, EVENT.ACCOUNT_NOT_FOUND];
+const TRANSIENT: Expected = ['ERR_TRANSIENT', true, EVENT.RETRY_SCHEDULED];
+const INSECURE: Expected = ['ERR_INSECURE_CONNECTION', false, EVENT.INSECURE_CONNECTION];
+const SERVICE_CREDENTIALS: Expected = ['ERR_SERVICE_CREDENTIALS', false, EVENT.SERVICE_CREDENTIALS_REFUSED];
+const ACCESS_DENIED: Expected = ['ERR_ACCESS_DENIED', false, EVENT.ACCESS_DENIED];
+const TARGET_DATA: Expected = ['ERR_TARGET_DATA', false, EVENT.DELIVERY_FAILED];
 
 function assertMaps(e: unknown, [code, retryable, event]: Expected, label: string): PwsyncError {
   const mapped = mapLdapError(e, DN, 'setting the password of');

@@ -3,7 +3,7 @@ import {
   AccessDeniedError, AccountNotFoundError, InsecureConnectionError, isPwsyncError, PolicyError, ServiceCredentialsError,
   TargetDataError, TransientError, type PwsyncError,
 } from '../../core/errors.ts';
-import { describeLdapError, LdapOpenError } from '../../ldap/connection.ts';
+import { describeLdapError, isLdapClientError, LdapOpenError } from '../../ldap-client/connection.ts';
 import { errnoOf, isTlsError, TRANSIENT_ERRNO } from '../../util/net-errors.ts';
 
 /*
@@ -49,7 +49,7 @@ function isConnectionFailure(e: unknown): boolean {
  * that was sent.
  */
 export function mapLdapError(e: unknown, target: string, action: string): PwsyncError {
-  if (isPwsyncError(e)) return e;
+  if (isPwsyncError(e) && !isLdapClientError(e)) return e;
   const phase = e instanceof LdapOpenError ? e.phase : undefined;
   const cause = e instanceof LdapOpenError ? e.cause : e;
   const what = `${action} ${target}: ${describeLdapError(cause)}`;

@@ -1,7 +1,7 @@
 import { AndFilter, Control, FilterParser, GreaterThanEqualsFilter, type Filter } from 'ldapts';
 import { WatermarkError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
-import type { LdapConnection } from '../../ldap/connection.ts';
+import type { LdapConnection } from '../../ldap-client/connection.ts';
 import type { AccountDelta, AccountRecord, Watermark } from '../types.ts';
 import { attributesOf, BINARY_ATTRIBUTES, textOf } from './entries.ts';
 import type { LdapFlavor } from './config.ts';

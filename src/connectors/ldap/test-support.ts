@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { systemSchema } from '../../config/schema.ts';
 import { withSecretContext } from '../../config/secret-ref.ts';
 import { Secret } from '../../core/secret.ts';
-import { escapeDnValue } from '../../ldap/escape.ts';
+import { escapeDnValue } from '../../ldap-client/escape.ts';
 import { ldapBinds } from '../../../test/support/daemon.ts';
 import { startSlapd, type Slapd } from '../../../test/support/slapd.ts';
 import { createLdapConnector, type LdapConnector, type LdapSystemConfig } from './index.ts';

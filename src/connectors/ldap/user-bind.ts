@@ -1,8 +1,8 @@
 import { InvalidCredentialsError, ResultCodeError, type Client } from 'ldapts';
 import type { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
-import { openClient, type LdapEndpoint, type Session } from '../../ldap/connection.ts';
-import type { TlsSettings } from '../../ldap/tls.ts';
+import { openClient, type LdapEndpoint, type Session } from '../../ldap-client/connection.ts';
+import type { TlsSettings } from '../../ldap-client/tls.ts';
 
 /*
  * Binding as a person: to verify a password, to skip a write that is already true, and to make a

@@ -7,6 +7,7 @@ import { verifySecret } from '../../crypto/hash/index.ts';
 import type { AccountRecord, Watermark } from '../types.ts';
 import type { Dialect } from './named-params.ts';
 import { READ_ONLY_USER, SET_PLAINTEXT, startSqlWorld, type SqlWorld } from './test-support.ts';
+import { EVENT } from '../../core/events.ts';
 
 async function withSecret<T>(text: string, fn: (secret: Secret) => Promise<T>): Promise<T> {
   const secret = Secret.fromString(text);
@@ -154,7 +155,7 @@ export function connectorTests(dialect: Dialect): void {
       try {
         await withSecret('Accepted-Passw0rd-1', (s) => good.setPassword(anchor, s, {}));
         const e = await failure(withSecret('Accepted-Passw0rd-2', (s) => weak.setPassword(anchor, s, {})));
-        assert.ok(isPwsyncError(e) && e.event === 6927 && !e.retryable, e.message);
+        assert.ok(isPwsyncError(e) && e.event === EVENT.POLICY_REFUSED && !e.retryable, e.message);
         assert.match(e.message, /no_salted_sha1/);
         assert.equal(await withSecret('Accepted-Passw0rd-1', (s) => good.verifyPassword(anchor, s)), true);
       } finally {
@@ -167,9 +168,9 @@ export function connectorTests(dialect: Dialect): void {
       const c = world.connector();
       try {
         const set = await failure(withSecret('Some-Password-12', (s) => c.setPassword('999999999', s, {})));
-        assert.ok(isPwsyncError(set) && set.event === 6923, set.message);
+        assert.ok(isPwsyncError(set) && set.event === EVENT.ACCOUNT_NOT_FOUND, set.message);
         const verify = await failure(withSecret('Some-Password-12', (s) => c.verifyPassword('999999999', s)));
-        assert.ok(isPwsyncError(verify) && verify.event === 6923);
+        assert.ok(isPwsyncError(verify) && verify.event === EVENT.ACCOUNT_NOT_FOUND);
       } finally {
         await c.close();
       }
@@ -202,9 +203,9 @@ export function connectorTests(dialect: Dialect): void {
           const rolledBack = await failure(withSecret(`Many-Rows-Passw0rd-${round}`, (s) => many.setPassword(a, s, {})));
           assert.equal(isPwsyncError(rolledBack) && rolledBack.code, 'ERR_TARGET_DATA', rolledBack.message);
           const missing = await failure(withSecret(`Missing-Passw0rd-${round}`, (s) => one.setPassword('999999999', s, {})));
-          assert.equal(isPwsyncError(missing) && missing.event, 6923, missing.message);
+          assert.equal(isPwsyncError(missing) && missing.event, EVENT.ACCOUNT_NOT_FOUND, missing.message);
           const refused = await failure(withSecret(`Refused-Passw0rd-${round}`, (s) => weak.setPassword(a, s, {})));
-          assert.equal(isPwsyncError(refused) && refused.event, 6927, refused.message);
+          assert.equal(isPwsyncError(refused) && refused.event, EVENT.POLICY_REFUSED, refused.message);
           // The same connection, next in line: each ending left it ready, with no transaction open.
           await withSecret(`Accepted-Passw0rd-${round}`, (s) => one.setPassword(a, s, {}));
           assert.equal(await withSecret(`Accepted-Passw0rd-${round}`, (s) => one.verifyPassword(a, s)), true);
@@ -230,7 +231,7 @@ export function connectorTests(dialect: Dialect): void {
           FOR EACH ROW WHEN (NEW.login LIKE 'deferred-%') EXECUTE FUNCTION app_refuse_at_commit()`);
         try {
           const e = await failure(withSecret('After-Deferred-Passw0rd', (s) => c.setPassword(anchor, s, {})));
-          assert.ok(isPwsyncError(e) && e.event === 6927 && !e.retryable, e.message);
+          assert.ok(isPwsyncError(e) && e.event === EVENT.POLICY_REFUSED && !e.retryable, e.message);
           assert.match(e.message, /refused at commit/);
           assert.equal(await world.storedHash(anchor), before);
         } finally {
@@ -247,7 +248,7 @@ export function connectorTests(dialect: Dialect): void {
         await withSecret('Long-Enough-Passw0rd', (s) => c.setPassword(anchor, s, {}));
         assert.equal(await withSecret('Long-Enough-Passw0rd', (s) => c.verifyPassword(anchor, s)), true);
         const e = await failure(withSecret('Shört-Pw1', (s) => c.setPassword(anchor, s, {})));
-        assert.ok(isPwsyncError(e) && e.event === 6927 && !e.retryable, e.message);
+        assert.ok(isPwsyncError(e) && e.event === EVENT.POLICY_REFUSED && !e.retryable, e.message);
         assert.match(e.message, /too short/);
         assert.doesNotMatch(e.message, /Shört-Pw1/);
         assert.match(e.message, /\[redacted\]/);
@@ -264,7 +265,7 @@ export function connectorTests(dialect: Dialect): void {
       try {
         for (const anchor of hostile) {
           const e = await failure(withSecret('Some-Password-12', (s) => c.setPassword(anchor, s, {})));
-          assert.ok(isPwsyncError(e) && e.event === 6923, `${anchor}: ${e.message}`);
+          assert.ok(isPwsyncError(e) && e.event === EVENT.ACCOUNT_NOT_FOUND, `${anchor}: ${e.message}`);
         }
         // A row whose login is itself hostile is found by that exact value, and only it changes.
         const login = "o'brien; -- :hash";
@@ -282,14 +283,14 @@ export function connectorTests(dialect: Dialect): void {
       const ro = world.connector({ user: READ_ONLY_USER });
       try {
         const e = await failure(withSecret('Some-Password-12', (s) => ro.setPassword(anchor, s, {})));
-        assert.ok(isPwsyncError(e) && e.event === 7014 && !e.retryable, e.message);
+        assert.ok(isPwsyncError(e) && e.event === EVENT.ACCESS_DENIED && !e.retryable, e.message);
       } finally {
         await ro.close();
       }
       const wrong = world.connector({ user: 'nobody_here' });
       try {
         const e = await failure(withSecret('Some-Password-12', (s) => wrong.setPassword(anchor, s, {})));
-        assert.ok(isPwsyncError(e) && e.event === 7013 && !e.retryable, e.message);
+        assert.ok(isPwsyncError(e) && e.event === EVENT.SERVICE_CREDENTIALS_REFUSED && !e.retryable, e.message);
         assert.equal((await wrong.testConnection()).ok, false);
       } finally {
         await wrong.close();
@@ -302,7 +303,7 @@ export function connectorTests(dialect: Dialect): void {
       const untrusted = world.connector({ tls: { mode: 'verify-full' } });
       try {
         const e = await failure(withSecret('Some-Password-12', (s) => untrusted.setPassword(anchor, s, {})));
-        assert.ok(isPwsyncError(e) && e.event === 7005, e.message);
+        assert.ok(isPwsyncError(e) && e.event === EVENT.INSECURE_CONNECTION, e.message);
       } finally {
         await untrusted.close();
       }
@@ -311,7 +312,7 @@ export function connectorTests(dialect: Dialect): void {
         const misnamed = world.connector({ tls: { ca: world.server.caFile, serverName: 'db.wrong.example' } });
         try {
           const e = await failure(withSecret('Some-Password-12', (s) => misnamed.setPassword(anchor, s, {})));
-          assert.ok(isPwsyncError(e) && e.event === 7005, e.message);
+          assert.ok(isPwsyncError(e) && e.event === EVENT.INSECURE_CONNECTION, e.message);
         } finally {
           await misnamed.close();
         }
@@ -327,7 +328,7 @@ export function connectorTests(dialect: Dialect): void {
       try {
         assert.equal(plain.isSecure(), false);
         const e = await failure(withSecret('Some-Password-12', (s) => plain.setPassword(anchor, s, {})));
-        assert.ok(isPwsyncError(e) && (e.event === 7005 || e.event === 7013), e.message);
+        assert.ok(isPwsyncError(e) && (e.event === EVENT.INSECURE_CONNECTION || e.event === EVENT.SERVICE_CREDENTIALS_REFUSED), e.message);
       } finally {
         await plain.close();
       }
@@ -335,7 +336,7 @@ export function connectorTests(dialect: Dialect): void {
       const refused = world.connector({ tls: { mode: 'disable' } });
       try {
         const e = await failure(withSecret('Some-Password-12', (s) => refused.setPassword(anchor, s, {})));
-        assert.ok(isPwsyncError(e) && e.event === 7005 && /was not sent/.test(e.message), e.message);
+        assert.ok(isPwsyncError(e) && e.event === EVENT.INSECURE_CONNECTION && /was not sent/.test(e.message), e.message);
       } finally {
         await refused.close();
       }
@@ -373,7 +374,7 @@ export function connectorTests(dialect: Dialect): void {
         assert.equal(await withSecret('nope-nope-nope', (s) => c.verifyPassword(role, s)), false);
         assert.equal(await withSecret('', (s) => c.verifyPassword(role, s)), false);
         const e = await failure(withSecret('Some-Password-12', (s) => c.setPassword('no_such_role_here', s, {})));
-        assert.ok(isPwsyncError(e) && e.event === 6923, e.message);
+        assert.ok(isPwsyncError(e) && e.event === EVENT.ACCOUNT_NOT_FOUND, e.message);
       } finally {
         await c.close();
       }

@@ -8,6 +8,8 @@
  * MariaDB's `:=`. Positional placeholders written by hand, and a second statement after a `;`, are
  * refused: the one way to pass a value is a name the connector knows.
  */
+import { PwsyncError } from '../../core/errors.ts';
+
 
 export type Dialect = 'postgres' | 'mariadb';
 
@@ -20,8 +22,8 @@ export interface CompiledStatement {
   readonly names: ReadonlySet<string>;
 }
 
-export class StatementSyntaxError extends Error {
-  override readonly name = 'StatementSyntaxError';
+export class StatementSyntaxError extends PwsyncError {
+  readonly code = 'ERR_STATEMENT_SYNTAX';
 }
 
 const NAME_START = /[A-Za-z_]/;

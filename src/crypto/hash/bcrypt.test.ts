@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Secret } from '../../core/secret.ts';
 import { BCRYPT_MAX_BYTES, hashSecret, hashSpecSchema, verifySecret } from './index.ts';
+import { EVENT } from '../../core/events.ts';
 
 const spec = hashSpecSchema.parse({ format: 'bcrypt', bcryptCost: 4 });
 
@@ -18,7 +19,7 @@ void test('bcrypt refuses a password longer than 72 bytes with a PolicyError ins
     await assert.rejects(hashSecret(spec, secret), (e: unknown) => {
       assert.ok(e instanceof Error);
       assert.equal((e as { code?: unknown }).code, 'ERR_POLICY');
-      assert.equal((e as { event?: unknown }).event, 6927);
+      assert.equal((e as { event?: unknown }).event, EVENT.POLICY_REFUSED);
       assert.ok(!e.message.includes(text.slice(0, 8)), 'the message does not carry the password');
       return true;
     });

@@ -14,6 +14,7 @@ import {
 import type { SyncContext } from '../../sync/context.ts';
 import { MAX_CLOCK_SKEW_MS, submitChanges, type ChangeRequest } from '../../sync/submit-change.ts';
 import type { AgentRegistry, RegisteredAgent } from './agents.ts';
+import { EVENT } from '../../core/events.ts';
 
 export interface IntakeOptions {
   readonly ctx: SyncContext;
@@ -100,7 +101,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
       if (lastUnauthenticatedEvent.size > 10_000) lastUnauthenticatedEvent.clear();
       lastUnauthenticatedEvent.set(key, { at: now, suppressed: 0 });
       const more = last.suppressed > 0 ? `; ${last.suppressed} more like it since ${new Date(last.at).toISOString()}` : '';
-      return { code: 7012, message: `${message} (from ${address}${more})` };
+      return { code: EVENT.NOTIFICATION_UNAUTHORIZED, message: `${message} (from ${address}${more})` };
     };
     const peer = socket instanceof TLSSocket ? socket.getPeerCertificate() : undefined;
     if (!(socket instanceof TLSSocket) || peer === undefined || Object.keys(peer).length === 0) {
@@ -114,7 +115,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
     const agent = options.agents.get(peer.fingerprint256);
     if (agent === undefined) {
       const message = `the client certificate (CN=${String(peer.subject.CN)}, SHA-256 ${peer.fingerprint256}) is not registered to any agent`;
-      return refuse(reply, 403, { error: 'unregistered', message }, { code: 7012, message: `${message} (from ${address})` });
+      return refuse(reply, 403, { error: 'unregistered', message }, { code: EVENT.NOTIFICATION_UNAUTHORIZED, message: `${message} (from ${address})` });
     }
     request.agent = agent;
     return undefined;
@@ -128,7 +129,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
     }
     const who = request.agent ? `agent "${request.agent.name}"` : 'a client';
     const message = status === 413 ? `the request body is larger than ${options.maxBodyBytes} bytes` : error.message;
-    return refuse(reply, status, { error: status === 413 ? 'too-large' : 'malformed', message }, { code: 7006, message: `notification request from ${who} refused: ${message}` });
+    return refuse(reply, status, { error: status === 413 ? 'too-large' : 'malformed', message }, { code: EVENT.CHANGE_REJECTED, message: `notification request from ${who} refused: ${message}` });
   });
 
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
@@ -141,18 +142,18 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
     if (!parsed.success) {
       const first = parsed.error.issues[0];
       const message = `malformed notification batch: ${first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid'}`;
-      return refuse(reply, 400, { error: 'malformed', message }, { code: 7006, message: `notification request from agent "${agent.name}" refused: ${message}` });
+      return refuse(reply, 400, { error: 'malformed', message }, { code: EVENT.CHANGE_REJECTED, message: `notification request from agent "${agent.name}" refused: ${message}` });
     }
     const notifications = parsed.data.notifications;
     if (notifications.length > options.maxBatch) {
       const message = `${notifications.length} notifications in one request; at most ${options.maxBatch}`;
-      return refuse(reply, 413, { error: 'too-large', message }, { code: 7006, message: `notification request from agent "${agent.name}" refused: ${message}` });
+      return refuse(reply, 413, { error: 'too-large', message }, { code: EVENT.CHANGE_REJECTED, message: `notification request from agent "${agent.name}" refused: ${message}` });
     }
     const foreign = notifications.find((n) => !agent.sources.has(n.source));
     if (foreign !== undefined) {
       const speaksFor = [...agent.sources].join(', ') || 'no source';
       const message = `agent "${agent.name}" may not deliver changes of source "${foreign.source}" (it speaks for ${speaksFor})`;
-      return refuse(reply, 403, { error: 'forbidden', message }, { code: 7012, system: foreign.source, changeId: foreign.id, message });
+      return refuse(reply, 403, { error: 'forbidden', message }, { code: EVENT.NOTIFICATION_UNAUTHORIZED, system: foreign.source, changeId: foreign.id, message });
     }
 
     const now = ctx.now();
@@ -161,7 +162,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
     const requests: { index: number; request: ChangeRequest }[] = [];
     const reject = (n: Notification, reason: RejectReason, message: string): void => {
       results.push({ id: n.id, status: 'rejected', reason, message });
-      rejections.push({ code: 7006, system: n.source, changeId: n.id, message: `notification from agent "${agent.name}" for account "${n.account}" refused (${reason}): ${message}` });
+      rejections.push({ code: EVENT.CHANGE_REJECTED, system: n.source, changeId: n.id, message: `notification from agent "${agent.name}" for account "${n.account}" refused (${reason}): ${message}` });
     };
     try {
       for (const n of notifications) {
@@ -205,7 +206,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
         });
         if (invalid.length > 0) {
           await ctx.store.appendEvents(
-            invalid.map(({ r, message }) => ({ code: 7006, system: r.sourceSystem, ...(r.notificationId ? { changeId: r.notificationId } : {}), message: `notification from agent "${agent.name}" refused (invalid): ${message}` })),
+            invalid.map(({ r, message }) => ({ code: EVENT.CHANGE_REJECTED, system: r.sourceSystem, ...(r.notificationId ? { changeId: r.notificationId } : {}), message: `notification from agent "${agent.name}" refused (invalid): ${message}` })),
           );
         }
       }

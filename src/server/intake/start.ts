@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../../core/errors.ts';
-import { loadJwePrivateKey } from '../../pki/jwe.ts';
+import { loadJwePrivateKey } from '../../pki/jwe-key.ts';
 import { readPrivateFile } from '../../pki/files.ts';
 import type { Runtime } from '../../main.ts';
 import { loadAgentRegistry } from './agents.ts';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { matchKey } from '../../core/join.ts';
 import { at, change, one, sealed, withStore, world, type OpenStore } from './fixtures.ts';
+import { EVENT } from '../../core/events.ts';
 
 /** Accounts: upsert, removal, lookups under every match mode. */
 export function accountTests(open: OpenStore): void {
@@ -127,7 +128,7 @@ export function accountTests(open: OpenStore): void {
         const w = await world(store);
         const retried = await store.commitChange(change('c2', w.personId, 200), sealed('c2'), [{ accountId: w.mail.id }], []);
         const claimed = one(await store.claimJobs('w1', 300, 10));
-        await store.finishJob(claimed.id, { kind: 'retry', at: 300, nextAt: 10_000, error: 'busy' }, { code: 7003, message: 'retry' });
+        await store.finishJob(claimed.id, { kind: 'retry', at: 300, nextAt: 10_000, error: 'busy' }, { code: EVENT.RETRY_SCHEDULED, message: 'retry' });
         await store.commitChange(change('c1', w.personId, 100), sealed('c1'), [{ accountId: w.apps.id }], []);
 
         await store.upsertAccounts('corp', 'run-2', [{ anchor: 'corp-1', attributes: { login: 'User1', mail: 'user1@corp.test' } }]);
@@ -136,10 +137,10 @@ export function accountTests(open: OpenStore): void {
 
         for (const changeId of ['c1', 'c2']) {
           const job = one(await store.listJobs({ changeId, limit: 10 }));
-          assert.deepEqual(job.state, { kind: 'failed', at: 5000, event: 6923, lastError: job.state.kind === 'failed' ? job.state.lastError : '' });
+          assert.deepEqual(job.state, { kind: 'failed', at: 5000, event: EVENT.ACCOUNT_NOT_FOUND, lastError: job.state.kind === 'failed' ? job.state.lastError : '' });
         }
         assert.equal(one(retried.jobs).jobId, claimed.id);
-        const events = await store.listEvents({ codes: [6923], limit: 10 });
+        const events = await store.listEvents({ codes: [EVENT.ACCOUNT_NOT_FOUND], limit: 10 });
         assert.equal(events.length, 2);
         assert.ok(events.every((e) => e.severity === 'warning' && e.personId === w.personId && e.jobId !== null));
         assert.deepEqual(await store.sealedSecrets(), []);

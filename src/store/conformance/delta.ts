@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { change, one, sealed, withStore, world, type OpenStore } from './fixtures.ts';
+import { EVENT } from '../../core/events.ts';
 
 /** What delta imports need: removal by anchor, and one import watermark per system. */
 export function deltaTests(open: OpenStore): void {
@@ -37,11 +38,11 @@ export function deltaTests(open: OpenStore): void {
         const w = await world(store);
         await store.commitChange(change('c1', w.personId, 100), sealed('c1'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
         const claimed = one(await store.claimJobs('w1', 300, 1));
-        await store.finishJob(claimed.id, { kind: 'retry', at: 300, nextAt: 10_000, error: 'busy' }, { code: 7003, message: 'retry' });
+        await store.finishJob(claimed.id, { kind: 'retry', at: 300, nextAt: 10_000, error: 'busy' }, { code: EVENT.RETRY_SCHEDULED, message: 'retry' });
 
         const removed = await store.removeAccounts('apps', ['apps-1'], 5000);
         assert.equal(one(removed).id, w.apps.id);
-        const open6923 = await store.listEvents({ codes: [6923], limit: 10 });
+        const open6923 = await store.listEvents({ codes: [EVENT.ACCOUNT_NOT_FOUND], limit: 10 });
         assert.equal(one(open6923).anchor, 'apps-1');
         assert.equal(one(open6923).personId, w.personId);
         assert.equal(one(open6923).changeId, 'c1');
@@ -51,8 +52,8 @@ export function deltaTests(open: OpenStore): void {
         await store.removeAccounts('mail', ['mail-1'], 5000);
         const jobs = await store.listJobs({ changeId: 'c1', limit: 10 });
         assert.deepEqual(jobs.map((j) => [j.state.kind, j.state.kind === 'failed' ? j.state.event : 0]), [
-          ['failed', 6923],
-          ['failed', 6923],
+          ['failed', EVENT.ACCOUNT_NOT_FOUND],
+          ['failed', EVENT.ACCOUNT_NOT_FOUND],
         ]);
         assert.deepEqual(await store.sealedSecrets(), []);
         assert.equal(await store.nextRetryAt(), undefined);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { change, one, rejectsWithCode, sealed, withStore, world, type OpenStore } from './fixtures.ts';
+import { EVENT } from '../../core/events.ts';
 
 /** The event log, replay detection, sealed secrets and the store's life cycle. */
 export function eventTests(open: OpenStore): void {
@@ -9,13 +10,13 @@ export function eventTests(open: OpenStore): void {
       withStore(open, async (store) => {
         await store.appendEvents([]);
         await store.appendEvents([
-          { code: 7022, message: 'import completed', at: 100, system: 'corp' },
-          { code: 7006, message: 'rejected', personId: 'p1', changeId: 'c1', anchor: 'a1', jobId: 5 },
+          { code: EVENT.IMPORT_COMPLETED, message: 'import completed', at: 100, system: 'corp' },
+          { code: EVENT.CHANGE_REJECTED, message: 'rejected', personId: 'p1', changeId: 'c1', anchor: 'a1', jobId: 5 },
         ]);
         const [first, second] = await store.listEvents({ limit: 10 });
         assert.ok(first && second);
         assert.deepEqual({ ...first, id: 0 }, {
-          id: 0, at: 100, code: 7022, severity: 'info', system: 'corp', anchor: null, personId: null, changeId: null, jobId: null, message: 'import completed',
+          id: 0, at: 100, code: EVENT.IMPORT_COMPLETED, severity: 'info', system: 'corp', anchor: null, personId: null, changeId: null, jobId: null, message: 'import completed',
         });
         assert.equal(second.severity, 'warning');
         assert.equal(typeof second.at, 'number');
@@ -26,15 +27,15 @@ export function eventTests(open: OpenStore): void {
     test('listEvents filters and returns the newest in the order they happened, or follows after an id', () =>
       withStore(open, async (store) => {
         await store.appendEvents([
-          { code: 7001, at: 10, system: 'corp', personId: 'p1', changeId: 'c1', message: 'a' },
-          { code: 6923, at: 20, system: 'apps', personId: 'p1', changeId: 'c1', message: 'b' },
-          { code: 7010, at: 30, system: 'apps', personId: 'p2', changeId: 'c2', message: 'c' },
-          { code: 7002, at: 40, system: 'mail', personId: 'p2', changeId: 'c2', message: 'd' },
+          { code: EVENT.CHANGE_ACCEPTED, at: 10, system: 'corp', personId: 'p1', changeId: 'c1', message: 'a' },
+          { code: EVENT.ACCOUNT_NOT_FOUND, at: 20, system: 'apps', personId: 'p1', changeId: 'c1', message: 'b' },
+          { code: EVENT.DELIVERY_FAILED, at: 30, system: 'apps', personId: 'p2', changeId: 'c2', message: 'c' },
+          { code: EVENT.PASSWORD_SET, at: 40, system: 'mail', personId: 'p2', changeId: 'c2', message: 'd' },
         ]);
         const messages = async (filter: Parameters<typeof store.listEvents>[0]): Promise<string[]> => (await store.listEvents(filter)).map((e) => e.message);
         assert.deepEqual(await messages({ limit: 10 }), ['a', 'b', 'c', 'd']);
         assert.deepEqual(await messages({ limit: 2 }), ['c', 'd'], 'the newest two');
-        assert.deepEqual(await messages({ codes: [7001, 7002], limit: 10 }), ['a', 'd']);
+        assert.deepEqual(await messages({ codes: [EVENT.CHANGE_ACCEPTED, EVENT.PASSWORD_SET], limit: 10 }), ['a', 'd']);
         assert.deepEqual(await messages({ codes: [], limit: 10 }), []);
         assert.deepEqual(await messages({ severities: ['warning', 'error'], limit: 10 }), ['b', 'c']);
         assert.deepEqual(await messages({ system: 'apps', limit: 10 }), ['b', 'c']);
@@ -83,7 +84,7 @@ export function eventTests(open: OpenStore): void {
         await store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }], []);
         const held = await store.sealedSecrets();
         const job = one(await store.claimJobs('w', 2000, 10));
-        await store.finishJob(job.id, { kind: 'done', at: 2100 }, { code: 7002, message: 'set' });
+        await store.finishJob(job.id, { kind: 'done', at: 2100 }, { code: EVENT.PASSWORD_SET, message: 'set' });
         await store.resealSecrets(held.map(({ changeId }) => ({ changeId, secret: sealed('again', 'k2') })));
         await store.resealSecrets([{ changeId: 'unknown', secret: sealed('x') }]);
         assert.deepEqual(await store.sealedSecrets(), []);

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import type { Job } from '../../core/model.ts';
 import type { Store } from '../port.ts';
 import { change, one, rejectsWithCode, sealed, withStore, world, type OpenStore } from './fixtures.ts';
+import { EVENT } from '../../core/events.ts';
 
 async function jobOf(store: Store, changeId: string, accountId: number): Promise<Job> {
   return one((await store.listJobs({ changeId, limit: 100 })).filter((j) => j.accountId === accountId));
@@ -22,7 +23,7 @@ export function jobTests(open: OpenStore): void {
           change('c1', w.personId, 1000),
           sealed('c1'),
           [{ accountId: w.apps.id }, { accountId: w.mail.id }, { accountId: w.apps.id }],
-          [{ code: 7001, message: 'accepted' }, { code: 6921, system: 'ldap', anchor: 'x', message: 'not enabled' }],
+          [{ code: EVENT.CHANGE_ACCEPTED, message: 'accepted' }, { code: EVENT.SYNC_NOT_ENABLED, system: 'ldap', anchor: 'x', message: 'not enabled' }],
         );
         assert.deepEqual(result.jobs.map((j) => j.accountId), [w.apps.id, w.mail.id], 'one job per distinct target');
         assert.deepEqual(result.outOfDate, []);
@@ -36,8 +37,8 @@ export function jobTests(open: OpenStore): void {
         assert.equal(job.changedAt, 1000);
         assert.equal(job.attempts, 0);
         const events = await store.listEvents({ changeId: 'c1', limit: 10 });
-        assert.deepEqual(events.map((e) => e.code).sort(), [6921, 7001]);
-        const notEnabled = one(events.filter((e) => e.code === 6921));
+        assert.deepEqual(events.map((e) => e.code).sort(), [EVENT.SYNC_NOT_ENABLED, EVENT.CHANGE_ACCEPTED]);
+        const notEnabled = one(events.filter((e) => e.code === EVENT.SYNC_NOT_ENABLED));
         assert.equal(notEnabled.severity, 'error');
         assert.equal(notEnabled.system, 'ldap');
         assert.equal(notEnabled.personId, w.personId, 'an event of a change is filed under its person');
@@ -49,17 +50,17 @@ export function jobTests(open: OpenStore): void {
         const w = await world(store);
         const notification = (id: string) => ({ id, at: 500, forgetBefore: 0 });
         const results = await store.commitChanges([
-          { notification: notification('n1'), change: { change: change('c1', w.personId, 1000), secret: sealed('c1'), targets: [{ accountId: w.apps.id }] }, events: [{ code: 7001, message: 'one' }] },
+          { notification: notification('n1'), change: { change: change('c1', w.personId, 1000), secret: sealed('c1'), targets: [{ accountId: w.apps.id }] }, events: [{ code: EVENT.CHANGE_ACCEPTED, message: 'one' }] },
           { notification: notification('n1'), change: { change: change('c1-again', w.personId, 1000), secret: sealed('c1-again'), targets: [{ accountId: w.mail.id }] }, events: [] },
           { notification: notification('n2'), change: { change: change('c2', w.personId, 2000), secret: sealed('c2'), targets: [{ accountId: w.apps.id }] }, events: [] },
-          { notification: notification('n3'), events: [{ code: 7009, message: 'nowhere to go' }] },
+          { notification: notification('n3'), events: [{ code: EVENT.NO_TARGETS, message: 'nowhere to go' }] },
         ]);
         assert.deepEqual(results.map((r) => r.kind), ['committed', 'replay', 'committed', 'committed']);
         const second = results[2];
         assert.ok(second?.kind === 'committed');
         assert.deepEqual(second.result.superseded, [(await jobOf(store, 'c1', w.apps.id)).id], 'a later unit of the batch supersedes an earlier one');
         assert.deepEqual(await secretIds(store), ['c2'], 'the replayed unit left no secret; the superseded one was wiped');
-        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code).sort(), [7001, 7008, 7009]);
+        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code).sort(), [EVENT.CHANGE_ACCEPTED, EVENT.SUPERSEDED, EVENT.NO_TARGETS]);
         assert.equal(await store.rememberNotification('n3', 600, 0), false, 'an id is remembered even when its unit made no job');
         assert.deepEqual((await store.commitChanges([{ notification: notification('n2'), events: [] }])).map((r) => r.kind), ['replay']);
       }));
@@ -83,7 +84,7 @@ export function jobTests(open: OpenStore): void {
       withStore(open, async (store) => {
         const w = await world(store);
         await rejectsWithCode(
-          store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }, { accountId: 999_999 }], [{ code: 7001, message: 'accepted' }]),
+          store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }, { accountId: 999_999 }], [{ code: EVENT.CHANGE_ACCEPTED, message: 'accepted' }]),
           'ERR_INVALID_INPUT',
         );
         assert.deepEqual(await store.listJobs({ limit: 10 }), []);
@@ -97,7 +98,7 @@ export function jobTests(open: OpenStore): void {
     test('a change without any job keeps no secret', () =>
       withStore(open, async (store) => {
         const w = await world(store);
-        const result = await store.commitChange(change('c0', w.personId, 1000), sealed('c0'), [], [{ code: 7009, message: 'no targets' }]);
+        const result = await store.commitChange(change('c0', w.personId, 1000), sealed('c0'), [], [{ code: EVENT.NO_TARGETS, message: 'no targets' }]);
         assert.deepEqual(result, { jobs: [], outOfDate: [], superseded: [] });
         assert.deepEqual(await store.sealedSecrets(), []);
       }));
@@ -108,7 +109,7 @@ export function jobTests(open: OpenStore): void {
         await store.commitChange(change('old', w.personId, 1000), sealed('old'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
         // Make the mail job retry-scheduled and put the apps job back to pending.
         const mailJob = one((await store.claimJobs('w1', 1100, 10)).filter((j) => j.accountId === w.mail.id));
-        await store.finishJob(mailJob.id, { kind: 'retry', at: 1150, nextAt: 9000, error: 'busy' }, { code: 7003, message: 'retry' });
+        await store.finishJob(mailJob.id, { kind: 'retry', at: 1150, nextAt: 9000, error: 'busy' }, { code: EVENT.RETRY_SCHEDULED, message: 'retry' });
         await store.recoverInProgress(1160);
         assert.equal((await jobOf(store, 'old', w.mail.id)).state.kind, 'retry_scheduled');
         assert.equal((await jobOf(store, 'old', w.apps.id)).state.kind, 'pending');
@@ -121,7 +122,7 @@ export function jobTests(open: OpenStore): void {
         for (const job of [oldApps, oldMail]) {
           assert.deepEqual(job.state, { kind: 'superseded', at: job.updatedAt, by: 'new' });
         }
-        const events = await store.listEvents({ codes: [7008], limit: 10 });
+        const events = await store.listEvents({ codes: [EVENT.SUPERSEDED], limit: 10 });
         assert.deepEqual(events.map((e) => e.jobId).sort(), [oldApps.id, oldMail.id].sort());
         assert.ok(events.every((e) => e.changeId === 'old' && e.severity === 'info'));
         assert.deepEqual(await secretIds(store), ['new'], 'the superseded change keeps no secret');
@@ -137,7 +138,7 @@ export function jobTests(open: OpenStore): void {
         assert.deepEqual(older.jobs.map((j) => j.accountId), [w.mail.id]);
         assert.deepEqual(older.superseded, []);
         assert.equal((await jobOf(store, 'newer', w.apps.id)).state.kind, 'pending', 'the newer job is untouched');
-        const outOfDate = one(await store.listEvents({ codes: [6919], limit: 10 }));
+        const outOfDate = one(await store.listEvents({ codes: [EVENT.TIMESTAMP_OUT_OF_DATE], limit: 10 }));
         assert.equal(outOfDate.changeId, 'older');
         assert.equal(outOfDate.system, 'apps');
         assert.equal(outOfDate.anchor, 'apps-1');
@@ -145,7 +146,7 @@ export function jobTests(open: OpenStore): void {
 
         // Apply the mail job (change time 1000), then a change older than that is out of date too.
         const job = one(await store.claimJobs('w1', 3000, 10).then((jobs) => jobs.filter((j) => j.accountId === w.mail.id)));
-        await store.finishJob(job.id, { kind: 'done', at: 3001 }, { code: 7002, message: 'set' });
+        await store.finishJob(job.id, { kind: 'done', at: 3001 }, { code: EVENT.PASSWORD_SET, message: 'set' });
         assert.equal((await store.getAccount('mail', 'mail-1'))?.lastAppliedAt, 1000);
         const stale = await store.commitChange(change('stale', w.personId, 999), sealed('stale'), [{ accountId: w.mail.id }], []);
         assert.deepEqual(stale.outOfDate, [w.mail.id]);
@@ -167,7 +168,7 @@ export function jobTests(open: OpenStore): void {
         assert.deepEqual(newer.superseded, [], 'a job in progress is never superseded');
         assert.equal((await jobOf(store, 'c2', w.apps.id)).state.kind, 'in_progress');
         assert.deepEqual(await store.claimJobs('w2', 3100, 10), [], 'the account is busy');
-        await store.finishJob(running.id, { kind: 'done', at: 3200 }, { code: 7002, message: 'set' });
+        await store.finishJob(running.id, { kind: 'done', at: 3200 }, { code: EVENT.PASSWORD_SET, message: 'set' });
         const next = one(await store.claimJobs('w2', 3300, 10));
         assert.equal(next.changeId, 'c3');
         assert.equal(next.lastAppliedAt, 2000);

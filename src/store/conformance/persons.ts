@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { matchKey } from '../../core/join.ts';
 import { at, one, rejectsWithCode, withStore, world, type OpenStore } from './fixtures.ts';
+import { EVENT } from '../../core/events.ts';
 
 /** Persons and links: projection, joins, manual links, lookups, search, counts. */
 export function personTests(open: OpenStore): void {
@@ -234,7 +235,7 @@ export function personTests(open: OpenStore): void {
         });
         await world(store);
         await store.upsertAccounts('apps', 'run-1', [{ anchor: 'unlinked', attributes: {} }]);
-        await store.appendEvents([{ code: 7022, message: 'import completed' }]);
+        await store.appendEvents([{ code: EVENT.IMPORT_COMPLETED, message: 'import completed' }]);
         const counts = await store.counts();
         assert.equal(counts.persons, 1);
         assert.equal(counts.accounts, 4);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { change, one, rejectsWithCode, sealed, withStore, world, type OpenStore } from './fixtures.ts';
+import { EVENT } from '../../core/events.ts';
 
 /** The delivery queue: claiming, finishing, retrying, recovering, listing. */
 export function queueTests(open: OpenStore): void {
@@ -45,7 +46,7 @@ export function queueTests(open: OpenStore): void {
         const first = one(await store.claimJobs('w3', 2300, 10));
         assert.equal(first.changeId, 'c1');
         assert.equal(first.attempts, 2, 'attempts survive a recovery');
-        await store.finishJob(first.id, { kind: 'done', at: 2400 }, { code: 7002, message: 'set' });
+        await store.finishJob(first.id, { kind: 'done', at: 2400 }, { code: EVENT.PASSWORD_SET, message: 'set' });
         const second = one(await store.claimJobs('w3', 2500, 10));
         assert.equal(second.changeId, 'c2');
         assert.equal(second.lastAppliedAt, 1000);
@@ -58,8 +59,8 @@ export function queueTests(open: OpenStore): void {
         assert.equal(await store.nextRetryAt(), undefined);
         const [a, b] = await store.claimJobs('w1', 1100, 10);
         assert.ok(a && b);
-        await store.finishJob(a.id, { kind: 'retry', at: 1200, nextAt: 9000, error: 'ERR_TRANSIENT: busy' }, { code: 7003, message: 'retry 1' });
-        await store.finishJob(b.id, { kind: 'retry', at: 1200, nextAt: 7000, error: 'ERR_TRANSIENT: busy' }, { code: 7003, message: 'retry 1' });
+        await store.finishJob(a.id, { kind: 'retry', at: 1200, nextAt: 9000, error: 'ERR_TRANSIENT: busy' }, { code: EVENT.RETRY_SCHEDULED, message: 'retry 1' });
+        await store.finishJob(b.id, { kind: 'retry', at: 1200, nextAt: 7000, error: 'ERR_TRANSIENT: busy' }, { code: EVENT.RETRY_SCHEDULED, message: 'retry 1' });
         assert.equal(await store.nextRetryAt(), 7000);
         const listed = one((await store.listJobs({ limit: 10 })).filter((j) => j.id === a.id));
         assert.deepEqual(listed.state, { kind: 'retry_scheduled', nextAt: 9000, lastError: 'ERR_TRANSIENT: busy' });
@@ -74,7 +75,7 @@ export function queueTests(open: OpenStore): void {
         const later = one(await store.claimJobs('w1', 20_000, 10));
         assert.equal(later.id, a.id);
         assert.equal(await store.nextRetryAt(), undefined);
-        const events = await store.listEvents({ codes: [7003], limit: 10 });
+        const events = await store.listEvents({ codes: [EVENT.RETRY_SCHEDULED], limit: 10 });
         assert.equal(events.length, 2);
         assert.ok(events.every((e) => e.changeId === 'c1' && e.personId === w.personId && e.jobId !== null && e.system !== null));
       }));
@@ -85,22 +86,22 @@ export function queueTests(open: OpenStore): void {
         await store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
         const [a, b] = await store.claimJobs('w1', 1100, 10);
         assert.ok(a && b);
-        await store.finishJob(a.id, { kind: 'done', at: 1200 }, { code: 7002, message: 'set' });
+        await store.finishJob(a.id, { kind: 'done', at: 1200 }, { code: EVENT.PASSWORD_SET, message: 'set' });
         assert.deepEqual(await secretIds(store), ['c1'], 'one job is still open');
         const done = one((await store.listJobs({ states: ['done'], limit: 10 })));
         assert.deepEqual(done.state, { kind: 'done', at: 1200 });
         assert.equal((await store.getAccount(done.system, done.anchor))?.lastAppliedAt, 1000);
 
-        await store.finishJob(b.id, { kind: 'failed', at: 1300, event: 6927, error: 'ERR_POLICY: too short' }, { code: 6927, message: 'policy' });
+        await store.finishJob(b.id, { kind: 'failed', at: 1300, event: EVENT.POLICY_REFUSED, error: 'ERR_POLICY: too short' }, { code: EVENT.POLICY_REFUSED, message: 'policy' });
         assert.deepEqual(await store.sealedSecrets(), []);
         const failed = one(await store.listJobs({ states: ['failed'], limit: 10 }));
-        assert.deepEqual(failed.state, { kind: 'failed', at: 1300, event: 6927, lastError: 'ERR_POLICY: too short' });
+        assert.deepEqual(failed.state, { kind: 'failed', at: 1300, event: EVENT.POLICY_REFUSED, lastError: 'ERR_POLICY: too short' });
         assert.equal((await store.getAccount(failed.system, failed.anchor))?.lastAppliedAt, null, 'a failure applies nothing');
 
-        const set = one(await store.listEvents({ codes: [7002], limit: 10 }));
+        const set = one(await store.listEvents({ codes: [EVENT.PASSWORD_SET], limit: 10 }));
         assert.equal(set.jobId, a.id);
         assert.equal(set.changeId, 'c1');
-        assert.equal(one(await store.listEvents({ codes: [6927], limit: 10 })).severity, 'error');
+        assert.equal(one(await store.listEvents({ codes: [EVENT.POLICY_REFUSED], limit: 10 })).severity, 'error');
       }));
 
     test('finishJob refuses a job that is unknown or not in progress, and changes nothing then', () =>
@@ -108,13 +109,13 @@ export function queueTests(open: OpenStore): void {
         const w = await world(store);
         const { jobs } = await store.commitChange(change('c1', w.personId, 1000), sealed('c1'), [{ accountId: w.apps.id }], []);
         const id = one(jobs).jobId;
-        await rejectsWithCode(store.finishJob(id, { kind: 'done', at: 1 }, { code: 7002, message: 'set' }), 'ERR_INVALID_INPUT');
-        await rejectsWithCode(store.finishJob(999_999, { kind: 'done', at: 1 }, { code: 7002, message: 'set' }), 'ERR_INVALID_INPUT');
+        await rejectsWithCode(store.finishJob(id, { kind: 'done', at: 1 }, { code: EVENT.PASSWORD_SET, message: 'set' }), 'ERR_INVALID_INPUT');
+        await rejectsWithCode(store.finishJob(999_999, { kind: 'done', at: 1 }, { code: EVENT.PASSWORD_SET, message: 'set' }), 'ERR_INVALID_INPUT');
         one(await store.claimJobs('w', 2, 1));
-        await store.finishJob(id, { kind: 'done', at: 3 }, { code: 7002, message: 'set' });
-        await rejectsWithCode(store.finishJob(id, { kind: 'failed', at: 4, event: 7010, error: 'x' }, { code: 7010, message: 'late' }), 'ERR_INVALID_INPUT');
+        await store.finishJob(id, { kind: 'done', at: 3 }, { code: EVENT.PASSWORD_SET, message: 'set' });
+        await rejectsWithCode(store.finishJob(id, { kind: 'failed', at: 4, event: EVENT.DELIVERY_FAILED, error: 'x' }, { code: EVENT.DELIVERY_FAILED, message: 'late' }), 'ERR_INVALID_INPUT');
         assert.deepEqual(one(await store.listJobs({ limit: 10 })).state, { kind: 'done', at: 3 });
-        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code), [7002]);
+        assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.code), [EVENT.PASSWORD_SET]);
       }));
 
     test('finishJobs finishes several jobs in one call; one that cannot be finished is answered in its place', () =>
@@ -124,9 +125,9 @@ export function queueTests(open: OpenStore): void {
         const [a, b] = await store.claimJobs('w1', 1100, 10);
         assert.ok(a && b);
         const outcomes = await store.finishJobs([
-          { jobId: a.id, outcome: { kind: 'done', at: 1200 }, event: { code: 7002, message: 'set' } },
-          { jobId: 999_999, outcome: { kind: 'done', at: 1200 }, event: { code: 7002, message: 'ghost' } },
-          { jobId: b.id, outcome: { kind: 'retry', at: 1200, nextAt: 5000, error: 'ERR_TRANSIENT: busy' }, event: { code: 7003, message: 'retry' } },
+          { jobId: a.id, outcome: { kind: 'done', at: 1200 }, event: { code: EVENT.PASSWORD_SET, message: 'set' } },
+          { jobId: 999_999, outcome: { kind: 'done', at: 1200 }, event: { code: EVENT.PASSWORD_SET, message: 'ghost' } },
+          { jobId: b.id, outcome: { kind: 'retry', at: 1200, nextAt: 5000, error: 'ERR_TRANSIENT: busy' }, event: { code: EVENT.RETRY_SCHEDULED, message: 'retry' } },
         ]);
         assert.deepEqual(outcomes.map((o) => (o === undefined ? 'ok' : (o as Error & { code?: string }).code)), ['ok', 'ERR_INVALID_INPUT', 'ok']);
         assert.deepEqual((await store.listJobs({ limit: 10 })).map((j) => j.state.kind).sort(), ['done', 'retry_scheduled']);
@@ -147,8 +148,8 @@ export function queueTests(open: OpenStore): void {
         assert.ok(onApps);
         const { finished, claimed } = await store.finishAndClaim(
           [
-            { jobId: onApps.id, outcome: { kind: 'done', at: 2200 }, event: { code: 7002, message: 'set' } },
-            { jobId: 999_999, outcome: { kind: 'done', at: 2200 }, event: { code: 7002, message: 'ghost' } },
+            { jobId: onApps.id, outcome: { kind: 'done', at: 2200 }, event: { code: EVENT.PASSWORD_SET, message: 'set' } },
+            { jobId: 999_999, outcome: { kind: 'done', at: 2200 }, event: { code: EVENT.PASSWORD_SET, message: 'ghost' } },
           ],
           'w1',
           2200,
@@ -171,7 +172,7 @@ export function queueTests(open: OpenStore): void {
         assert.equal(await store.recoverInProgress(1200), 2);
         const jobs = await store.listJobs({ limit: 10 });
         assert.ok(jobs.every((j) => j.state.kind === 'pending' && j.attempts === 1 && j.updatedAt === 1200));
-        const events = await store.listEvents({ codes: [7011], limit: 10 });
+        const events = await store.listEvents({ codes: [EVENT.JOB_RECOVERED], limit: 10 });
         assert.deepEqual(events.map((e) => e.jobId).sort(), jobs.map((j) => j.id).sort());
         assert.ok(events.every((e) => e.at === 1200 && e.severity === 'warning' && e.changeId === 'c1'));
         assert.deepEqual(await secretIds(store), ['c1']);

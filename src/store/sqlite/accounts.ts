@@ -1,5 +1,5 @@
 import { StoreError } from '../../core/errors.ts';
-import { EVENTS } from '../../core/events.ts';
+import { EVENT, EVENTS } from '../../core/events.ts';
 import type { Anchor, EpochMs, MatchMode, SystemName } from '../../core/model.ts';
 import type { AccountInput, AccountWithLink, ImportWatermark } from '../port.ts';
 import { attributesJson, KeyIndex, lookupId } from './keys.ts';
@@ -121,7 +121,7 @@ function removeRows(ctx: Ctx, system: SystemName, rows: readonly AccountRow[], a
       fail.run(error, at, at, job.id);
       insertEvent(
         ctx,
-        { at, code: 6923, message: `${EVENTS[6923].text}: ${error}` },
+        { at, code: EVENT.ACCOUNT_NOT_FOUND, message: `${EVENTS[EVENT.ACCOUNT_NOT_FOUND].text}: ${error}` },
         { system, anchor: row.anchor, personId: job.person_id, changeId: job.change_id, jobId: job.id },
       );
       touched.push(job.change_id);

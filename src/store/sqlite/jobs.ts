@@ -1,5 +1,5 @@
 import { InvalidInputError, StoreError } from '../../core/errors.ts';
-import { EVENTS } from '../../core/events.ts';
+import { EVENT, EVENTS } from '../../core/events.ts';
 import type { Change, EpochMs, Job, NewEvent, SealedSecret } from '../../core/model.ts';
 import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, FinishAndClaim, FinishedJob, JobFilter, JobOutcome, JobTarget } from '../port.ts';
 import type { Ctx } from './context.ts';
@@ -86,13 +86,13 @@ function commitOne(ctx: Ctx, change: Change, secret: SealedSecret, targets: read
       const newerApplied = target.last_applied_at !== null && target.last_applied_at > change.changedAt;
       if (newerApplied || open.some((job) => job.changed_at > change.changedAt)) {
         outOfDate.push(accountId);
-        insertEvent(ctx, { at: now, code: 6919, message: EVENTS[6919].text }, context);
+        insertEvent(ctx, { at: now, code: EVENT.TIMESTAMP_OUT_OF_DATE, message: EVENTS[EVENT.TIMESTAMP_OUT_OF_DATE].text }, context);
         continue;
       }
       for (const job of open) {
         if (job.state === 'in_progress') continue;
         supersede.run(change.id, now, now, job.id);
-        insertEvent(ctx, { at: now, code: 7008, message: `${EVENTS[7008].text}: change ${job.change_id} by change ${change.id}` }, { ...context, changeId: job.change_id, jobId: job.id });
+        insertEvent(ctx, { at: now, code: EVENT.SUPERSEDED, message: `${EVENTS[EVENT.SUPERSEDED].text}: change ${job.change_id} by change ${change.id}` }, { ...context, changeId: job.change_id, jobId: job.id });
         superseded.push(job.id);
         touched.push(job.change_id);
       }
@@ -204,7 +204,7 @@ export function recoverInProgress(ctx: Ctx, at: EpochMs): number {
       requeue.run(at, job.id);
       insertEvent(
         ctx,
-        { at, code: 7011, message: `${EVENTS[7011].text} (worker ${job.worker ?? 'unknown'}, attempt ${job.attempts})` },
+        { at, code: EVENT.JOB_RECOVERED, message: `${EVENTS[EVENT.JOB_RECOVERED].text} (worker ${job.worker ?? 'unknown'}, attempt ${job.attempts})` },
         { system: job.system, anchor: job.anchor, personId: job.person_id, changeId: job.change_id, jobId: job.id },
       );
     }

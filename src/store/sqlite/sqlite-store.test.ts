@@ -12,6 +12,7 @@ import { SUITE_LOOKUPS } from '../conformance/fixtures.ts';
 import { StoreSchemaTooNewError } from '../errors.ts';
 import { MEMORY, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from './index.ts';
 import { applyMigrations, MIGRATIONS } from './migrations.ts';
+import { EVENT } from '../../core/events.ts';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'pwsync-store-'));
@@ -84,7 +85,7 @@ describe('sqlite store', () => {
       const [person] = await first.applyLinks([{ kind: 'project', accountId: account.id }], 1);
       assert.ok(person);
       await first.link(target.id, person.id, { kind: 'manual' }, 2);
-      await first.commitChange(change('c1', person.id, 10), { keyId: 'k1', blob: Buffer.from('sealed') }, [{ accountId: target.id }], [{ code: 7001, message: 'ok' }]);
+      await first.commitChange(change('c1', person.id, 10), { keyId: 'k1', blob: Buffer.from('sealed') }, [{ accountId: target.id }], [{ code: EVENT.CHANGE_ACCEPTED, message: 'ok' }]);
       assert.equal(await first.rememberNotification('n1', 10, 0), true);
       await first.close();
 
@@ -160,9 +161,9 @@ describe('sqlite store', () => {
       const other = await openSqliteStore(path);
       try {
         const before = await store.dataVersion();
-        await store.appendEvents([{ code: 7022, message: 'own write' }]);
+        await store.appendEvents([{ code: EVENT.IMPORT_COMPLETED, message: 'own write' }]);
         assert.equal(await store.dataVersion(), before, 'its own commits do not count');
-        await other.appendEvents([{ code: 7022, message: 'other write' }]);
+        await other.appendEvents([{ code: EVENT.IMPORT_COMPLETED, message: 'other write' }]);
         assert.notEqual(await store.dataVersion(), before);
       } finally {
         await other.close();
@@ -237,7 +238,7 @@ describe('sqlite store: wiped secrets leave the disk', () => {
       await store.upsertAccounts('apps', 'r2', accounts.slice(0, (2 * n) / 3).map((a) => ({ anchor: a.anchor, attributes: a.attributes })));
       const kept = new Set(accounts.slice(0, (2 * n) / 3).map((a) => a.id));
       for (const job of await store.claimJobs('w', 10_000, n)) {
-        if (kept.has(job.accountId)) await store.finishJob(job.id, { kind: 'done', at: 10_001 }, { code: 7002, message: 'set' });
+        if (kept.has(job.accountId)) await store.finishJob(job.id, { kind: 'done', at: 10_001 }, { code: EVENT.PASSWORD_SET, message: 'set' });
       }
       assert.equal(await store.recoverInProgress(10_001), n / 3);
       await store.removeAccountsNotIn('apps', 'r2', 10_002);
@@ -256,7 +257,7 @@ describe('sqlite store: wiped secrets leave the disk', () => {
       await store.commitChange(change('c1', 'p', 1), sealedPattern(1), [{ accountId: account.id }], []);
       const job = await store.claimJobs('w', 2, 1).then((jobs) => jobs[0]);
       assert.ok(job);
-      await store.finishJob(job.id, { kind: 'done', at: 3 }, { code: 7002, message: 'set' });
+      await store.finishJob(job.id, { kind: 'done', at: 3 }, { code: EVENT.PASSWORD_SET, message: 'set' });
       await new Promise((resolve) => setTimeout(resolve, 1500));
       assert.equal(statSync(`${path}-wal`).size, 0);
       assert.equal(onDisk(path), false);

@@ -1,9 +1,11 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Client, ResultCodeError, type Change, type Control, type Entry, type SearchOptions } from 'ldapts';
+import { PwsyncError } from '../core/errors.ts';
+import { EVENT } from '../core/events.ts';
 import type { Secret } from '../core/secret.ts';
 import type { Logger } from '../log/logger.ts';
-import { tlsOptions, type TlsSettings } from './tls.ts';
+import { tlsOptions, TlsPinMismatchError, type TlsSettings } from './tls.ts';
 import { isTlsError } from '../util/net-errors.ts';
 
 /**
@@ -33,14 +35,28 @@ export type Credentials = { readonly dn: string; readonly password: Secret } | '
 export type OpenPhase = 'connect' | 'starttls' | 'bind';
 
 /** Opening the connection failed at `phase`; `cause` is ldapts' or the socket's error. */
-export class LdapOpenError extends Error {
+export class LdapOpenError extends PwsyncError {
+  readonly code = 'ERR_LDAP_OPEN';
+  // Connectors and the scope map it by phase and cause (connectors/ldap/errors.ts); unmapped, it
+  // stays what an unclassified failure was before: worth another try.
+  override readonly retryable = true;
+  override readonly event = EVENT.RETRY_SCHEDULED;
+
   constructor(
     readonly phase: OpenPhase,
     options: { cause: unknown },
   ) {
     super(`${phase} failed: ${describeLdapError(options.cause)}`, options);
-    this.name = new.target.name;
   }
+}
+
+/**
+ * Whether `e` is this library's own wrapper of a failure (an open that failed, a reconnect refused):
+ * ours by class, but a caller that maps failures to meanings maps these by their cause, rather than
+ * passing them on as already classified.
+ */
+export function isLdapClientError(e: unknown): e is PwsyncError {
+  return e instanceof LdapOpenError || e instanceof ReconnectRefused || e instanceof TlsPinMismatchError;
 }
 
 /** The message of an ldapts or socket error, with its result code or errno; never a value sent. */
@@ -55,10 +71,13 @@ export function describeLdapError(e: unknown): string {
 }
 
 /** Raised instead of a connection ldapts would open on its own, unauthenticated; see `LdapConnection`. */
-class ReconnectRefused extends Error {
+class ReconnectRefused extends PwsyncError {
+  readonly code = 'ERR_LDAP_RECONNECT_REFUSED';
+  override readonly retryable = true;
+  override readonly event = EVENT.RETRY_SCHEDULED;
+
   constructor() {
     super('the connection was lost; it is reopened with a bind before the next operation');
-    this.name = new.target.name;
   }
 }
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
-import { createJweKeyPair, JWE_ALG, loadJwePrivateKey, loadJwePublicKey } from './jwe.ts';
+import { JWE_ALG } from '../crypto/jwe.ts';
+import { createJweKeyPair, loadJwePrivateKey, loadJwePublicKey } from './jwe-key.ts';
 import { addAgent, initPki } from './setup.ts';
 import { openssl, tempDir } from './test-support.ts';
 

@@ -1,6 +1,17 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { PwsyncError } from '../core/errors.ts';
+import { EVENT } from '../core/events.ts';
+
+/**
+ * The server's certificate chain holds none of the pinned keys. Raised by the TLS handshake (Node
+ * reads its `code` as it reads its own TLS errors); callers map it by cause, as any TLS failure.
+ */
+export class TlsPinMismatchError extends PwsyncError {
+  readonly code = 'ERR_TLS_PIN_MISMATCH';
+  override readonly event = EVENT.INSECURE_CONNECTION;
+}
 
 /** How the server's certificate is checked. */
 export interface TlsSettings {
@@ -65,7 +76,7 @@ export function tlsOptions(url: string, settings: TlsSettings): ConnectionOption
             if (mismatch !== undefined) return mismatch;
             const seen = chainOf(cert).map(spkiPin).filter((pin) => pin !== undefined);
             if (seen.some((pin) => pins.includes(pin))) return undefined;
-            return Object.assign(new Error(`the server's certificate chain holds none of the pinned keys (it holds ${seen.join(', ')})`), { code: 'ERR_TLS_PIN_MISMATCH' });
+            return new TlsPinMismatchError(`the server's certificate chain holds none of the pinned keys (it holds ${seen.join(', ')})`);
           },
         }),
   };

@@ -3,14 +3,15 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { z } from 'zod';
 import { KeyError } from '../core/errors.ts';
+import { JWE_ALG } from '../crypto/jwe.ts';
 import { assertAbsent, PRIVATE_MODE, PUBLIC_MODE, readPrivateFile, readText, writeNewFile } from './files.ts';
 import { JWE_PRIVATE, JWE_PUBLIC } from './layout.ts';
 
-/**
+/*
  * The server's JWE key: agents encrypt each password to it (ECDH-ES, so every message has its own
  * ephemeral key), which keeps the password sealed beyond TLS termination and in the agent's queue.
+ * The algorithm is the codec's (crypto/jwe.ts): one definition for both.
  */
-export const JWE_ALG = 'ECDH-ES';
 
 /** A key ready for jose's CompactEncrypt (public) or compactDecrypt (private). */
 export interface JweKey {
