@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/program.ts';
 import { EVENT_CODES } from '../src/core/events.ts';
+import { ERROR_CODES } from '../src/core/errors.ts';
 import { configSchema } from '../src/config/schema.ts';
 import { allowedKeys } from '../src/config/schema-walk.ts';
 import { checkConfig } from '../src/config/index.ts';
@@ -42,6 +43,13 @@ test('docs/cli.md documents every command and every option', async () => {
 test('docs/events.md lists every event code', async () => {
   const text = await doc('events.md');
   for (const code of EVENT_CODES) assert.match(text, new RegExp(`^\\| ${code} +\\|`, 'm'), `docs/events.md does not list ${code}`);
+});
+
+test('docs/events.md lists every error code, and no other', async () => {
+  const text = section(await doc('events.md'), 'Error codes');
+  for (const code of ERROR_CODES) assert.match(text, new RegExp(`^\\| \`${code}\` +\\|`, 'm'), `docs/events.md does not list ${code}`);
+  const listed = [...text.matchAll(/^\| `(ERR_[A-Z0-9_]+)`/gm)].map((m) => m[1]);
+  assert.deepEqual(listed.filter((c) => !(ERROR_CODES as readonly (string | undefined)[]).includes(c)), [], 'docs/events.md lists codes the code does not have');
 });
 
 /**
