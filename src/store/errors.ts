@@ -1,17 +1,3 @@
-import { StoreError } from '../core/errors.ts';
-
-/**
- * The store was written by a newer pwsync: its schema has migrations this program does not know,
- * so reading or writing it could corrupt what the newer program relies on.
- */
-export class StoreSchemaTooNewError extends StoreError {
-  constructor(
-    /** The schema version found in the store. */
-    readonly found: number,
-    /** The newest schema version this program knows. */
-    readonly supported: number,
-    options?: ErrorOptions,
-  ) {
-    super(`the store has schema version ${found}, newer than version ${supported} that this pwsync supports; upgrade pwsync`, options);
-  }
-}
+// The store's callers catch this one by the store's name; the SQLite toolkit's migration runner
+// throws it, for the agent's queue too, so it is defined there.
+export { StoreSchemaTooNewError } from '../sqlite/errors.ts';

@@ -4,14 +4,14 @@ import { EVENT, EVENTS } from '../../core/events.ts';
 import type { EpochMs } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { Keyring } from '../../crypto/keyring.ts';
-import type { Ctx } from '../../store/sqlite/context.ts';
-import { guard } from '../../store/sqlite/db.ts';
-import { checkLimit, inList } from '../../store/sqlite/sql.ts';
+import type { Ctx } from '../../sqlite/context.ts';
+import { guard } from '../../sqlite/db.ts';
+import { checkLimit, inList } from '../../sqlite/sql.ts';
 import { CaptureNotFoundError, QueueFullError } from './errors.ts';
-import { insertEvent } from './events.ts';
+import { eventLog } from './events.ts';
 import type { CaptureScope, EnqueueOutcome, NewCapture, QueuedCapture, QueueStats, SealedCapture } from './types.ts';
 
-/** What the queue operations work with: the server store's context, the keyring and the limits. */
+/** What the queue operations work with: the SQLite toolkit's context, the keyring and the limits. */
 export interface QueueCtx extends Ctx {
   readonly keyring: Keyring;
   readonly maxLength: number;
@@ -89,7 +89,7 @@ export function enqueueSealed(ctx: Ctx & Pick<QueueCtx, 'maxLength'>, captures: 
       const queued = existing.get(c.id);
       if (queued !== undefined) return { ok: true, item: toCapture(queued) };
       if (length >= ctx.maxLength) {
-        insertEvent(ctx, { at: now, code: EVENT.QUEUE_FULL, system: c.source, anchor: c.account, changeId: c.id, message: `${EVENTS[EVENT.QUEUE_FULL].text} (limit ${ctx.maxLength})` });
+        eventLog.insert(ctx, { at: now, code: EVENT.QUEUE_FULL, system: c.source, anchor: c.account, changeId: c.id, message: `${EVENTS[EVENT.QUEUE_FULL].text} (limit ${ctx.maxLength})` });
         return { ok: false, error: new QueueFullError(ctx.maxLength) };
       }
       const row = insert.get(c.id, c.source, c.account, c.anchor, c.changedAt, c.capturedAt, c.scope, c.sealed.keyId, c.sealed.blob);
@@ -140,7 +140,7 @@ export function expire(ctx: QueueCtx, now: EpochMs): QueuedCapture[] {
     for (const item of rows) {
       del.run(item.seq);
       const why = `limit ${hours} h; captured ${new Date(item.capturedAt).toISOString()}, ${item.attempts} attempts${item.lastError === null ? '' : `, last error: ${item.lastError}`}`;
-      insertEvent(ctx, { at: now, code: EVENT.QUEUE_AGE_LIMIT, system: item.source, anchor: item.account, changeId: item.id, message: clip(`${EVENTS[EVENT.QUEUE_AGE_LIMIT].text} (${why})`) });
+      eventLog.insert(ctx, { at: now, code: EVENT.QUEUE_AGE_LIMIT, system: item.source, anchor: item.account, changeId: item.id, message: clip(`${EVENTS[EVENT.QUEUE_AGE_LIMIT].text} (${why})`) });
     }
     return rows;
   });
@@ -161,7 +161,7 @@ export function setScope(ctx: QueueCtx, id: string, scope: 'in' | 'out', at: Epo
   const removed = ctx.sql.write(() => {
     const row = ctx.sql.prepare<{ source: string; account: string }>('DELETE FROM captures WHERE id = ? RETURNING source, account').get(id);
     if (row === undefined) return false;
-    insertEvent(ctx, { at, code: EVENT.OUT_OF_SCOPE, system: row.source, anchor: row.account, changeId: id });
+    eventLog.insert(ctx, { at, code: EVENT.OUT_OF_SCOPE, system: row.source, anchor: row.account, changeId: id });
     return true;
   });
   if (removed) ctx.wiped();

@@ -1,23 +1,18 @@
-import type { WireError } from '../../store/sqlite/thread/wire.ts';
 import type { QueuedCapture, SealedCapture } from './types.ts';
 
-// Messages between the writer and its commit thread. Structured cloning keeps plain data only,
-// so errors travel as code and message and are rebuilt as our typed errors on arrival.
+// The commit thread's own part of the messages between the writer and it (commit-thread.ts and
+// commit-worker.ts); the envelope and the error wire are the SQLite toolkit's (src/sqlite/wire.ts).
 
 export interface CommitWorkerData {
   readonly path: string;
   readonly maxLength: number;
 }
 
-export type CommitRequest =
-  | { readonly kind: 'enqueue'; readonly id: number; readonly now: number; readonly captures: readonly SealedCapture[] }
-  | { readonly kind: 'close' };
+/** One batch, committed in one transaction with `now` as its clock. */
+export interface CommitCall {
+  readonly now: number;
+  readonly captures: readonly SealedCapture[];
+}
 
 /** A refused capture carries nothing: the only refusal is the length limit, known to both sides. */
 export type WireOutcome = { readonly ok: true; readonly item: QueuedCapture } | { readonly ok: false };
-
-export type CommitReply =
-  | { readonly kind: 'ready' }
-  | { readonly kind: 'fatal'; readonly error: WireError }
-  | { readonly kind: 'done'; readonly id: number; readonly outcomes: readonly WireOutcome[] }
-  | { readonly kind: 'failed'; readonly id: number; readonly error: WireError };

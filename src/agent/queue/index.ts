@@ -1,4 +1,4 @@
-import { Sqlite } from '../../store/sqlite/db.ts';
+import { Sqlite } from '../../sqlite/db.ts';
 import { openAgentDatabase } from './open.ts';
 import { AgentStore, DEFAULT_MAX_QUEUE_AGE_MS, DEFAULT_MAX_QUEUE_LENGTH, DEFAULT_SCRUB_DELAY_MS, type AgentStoreOptions } from './store.ts';
 import { InvalidInputError } from '../../core/errors.ts';

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../../core/errors.ts';
 import type { EpochMs } from '../../core/model.ts';
-import type { Ctx } from '../../store/sqlite/context.ts';
+import type { Ctx } from '../../sqlite/context.ts';
 
 /**
  * How far each source account's password has been taken: a number that grows with every new

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from '../../core/errors.ts';
-import { applyMigrations, type Migration } from '../../store/sqlite/migrations.ts';
+import { migrate, schemaVersion, type Migration } from '../../sqlite/migrations.ts';
+import { eventLog } from './events.ts';
 
 /**
  * Marks the file as an agent queue ('pwsa'), so that the agent refuses the server's store (or any
@@ -65,19 +66,8 @@ CREATE TABLE targets (
   consecutive_failures  INTEGER NOT NULL DEFAULT 0
 );
 
--- AUTOINCREMENT: a follower pages with "after id", so an id must never be reused.
-CREATE TABLE events (
-  id         INTEGER PRIMARY KEY AUTOINCREMENT,
-  at         INTEGER NOT NULL,
-  code       INTEGER NOT NULL,
-  severity   TEXT    NOT NULL CHECK (severity IN ('info', 'warning', 'error')),
-  system     TEXT,
-  anchor     TEXT,
-  change_id  TEXT,
-  message    TEXT    NOT NULL
-);
-CREATE INDEX events_at ON events (at);
-CREATE INDEX events_code ON events (code);
+-- The event log (src/sqlite/events.ts).
+${eventLog.createTableSql([])}
 `;
 
 // The source's immutable account id (AD's objectGUID) when the hook knows it; and how far each
@@ -98,7 +88,7 @@ CREATE TABLE capture_marks (
 /** Every migration of the agent's database, in order. */
 export const AGENT_MIGRATIONS: readonly Migration[] = [{ version: 1, sql: V1 }, { version: 2, sql: V2 }];
 
-export const AGENT_SCHEMA_VERSION = Math.max(...AGENT_MIGRATIONS.map((m) => m.version));
+export const AGENT_SCHEMA_VERSION = schemaVersion(AGENT_MIGRATIONS);
 
 /**
  * Brings the schema up to {@link AGENT_SCHEMA_VERSION} in one IMMEDIATE transaction (the agent and
@@ -106,16 +96,17 @@ export const AGENT_SCHEMA_VERSION = Math.max(...AGENT_MIGRATIONS.map((m) => m.ve
  * SQLite file that is not an agent queue.
  */
 export function migrateAgent(db: Database.Database, now: number): void {
-  const run = db.transaction(() => {
-    const appId = Number(db.pragma('application_id', { simple: true }));
-    if (appId === 0) {
-      const tables = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get()?.n ?? 0;
-      if (tables > 0) throw new StoreError('the file is a SQLite database but not a pwsync agent queue; refusing to use it');
-      db.pragma(`application_id = ${APPLICATION_ID}`);
-    } else if (appId !== APPLICATION_ID) {
-      throw new StoreError(`the file is not a pwsync agent queue (application id ${appId.toString(16)})`);
-    }
-    applyMigrations(db, AGENT_MIGRATIONS, now);
-  });
-  run.immediate();
+  migrate(db, AGENT_MIGRATIONS, now, claimFile);
+}
+
+/** Marks a new file as an agent queue; refuses a file that is something else. */
+function claimFile(db: Database.Database): void {
+  const appId = Number(db.pragma('application_id', { simple: true }));
+  if (appId === 0) {
+    const tables = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get()?.n ?? 0;
+    if (tables > 0) throw new StoreError('the file is a SQLite database but not a pwsync agent queue; refusing to use it');
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+  } else if (appId !== APPLICATION_ID) {
+    throw new StoreError(`the file is not a pwsync agent queue (application id ${appId.toString(16)})`);
+  }
 }

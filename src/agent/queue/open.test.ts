@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../core/errors.ts';
-import { StoreSchemaTooNewError } from '../../store/errors.ts';
-import { openSqliteStore } from '../../store/sqlite/index.ts';
+import { StoreSchemaTooNewError } from '../../sqlite/errors.ts';
+import { migrate } from '../../sqlite/migrations.ts';
+import { openPrivateDatabase } from '../../sqlite/open.ts';
+import { recordedMigrations } from '../../sqlite/test-support.ts';
 import { AGENT_MIGRATIONS, AGENT_SCHEMA_VERSION, openAgentStore } from './index.ts';
 import { capture, withDir, withStore } from './test-support.ts';
 import { EVENT } from '../../core/events.ts';
@@ -59,12 +61,7 @@ void describe('agent queue file', () => {
       } finally {
         await second.close();
       }
-      const db = new Database(path, { readonly: true });
-      try {
-        assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), AGENT_MIGRATIONS.map((m) => m.version), 'migrations ran once');
-      } finally {
-        db.close();
-      }
+      assert.deepEqual(recordedMigrations(path), AGENT_MIGRATIONS.map((m) => m.version), 'migrations ran once');
     }));
 
   void test('refuses a file whose schema is newer than this program', () =>
@@ -84,8 +81,11 @@ void describe('agent queue file', () => {
 
   void test('refuses the server store, another SQLite file, and a file that is not SQLite', () =>
     withDir(async ({ root, keyring }) => {
+      // Made as the server's store is: opened by the same toolkit, migrated to a version the agent
+      // has too, and with no application id of its own.
       const serverPath = join(root, 'server', 'pwsync.db');
-      await (await openSqliteStore(serverPath)).close();
+      const migrations = [{ version: 1, sql: 'CREATE TABLE persons (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE)' }];
+      openPrivateDatabase(serverPath, 0, { what: 'the store', cacheKib: 1000, migrate: (db, now) => migrate(db, migrations, now) }).close();
       await assert.rejects(openAgentStore(serverPath, { keyring }), (e: unknown) => e instanceof StoreError);
 
       const otherPath = join(root, 'other.db');

@@ -1,13 +1,12 @@
-import { StoreError } from '../../core/errors.ts';
 import type { EpochMs } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { Keyring } from '../../crypto/keyring.ts';
-import { guard, type Sqlite } from '../../store/sqlite/db.ts';
-import { MEMORY } from '../../store/sqlite/open.ts';
-import { checkpointTruncate, WalScrubber } from '../../store/sqlite/scrub.ts';
-import type { SqlitePragmas } from '../../store/sqlite/store.ts';
+import type { Sqlite } from '../../sqlite/db.ts';
+import { MEMORY, readPragmas, type SqlitePragmas } from '../../sqlite/open.ts';
+import { checkpointTruncate, WalScrubber } from '../../sqlite/scrub.ts';
+import { settleLater } from '../../sqlite/settle.ts';
 import * as captures from './captures.ts';
-import * as events from './events.ts';
+import { eventLog } from './events.ts';
 import * as marks from './marks.ts';
 import * as targets from './targets.ts';
 import type {
@@ -45,8 +44,8 @@ export interface AgentStoreSettings {
 /**
  * The agent's database: the queue of captured changes, the targets and the event log, in one
  * SQLite file. One connection; every method is one transaction, done whole when the call returns
- * (better-sqlite3 is synchronous) and answered on a later turn of the event loop, as the server
- * store does, so that a caller polling in a loop still lets I/O run.
+ * (better-sqlite3 is synchronous) and answered on a later turn of the event loop
+ * ({@link settleLater}), so that a caller polling in a loop still lets I/O run.
  *
  * The agent and `pwsync agent …` commands open the same file at once: every write is an IMMEDIATE
  * transaction that waits for the other's lock, and nothing is cached across calls.
@@ -205,33 +204,24 @@ export class AgentStore {
   // Events -----------------------------------------------------------------------------------
 
   appendEvents(list: readonly NewAgentEvent[]): Promise<void> {
-    return this.#run(() => events.appendEvents(this.#ctx, list));
+    return this.#run(() => eventLog.append(this.#ctx, list));
   }
 
   /** The newest `limit` events (of `codes` when given), in the order they happened. */
   listEvents(filter: AgentEventFilter): Promise<AgentEvent[]> {
-    return this.#run(() => events.listEvents(this.#ctx, filter));
+    return this.#run(() => eventLog.list(this.#ctx, filter));
   }
 
   /** Forgets events older than `before`; answers how many. */
   pruneEvents(before: EpochMs): Promise<number> {
-    return this.#run(() => events.pruneEvents(this.#ctx, before));
+    return this.#run(() => eventLog.prune(this.#ctx, before));
   }
 
   // SQLite only ------------------------------------------------------------------------------
 
   /** The connection settings in force, as SQLite reports them (for tests and `pwsync agent status`). */
   pragmas(): SqlitePragmas {
-    return guard(() => {
-      const db = this.#sql.raw;
-      return {
-        journalMode: String(db.pragma('journal_mode', { simple: true })),
-        synchronous: Number(db.pragma('synchronous', { simple: true })),
-        foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
-        secureDelete: Number(db.pragma('secure_delete', { simple: true })) === 1,
-        busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
-      };
-    });
+    return readPragmas(this.#sql);
   }
 
   /** Changes when another connection (a CLI command) committed: a cheap "re-read the targets?". */
@@ -254,19 +244,8 @@ export class AgentStore {
     return this.#scrubber.pending;
   }
 
-  /** Runs one call: SQLite's errors become StoreErrors; the result arrives on a later turn. */
+  /** Runs one call (see {@link settleLater}). */
   #run<T>(fn: () => T): Promise<T> {
-    let outcome: { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
-    try {
-      outcome = { ok: true, value: guard(fn) };
-    } catch (e) {
-      outcome = { ok: false, error: e instanceof Error ? e : new StoreError('an agent queue call failed with a non-error', { cause: e }) };
-    }
-    return new Promise((resolve, reject) => {
-      setImmediate(() => {
-        if (outcome.ok) resolve(outcome.value);
-        else reject(outcome.error);
-      });
-    });
+    return settleLater(fn, 'an agent queue call');
   }
 }

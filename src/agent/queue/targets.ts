@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { InvalidInputError } from '../../core/errors.ts';
 import type { EpochMs } from '../../core/model.ts';
-import type { Ctx } from '../../store/sqlite/context.ts';
+import type { Ctx } from '../../sqlite/context.ts';
 import { TargetExistsError, TargetNotFoundError } from './errors.ts';
 import type { NewTarget, Target } from './types.ts';
 

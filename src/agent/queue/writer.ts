@@ -2,7 +2,7 @@ import { StoreError } from '../../core/errors.ts';
 // GroupCommit is generic (it knows nothing of files); it belongs in src/util/ and is imported
 // from the file connector until it moves there.
 import { GroupCommit } from '../../util/group-commit.ts';
-import { MEMORY } from '../../store/sqlite/open.ts';
+import { MEMORY } from '../../sqlite/open.ts';
 import { CommitThread } from './commit-thread.ts';
 import type { AgentStore } from './store.ts';
 import type { EnqueueOutcome, NewCapture, QueuedCapture, SealedCapture } from './types.ts';

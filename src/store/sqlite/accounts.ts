@@ -3,7 +3,7 @@ import { EVENT, EVENTS } from '../../core/events.ts';
 import type { Anchor, EpochMs, MatchMode, SystemName } from '../../core/model.ts';
 import type { AccountInput, AccountWithLink, ImportWatermark } from '../port.ts';
 import { attributesJson, KeyIndex, lookupId } from './keys.ts';
-import type { Ctx } from './context.ts';
+import type { Ctx } from '../../sqlite/context.ts';
 import { insertEvent } from './events.ts';
 import { ACCOUNT_COLUMNS, ACCOUNT_FROM, parseAttributes, toAccount, type AccountRow } from './rows.ts';
 import { wipeClosedSecrets } from './secrets.ts';

@@ -1,10 +1,10 @@
-import { Sqlite } from './db.ts';
+import { Sqlite } from '../../sqlite/db.ts';
 import { openDatabase } from './open.ts';
 import { SqliteStore } from './store.ts';
 
-export { MEMORY } from './open.ts';
+export { MEMORY, type SqlitePragmas } from '../../sqlite/open.ts';
 export { SCHEMA_VERSION } from './migrations.ts';
-export { SqliteStore, type SqlitePragmas } from './store.ts';
+export { SqliteStore } from './store.ts';
 
 export interface SqliteStoreOptions {
   /** The clock for times the caller does not pass (import stamps, job creation). Default `Date.now`. */

@@ -2,11 +2,11 @@ import { InvalidInputError, StoreError } from '../../core/errors.ts';
 import { EVENT, EVENTS } from '../../core/events.ts';
 import type { Change, EpochMs, Job, NewEvent, SealedSecret } from '../../core/model.ts';
 import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, FinishAndClaim, FinishedJob, JobFilter, JobOutcome, JobTarget } from '../port.ts';
-import type { Ctx } from './context.ts';
+import type { Ctx } from '../../sqlite/context.ts';
 import { insertEvent, rememberNotification } from './events.ts';
 import { JOB_COLUMNS, toJob, toOrigin, type JobRow } from './rows.ts';
 import { OPEN_STATES, wipeClosedSecrets } from './secrets.ts';
-import { checkLimit, Where } from './sql.ts';
+import { checkLimit, Where } from '../../sqlite/sql.ts';
 
 interface TargetRow {
   readonly id: number;

@@ -2,7 +2,7 @@ import { InvalidInputError, StoreError } from '../../core/errors.ts';
 import { matchKey } from '../../core/join.ts';
 import type { Attributes, MatchMode, SystemName } from '../../core/model.ts';
 import type { Lookup } from '../port.ts';
-import type { Sqlite } from './db.ts';
+import type { Sqlite } from '../../sqlite/db.ts';
 import { parseAttributes } from './rows.ts';
 
 // Lookup keys. Only the lookups the engine declared (from the configuration: a source's account

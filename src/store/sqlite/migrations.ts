@@ -1,11 +1,5 @@
-import type Database from 'better-sqlite3';
-import { StoreSchemaTooNewError } from '../errors.ts';
-
-/** One schema step. Versions are consecutive; a released migration is never edited, only followed. */
-export interface Migration {
-  readonly version: number;
-  readonly sql: string;
-}
+import { schemaVersion, type Migration } from '../../sqlite/migrations.ts';
+import { eventLog } from './events.ts';
 
 // Conventions: times are integer epoch ms; attributes are JSON text on the owning row. Only the
 // lookups the engine declared (lookups) have keys, one row per owner and lookup in account_keys or
@@ -121,24 +115,8 @@ CREATE INDEX jobs_change ON jobs (change_id);
 CREATE INDEX jobs_person ON jobs (person_id);
 CREATE INDEX jobs_system ON jobs (system);
 
--- AUTOINCREMENT: followers page with "after id", so an id must never be reused.
-CREATE TABLE events (
-  id         INTEGER PRIMARY KEY AUTOINCREMENT,
-  at         INTEGER NOT NULL,
-  code       INTEGER NOT NULL,
-  severity   TEXT    NOT NULL CHECK (severity IN ('info', 'warning', 'error')),
-  system     TEXT,
-  anchor     TEXT,
-  person_id  TEXT,
-  change_id  TEXT,
-  job_id     INTEGER,
-  message    TEXT    NOT NULL
-);
-CREATE INDEX events_at ON events (at);
-CREATE INDEX events_code ON events (code);
-CREATE INDEX events_system ON events (system);
-CREATE INDEX events_person ON events (person_id);
-CREATE INDEX events_change ON events (change_id);
+-- The event log (src/sqlite/events.ts).
+${eventLog.createTableSql(['system', 'personId', 'changeId'])}
 
 CREATE TABLE notifications (
   id  TEXT    PRIMARY KEY,
@@ -164,33 +142,4 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, sql: V2 },
 ];
 
-export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
-
-/**
- * Brings the schema up to {@link SCHEMA_VERSION} in one IMMEDIATE transaction, so two processes
- * opening a new store at once cannot both migrate it. Refuses a store written by a newer program.
- */
-export function migrate(db: Database.Database, now: number): void {
-  db.transaction(() => {
-    applyMigrations(db, MIGRATIONS, now);
-  }).immediate();
-}
-
-/**
- * Applies the migrations `db` has not had yet, recording each; refuses a file whose schema is newer
- * than the last of `migrations`. Runs inside the caller's transaction (the agent's queue checks its
- * file's identity in the same one).
- */
-export function applyMigrations(db: Database.Database, migrations: readonly Migration[], now: number): void {
-  const supported = Math.max(...migrations.map((m) => m.version));
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const row = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations').get();
-  const current = row?.version ?? 0;
-  if (current > supported) throw new StoreSchemaTooNewError(current, supported);
-  const record = db.prepare<[number, number]>('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
-  for (const migration of migrations) {
-    if (migration.version <= current) continue;
-    db.exec(migration.sql);
-    record.run(migration.version, now);
-  }
-}
+export const SCHEMA_VERSION = schemaVersion(MIGRATIONS);

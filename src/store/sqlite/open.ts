@@ -1,92 +1,19 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { StoreError } from '../../core/errors.ts';
-import { guard } from './db.ts';
-import { migrate } from './migrations.ts';
+import type Database from 'better-sqlite3';
 import { matchKey } from '../../core/join.ts';
-
-/** How long a statement waits for another process's lock before failing with a StoreError. */
-export const BUSY_TIMEOUT_MS = 5000;
-
-/** The path that opens a private, throwaway in-memory store (for unit tests of other modules). */
-export const MEMORY = ':memory:';
+import { migrate } from '../../sqlite/migrations.ts';
+import { openPrivateDatabase } from '../../sqlite/open.ts';
+import { MIGRATIONS } from './migrations.ts';
 
 /**
- * Opens (creating when missing) the store's database file, sets the connection's pragmas and
- * brings the schema up to date. Anything SQLite refuses (not a database, locked too long) is a
- * StoreError.
+ * Opens (creating when missing) the store's database file as the toolkit opens every private one,
+ * with the store's SQL function, and brings its schema up to date.
  */
 export function openDatabase(path: string, now: number): Database.Database {
   return openPrivateDatabase(path, now, {
     what: 'the store',
     cacheKib: 32_000,
-    migrate,
+    migrate: (db, at) => migrate(db, MIGRATIONS, at),
     // The case-insensitive match key as an SQL function, for searches over stored JSON.
     prepare: (db) => db.function('pw_fold', { deterministic: true }, (value: unknown) => (typeof value === 'string' ? matchKey(value, 'caseInsensitive') : null)),
   });
-}
-
-export interface PrivateDatabaseOptions {
-  /** For messages: "the store", "the agent queue". */
-  readonly what: string;
-  readonly cacheKib: number;
-  readonly migrate: (db: Database.Database, now: number) => void;
-  /** SQL functions and the like, before migrations run. */
-  readonly prepare?: (db: Database.Database) => void;
-}
-
-/**
- * A SQLite file that holds sealed secrets, opened the one way pwsync opens them (the server's store
- * and the agent's queue alike): private file modes, WAL, fsync on every commit, deleted content
- * overwritten, migrations applied.
- */
-export function openPrivateDatabase(path: string, now: number, options: PrivateDatabaseOptions): Database.Database {
-  if (path !== MEMORY) createPrivateFile(path, options.what);
-  let db: Database.Database | undefined;
-  try {
-    db = guard(() => new Database(path, { timeout: BUSY_TIMEOUT_MS }));
-    const conn = db;
-    guard(() => {
-      applyPragmas(conn, path === MEMORY, options);
-      options.prepare?.(conn);
-      options.migrate(conn, now);
-    });
-    return conn;
-  } catch (e) {
-    db?.close();
-    throw e;
-  }
-}
-
-/**
- * Creates the parent directory (private to the owner) and an empty database file with mode 0600
- * before SQLite opens it: SQLite gives the -wal and -shm files the permissions of the database file,
- * so all three stay private. An existing file keeps the mode an administrator gave it.
- */
-function createPrivateFile(path: string, what: string): void {
-  try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    closeSync(openSync(path, 'a', 0o600));
-  } catch (e) {
-    throw new StoreError(`cannot create ${what} file ${path}`, { cause: e });
-  }
-}
-
-function applyPragmas(db: Database.Database, memory: boolean, options: PrivateDatabaseOptions): void {
-  // First, so that switching to WAL below waits for another process instead of failing.
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const mode = db.pragma('journal_mode = WAL', { simple: true });
-  if (!memory && mode !== 'wal') throw new StoreError(`${options.what} cannot use write-ahead logging (journal mode stays ${String(mode)})`);
-  // FULL: a commit is on disk before it is acknowledged (the server's 202, the agent's answer to a
-  // hook); WAL alone would only be durable against a process crash, not a power loss.
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  // Deleted content (a wiped sealed secret) is overwritten with zeros, not left in free space.
-  db.pragma('secure_delete = ON');
-  // Sorts and temporary indexes stay in memory rather than in temporary files.
-  db.pragma('temp_store = MEMORY');
-  // After a checkpoint the WAL is cut back instead of keeping old frames (old page images).
-  db.pragma('journal_size_limit = 0');
-  db.pragma(`cache_size = -${options.cacheKib}`);
 }

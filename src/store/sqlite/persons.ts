@@ -4,9 +4,9 @@ import { matchKey } from '../../core/join.ts';
 import type { EpochMs, Link, LinkReason, MatchMode, Person, PersonId } from '../../core/model.ts';
 import type { LinkDecision, PersonView } from '../port.ts';
 import { KeyIndex, lookupId } from './keys.ts';
-import type { Ctx } from './context.ts';
+import type { Ctx } from '../../sqlite/context.ts';
 import { ACCOUNT_COLUMNS, ACCOUNT_FROM, parseAttributes, PERSON_COLUMNS, toAccount, toLink, toPerson, type AccountRow, type PersonRow } from './rows.ts';
-import { checkLimit } from './sql.ts';
+import { checkLimit } from '../../sqlite/sql.ts';
 
 interface AccountLinkRow {
   readonly id: number;

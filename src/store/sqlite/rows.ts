@@ -1,6 +1,6 @@
 import { StoreError } from '../../core/errors.ts';
-import { isEventCode, type EventCode, type Severity } from '../../core/events.ts';
-import type { Attributes, ChangeOrigin, Job, JobState, Link, LinkReason, Person, PwEvent } from '../../core/model.ts';
+import { isEventCode, type EventCode } from '../../core/events.ts';
+import type { Attributes, ChangeOrigin, Job, JobState, Link, LinkReason, Person } from '../../core/model.ts';
 import type { AccountWithLink } from '../port.ts';
 
 // Rows as SQLite returns them, and their mapping to the model. Column lists live beside the row
@@ -131,36 +131,6 @@ function toJobState(row: JobRow): JobState {
   }
 }
 
-export const EVENT_COLUMNS = 'id, at, code, severity, system, anchor, person_id, change_id, job_id, message';
-
-export interface EventRow {
-  readonly id: number;
-  readonly at: number;
-  readonly code: number;
-  readonly severity: string;
-  readonly system: string | null;
-  readonly anchor: string | null;
-  readonly person_id: string | null;
-  readonly change_id: string | null;
-  readonly job_id: number | null;
-  readonly message: string;
-}
-
-export function toEvent(row: EventRow): PwEvent {
-  return {
-    id: row.id,
-    at: row.at,
-    code: toEventCode(row.code),
-    severity: toSeverity(row.severity),
-    system: row.system,
-    anchor: row.anchor,
-    personId: row.person_id,
-    changeId: row.change_id,
-    jobId: row.job_id,
-    message: row.message,
-  };
-}
-
 export function toOrigin(origin: string): ChangeOrigin {
   if (origin === 'source' || origin === 'admin' || origin === 'self') return origin;
   throw new StoreError(`unknown change origin "${origin}" in the store`);
@@ -169,11 +139,6 @@ export function toOrigin(origin: string): ChangeOrigin {
 export function toEventCode(code: number): EventCode {
   if (isEventCode(code)) return code;
   throw new StoreError(`unknown event code ${code} in the store`);
-}
-
-function toSeverity(severity: string): Severity {
-  if (severity === 'info' || severity === 'warning' || severity === 'error') return severity;
-  throw new StoreError(`unknown severity "${severity}" in the store`);
 }
 
 /** Attributes as stored (JSON text), checked to be an object of strings. */

@@ -1,5 +1,5 @@
 import type { SealedSecret } from '../../core/model.ts';
-import type { Ctx } from './context.ts';
+import type { Ctx } from '../../sqlite/context.ts';
 
 /** The job states that still need their change's secret. */
 export const OPEN_STATES = "('pending', 'in_progress', 'retry_scheduled')";

@@ -1,4 +1,3 @@
-import { StoreError } from '../../core/errors.ts';
 import {
   JOB_STATES, type Anchor, type Change, type EpochMs, type Job, type JobStateKind, type Link, type LinkReason, type MatchMode,
   type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
@@ -7,12 +6,13 @@ import type {
   AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome, JobTarget, LinkDecision,
   Lookup, PersonView, SourceFound, SourceLookup, Store, StoreCounts,
 } from '../port.ts';
+import type { Ctx } from '../../sqlite/context.ts';
+import type { Sqlite } from '../../sqlite/db.ts';
+import { MEMORY, readPragmas, type SqlitePragmas } from '../../sqlite/open.ts';
+import { checkpointTruncate, WalScrubber } from '../../sqlite/scrub.ts';
+import { settleLater } from '../../sqlite/settle.ts';
 import * as accounts from './accounts.ts';
-import type { Ctx } from './context.ts';
-import { guard, type Sqlite } from './db.ts';
-import { MEMORY } from './open.ts';
-import { checkpointTruncate, WalScrubber } from './scrub.ts';
-import * as events from './events.ts';
+import { eventLog, rememberNotification } from './events.ts';
 import * as jobs from './jobs.ts';
 import * as persons from './persons.ts';
 import * as secrets from './secrets.ts';
@@ -22,21 +22,11 @@ import { declareLookups } from './keys.ts';
 const SCRUB_DELAY_MS = 1000;
 const SCRUB_ATTEMPTS = 60;
 
-/** The connection settings that matter, as SQLite reports them (for tests and `pwsync status`). */
-export interface SqlitePragmas {
-  readonly journalMode: string;
-  /** 2 is FULL. */
-  readonly synchronous: number;
-  readonly foreignKeys: boolean;
-  readonly secureDelete: boolean;
-  readonly busyTimeoutMs: number;
-}
-
 /**
  * The SQLite store: one file, one connection, every method one transaction.
  *
  * better-sqlite3 is synchronous, so each method's work is done, whole, when the call returns; its
- * promise settles on the next turn of the event loop (see #run), as PostgreSQL's would.
+ * promise settles on a later turn of the event loop ({@link settleLater}), as PostgreSQL's would.
  */
 export class SqliteStore implements Store {
   readonly description: string;
@@ -202,17 +192,17 @@ export class SqliteStore implements Store {
   }
 
   rememberNotification(id: string, at: EpochMs, forgetBefore: EpochMs): Promise<boolean> {
-    return this.#run(() => events.rememberNotification(this.#ctx, id, at, forgetBefore));
+    return this.#run(() => rememberNotification(this.#ctx, id, at, forgetBefore));
   }
 
   appendEvents(list: readonly NewEvent[]): Promise<void> {
     return this.#run(() => {
-      events.appendEvents(this.#ctx, list);
+      eventLog.append(this.#ctx, list);
     });
   }
 
   listEvents(filter: EventFilter): Promise<readonly PwEvent[]> {
-    return this.#run(() => events.listEvents(this.#ctx, filter));
+    return this.#run(() => eventLog.list(this.#ctx, filter));
   }
 
   dataVersion(): Promise<number> {
@@ -220,41 +210,16 @@ export class SqliteStore implements Store {
     return this.#run(() => this.#sql.prepare<{ data_version: number }>('PRAGMA data_version').get()?.data_version ?? 0);
   }
 
-  /**
-   * Runs one store call: SQLite's errors become StoreErrors, and the result is delivered on a later
-   * turn of the event loop, as a networked store's would be. A caller that polls the store in a
-   * loop (await, await, …) would otherwise never let timers and I/O run: a promise that is already
-   * settled resumes its awaiter before anything else.
-   */
+  /** Runs one store call (see {@link settleLater}). */
   #run<T>(fn: () => T): Promise<T> {
-    let outcome: { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
-    try {
-      outcome = { ok: true, value: guard(fn) };
-    } catch (e) {
-      outcome = { ok: false, error: e instanceof Error ? e : new StoreError('a store call failed with a non-error', { cause: e }) };
-    }
-    return new Promise((resolve, reject) => {
-      setImmediate(() => {
-        if (outcome.ok) resolve(outcome.value);
-        else reject(outcome.error);
-      });
-    });
+    return settleLater(fn, 'a store call');
   }
 
   // SQLite only ----------------------------------------------------------------------------
 
   /** The effective connection settings. */
   pragmas(): SqlitePragmas {
-    return guard(() => {
-      const db = this.#sql.raw;
-      return {
-        journalMode: String(db.pragma('journal_mode', { simple: true })),
-        synchronous: Number(db.pragma('synchronous', { simple: true })),
-        foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
-        secureDelete: Number(db.pragma('secure_delete', { simple: true })) === 1,
-        busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
-      };
-    });
+    return readPragmas(this.#sql);
   }
 
   /**

@@ -1,12 +1,12 @@
-import type { Worker } from 'node:worker_threads';
-import { StoreError } from '../../../core/errors.ts';
 import type { Anchor, Change, EpochMs, Job, Link, LinkReason, MatchMode, NewEvent, Person, PersonId, PwEvent, SealedSecret, SystemName } from '../../../core/model.ts';
 import type {
   AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome,
   JobTarget, LinkDecision, Lookup, PersonView, SourceFound, SourceLookup, Store, StoreCounts,
 } from '../../port.ts';
-import { startTsWorker } from '../../../util/ts-worker.ts';
-import { decodeResult, fromWireError, type StoreArgs, type StoreMethod, type StoreReply, type StoreRequest, type StoreResult, type StoreWorkerData } from './wire.ts';
+import { SqliteThread, startSqliteThread } from '../../../sqlite/thread.ts';
+import { decodeResult, type StoreArgs, type StoreCall, type StoreMethod, type StoreResult, type StoreWorkerData } from './wire.ts';
+
+const THREAD = 'the store thread';
 
 export interface StoreThreadOptions {
   /**
@@ -16,11 +16,6 @@ export interface StoreThreadOptions {
   readonly onFailure?: (error: Error) => void;
   /** The thread's entry module; tests give one that fails on purpose. */
   readonly entry?: URL;
-}
-
-interface Pending {
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (e: Error) => void;
 }
 
 /**
@@ -37,63 +32,25 @@ interface Pending {
  */
 export class SqliteStoreThread implements Store {
   readonly description: string;
-  readonly #worker: Worker;
-  readonly #pending = new Map<number, Pending>();
-  readonly #exited: Promise<void>;
-  #nextId = 1;
-  #failure: Error | undefined;
-  #closing: Promise<void> | undefined;
+  readonly #thread: SqliteThread<StoreCall>;
 
-  private constructor(worker: Worker, path: string, onFailure: ((error: Error) => void) | undefined) {
-    this.#worker = worker;
+  private constructor(thread: SqliteThread<StoreCall>, path: string) {
+    this.#thread = thread;
     this.description = `sqlite:${path} (store thread)`;
-    worker.on('message', (reply: StoreReply) => this.#receive(reply));
-    let fault: Error | undefined;
-    worker.on('error', (e) => {
-      fault = new StoreError(`the store thread failed: ${e.message}`, { cause: e });
-      this.#fail(fault);
-    });
-    this.#exited = new Promise((resolve) => {
-      worker.once('exit', (code) => {
-        // Stopping without being asked to is a fault too (the thread's code never exits by itself).
-        if (fault === undefined && this.#closing === undefined) fault = new StoreError(`the store thread stopped (exit code ${code})`);
-        this.#fail(fault ?? new StoreError('the store is closed'));
-        if (fault !== undefined) onFailure?.(fault);
-        resolve();
-      });
-    });
   }
 
   /**
    * Starts the thread and opens the store at `path` in it (as {@link openSqliteStore} does),
    * resolving once it is open; rejects with what the opening failed with.
    */
-  static open(path: string, options: StoreThreadOptions = {}): Promise<SqliteStoreThread> {
-    const worker = startTsWorker(options.entry ?? new URL('./store-worker.ts', import.meta.url), { path } satisfies StoreWorkerData);
-    return new Promise((resolve, reject) => {
-      const early = (e: Error): void => reject(new StoreError(`the store thread failed to start: ${e.message}`, { cause: e }));
-      worker.once('error', early);
-      worker.once('message', (reply: StoreReply) => {
-        worker.off('error', early);
-        if (reply.kind === 'ready') {
-          const store = new SqliteStoreThread(worker, path, options.onFailure);
-          worker.unref();
-          resolve(store);
-        } else {
-          reject(reply.kind === 'fatal' ? fromWireError(reply.error) : new StoreError(`the store thread answered "${reply.kind}" before it was ready`));
-          void worker.terminate();
-        }
-      });
-    });
+  static async open(path: string, options: StoreThreadOptions = {}): Promise<SqliteStoreThread> {
+    const worker = await startSqliteThread(options.entry ?? new URL('./store-worker.ts', import.meta.url), { path } satisfies StoreWorkerData, THREAD);
+    const thread = new SqliteThread<StoreCall>(worker, { thread: THREAD, closed: 'the store is closed', onFailure: options.onFailure });
+    return new SqliteStoreThread(thread, path);
   }
 
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      if (this.#failure === undefined) this.#worker.postMessage({ kind: 'close' } satisfies StoreRequest);
-      this.#worker.ref();
-      await this.#exited;
-    })();
-    return this.#closing;
+    return this.#thread.close();
   }
 
   declareLookups(lookups: readonly Lookup[]): Promise<void> {
@@ -221,30 +178,7 @@ export class SqliteStoreThread implements Store {
   }
 
   #call<M extends StoreMethod>(method: M, args: StoreArgs<M>): Promise<StoreResult<M>> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#closing !== undefined) return Promise.reject(new StoreError('the store is closed'));
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      // Referenced while a call is out, so that the process waits for its answer.
-      if (this.#pending.size === 0) this.#worker.ref();
-      this.#pending.set(id, { resolve: (value) => resolve(decodeResult(method, value)), reject });
-      this.#worker.postMessage({ kind: 'call', id, method, args });
-    });
-  }
-
-  #receive(reply: StoreReply): void {
-    if (reply.kind !== 'done' && reply.kind !== 'failed') return;
-    const p = this.#pending.get(reply.id);
-    if (p === undefined) return;
-    this.#pending.delete(reply.id);
-    if (this.#pending.size === 0 && this.#closing === undefined) this.#worker.unref();
-    if (reply.kind === 'done') p.resolve(reply.value);
-    else p.reject(fromWireError(reply.error));
-  }
-
-  #fail(error: Error): void {
-    this.#failure ??= error;
-    for (const p of this.#pending.values()) p.reject(error);
-    this.#pending.clear();
+    // A method and its own arguments: the union cannot say so of a generic M.
+    return this.#thread.call({ method, args } as StoreCall).then((value) => decodeResult(method, value));
   }
 }

@@ -1,24 +1,10 @@
 // The store thread's entry (see store-thread.ts): it opens the SQLite store and answers calls in
 // the order they arrive, each one transaction as on the main thread. Only sealed secrets cross.
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
+import { serveThread } from '../../../sqlite/thread-worker.ts';
 import type { Store } from '../../port.ts';
 import { openSqliteStore } from '../index.ts';
-import type { SqliteStore } from '../store.ts';
-import { encodeResult, reviveCall, toWireError, type StoreCall, type StoreReply, type StoreRequest, type StoreWorkerData } from './wire.ts';
-
-const THREAD = 'the store thread';
-const port = parentPort;
-if (port === null) throw new Error('store-worker.ts runs as a worker thread only');
-const { path } = workerData as StoreWorkerData;
-
-let store: SqliteStore | undefined;
-try {
-  store = await openSqliteStore(path);
-  port.postMessage({ kind: 'ready' } satisfies StoreReply);
-} catch (e) {
-  port.postMessage({ kind: 'fatal', error: toWireError(e, THREAD) } satisfies StoreReply);
-  port.close();
-}
+import { encodeResult, reviveCall, type StoreCall, type StoreWorkerData } from './wire.ts';
 
 /** One call on the store, with the method and its arguments that belong together. */
 function invoke(s: Store, call: StoreCall): Promise<unknown> {
@@ -57,17 +43,12 @@ function invoke(s: Store, call: StoreCall): Promise<unknown> {
   }
 }
 
-port.on('message', (request: StoreRequest) => {
-  const s = store;
-  if (request.kind === 'close') {
-    // Calls sent before the close were started before it (in order) and settle first.
-    void (s?.close() ?? Promise.resolve()).catch(() => undefined).finally(() => port.close());
-    return;
-  }
-  const { id } = request;
-  const answer = s === undefined ? Promise.reject(new Error('the store could not be opened')) : invoke(s, reviveCall(request));
-  answer.then(
-    (value) => port.postMessage({ kind: 'done', id, value: encodeResult(request.method, value) } satisfies StoreReply),
-    (e: unknown) => port.postMessage({ kind: 'failed', id, error: toWireError(e, THREAD) } satisfies StoreReply),
-  );
+const { path } = workerData as StoreWorkerData;
+
+await serveThread<StoreCall>('the store thread', async () => {
+  const store = await openSqliteStore(path);
+  return {
+    answer: async (call) => encodeResult(call.method, await invoke(store, reviveCall(call))),
+    close: () => store.close(),
+  };
 });

@@ -1,12 +1,10 @@
-import { InvalidInputError, isPwsyncError, StoreError } from '../../../core/errors.ts';
-import type { SealedSecret } from '../../../core/model.ts';
-import { StoreSchemaTooNewError } from '../../errors.ts';
+import { fromWireError, revivedSecret, toWireError, type WireError } from '../../../sqlite/wire.ts';
 import type { Store } from '../../port.ts';
 
-// Messages between a store and the thread that runs SQLite for it (store-thread.ts and
-// store-worker.ts; the agent's queue commit thread uses the error wire too). Structured cloning
-// keeps plain data only: errors travel as code and message and are rebuilt as our typed errors, and
-// every Buffer arrives as a Uint8Array, which SQLite does not bind and our callers do not expect.
+// The store's own part of the messages between it and its thread (store-thread.ts and
+// store-worker.ts): which calls there are, and the Buffers and errors inside their arguments and
+// results, which structured cloning turns into Uint8Arrays and plain objects. The envelope and the
+// error wire are the SQLite toolkit's (src/sqlite/wire.ts).
 
 /** The store's methods that travel as calls (`close` ends the thread instead). */
 export type StoreMethod = Exclude<keyof Store, 'description' | 'close'>;
@@ -18,47 +16,7 @@ export interface StoreWorkerData {
   readonly path: string;
 }
 
-export type StoreCall = { [M in StoreMethod]: { readonly kind: 'call'; readonly id: number; readonly method: M; readonly args: StoreArgs<M> } }[StoreMethod];
-
-export type StoreRequest = StoreCall | { readonly kind: 'close' };
-
-export type StoreReply =
-  | { readonly kind: 'ready' }
-  | { readonly kind: 'fatal'; readonly error: WireError }
-  | { readonly kind: 'done'; readonly id: number; readonly value: unknown }
-  | { readonly kind: 'failed'; readonly id: number; readonly error: WireError };
-
-export interface WireError {
-  readonly code: string;
-  readonly name: string;
-  readonly message: string;
-  /** StoreSchemaTooNewError's versions. */
-  readonly schema?: { readonly found: number; readonly supported: number };
-}
-
-/** What crosses the thread for an error: its code and message, never its stack or cause. */
-export function toWireError(e: unknown, thread: string): WireError {
-  if (e instanceof StoreSchemaTooNewError) return { code: e.code, name: e.name, message: e.message, schema: { found: e.found, supported: e.supported } };
-  if (isPwsyncError(e)) return { code: e.code, name: e.name, message: e.message };
-  // A fault of ours (a TypeError, say): the caller sees a store failure that says where it happened.
-  return { code: 'ERR_STORE', name: 'StoreError', message: e instanceof Error ? `${thread} failed: ${e.message}` : `${thread} failed` };
-}
-
-/** The typed error a store caller expects: InvalidInputError for refused input, otherwise StoreError. */
-export function fromWireError(w: WireError): Error {
-  if (w.code === 'ERR_INVALID_INPUT') return new InvalidInputError(w.message);
-  if (w.schema !== undefined) return new StoreSchemaTooNewError(w.schema.found, w.schema.supported);
-  return new StoreError(w.message);
-}
-
-/** A Buffer again, over the same memory, from what structured cloning made of one. */
-export function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-export function revivedSecret(s: SealedSecret): SealedSecret {
-  return { keyId: s.keyId, blob: asBuffer(s.blob) };
-}
+export type StoreCall = { [M in StoreMethod]: { readonly method: M; readonly args: StoreArgs<M> } }[StoreMethod];
 
 /** The arguments as the store expects them, after the crossing (worker side). */
 export function reviveCall(call: StoreCall): StoreCall {

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../../core/errors.ts';
+import { InvalidInputError } from '../core/errors.ts';
 import type { Param } from './db.ts';
 
 /** `(?, ?, …)` with `n` placeholders, for `IN` lists of a filter. */

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { isPwsyncError, StoreError } from '../../core/errors.ts';
+import { isPwsyncError, StoreError } from '../core/errors.ts';
 
 /** A value SQLite binds: better-sqlite3 refuses `undefined` and booleans, so neither is allowed. */
 export type Param = string | number | bigint | Buffer | null;
@@ -7,7 +7,8 @@ export type Param = string | number | bigint | Buffer | null;
 export type Statement<R> = Database.Statement<Param[], R>;
 
 /**
- * The one connection of a SQLite store, with a statement cache and transaction helpers.
+ * One connection to a private SQLite database (the server's store, the agent's queue), with a
+ * statement cache and transaction helpers.
  *
  * Every write runs in an IMMEDIATE transaction: it takes the write lock at BEGIN, so a transaction
  * that reads and then writes never fails half-way with SQLITE_BUSY when another process (the CLI)
@@ -55,8 +56,8 @@ export class Sqlite {
    * transaction; the connection stays FULL otherwise). In WAL mode the database stays consistent
    * whatever happens; a crash of the process loses nothing (the operating system holds the log), and
    * a power loss may undo the last such commits — until the next ordinary commit, which makes every
-   * earlier one durable too. Only for writes whose loss the store recovers from by itself: the
-   * claims and outcomes of deliveries (a delivery undone is made again; see the port's contract).
+   * earlier one durable too. Only for writes whose loss the owner recovers from by itself (the
+   * server's claims and outcomes of deliveries: a delivery undone is made again; the agent's marks).
    */
   writeWithoutSync<T>(fn: () => T): T {
     this.#ensureOpen();
