@@ -1,15 +1,16 @@
 import { resolve } from 'node:path';
-import type { SystemConfig } from '../../config/schema.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { defineConnector, type KindSystem, type PasswordRequirement } from '../definition.ts';
 import type { ConnectorContext } from '../types.ts';
-import { FileConnector } from './connector.ts';
+import { fileConfigSchema, type FileConfig } from './config.ts';
+import { FILE_CAPABILITIES, FileConnector } from './connector.ts';
 import { dialectByte } from './csv.ts';
 
 export { FileConnector } from './connector.ts';
 export type { FileConnectorOptions } from './connector.ts';
 
 /** A system configured with `connector: file`. */
-export type FileSystemConfig = Extract<SystemConfig, { connector: 'file' }>;
+export type FileSystemConfig = KindSystem<'file', FileConfig>;
 
 /** Builds the connector for a `file` system; a relative `file.path` resolves against `ctx.baseDir`. Never touches the file. */
 export function createFileConnector(system: FileSystemConfig, ctx: ConnectorContext): FileConnector {
@@ -34,3 +35,20 @@ export function createFileConnector(system: FileSystemConfig, ctx: ConnectorCont
     hash: system.password.hash,
   });
 }
+
+/** A `file` system takes passwords only with a column to write them to and a hash format to write. */
+function passwordRequirements(system: FileSystemConfig): PasswordRequirement[] {
+  return [
+    ...(system.file.passwordColumn === undefined ? [{ path: ['file', 'passwordColumn'], setting: 'file.passwordColumn' }] : []),
+    ...(system.password.hash === undefined ? [{ path: ['password', 'hash'], setting: 'password.hash' }] : []),
+  ];
+}
+
+/** The `file` kind: a delimited text file (CSV), one row per account. */
+export const file = defineConnector({
+  kind: 'file',
+  schema: fileConfigSchema,
+  capabilities: FILE_CAPABILITIES,
+  create: createFileConnector,
+  passwordRequirements,
+});
