@@ -4,8 +4,9 @@ import type { Capability, Connector, ConnectorContext } from './types.ts';
 
 /**
  * What every system's configuration gives its connector besides the kind's own block: the keys
- * every system has, whatever its kind. Only what connectors read is named; the configuration
- * (`config/schema.ts`, built from the registry) has more, and its systems are assignable to this.
+ * every system has, whatever its kind. Only what connectors (and factories standing in for them in
+ * tests) read is named; the configuration (`config/schema.ts`, built from the registry) has more,
+ * and its systems are assignable to this.
  */
 export interface SystemSettings {
   /** The system's name in the configuration, unique there. */
@@ -19,8 +20,6 @@ export interface SystemSettings {
     readonly batchSize: number;
   };
   readonly password: {
-    /** Whether changes are delivered to this system's accounts. */
-    readonly sync: boolean;
     /** For systems that store hashes: the format written. */
     readonly hash?: HashSpec | undefined;
     /** No password is sent over a connection that is not secure. */
