@@ -10,6 +10,7 @@ import type { Capability, Connector, ConnectorContext } from './types.ts';
  * The one list of connector kinds: the only place that knows every kind. A new kind is a folder
  * whose `index.ts` exports its definition, and one entry here; the kinds, the configuration's
  * schema of a system (`config/schema.ts`), its password check and `createConnector` follow.
+ * The order is the one messages list the kinds in ("expected one of: file, ldap, sql").
  */
 const DEFINITIONS = [file, ldap, sql] as const;
 
@@ -31,6 +32,7 @@ type Definitions = { readonly [K in ConnectorKind]: ConnectorDefinition<K, Schem
 /** A validated system as its connector sees it; without `K`, a system of any kind. */
 export type ConnectorSystem<K extends ConnectorKind = ConnectorKind> = { [P in K]: KindSystem<P, z.output<SchemaOf<P>>> }[K];
 
+/** The kinds, in the registry's order (the order the configuration's messages list them in). */
 export const CONNECTOR_KINDS: readonly ConnectorKind[] = DEFINITIONS.map((d) => d.kind);
 
 /** The definition of `kind`. A kind not in the list cannot pass the schema; a caller that skipped it gets a ConfigError. */
@@ -67,6 +69,7 @@ export function createConnector(system: ConnectorSystem, ctx: ConnectorContext):
   return create(definitionOf(system.connector), system, ctx);
 }
 
+/** `createConnector`, or what a test hands the engine instead of it. */
 export type ConnectorFactory = (system: ConnectorSystem, ctx: ConnectorContext) => Connector;
 
 /** What `system` lacks to take passwords, by its kind's rules (none: an empty list). Never connects. */

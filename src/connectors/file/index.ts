@@ -14,24 +14,24 @@ export type FileSystemConfig = KindSystem<'file', FileConfig>;
 
 /** Builds the connector for a `file` system; a relative `file.path` resolves against `ctx.baseDir`. Never touches the file. */
 export function createFileConnector(system: FileSystemConfig, ctx: ConnectorContext): FileConnector {
-  const { file } = system;
+  const { file: config } = system;
   const problem = (path: string, message: string): ConfigError =>
     new ConfigError(`system ${ctx.system}: ${path}: ${message}`, [{ path: `systems.${ctx.system}.${path}`, message }]);
-  if (file.passwordColumn !== undefined && file.passwordColumn === system.import.anchor) {
+  if (config.passwordColumn !== undefined && config.passwordColumn === system.import.anchor) {
     throw problem('file.passwordColumn', 'the password column cannot be the anchor column');
   }
   const byte = (key: 'delimiter' | 'quote'): number => {
     try {
-      return dialectByte(file[key], file.encoding, key);
+      return dialectByte(config[key], config.encoding, key);
     } catch (err) {
       throw problem(`file.${key}`, err instanceof Error ? err.message : 'not a single byte');
     }
   };
   return new FileConnector({
     system: ctx.system,
-    path: resolve(ctx.baseDir, file.path),
-    dialect: { delimiter: byte('delimiter'), quote: byte('quote'), encoding: file.encoding },
-    columns: { anchor: system.import.anchor, password: file.passwordColumn },
+    path: resolve(ctx.baseDir, config.path),
+    dialect: { delimiter: byte('delimiter'), quote: byte('quote'), encoding: config.encoding },
+    columns: { anchor: system.import.anchor, password: config.passwordColumn },
     hash: system.password.hash,
   });
 }
