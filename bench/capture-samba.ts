@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client } from 'ldapts';
-import { SERVICE_DN, PEOPLE } from '../src/connectors/ldap/test-support.ts';
+import { SERVICE_DN, PEOPLE } from '../test/support/connectors/ldap.ts';
 import { createSambaCaptureWorld, freshPassword, type SambaCaptureWorld } from '../test/support/samba-capture-world.ts';
 import { describeMachine, formatPercentiles, intOption, percentiles, printMachine, progress, round2, sleep, writeJson, type Percentiles } from './lib.ts';
 

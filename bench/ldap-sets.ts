@@ -49,7 +49,7 @@ import { Client } from 'ldapts';
 import { initDataDirectory } from '../src/cli/setup.ts';
 import { DEFAULT_WORKERS } from '../src/config/schema.ts';
 import { PASSWORD_MODIFY_OID, passwordModifyRequest } from '../src/connectors/ldap/password.ts';
-import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../src/connectors/ldap/test-support.ts';
+import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../test/support/connectors/ldap.ts';
 import type { LdapConnector } from '../src/connectors/ldap/index.ts';
 import { Secret } from '../src/core/secret.ts';
 import { tlsOptions } from '../src/ldap-client/tls.ts';

@@ -56,7 +56,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startSqlWorld } from '../src/connectors/sql/test-support.ts';
+import { startSqlWorld } from '../test/support/connectors/sql.ts';
 import { describeMachine, printMachine, writeJson } from './lib.ts';
 import { PASSWORD_ENV } from './sql/config.ts';
 import { importPhase, sourceImport, type ImportResult } from './sql/import.ts';

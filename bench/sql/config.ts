@@ -1,5 +1,5 @@
 /** The pwsync configuration the import and the engine phases run: a file source of the logins, and the table. */
-import { APP_DATABASE, SERVICE_USER, SET_HASH, VERIFY, type SqlWorld } from '../../src/connectors/sql/test-support.ts';
+import { APP_DATABASE, SERVICE_USER, SET_HASH, VERIFY, type SqlWorld } from '../../test/support/connectors/sql.ts';
 import { writeCsv } from '../data.ts';
 import type { Plan } from './plan.ts';
 import { loginOf } from './table.ts';

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { APP_DATABASE, SERVICE_USER, type SqlWorld } from '../../src/connectors/sql/test-support.ts';
+import { APP_DATABASE, SERVICE_USER, type SqlWorld } from '../../test/support/connectors/sql.ts';
 
 /** A driver connection as a script opens it: TLS verified against the CA, as the service account. */
 export interface DirectClient {

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { initDataDirectory } from '../../src/cli/setup.ts';
-import { IMPORT } from '../../src/connectors/sql/test-support.ts';
+import { IMPORT } from '../../test/support/connectors/sql.ts';
 import { openRuntime } from '../../src/main.ts';
 import { importSystem, type ImportReport } from '../../src/sync/importer.ts';
 import { instrument, peakRssMiB, printStats, progress, round2, sampleRss, statsTable, type CallFigures, type CallStats, type RssSamples } from '../lib.ts';

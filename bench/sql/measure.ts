@@ -8,7 +8,7 @@ import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { SqlWorld } from '../../src/connectors/sql/test-support.ts';
+import type { SqlWorld } from '../../test/support/connectors/sql.ts';
 import { formatPercentiles, percentiles, round2, type CallFigures, type Percentiles } from '../lib.ts';
 import { printProfile, summarizeProfile, type ProfileSummary } from '../profile.ts';
 import type { Plan } from './plan.ts';

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_WORKERS } from '../../src/config/schema.ts';
 import type { Dialect } from '../../src/connectors/sql/named-params.ts';
-import type { ServerSettings } from '../../src/connectors/sql/test-support.ts';
+import type { ServerSettings } from '../../test/support/connectors/sql.ts';
 import { hashSpecSchema } from '../../src/crypto/hash/index.ts';
 import { intOption } from '../lib.ts';
 

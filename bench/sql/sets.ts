@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initDataDirectory } from '../../src/cli/setup.ts';
 import type { SqlConnector } from '../../src/connectors/sql/index.ts';
-import { IMPORT } from '../../src/connectors/sql/test-support.ts';
+import { IMPORT } from '../../test/support/connectors/sql.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { hashSecret, hashSpecSchema, verifySecret, type HashSpec } from '../../src/crypto/hash/index.ts';
 import { openRuntime } from '../../src/main.ts';

@@ -1,6 +1,6 @@
 /** The table `app_users` of the private database: its rows made on the server, and their logins. */
 import { performance } from 'node:perf_hooks';
-import type { SqlWorld } from '../../src/connectors/sql/test-support.ts';
+import type { SqlWorld } from '../../test/support/connectors/sql.ts';
 
 /** The login of the row `id`: u0000001… */
 export function loginOf(id: number): string {

@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { checkFile, formatProblems, secretRef, type CheckResult, type LoadOptions } from '../config/index.ts';
-import { durationSchema } from '../config/duration.ts';
+import { checkFile, formatProblems, type CheckResult, type LoadOptions } from '../config/index.ts';
+import { durationSchema } from '../fields/duration.ts';
+import { secretRef } from '../fields/secret-ref.ts';
 import { ConfigError } from '../core/errors.ts';
 import { resolveSambaCapture, sambaCaptureSchema, type SambaCaptureConfig } from './samba/config.ts';
 import { scopeConfigSchema } from './scope/config.ts';

@@ -1,5 +1,4 @@
 export { checkConfig, checkFile, loadConfig, type CheckResult, type LoadOptions } from './loader.ts';
 export { findSystem, systemByName, type Config } from './config.ts';
 export { formatProblems, type ConfigIssue, type ProblemCode } from './problems.ts';
-export { secretRef, withSecretContext, type SecretContext } from './secret-ref.ts';
 export type { ConfigInput, ConnectorKind, PasswordConfig, RawConfig, SystemConfig } from './schema.ts';

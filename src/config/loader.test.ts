@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, UnknownSystemError } from '../core/errors.ts';
 import { checkConfig, formatProblems, loadConfig, systemByName } from './index.ts';
-import { HR_AND_APPS, codes, summary, tempDir, type TempDir } from './test-support.ts';
+import { HR_AND_APPS, codes, summary, tempDir, type TempDir } from '../../test/support/config.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 

@@ -1,4 +1,5 @@
 import type { ConfigProblem } from '../core/errors.ts';
+import type { SecretProblemCode } from '../fields/secret-ref.ts';
 
 /**
  * Stable codes for configuration problems and warnings. Tests and tools match on these, never on
@@ -15,14 +16,8 @@ export type ProblemCode =
   | 'UNKNOWN_KEY'
   | 'INVALID_TYPE'
   | 'INVALID_VALUE'
-  // references
-  | 'ENV_UNSET'
-  | 'BAD_REFERENCE'
-  | 'SECRET_INLINE'
-  | 'SECRET_EMPTY'
-  | 'SECRET_FILE_UNREADABLE'
-  | 'SECRET_FILE_MODE'
-  | 'SECRET_NO_CONTEXT'
+  // references: `${NAME}` in any value, and secret fields (listed with the field that reports them)
+  | SecretProblemCode
   // semantic rules
   | 'DUPLICATE_SYSTEM'
   | 'JOIN_ATTRIBUTE_NOT_IMPORTED'
@@ -140,19 +135,4 @@ function distance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length] ?? 0;
-}
-
-/** `ENOENT (no such file or directory)`: the code and the system's words, never a stack or content. */
-export function errnoText(e: unknown): string {
-  const code = typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-  const known: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    EISDIR: 'is a directory',
-    ENOTDIR: 'a component of the path is not a directory',
-    ELOOP: 'too many symbolic links',
-  };
-  if (code === undefined) return 'unknown error';
-  return `${known[code] ?? 'error'} (${code})`;
 }

@@ -1,9 +1,7 @@
 import { z } from 'zod';
+import { systemVariants } from '../connectors/registry.ts';
 import { hashSpecSchema } from '../crypto/hash/spec.ts';
-import { durationSchema } from './duration.ts';
-import { fileConfigSchema } from '../connectors/file/config.ts';
-import { ldapConfigSchema } from '../connectors/ldap/config.ts';
-import { sqlConfigSchema } from '../connectors/sql/config.ts';
+import { durationSchema } from '../fields/duration.ts';
 import { MATCH_MODES } from '../core/join.ts';
 import { passwordPolicySchema } from '../core/password-policy.ts';
 
@@ -90,14 +88,10 @@ const systemBase = {
 };
 
 /**
- * One variant per connector kind. The kinds are listed once, in `connectors/registry.ts`; this
- * union must name the same ones (a test checks it).
+ * One variant per connector kind, built from the registry (`connectors/registry.ts`, the one list
+ * of kinds): the keys above, `connector: <kind>`, and the kind's own block under its name.
  */
-export const systemSchema = z.discriminatedUnion('connector', [
-  z.strictObject({ ...systemBase, connector: z.literal('file'), file: fileConfigSchema }),
-  z.strictObject({ ...systemBase, connector: z.literal('ldap'), ldap: ldapConfigSchema }),
-  z.strictObject({ ...systemBase, connector: z.literal('sql'), sql: sqlConfigSchema }),
-]);
+export const systemSchema = z.discriminatedUnion('connector', systemVariants(systemBase));
 
 /** The default of `server.workers` (the benchmarks run with it too). */
 export const DEFAULT_WORKERS = 32;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkConfig } from './index.ts';
-import { HR_AND_APPS, summary, tempDir, type TempDir } from './test-support.ts';
+import { HR_AND_APPS, summary, tempDir, type TempDir } from '../../test/support/config.ts';
 
 /** One `- name:` block per system; each option is a line under it. */
 function system(name: string, ...lines: string[]): string[] {

@@ -1,6 +1,7 @@
-import type { PathSegment, PendingProblem } from './problems.ts';
-import { projectsPersons, type ConnectorKind, type RawConfig, type SystemConfig } from './schema.ts';
-import { compileNamed } from '../connectors/sql/named-params.ts';
+import { passwordRequirements } from '../connectors/registry.ts';
+import { EVENT } from '../core/events.ts';
+import type { PendingProblem } from './problems.ts';
+import { projectsPersons, type RawConfig, type SystemConfig } from './schema.ts';
 
 /**
  * The rules a schema cannot say: between fields and between systems.
@@ -91,38 +92,12 @@ export function checkSemantics(systems: readonly (SystemConfig | undefined)[], r
   return { problems, warnings };
 }
 
-/**
- * Per connector kind: the settings without which a system that takes passwords cannot write one,
- * so that each change to it would end in event 6922. Every kind must say (an empty list is fine).
- */
-const PASSWORD_REQUIREMENTS: {
-  readonly [K in ConnectorKind]: (system: Extract<SystemConfig, { connector: K }>) => { path: PathSegment[]; setting: string }[];
-} = {
-  file: (system) => [
-    ...(system.file.passwordColumn === undefined ? [{ path: ['file', 'passwordColumn'], setting: 'file.passwordColumn' }] : []),
-    ...(system.password.hash === undefined ? [{ path: ['password', 'hash'], setting: 'password.hash' }] : []),
-  ],
-  ldap: (system) =>
-    system.ldap.flavor !== 'ad' && system.ldap.passwordMethod === 'hash' && system.password.hash === undefined
-      ? [{ path: ['password', 'hash'], setting: 'password.hash (ldap.passwordMethod is hash)' }]
-      : [],
-  sql: (system) => {
-    if (system.sql.accounts === 'roles') return [];
-    const statement = system.sql.setPassword?.statement;
-    if (statement === undefined) return [{ path: ['sql', 'setPassword'], setting: 'sql.setPassword' }];
-    // The schema has compiled the statement already: it parses.
-    const hashes = compileNamed(statement, system.sql.dialect).names.has('hash');
-    return hashes && system.password.hash === undefined ? [{ path: ['password', 'hash'], setting: 'password.hash (sql.setPassword.statement writes :hash)' }] : [];
-  },
-};
-
+/** A warning for each setting the system's kind needs to write a password (`passwordRequirements` in its definition). */
 function notConfigured(system: SystemConfig, i: number): PendingProblem[] {
-  // With more than one kind, TypeScript cannot correlate the entry with the system: cast as registry.ts does.
-  const requirements = PASSWORD_REQUIREMENTS[system.connector] as (s: SystemConfig) => { path: PathSegment[]; setting: string }[];
-  return requirements(system).map(({ path, setting }) => ({
+  return passwordRequirements(system).map(({ path, setting }) => ({
     code: 'PASSWORD_NOT_CONFIGURED',
     path: ['systems', i, ...path],
-    message: `password sync is enabled without ${setting}: changes to this system will end in event 6922`,
+    message: `password sync is enabled without ${setting}: changes to this system will end in event ${EVENT.SYNC_NOT_CONFIGURED}`,
   }));
 }
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from 'yaml';
-import { errnoText, type PathSegment, type PendingProblem, type Position, type ProblemPlacer } from './problems.ts';
+import { errnoText } from '../fields/errno.ts';
+import type { PathSegment, PendingProblem, Position, ProblemPlacer } from './problems.ts';
 
 /** A parsed configuration file: its YAML document, and where each of its nodes lies. */
 export class SourceFile implements ProblemPlacer {

@@ -17,7 +17,7 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 const SCRIPT = `
 import { runConnectorConformance } from ${JSON.stringify(here('./conformance.ts'))};
-import { createMemoryConnector } from ${JSON.stringify(here('./memory/index.ts'))};
+import { createMemoryConnector } from ${JSON.stringify(here('../../test/support/connectors/memory/index.ts'))};
 import { AccountNotFoundError, PolicyError, TransientError } from ${JSON.stringify(here('../core/errors.ts'))};
 
 const accounts = { alice: { login: 'alice' } };

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { isPwsyncError } from '../core/errors.ts';
 import type { Anchor } from '../core/model.ts';
 import { Secret } from '../core/secret.ts';
+import { kindCapabilities } from './registry.ts';
 import { can, type Capability, type Connector } from './types.ts';
 import { EVENT } from '../core/events.ts';
 
@@ -122,6 +123,16 @@ const CASES: readonly Case[] = [
       for (const [cap, method] of Object.entries(METHODS) as [Capability, string][]) {
         if (connector.capabilities.has(cap)) assert.equal(typeof methods[method], 'function', `capability ${cap} → method ${method}`);
       }
+      return Promise.resolve();
+    },
+  },
+  {
+    name: "declares only abilities its kind's definition lists",
+    // A registered kind's definition says what its connectors may do; a test's own kind has none.
+    applies: (f) => kindCapabilities(f.connector.kind) !== undefined,
+    run: ({ connector }) => {
+      const allowed = kindCapabilities(connector.kind) ?? new Set();
+      for (const cap of connector.capabilities) assert.ok(allowed.has(cap), `${connector.kind} declares ${cap}, which its definition does not list`);
       return Promise.resolve();
     },
   },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkConfig } from '../config/index.ts';
 import { systemSchema } from '../config/schema.ts';
-import { HR_AND_APPS, summary, tempDir, type TempDir } from '../config/test-support.ts';
+import { HR_AND_APPS, summary, tempDir, type TempDir } from '../../test/support/config.ts';
 import { passwordPolicySchema } from './password-policy.ts';
 
 /** `path: message` for each problem zod reports about `input`. */

@@ -1,17 +1,12 @@
 import { FilterParser } from 'ldapts';
 import { z } from 'zod';
+import { nonBlank } from '../fields/strings.ts';
 import { isPin } from './tls.ts';
 
 /*
  * Configuration pieces every LDAP connection shares: the agent's scope directory and the ldap
  * connector's `ldap:` block are written the same way.
  */
-
-export const nonBlank = z
-  .string()
-  .refine((s) => s.trim() === s && s !== '', 'must not be empty or begin or end with spaces')
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 
 /** Whether `filter` parses as an RFC 4515 filter. */
 export function parsesAsFilter(filter: string): boolean {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isPwsyncError } from '../core/errors.ts';
-import type { MemoryCapability } from '../connectors/memory/index.ts';
+import type { MemoryCapability } from '../../test/support/connectors/memory/index.ts';
 import { startEngine, type Engine, type TestSystem } from '../../test/support/engine.ts';
 import { importSystem, type ImportProgress } from './importer.ts';
 import { EVENT } from '../core/events.ts';

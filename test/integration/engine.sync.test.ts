@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { Secret } from '../../src/core/secret.ts';
 import { EVENT, type EventCode } from '../../src/core/events.ts';
-import { sha256Hex } from '../../src/connectors/memory/index.ts';
+import { sha256Hex } from '../support/connectors/memory/index.ts';
 import { importSystem } from '../../src/sync/importer.ts';
 import { submitChange, type ChangeRequest } from '../../src/sync/submit-change.ts';
 import { eventually, startEngine, type Engine, type TestSystem } from '../support/engine.ts';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before } from 'node:test';
 import { Client } from 'ldapts';
 import { systemSchema } from '../../src/config/schema.ts';
-import { withSecretContext } from '../../src/config/secret-ref.ts';
+import { withSecretContext } from '../../src/fields/secret-ref.ts';
 import { createLdapConnector } from '../../src/connectors/ldap/index.ts';
 import { runConnectorConformance } from '../../src/connectors/conformance.ts';
 import type { Secret } from '../../src/core/secret.ts';

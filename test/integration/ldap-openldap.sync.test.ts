@@ -14,7 +14,7 @@ import { EVENT, type EventCode } from '../../src/core/events.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { openRuntime, type Runtime } from '../../src/main.ts';
 import { importSystem } from '../../src/sync/importer.ts';
-import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../../src/connectors/ldap/test-support.ts';
+import { PEOPLE, SERVICE_DN, startOpenLdapWorld, type OpenLdapWorld } from '../support/connectors/ldap.ts';
 import { runCli } from '../support/cli.ts';
 import { assertNoPasswords } from '../support/leaks.ts';
 import { RuntimeChanges } from '../support/runtime-changes.ts';

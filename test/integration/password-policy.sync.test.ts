@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { Secret } from '../../src/core/secret.ts';
-import { sha256Hex } from '../../src/connectors/memory/index.ts';
+import { sha256Hex } from '../support/connectors/memory/index.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { importSystem } from '../../src/sync/importer.ts';
 import { submitChange } from '../../src/sync/submit-change.ts';

@@ -18,7 +18,7 @@ import { Keyring } from '../../src/crypto/keyring.ts';
 import { openRuntime, type Runtime } from '../../src/main.ts';
 import { importSystem } from '../../src/sync/importer.ts';
 import type { Dialect } from '../../src/connectors/sql/named-params.ts';
-import { APP_DATABASE, IMPORT, SERVICE_USER, SET_PLAINTEXT, startSqlWorld, VERIFY, type SqlWorld } from '../../src/connectors/sql/test-support.ts';
+import { APP_DATABASE, IMPORT, SERVICE_USER, SET_PLAINTEXT, startSqlWorld, VERIFY, type SqlWorld } from '../support/connectors/sql.ts';
 import { runCli } from '../support/cli.ts';
 import { assertNoPasswords } from '../support/leaks.ts';
 import { RuntimeChanges } from '../support/runtime-changes.ts';

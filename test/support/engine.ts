@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema, type ConfigInput, type SystemConfig } from '../../src/config/schema.ts';
-import { createMemoryConnector, type MemoryConnector, type MemoryConnectorOptions } from '../../src/connectors/memory/index.ts';
+import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
+import { createMemoryConnector, type MemoryConnector, type MemoryConnectorOptions } from './connectors/memory/index.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
@@ -52,7 +52,7 @@ export async function startEngine(systems: readonly TestSystem[], dir?: string, 
   const keyring = dir === undefined ? await Keyring.create(keyFile) : await Keyring.load(keyFile);
   const store = await openSqliteStore(join(home, 'pwsync.db'), { now: clock.now });
   await store.declareLookups(lookupsFor(config));
-  const pool = new ConnectorPool((system: SystemConfig) => {
+  const pool = new ConnectorPool((system) => {
     const c = connectors.get(system.name);
     if (!c) throw new Error(`no memory connector for ${system.name}`);
     return c;

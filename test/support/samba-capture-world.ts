@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
-import { PEOPLE, startOpenLdapWorld, type OpenLdapWorld } from '../../src/connectors/ldap/test-support.ts';
+import { PEOPLE, startOpenLdapWorld, type OpenLdapWorld } from './connectors/ldap.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { verifySecret } from '../../src/crypto/hash/index.ts';
 import { DEFAULT_SAMBA_HOOK } from '../../src/agent/samba/config.ts';

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { durationSchema } from '../../config/duration.ts';
+import { durationSchema } from '../../fields/duration.ts';
 
 /** Where `make -C native` (run by `npm test` and the install steps) puts the hook. */
 export const DEFAULT_SAMBA_HOOK = fileURLToPath(new URL('../../../native/build/pwsync-samba-hook', import.meta.url));

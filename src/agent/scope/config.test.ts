@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
-import { withSecretContext } from '../../config/secret-ref.ts';
+import { withSecretContext } from '../../fields/secret-ref.ts';
 import { Secret } from '../../core/secret.ts';
 import { silentLogger } from '../../log/logger.ts';
 import { primaryGroupSid, ridOf, sidFromString, sidToString } from '../../ldap-client/ad.ts';

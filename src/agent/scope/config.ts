@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { durationSchema } from '../../config/duration.ts';
-import { secretRef } from '../../config/secret-ref.ts';
-import { checkEndpoint, ldapTls, ldapUrl, nonBlank, parsesAsFilter } from '../../ldap-client/config.ts';
+import { durationSchema } from '../../fields/duration.ts';
+import { secretRef } from '../../fields/secret-ref.ts';
+import { nonBlank } from '../../fields/strings.ts';
+import { checkEndpoint, ldapTls, ldapUrl, parsesAsFilter } from '../../ldap-client/config.ts';
 
 /** The placeholder in `userFilter` replaced by the account name, escaped per RFC 4515. */
 export const ACCOUNT_PLACEHOLDER = '{account}';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { inspect } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Change, Client, Attribute } from 'ldapts';
-import { withSecretContext } from '../../config/secret-ref.ts';
+import { withSecretContext } from '../../fields/secret-ref.ts';
 import { InvalidInputError, TransientError } from '../../core/errors.ts';
 import { createLogger, silentLogger, type Logger } from '../../log/logger.ts';
 import { startSlapd, type Slapd } from '../../../test/support/slapd.ts';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../core/errors.ts';
-import { durationSchema, formatDuration } from '../../config/duration.ts';
+import { durationSchema, formatDuration } from '../../fields/duration.ts';
 import { agentConfigPath } from '../../agent/config.ts';
 import { openAgentData, type AgentData } from '../../agent/data.ts';
 import { createConnection } from 'node:net';

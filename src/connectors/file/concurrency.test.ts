@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { isPwsyncError } from '../../core/errors.ts';
 import { dialectByte } from './csv.ts';
 import { FileConnector } from './index.ts';
-import { csvConnector, setTo, strays, tempDir, verifies, CHEAP_HASH, type TempDir } from './test-support.ts';
+import { csvConnector, setTo, strays, tempDir, verifies, CHEAP_HASH, type TempDir } from '../../../test/support/connectors/file.ts';
 import { hashSpecSchema } from '../../crypto/hash/spec.ts';
 
 let tmp: TempDir;
@@ -61,7 +61,7 @@ void describe('concurrent writers', () => {
     const second = range('b', 25);
     const interleaved = first.flatMap((a, i) => [a, second[i] ?? '']);
     const { connector } = await csvConnector(tmp.dir, 'two.csv', csvOf(interleaved));
-    const script = fileURLToPath(new URL('./test-support-writer.ts', import.meta.url));
+    const script = fileURLToPath(new URL('../../../test/support/connectors/file-writer.ts', import.meta.url));
     const children = [
       ['one', first],
       ['two', second],

@@ -1,5 +1,5 @@
 import { runConnectorConformance } from '../conformance.ts';
-import { csvConnector, tempDir } from './test-support.ts';
+import { csvConnector, tempDir } from '../../../test/support/connectors/file.ts';
 
 runConnectorConformance('file (csv)', async () => {
   const tmp = await tempDir();

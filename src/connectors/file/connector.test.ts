@@ -8,7 +8,7 @@ import { Secret } from '../../core/secret.ts';
 import { replaceFileAtomically } from './atomic.ts';
 import { CsvScanner, fieldSpan, fieldValue, type CsvDialect, type RawRecord } from './csv.ts';
 import { createFileConnector, type FileConnector } from './index.ts';
-import { bigCsv, csvConnector, fileSystem, setTo, strays, tempDir, verifies, type CsvSystemOptions, type TempDir } from './test-support.ts';
+import { bigCsv, csvConnector, fileSystem, setTo, strays, tempDir, verifies, type CsvSystemOptions, type TempDir } from '../../../test/support/connectors/file.ts';
 import { EVENT } from '../../core/events.ts';
 
 let tmp: TempDir;

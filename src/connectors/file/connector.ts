@@ -42,7 +42,8 @@ interface FieldWrite {
   readonly field: Buffer;
 }
 
-const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'setPassword', 'verifyPassword']);
+/** What every file connector declares. */
+export const FILE_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'setPassword', 'verifyPassword']);
 
 /**
  * A delimited text file as a connected system: one row per account, one column the anchor, one
@@ -56,7 +57,7 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'se
  */
 export class FileConnector implements Connector, AccountImport, PasswordSet, PasswordVerify {
   readonly kind = 'file';
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = FILE_CAPABILITIES;
   readonly #o: FileConnectorOptions;
   #index: TableIndex | undefined;
   /** Counts changes of `#index` (see `#install`). */

@@ -1,34 +1,31 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { systemSchema } from '../../config/schema.ts';
-import { withSecretContext } from '../../config/secret-ref.ts';
+import { withSecretContext } from '../../fields/secret-ref.ts';
 import { Secret } from '../../core/secret.ts';
-import { DEFAULT_FILTERS } from './config.ts';
+import { DEFAULT_FILTERS, ldapConfigSchema } from './config.ts';
 
 const BIND_PW = 'not-a-real-password';
 const PIN = `sha256/${'A'.repeat(43)}=`;
 
 const LDAP = { url: 'ldaps://dc1.example.org', bindDn: 'cn=pwsync,ou=services,dc=example,dc=org', bindPassword: '${LDAP_PW}', baseDns: ['ou=people,dc=example,dc=org'] };
 
+/** The `ldap:` block alone, as the configuration's schema validates it under a system's `ldap` key. */
 function parse(ldap: Record<string, unknown>) {
   const created: Secret[] = [];
-  return withSecretContext({ env: { LDAP_PW: BIND_PW }, baseDir: '/', created }, () =>
-    systemSchema.safeParse({ name: 'directory', connector: 'ldap', ldap: { ...LDAP, ...ldap }, import: { anchor: 'entryUUID' } }),
-  );
+  return withSecretContext({ env: { LDAP_PW: BIND_PW }, baseDir: '/', created }, () => ldapConfigSchema.safeParse({ ...LDAP, ...ldap }));
 }
 
 function ldapOf(ldap: Record<string, unknown>) {
   const result = parse(ldap);
   if (!result.success) assert.fail(`refused: ${JSON.stringify(result.error.issues)}`);
-  if (result.data.connector !== 'ldap') assert.fail('not an ldap system');
-  return result.data.ldap;
+  return result.data;
 }
 
-/** The paths of the issues, dotted. */
+/** The paths of the issues, dotted, from the system (`ldap.…`). */
 function refused(ldap: Record<string, unknown>): string[] {
   const result = parse(ldap);
   if (result.success) assert.fail(`expected ${JSON.stringify(ldap)} to be refused`);
-  return result.error.issues.map((i) => i.path.join('.'));
+  return result.error.issues.map((i) => ['ldap', ...i.path].join('.'));
 }
 
 void describe('ldap connector configuration', () => {

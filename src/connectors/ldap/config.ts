@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { durationSchema } from '../../config/duration.ts';
-import { secretRef } from '../../config/secret-ref.ts';
-import { checkEndpoint, ldapFilter, ldapTls, ldapUrl, nonBlank } from '../../ldap-client/config.ts';
+import { durationSchema } from '../../fields/duration.ts';
+import { secretRef } from '../../fields/secret-ref.ts';
+import { nonBlank } from '../../fields/strings.ts';
+import { checkEndpoint, ldapFilter, ldapTls, ldapUrl } from '../../ldap-client/config.ts';
 
 /**
  * The directory servers the connector knows apart. `openldap` and `389ds` take the Password Modify

@@ -2,7 +2,7 @@ import { after, before } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { Secret } from '../../core/secret.ts';
 import { runConnectorConformance } from '../conformance.ts';
-import { HASH_POLICY_DN, startOpenLdapWorld, type OpenLdapWorld } from './test-support.ts';
+import { HASH_POLICY_DN, startOpenLdapWorld, type OpenLdapWorld } from '../../../test/support/connectors/ldap.ts';
 
 let world: OpenLdapWorld;
 before(async () => (world = await startOpenLdapWorld()));

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import { isPwsyncError } from '../../core/errors.ts';
 import { startSlapd } from '../../../test/support/slapd.ts';
-import { PEOPLE, setWith, startOpenLdapWorld, using, withSecret, type OpenLdapWorld } from './test-support.ts';
+import { PEOPLE, setWith, startOpenLdapWorld, using, withSecret, type OpenLdapWorld } from '../../../test/support/connectors/ldap.ts';
 import { EVENT } from '../../core/events.ts';
 
 let world: OpenLdapWorld;

@@ -43,6 +43,9 @@ const DN_REFILL_INTERVAL_MS = 10 * 60_000;
 const INVALID_CREDENTIALS = 49;
 const NO_SUCH_OBJECT = 32;
 
+/** What every ldap connector declares. */
+export const LDAP_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'setPassword', 'changePassword', 'verifyPassword']);
+
 /**
  * A directory over LDAPv3: OpenLDAP, 389 DS, Active Directory and Samba AD (`flavor: ad`).
  *
@@ -53,7 +56,7 @@ const NO_SUCH_OBJECT = 32;
  */
 export class LdapConnector implements Connector, PasswordSet, PasswordChange, PasswordVerify, DeltaImport {
   readonly kind = 'ldap';
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'setPassword', 'changePassword', 'verifyPassword']);
+  readonly capabilities = LDAP_CAPABILITIES;
   readonly #o: LdapConnectorOptions;
   readonly #endpoint: LdapEndpoint;
   readonly #dns: DnCache;

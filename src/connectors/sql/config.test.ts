@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { systemSchema } from '../../config/schema.ts';
-import { withSecretContext } from '../../config/secret-ref.ts';
+import { sqlConfigSchema } from './config.ts';
+import { withSecretContext } from '../../fields/secret-ref.ts';
 import type { Secret } from '../../core/secret.ts';
 
 const SQL = {
@@ -14,25 +14,23 @@ const SQL = {
   setPassword: { statement: 'UPDATE users SET password_hash = :hash WHERE id = :anchor' },
 };
 
-function parse(sql: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+/** The `sql:` block alone, as the configuration's schema validates it under a system's `sql` key. */
+function parse(sql: Record<string, unknown>) {
   const created: Secret[] = [];
-  return withSecretContext({ env: { DB_PW: 'not-a-real-password' }, baseDir: '/', created }, () =>
-    systemSchema.safeParse({ name: 'billing', connector: 'sql', sql: { ...SQL, ...sql }, import: { anchor: 'id' }, ...extra }),
-  );
+  return withSecretContext({ env: { DB_PW: 'not-a-real-password' }, baseDir: '/', created }, () => sqlConfigSchema.safeParse({ ...SQL, ...sql }));
 }
 
 function sqlOf(sql: Record<string, unknown>) {
   const result = parse(sql);
   if (!result.success) assert.fail(`refused: ${JSON.stringify(result.error.issues)}`);
-  if (result.data.connector !== 'sql') assert.fail('not an sql system');
-  return result.data.sql;
+  return result.data;
 }
 
-/** Each issue as `path: message`. */
+/** Each issue as `path: message`, the path from the system (`sql.…`). */
 function refused(sql: Record<string, unknown>): string[] {
   const result = parse(sql);
   if (result.success) assert.fail(`expected ${JSON.stringify(sql)} to be refused`);
-  return result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  return result.error.issues.map((i) => `${['sql', ...i.path].join('.')}: ${i.message}`);
 }
 
 void describe('sql connector configuration', () => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { durationSchema } from '../../config/duration.ts';
-import { secretRef } from '../../config/secret-ref.ts';
-import { nonBlank } from '../../ldap-client/config.ts';
+import { durationSchema } from '../../fields/duration.ts';
+import { secretRef } from '../../fields/secret-ref.ts';
+import { nonBlank } from '../../fields/strings.ts';
 import { compileNamed, StatementSyntaxError, type Dialect } from './named-params.ts';
 
 /** The databases the connector speaks to. `mariadb` covers MySQL too (the same protocol). */

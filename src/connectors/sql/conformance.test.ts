@@ -3,7 +3,7 @@ import { after, before } from 'node:test';
 import type { Secret } from '../../core/secret.ts';
 import { runConnectorConformance, type ConformanceFixture } from '../conformance.ts';
 import type { Dialect } from './named-params.ts';
-import { SET_PLAINTEXT, startSqlWorld, type SqlWorld } from './test-support.ts';
+import { SET_PLAINTEXT, startSqlWorld, type SqlWorld } from '../../../test/support/connectors/sql.ts';
 
 /** The connector conformance suite against each database, with the hash computed here and with the database hashing. */
 export function conformance(dialect: Dialect): void {

@@ -6,7 +6,7 @@ import { Secret } from '../../core/secret.ts';
 import { verifySecret } from '../../crypto/hash/index.ts';
 import type { AccountRecord, Watermark } from '../types.ts';
 import type { Dialect } from './named-params.ts';
-import { READ_ONLY_USER, SET_PLAINTEXT, startSqlWorld, type SqlWorld } from './test-support.ts';
+import { READ_ONLY_USER, SET_PLAINTEXT, startSqlWorld, type SqlWorld } from '../../../test/support/connectors/sql.ts';
 import { EVENT } from '../../core/events.ts';
 
 async function withSecret<T>(text: string, fn: (secret: Secret) => Promise<T>): Promise<T> {

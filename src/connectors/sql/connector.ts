@@ -50,6 +50,9 @@ function sqlTime(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 }
 
+/** What an sql connector may declare; each declares those its configuration allows. */
+export const SQL_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'setPassword', 'verifyPassword']);
+
 /**
  * An application database's accounts (`accounts: rows`: a users table, through the statements an
  * administrator configures) or the database's own login roles (`accounts: roles`), on PostgreSQL

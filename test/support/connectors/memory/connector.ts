@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { AccountNotFoundError, NotConfiguredError, PolicyError, TransientError, WatermarkError, type PwsyncError } from '../../core/errors.ts';
-import type { Anchor, Attributes, EpochMs } from '../../core/model.ts';
-import type { Secret } from '../../core/secret.ts';
-import type { AccountDelta, AccountRecord, ConnectionReport, Watermark } from '../types.ts';
+import { AccountNotFoundError, NotConfiguredError, PolicyError, TransientError, WatermarkError, type PwsyncError } from '../../../../src/core/errors.ts';
+import type { Anchor, Attributes, EpochMs } from '../../../../src/core/model.ts';
+import type { Secret } from '../../../../src/core/secret.ts';
+import type { AccountDelta, AccountRecord, ConnectionReport, Watermark } from '../../../../src/connectors/types.ts';
 
 /** What a scripted `setPassword` call does instead of its normal work; `ok` lets a call through. */
 export type MemoryFailure = 'transient' | 'notFound' | 'policy' | 'notConfigured' | 'ok';

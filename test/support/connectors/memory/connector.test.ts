@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isPwsyncError } from '../../core/errors.ts';
-import { Secret } from '../../core/secret.ts';
-import { runConnectorConformance } from '../conformance.ts';
-import { can, type AccountDelta, type Watermark } from '../types.ts';
+import { isPwsyncError } from '../../../../src/core/errors.ts';
+import { Secret } from '../../../../src/core/secret.ts';
+import { runConnectorConformance } from '../../../../src/connectors/conformance.ts';
+import { can, type AccountDelta, type Watermark } from '../../../../src/connectors/types.ts';
 import { createMemoryConnector, sha256Hex, type MemoryConnector } from './index.ts';
 
 const ACCOUNTS = { alice: { login: 'alice', mail: 'alice@example.test' }, bob: { login: 'bob' } };

@@ -1,6 +1,6 @@
-import type { Anchor, Attributes, EpochMs } from '../../core/model.ts';
-import type { Secret } from '../../core/secret.ts';
-import type { AccountImport, Capability, Connector, DeltaImport, PasswordSet, PasswordVerify, Watermark } from '../types.ts';
+import type { Anchor, Attributes, EpochMs } from '../../../../src/core/model.ts';
+import type { Secret } from '../../../../src/core/secret.ts';
+import type { AccountImport, Capability, Connector, DeltaImport, PasswordSet, PasswordVerify, Watermark } from '../../../../src/connectors/types.ts';
 import { MemoryState, type Delivery, type MemoryFailure } from './connector.ts';
 
 export { sha256Hex } from './connector.ts';

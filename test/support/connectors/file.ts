@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemSchema } from '../../config/schema.ts';
-import { Secret } from '../../core/secret.ts';
-import { createFileConnector, type FileConnector, type FileSystemConfig } from './index.ts';
+import { systemSchema } from '../../../src/config/schema.ts';
+import { Secret } from '../../../src/core/secret.ts';
+import { createFileConnector, type FileConnector, type FileSystemConfig } from '../../../src/connectors/file/index.ts';
 
 /** Helpers for the file connector's tests: temp directories, CSV files, cheap hashes. */
 

@@ -1,7 +1,7 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ConfigIssue, ProblemCode } from './problems.ts';
+import type { ConfigIssue, ProblemCode } from '../../src/config/problems.ts';
 
 /** A throwaway directory for configuration tests; `cleanup` removes it. */
 export interface TempDir {

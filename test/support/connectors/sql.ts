@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { systemSchema } from '../../config/schema.ts';
-import { withSecretContext } from '../../config/secret-ref.ts';
-import type { PrivateServer } from '../../../test/support/daemon.ts';
-import { startMariaDb } from '../../../test/support/mariadb.ts';
-import { startPostgres, type Postgres } from '../../../test/support/postgres.ts';
-import { createSqlConnector, type SqlConnector, type SqlSystemConfig } from './index.ts';
-import type { Dialect } from './named-params.ts';
+import { systemSchema } from '../../../src/config/schema.ts';
+import { withSecretContext } from '../../../src/fields/secret-ref.ts';
+import type { PrivateServer } from '../daemon.ts';
+import { startMariaDb } from '../mariadb.ts';
+import { startPostgres, type Postgres } from '../postgres.ts';
+import { createSqlConnector, type SqlConnector, type SqlSystemConfig } from '../../../src/connectors/sql/index.ts';
+import type { Dialect } from '../../../src/connectors/sql/named-params.ts';
 
 /*
  * An application database for the sql connector's tests and benchmarks, on a private server with

@@ -2,8 +2,21 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { Secret } from '../core/secret.ts';
-import { errnoText, type ProblemCode } from './problems.ts';
-import { WHOLE_ENV_REFERENCE, expandEnv } from './references.ts';
+import { WHOLE_ENV_REFERENCE, expandEnv } from './env.ts';
+import { errnoText } from './errno.ts';
+
+/**
+ * The codes a secret field reports (as the issue's `params.code`); the configuration's problem
+ * codes include them.
+ */
+export type SecretProblemCode =
+  | 'ENV_UNSET'
+  | 'BAD_REFERENCE'
+  | 'SECRET_INLINE'
+  | 'SECRET_EMPTY'
+  | 'SECRET_FILE_UNREADABLE'
+  | 'SECRET_FILE_MODE'
+  | 'SECRET_NO_CONTEXT';
 
 /** What resolving a secret reference needs; set by the loader around validation. */
 export interface SecretContext {
@@ -32,7 +45,7 @@ export function withSecretContext<T>(context: SecretContext, validate: () => T):
 /** A secret file larger than this is the wrong file. */
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
-type Issue = { readonly code: ProblemCode; readonly message: string };
+type Issue = { readonly code: SecretProblemCode; readonly message: string };
 
 /**
  * A secret field: a bind password, a database password. The value must be a reference, either

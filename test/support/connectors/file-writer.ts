@@ -5,8 +5,8 @@
  */
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { createFileConnector } from './index.ts';
-import { fileSystem, setTo } from './test-support.ts';
+import { createFileConnector } from '../../../src/connectors/file/index.ts';
+import { fileSystem, setTo } from './file.ts';
 
 const [dir, file, prefix, ...anchors] = process.argv.slice(2);
 if (dir === undefined || file === undefined || prefix === undefined) throw new Error('usage: DIR FILE PREFIX ANCHOR…');

@@ -1,13 +1,13 @@
 import { Client } from 'ldapts';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { systemSchema } from '../../config/schema.ts';
-import { withSecretContext } from '../../config/secret-ref.ts';
-import { Secret } from '../../core/secret.ts';
-import { escapeDnValue } from '../../ldap-client/escape.ts';
-import { ldapBinds } from '../../../test/support/daemon.ts';
-import { startSlapd, type Slapd } from '../../../test/support/slapd.ts';
-import { createLdapConnector, type LdapConnector, type LdapSystemConfig } from './index.ts';
+import { systemSchema } from '../../../src/config/schema.ts';
+import { withSecretContext } from '../../../src/fields/secret-ref.ts';
+import { Secret } from '../../../src/core/secret.ts';
+import { escapeDnValue } from '../../../src/ldap-client/escape.ts';
+import { ldapBinds } from '../daemon.ts';
+import { startSlapd, type Slapd } from '../slapd.ts';
+import { createLdapConnector, type LdapConnector, type LdapSystemConfig } from '../../../src/connectors/ldap/index.ts';
 
 /*
  * A private OpenLDAP for the ldap connector's tests: TLS, the ppolicy overlay (minimum length 8,

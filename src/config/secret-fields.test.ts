@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { Secret } from '../core/secret.ts';
-import { checkFile, secretRef, withSecretContext } from './index.ts';
-import { summary, tempDir, type TempDir } from './test-support.ts';
+import { secretRef, withSecretContext } from '../fields/secret-ref.ts';
+import { checkFile } from './index.ts';
+import { summary, tempDir, type TempDir } from '../../test/support/config.ts';
 
 /** A connector-like schema with secret fields, as ldap and sql will have. */
 const schema = z.strictObject({
