@@ -1,7 +1,12 @@
+// The composition root: the only place that wires concrete implementations together. Everything
+// below it (server, agent, sync, store, connectors, config, core) is handed what it needs and
+// imports nothing of this file; only the CLI (and tests and benchmarks) do. The server's intake
+// and the agent are loaded when their command starts them: a one-shot command needs neither an
+// HTTPS server nor the capture code.
 import { loadConfig, type Config } from './config/index.ts';
 import { createConnector, type ConnectorFactory } from './connectors/registry.ts';
-import { InvalidInputError } from './core/errors.ts';
 import { Keyring } from './crypto/keyring.ts';
+import { refuseLeakyDebugSwitches } from './log/debug-switches.ts';
 import { createLogger, type Logger } from './log/logger.ts';
 import { openSqliteStore } from './store/sqlite/index.ts';
 import { SqliteStoreThread } from './store/sqlite/thread/store-thread.ts';
@@ -10,6 +15,10 @@ import { ConnectorPool } from './sync/connector-pool.ts';
 import type { SyncContext } from './sync/context.ts';
 import { Workers } from './sync/workers.ts';
 import { lookupsFor } from './sync/lookups.ts';
+import { submitChanges } from './sync/submit-change.ts';
+import type { RunningAgent } from './agent/run.ts';
+import type { IntakeEngine } from './server/intake/notifications-route.ts';
+import { runServer, type RunningServer } from './server/run.ts';
 
 /** An opened pwsync: configuration, store, keyring and the engine's context. */
 export interface Runtime {
@@ -44,8 +53,9 @@ export interface RuntimeOptions {
 }
 
 /**
- * The only place that wires concrete implementations together. Opening refuses to run with a
- * debug switch known to print passwords.
+ * Opens the engine every command runs on: configuration, logger, keyring, store, connectors and,
+ * for the server, the delivery workers. Opening refuses to run with a debug switch known to print
+ * passwords.
  */
 export async function openRuntime(configFile: string, options: RuntimeOptions = {}): Promise<Runtime> {
   refuseLeakyDebugSwitches(process.env);
@@ -96,14 +106,33 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
 }
 
 /**
- * `NODE_DEBUG=ldapts` makes ldapts print modify and exop values: passwords. Node matches each
- * NODE_DEBUG entry as a case-insensitive pattern where `*` stands for anything, so `ldap*` or `*`
- * switch it on too.
+ * `pwsync server`: the engine with its workers and the store on its own thread, and the intake
+ * when `server.listen` is set, handed to the server, which opens them in order under its lock.
  */
-export function refuseLeakyDebugSwitches(env: NodeJS.ProcessEnv): void {
-  const entries = (env['NODE_DEBUG'] ?? '').split(/[\s,]+/).filter((s) => s !== '');
-  const leaky = entries.filter((d) => new RegExp(`^${d.replace(/[|\\{}()[\]^$+?.]/g, '\\$&').replaceAll('*', '.*')}$`, 'i').test('ldapts'));
-  if (leaky.length > 0) {
-    throw new InvalidInputError(`NODE_DEBUG=${leaky.join(',')} makes a library print passwords; unset it before starting pwsync`);
-  }
+export async function startServer(configFile: string): Promise<RunningServer<Runtime>> {
+  const { startConfiguredIntake } = await import('./server/intake/start.ts');
+  // Only the store's path, first: the server takes its lock before the store is opened.
+  const { storePath } = await loadConfig(configFile);
+  return runServer({
+    storePath,
+    open: () => openRuntime(configFile, { workers: true, storeThread: true }),
+    startIntake: (runtime) => {
+      const { ctx } = runtime;
+      const engine: IntakeEngine = {
+        submitChanges: (requests, owed) => submitChanges(ctx, requests, owed),
+        appendEvents: (events) => ctx.store.appendEvents(events),
+        now: ctx.now,
+      };
+      return startConfiguredIntake(runtime.config, engine, runtime.log);
+    },
+  });
+}
+
+/** `pwsync agent`: its configuration, logger and clock, handed to the agent, which opens its own parts. */
+export async function startAgent(configFile: string, options: { now?: () => number } = {}): Promise<RunningAgent> {
+  refuseLeakyDebugSwitches(process.env);
+  const [{ runAgent }, { loadAgentConfig }] = await Promise.all([import('./agent/run.ts'), import('./agent/config.ts')]);
+  const config = await loadAgentConfig(configFile);
+  const log = createLogger({ level: config.log.level, ...(config.log.file ? { destination: config.log.file } : {}) }).child({ component: 'agent' });
+  return runAgent({ configFile, config, log, now: options.now ?? Date.now });
 }

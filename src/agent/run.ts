@@ -1,12 +1,11 @@
 import { mkdir } from 'node:fs/promises';
-import { createLogger, type Logger } from '../log/logger.ts';
-import { refuseLeakyDebugSwitches } from '../main.ts';
+import type { Logger } from '../log/logger.ts';
 import { acquireProcessLock } from '../util/process-lock.ts';
 import { CaptureAcceptor } from './capture/accept.ts';
 import { listenCaptureHttp, type CaptureHttp } from './capture/http.ts';
 import { listenCaptureSocket, type CaptureSocket } from './capture/socket.ts';
 import { MissedChanges } from './capture/missed.ts';
-import { loadAgentConfig, type AgentConfig } from './config.ts';
+import type { AgentConfig } from './config.ts';
 import { QueueWriter, type AgentStore } from './queue/index.ts';
 import { agentLockPath, openAgentData } from './data.ts';
 import { SambaCapture } from './samba/capture.ts';
@@ -26,16 +25,22 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** What the composition root hands the agent: its configuration, where it was read from, a logger and a clock. */
+export interface AgentParts {
+  /** The configuration file (`pwsync agent …` commands open the same data through it). */
+  readonly configFile: string;
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
 /**
- * Starts the agent: checks its scope against the directory (a missing group stops it here), opens
+ * Runs the agent: checks its scope against the directory (a missing group stops it here), opens
  * the queue (one agent per data directory, enforced by a lock), listens for capture hooks and
  * delivers what is queued — including what an earlier run left — to its targets.
  */
-export async function startAgent(configFile: string, options: { now?: () => number } = {}): Promise<RunningAgent> {
-  refuseLeakyDebugSwitches(process.env);
-  const now = options.now ?? Date.now;
-  const config = await loadAgentConfig(configFile);
-  const log = createLogger({ level: config.log.level, ...(config.log.file ? { destination: config.log.file } : {}) }).child({ component: 'agent' });
+export async function runAgent(parts: AgentParts): Promise<RunningAgent> {
+  const { configFile, config, log, now } = parts;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
   // One agent per data directory; released by the kernel if this process dies (kill -9, a crash).

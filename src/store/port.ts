@@ -107,9 +107,10 @@ export interface Store {
 
   /**
    * For each lookup, the accounts it finds (by anchor, or by a declared lookup's key as
-   * `findAccountsByKey`), and when it finds exactly one linked account, that account's person: what
-   * the entry point needs to route a change, for a whole batch of changes in one call and one
-   * snapshot. Answers are in the lookups' order.
+   * `findAccountsByKey`; by anchor with `orKey`, by that key when no account has the anchor), and
+   * when it finds exactly one linked account, that account's person: what the entry point needs to
+   * route a change, for a whole batch of changes in one call and one snapshot. Answers are in the
+   * lookups' order.
    */
   lookupSources(lookups: readonly SourceLookup[]): Promise<readonly SourceFound[]>;
 
@@ -146,8 +147,10 @@ export interface Store {
    * records its id (see {@link Store.rememberNotification}); an id seen before makes that unit a
    * `replay` and writes nothing of it, while the others go on. Remembering the id and committing
    * the jobs are one unit, so a crash never leaves a remembered id without its jobs (the agent's
-   * retry would then be refused as a replay and the change lost). A unit without `change` writes
-   * only its events (a change that routes nowhere). Any other failure refuses the whole batch.
+   * retry would then be refused as a replay and the change lost); a replayed unit writes its
+   * `onReplay` events instead, so the refusal of a replay is recorded with the batch that met it.
+   * A unit without `change` writes only its events (a change that routes nowhere, or the refusals
+   * of the batch's other requests). Any other failure refuses the whole batch, its events included.
    */
   commitChanges(units: readonly CommitUnit[]): Promise<readonly CommitUnitResult[]>;
 
@@ -271,10 +274,21 @@ export interface JobTarget {
   readonly accountId: number;
 }
 
-/** One lookup of {@link Store.lookupSources}: an account of `system` by its anchor or by a key. */
+/**
+ * One lookup of {@link Store.lookupSources}: an account of `system` by its anchor, or by a key. A
+ * change that names its account both ways (an AD capture: objectGUID and sAMAccountName) is looked
+ * up by the anchor and `orKey` in one lookup, so that the fallback costs no round trip of its own.
+ */
 export type SourceLookup =
-  | { readonly system: SystemName; readonly anchor: Anchor }
-  | { readonly system: SystemName; readonly name: string; readonly mode: MatchMode; readonly key: string };
+  | { readonly system: SystemName; readonly anchor: Anchor; readonly orKey?: SourceKey }
+  | ({ readonly system: SystemName } & SourceKey);
+
+/** An account attribute's key under a declared lookup (see {@link Store.findAccountsByKey}). */
+export interface SourceKey {
+  readonly name: string;
+  readonly mode: MatchMode;
+  readonly key: string;
+}
 
 /** What one {@link SourceLookup} found. `person` only when exactly one account was found and it is linked. */
 export interface SourceFound {
@@ -300,6 +314,8 @@ export interface CommitUnit {
   readonly notification?: { readonly id: string; readonly at: EpochMs; readonly forgetBefore: EpochMs };
   readonly change?: { readonly change: Change; readonly secret: SealedSecret; readonly targets: readonly JobTarget[] };
   readonly events: readonly NewEvent[];
+  /** Written instead of the unit when its `notification` was seen before (the replay's refusal). */
+  readonly onReplay?: readonly NewEvent[];
 }
 
 export type CommitUnitResult = { readonly kind: 'committed'; readonly result: CommitResult } | { readonly kind: 'replay' };

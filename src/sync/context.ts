@@ -7,7 +7,7 @@ import type { ConnectorPool } from './connector-pool.ts';
 /** What the engine needs of the configuration (the loaded `Config` has more). */
 export type EngineConfig = Pick<RawConfig, 'systems' | 'server'>;
 
-/** Everything the path of a change needs, wired once in `main.ts`. */
+/** Everything the path of a change needs, wired once by the composition root. */
 export interface SyncContext {
   readonly config: EngineConfig;
   readonly store: Store;

@@ -3,7 +3,7 @@ import { InvalidInputError, isPwsyncError, ReplayError, UnknownAccountError, typ
 import { matchKey } from '../core/join.ts';
 import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } from '../core/model.ts';
 import type { Secret } from '../core/secret.ts';
-import type { AccountWithLink, CommitUnit, JobTarget, SourceFound, SourceLookup } from '../store/port.ts';
+import type { AccountWithLink, CommitUnit, JobTarget, SourceFound, SourceKey, SourceLookup } from '../store/port.ts';
 import { findSystem, systemByName } from '../config/index.ts';
 import type { SystemConfig } from '../config/schema.ts';
 import type { SyncContext } from './context.ts';
@@ -90,12 +90,27 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
 }
 
 /**
+ * What a caller owes the audit trail for a batch besides what the entry point writes itself. It is
+ * committed in the batch's one transaction: a refusal is recorded if and only if the batch is.
+ */
+export interface BatchEvents {
+  /** The caller's own refusals in this batch (the intake's stale or undecryptable notifications). */
+  readonly refused?: readonly NewEvent[];
+  /** The event a request refused as invalid input is recorded with (the intake's 7006); none without. */
+  readonly invalid?: (request: ChangeRequest, error: InvalidInputError) => NewEvent;
+}
+
+/**
  * Several changes committed in one store transaction (the intake's batches: one fsync for many
  * notifications), in order, so that a later change for the same account supersedes an earlier
  * one exactly as if they had come one by one. A request that is refused (unknown account, bad
  * input) is reported in its place and does not hold up the others; a store failure refuses all.
+ *
+ * Two store round trips at most, whatever the batch holds: one lookup of every source account,
+ * and one commit that carries every event the batch owes — the caller's `owed` refusals, unknown
+ * source accounts (7007), refused input, replays (7006) and the changes' own events.
  */
-export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[]): Promise<ChangeOutcome[]> {
+export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[], owed: BatchEvents = {}): Promise<ChangeOutcome[]> {
   const now = ctx.now();
   const checked = requests.map((request): Checked | PwsyncError => {
     try {
@@ -108,17 +123,8 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
   // The source accounts and their persons of the whole batch in one store call: a store on its own
   // thread (or across a network) answers one round trip, not two per change.
   const valid = checked.filter((c): c is Checked => !isPwsyncError(c));
-  const found = valid.length > 0 ? [...(await ctx.store.lookupSources(valid.map((c) => c.lookup)))] : [];
-  // Named by anchor and name, and the anchor found nothing: one more round trip, for those only.
-  const byName = valid.flatMap((c, i) => (c.fallback !== undefined && found[i]?.accounts.length === 0 ? [{ i, lookup: c.fallback }] : []));
-  if (byName.length > 0) {
-    const again = await ctx.store.lookupSources(byName.map((b) => b.lookup));
-    byName.forEach((b, j) => {
-      const result = again[j];
-      if (result !== undefined) found[b.i] = result;
-    });
-  }
-  const refusals: NewEvent[] = [];
+  const found = valid.length > 0 ? await ctx.store.lookupSources(valid.map((c) => c.lookup)) : [];
+  const refusals: NewEvent[] = [...(owed.refused ?? [])];
   let nextFound = 0;
   const plans = checked.map((c): Plan | PwsyncError => {
     if (isPwsyncError(c)) return c;
@@ -131,21 +137,24 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
       return e;
     }
   });
-  if (refusals.length > 0) await ctx.store.appendEvents(refusals);
+  const { invalid } = owed;
+  const invalidEvents = invalid === undefined ? [] : plans.flatMap((p, i) => (p instanceof InvalidInputError && requests[i] !== undefined ? [invalid(requests[i], p)] : []));
+
+  // Refusals first and refused input last, as when each had a write of its own; a replay's 7006
+  // rides in its unit, written only if the store finds the id seen before.
   const planned = plans.filter((p): p is Plan => !isPwsyncError(p));
-  const results = planned.length > 0 ? await ctx.store.commitChanges(planned.map((p) => p.unit)) : [];
+  const head: CommitUnit[] = refusals.length > 0 ? [{ events: refusals }] : [];
+  const tail: CommitUnit[] = invalidEvents.length > 0 ? [{ events: invalidEvents }] : [];
+  const units = [...head, ...planned.map((p) => p.unit), ...tail];
+  const committed = units.length > 0 ? await ctx.store.commitChanges(units) : [];
   if (planned.some((p) => p.targets.length > 0)) ctx.wake();
 
-  const replays: NewEvent[] = [];
-  let next = 0;
-  const outcomes = plans.map((p): ChangeOutcome => {
+  let next = head.length;
+  return plans.map((p): ChangeOutcome => {
     if (isPwsyncError(p)) return { kind: 'rejected', error: p };
-    const result = results[next++];
+    const result = committed[next++];
     if (result === undefined) throw new Error('the store answered fewer units than it was given');
-    if (result.kind === 'replay') {
-      replays.push({ code: EVENT.CHANGE_REJECTED, system: p.source, anchor: p.sourceAnchor, changeId: p.changeId, message: `notification ${p.changeId} was already received (replay refused)` });
-      return { kind: 'replay', changeId: p.changeId };
-    }
+    if (result.kind === 'replay') return { kind: 'replay', changeId: p.changeId };
     const byAccount = new Map(p.targets.map((t) => [t.accountId, t]));
     const described = (id: number) => {
       const t = byAccount.get(id);
@@ -159,17 +168,14 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
       receipt: { changeId: p.changeId, personId: p.personId, sourceAnchor: p.sourceAnchor, jobs, outOfDate, notEnabled: p.notEnabled, superseded: result.result.superseded },
     };
   });
-  if (replays.length > 0) await ctx.store.appendEvents(replays);
-  return outcomes;
 }
 
 /** A request whose form is valid, with the store lookup that finds its source account. */
 interface Checked {
   readonly request: ChangeRequest;
   readonly source: SystemConfig;
+  /** By anchor, by name, or by anchor and then by name when no account has the anchor. */
   readonly lookup: SourceLookup;
-  /** By name, when `lookup` (by anchor) finds no account. */
-  readonly fallback?: SourceLookup;
   /** How the account was named, for messages. */
   readonly described: string;
 }
@@ -186,16 +192,16 @@ function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked 
   const ref = request.account;
   const attribute = source.source.accountAttribute;
   const mode = source.source.match;
-  const byName = (name: string): SourceLookup => ({ system: source.name, name: attribute, mode, key: matchKey(name, mode) });
-  if (ref.anchor === undefined) return { request, source, lookup: byName(ref.name), described: `${attribute} "${ref.name}"` };
+  const byName = (name: string): SourceKey => ({ name: attribute, mode, key: matchKey(name, mode) });
+  if (ref.anchor === undefined) return { request, source, lookup: { system: source.name, ...byName(ref.name) }, described: `${attribute} "${ref.name}"` };
   const lookup = { system: source.name, anchor: ref.anchor };
   if (ref.name === undefined) return { request, source, lookup, described: `anchor "${ref.anchor}"` };
-  return { request, source, lookup, fallback: byName(ref.name), described: `anchor "${ref.anchor}" or ${attribute} "${ref.name}"` };
+  return { request, source, lookup: { ...lookup, orKey: byName(ref.name) }, described: `anchor "${ref.anchor}" or ${attribute} "${ref.name}"` };
 }
 
 /**
  * Routes one checked request with what the store found for it. Writes nothing: the refusal events
- * it owes go to `refusals`, which the caller appends.
+ * it owes go to `refusals`, which the caller commits with the batch.
  */
 function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: EpochMs, refusals: NewEvent[]): Plan {
   const { request, source } = checked;
@@ -208,9 +214,13 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
   // Ids are kept a little longer than the window: a replay must meet its id, or be stale.
   const notification = request.notificationId === undefined ? undefined : { id: changeId, at: now, forgetBefore: now - window - MAX_CLOCK_SKEW_MS };
   const account = sourceAccount(source, checked.described, found, refusals);
+  const remembered: Pick<CommitUnit, 'notification' | 'onReplay'> =
+    notification === undefined
+      ? {}
+      : { notification, onReplay: [{ code: EVENT.CHANGE_REJECTED, system: source.name, anchor: account.anchor, changeId, message: `notification ${changeId} was already received (replay refused)` }] };
   const log = { changeId, source: source.name, anchor: account.anchor, personId: account.personId, origin: request.origin, actor: request.actor };
   const nowhere = (personId: PersonId, message: string, events: NewEvent[] = []): Plan => ({
-    unit: { ...(notification ? { notification } : {}), events: [...events, { code: EVENT.NO_TARGETS, system: source.name, anchor: account.anchor, ...(personId ? { personId } : {}), changeId, message }] },
+    unit: { ...remembered, events: [...events, { code: EVENT.NO_TARGETS, system: source.name, anchor: account.anchor, ...(personId ? { personId } : {}), changeId, message }] },
     changeId,
     source: source.name,
     personId,
@@ -261,7 +271,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
   };
   const secret = ctx.keyring.seal(request.secret, changeId);
   return {
-    unit: { ...(notification ? { notification } : {}), change: { change, secret, targets }, events },
+    unit: { ...remembered, change: { change, secret, targets }, events },
     changeId,
     source: source.name,
     personId: person.id,

@@ -6,7 +6,8 @@ import { Sender } from '../../src/agent/sender.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { startServer, type RunningServer } from '../../src/server/run.ts';
+import { startServer } from '../../src/main.ts';
+import type { RunningServer } from '../../src/server/run.ts';
 import { createAgentWorld, eventually, freePort, type AgentWorld } from '../support/agent-world.ts';
 import { EVENT } from '../../src/core/events.ts';
 

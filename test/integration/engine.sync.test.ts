@@ -5,7 +5,8 @@ import { Secret } from '../../src/core/secret.ts';
 import { EVENT, type EventCode } from '../../src/core/events.ts';
 import { sha256Hex } from '../support/connectors/memory/index.ts';
 import { importSystem } from '../../src/sync/importer.ts';
-import { submitChange, type ChangeRequest } from '../../src/sync/submit-change.ts';
+import { submitChange, submitChanges, type ChangeRequest } from '../../src/sync/submit-change.ts';
+import type { Store } from '../../src/store/port.ts';
 import { eventually, startEngine, type Engine, type TestSystem } from '../support/engine.ts';
 
 const PEOPLE = {
@@ -190,6 +191,73 @@ describe('the path of a change', () => {
       await submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' }));
       await assert.rejects(submitChange(engine.ctx, change('alice', 'pw-1234567', engine.clock.now(), { notificationId: 'n-1' })), { code: 'ERR_REPLAY' });
       assert.ok((await codes(engine)).includes(EVENT.CHANGE_REJECTED));
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('a batch and the store', () => {
+  /** The store with every call it is asked counted by name: one call is one round trip to its thread. */
+  function counted(store: Store): { store: Store; calls: string[] } {
+    const calls: string[] = [];
+    const proxy = new Proxy(store, {
+      get(target, name, receiver) {
+        const value: unknown = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push(String(name));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return { store: proxy, calls };
+  }
+
+  test('costs one lookup and one commit, with every event it owes in that commit', async () => {
+    const engine = await imported();
+    try {
+      const now = engine.clock.now();
+      await submitChange(engine.ctx, change('bob', 'pw-first-1234', now - 10, { notificationId: 'n-seen' }));
+      const before = (await engine.store.listEvents({ limit: 1000 })).length;
+      const { store, calls } = counted(engine.store);
+      const stale = { code: EVENT.CHANGE_REJECTED, system: 'hr', changeId: 'n-stale', message: 'the caller refused it (stale)' };
+      const outcomes = await submitChanges(
+        { ...engine.ctx, store },
+        [
+          change('alice', 'pw-alice-1234', now, { notificationId: 'n-alice' }),
+          change('mallory', 'pw-nobody-1234', now, { notificationId: 'n-mallory' }),
+          change('zoe', 'pw-zoe-1234', now, { account: { anchor: 'objectGUID-not-imported', name: 'zoe' }, notificationId: 'n-zoe' }),
+          change('bob', 'pw-first-1234', now - 10, { notificationId: 'n-seen' }),
+          change('alice', '', now, { notificationId: 'n-empty' }),
+        ],
+        { refused: [stale], invalid: (r, e) => ({ code: EVENT.CHANGE_REJECTED, system: r.sourceSystem, changeId: r.notificationId ?? '', message: `refused (invalid): ${e.message}` }) },
+      );
+      assert.deepEqual(outcomes.map((o) => o.kind), ['accepted', 'rejected', 'accepted', 'replay', 'rejected']);
+      assert.deepEqual(calls, ['lookupSources', 'commitChanges']);
+      const written = (await engine.store.listEvents({ limit: 1000 })).slice(before);
+      const refusals = written.filter((e) => e.code !== EVENT.CHANGE_ACCEPTED).map((e) => [e.code, e.changeId]);
+      assert.deepEqual(refusals, [
+        [EVENT.CHANGE_REJECTED, 'n-stale'],
+        [EVENT.UNKNOWN_SOURCE_ACCOUNT, null],
+        [EVENT.CHANGE_REJECTED, 'n-seen'],
+        [EVENT.CHANGE_REJECTED, 'n-empty'],
+      ]);
+      assert.deepEqual(written.filter((e) => e.code === EVENT.CHANGE_ACCEPTED).map((e) => e.changeId), ['n-alice', 'n-zoe']);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a batch refused entirely before the store still records the caller\'s refusals, in one commit', async () => {
+    const engine = await imported();
+    try {
+      const { store, calls } = counted(engine.store);
+      const stale = { code: EVENT.CHANGE_REJECTED, system: 'hr', changeId: 'n-stale', message: 'stale' };
+      assert.deepEqual(await submitChanges({ ...engine.ctx, store }, [], { refused: [stale] }), []);
+      assert.deepEqual(await submitChanges({ ...engine.ctx, store }, []), []);
+      assert.deepEqual(calls, ['commitChanges'], 'nothing owed, nothing asked');
+      assert.deepEqual((await engine.store.listEvents({ codes: [EVENT.CHANGE_REJECTED], limit: 10 })).map((e) => e.changeId), ['n-stale']);
     } finally {
       await engine.close();
     }

@@ -8,6 +8,7 @@ import { createConnection } from 'node:net';
 import type { Target } from '../../agent/queue/index.ts';
 import { iso, printJson, printTable } from '../output.ts';
 import { registerAgentPam } from './agent-pam.ts';
+import { startAgent } from '../../main.ts';
 
 /** `pwsync agent …`: the reference's PCNS service and its pcnscfg. */
 export function registerAgent(program: Command): void {
@@ -20,8 +21,6 @@ export function registerAgent(program: Command): void {
     .command('run', { isDefault: true })
     .description('run the agent until stopped (SIGINT/SIGTERM); the default of "pwsync agent"')
     .action(async () => {
-      // Loaded here: the capture, delivery and directory code is not needed by the other commands.
-      const { startAgent } = await import('../../agent/run.ts');
       const running = await startAgent(configFile());
       console.log(`agent listening on ${running.socketPath}${running.httpUrl ? ` and ${running.httpUrl}` : ''}`);
       await new Promise<void>((done) => {

@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { importSystem } from '../../sync/importer.ts';
+import { startServer } from '../../main.ts';
 import { withRuntime } from '../runtime.ts';
 import { writeDemo } from '../demo-files.ts';
 import { initDataDirectory } from '../setup.ts';
@@ -23,7 +24,6 @@ export function registerDemo(program: Command): void {
           console.log(`imported ${system.name}: ${r.read} accounts, ${r.projected} projected, ${r.joined} joined, ${r.unmatched} unmatched`);
         }
       });
-      const { startServer } = await import('../../server/run.ts');
       const server = await startServer(file);
       const rel = relative(process.cwd(), file) || file;
       const dir = relative(process.cwd(), init.config.baseDir) || '.';

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { startServer } from '../../main.ts';
 import type { RunningServer } from '../../server/run.ts';
 import { configPath } from '../options.ts';
 
@@ -7,8 +8,6 @@ export function registerServer(program: Command): void {
     .command('server')
     .description('run the sync server: deliver queued changes to every target until stopped (SIGINT/SIGTERM)')
     .action(async () => {
-      // Loaded here: the intake (an HTTPS server) is not needed by the other commands.
-      const { startServer } = await import('../../server/run.ts');
       const server = await startServer(configPath(program.opts<{ config?: string }>().config));
       console.log(server.intake ? `server running; intake listening on ${server.intake.url}` : 'server running (no intake: server.listen is not set)');
       await untilSignal(server);

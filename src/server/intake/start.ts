@@ -1,21 +1,25 @@
 import { readFile } from 'node:fs/promises';
+import type { Config } from '../../config/index.ts';
 import { ConfigError } from '../../core/errors.ts';
+import type { Logger } from '../../log/logger.ts';
 import { loadJwePrivateKey } from '../../pki/jwe-key.ts';
 import { readPrivateFile } from '../../pki/files.ts';
-import type { Runtime } from '../../main.ts';
 import { loadAgentRegistry } from './agents.ts';
 import { startIntake, type RunningIntake } from './intake.ts';
+import type { IntakeEngine } from './notifications-route.ts';
+
+/** What the intake reads of the server's configuration. */
+export type IntakeConfig = Pick<Config, 'server' | 'pki' | 'agents' | 'systems'>;
 
 /**
- * Starts the intake of a runtime whose configuration sets `server.listen`: reads the TLS files,
- * the JWE key and the registered agents' certificates first, so that anything missing stops the
- * server at start with the file named and the command that makes it.
+ * Starts the intake when the configuration sets `server.listen`: reads the TLS files, the JWE key
+ * and the registered agents' certificates first, so that anything missing stops the server at
+ * start with the file named and the command that makes it.
  */
-export async function startConfiguredIntake(runtime: Runtime): Promise<RunningIntake | undefined> {
-  const { config } = runtime;
+export async function startConfiguredIntake(config: IntakeConfig, engine: IntakeEngine, log: Logger): Promise<RunningIntake | undefined> {
   const listen = config.server.listen;
   if (listen === undefined) {
-    runtime.log.info('server.listen is not set: the notification intake is off');
+    log.info('server.listen is not set: the notification intake is off');
     return undefined;
   }
   const hint = 'create them with "pwsync pki init", or set server.tls and server.intake.jweKey to your own';
@@ -30,12 +34,12 @@ export async function startConfiguredIntake(runtime: Runtime): Promise<RunningIn
   // Checked like every private key of ours: not readable by group or others.
   const key = Buffer.from(await readPrivateFile(config.pki.key, 'server TLS private key'));
   const jwe = await loadJwePrivateKey(config.pki.jweKey);
-  const { registry: agents, warnings } = await loadAgentRegistry(config, runtime.ctx.now());
-  for (const warning of warnings) runtime.log.error({ warning }, 'agent certificate not usable');
+  const { registry: agents, warnings } = await loadAgentRegistry(config, engine.now());
+  for (const warning of warnings) log.error({ warning }, 'agent certificate not usable');
   try {
     return await startIntake({
-      ctx: runtime.ctx,
-      log: runtime.log.child({ component: 'intake' }),
+      engine,
+      log: log.child({ component: 'intake' }),
       listen,
       tls: { cert, key, clientCa },
       jwe,

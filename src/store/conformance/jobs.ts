@@ -65,17 +65,47 @@ export function jobTests(open: OpenStore): void {
         assert.deepEqual((await store.commitChanges([{ notification: notification('n2'), events: [] }])).map((r) => r.kind), ['replay']);
       }));
 
+    test('commitChanges writes a replayed unit\'s onReplay events and nothing else of it, and a unit of events alone in its place', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        const notification = { id: 'n1', at: 500, forgetBefore: 0 };
+        const replayed = { code: EVENT.CHANGE_REJECTED, system: 'corp', anchor: 'corp-1', changeId: 'n1', message: 'replay refused' };
+        const first = await store.commitChanges([
+          { events: [{ code: EVENT.UNKNOWN_SOURCE_ACCOUNT, system: 'corp', message: 'no such account' }] },
+          { notification, change: { change: change('n1', w.personId, 1000), secret: sealed('n1'), targets: [{ accountId: w.apps.id }] }, events: [{ code: EVENT.CHANGE_ACCEPTED, message: 'one' }], onReplay: [replayed] },
+          { events: [{ code: EVENT.CHANGE_REJECTED, system: 'corp', message: 'invalid input' }] },
+        ]);
+        assert.deepEqual(first.map((r) => r.kind), ['committed', 'committed', 'committed']);
+        assert.deepEqual(first[0], { kind: 'committed', result: { jobs: [], outOfDate: [], superseded: [] } }, 'a unit of events alone makes no job');
+        const codes = async () => (await store.listEvents({ limit: 20 })).map((e) => [e.code, e.message]);
+        assert.deepEqual(await codes(), [[EVENT.UNKNOWN_SOURCE_ACCOUNT, 'no such account'], [EVENT.CHANGE_ACCEPTED, 'one'], [EVENT.CHANGE_REJECTED, 'invalid input']], 'in the order of the units; no onReplay event for a unit committed');
+
+        const again = await store.commitChanges([
+          { notification, change: { change: change('n1-again', w.personId, 2000), secret: sealed('n1-again'), targets: [{ accountId: w.mail.id }] }, events: [{ code: EVENT.CHANGE_ACCEPTED, message: 'again' }], onReplay: [replayed] },
+          { notification: { id: 'n2', at: 500, forgetBefore: 0 }, events: [{ code: EVENT.NO_TARGETS, message: 'nowhere' }], onReplay: [{ ...replayed, changeId: 'n2' }] },
+        ]);
+        assert.deepEqual(again.map((r) => r.kind), ['replay', 'committed']);
+        const written = (await store.listEvents({ limit: 20 })).slice(3);
+        assert.deepEqual(written.map((e) => [e.code, e.message]), [[EVENT.CHANGE_REJECTED, 'replay refused'], [EVENT.NO_TARGETS, 'nowhere']], 'the replay\'s own event instead of its unit');
+        const refusal = one(written.filter((e) => e.code === EVENT.CHANGE_REJECTED));
+        assert.deepEqual([refusal.system, refusal.anchor, refusal.changeId], ['corp', 'corp-1', 'n1']);
+        assert.equal((await store.listJobs({ changeId: 'n1-again', limit: 10 })).length, 0);
+        assert.deepEqual(await secretIds(store), ['n1']);
+      }));
+
     test('commitChanges is atomic as a batch: one bad unit writes nothing of the others, not even their notification ids', () =>
       withStore(open, async (store) => {
         const w = await world(store);
         await rejectsWithCode(
           store.commitChanges([
-            { notification: { id: 'n1', at: 1, forgetBefore: 0 }, change: { change: change('c1', w.personId, 1000), secret: sealed('c1'), targets: [{ accountId: w.apps.id }] }, events: [] },
+            { events: [{ code: EVENT.UNKNOWN_SOURCE_ACCOUNT, system: 'corp', message: 'a refusal of the batch' }] },
+            { notification: { id: 'n1', at: 1, forgetBefore: 0 }, change: { change: change('c1', w.personId, 1000), secret: sealed('c1'), targets: [{ accountId: w.apps.id }] }, events: [{ code: EVENT.CHANGE_ACCEPTED, message: 'one' }] },
             { notification: { id: 'n2', at: 1, forgetBefore: 0 }, change: { change: change('c2', w.personId, 1000), secret: sealed('c2'), targets: [{ accountId: 999_999 }] }, events: [] },
           ]),
           'ERR_INVALID_INPUT',
         );
         assert.deepEqual(await store.listJobs({ limit: 10 }), []);
+        assert.deepEqual(await store.listEvents({ limit: 10 }), [], 'not even the events of the batch');
         assert.deepEqual(await store.sealedSecrets(), []);
         assert.equal(await store.rememberNotification('n1', 2, 0), true, 'n1 was not remembered');
       }));

@@ -31,6 +31,24 @@ export function personTests(open: OpenStore): void {
         assert.deepEqual(await store.lookupSources([]), []);
       }));
 
+    test('lookupSources by anchor with orKey: the key only when no account has the anchor', () =>
+      withStore(open, async (store) => {
+        const w = await world(store, 1);
+        await world(store, 2);
+        const user2 = { name: 'login', mode: 'caseInsensitive', key: matchKey('USER2', 'caseInsensitive') } as const;
+        const found = await store.lookupSources([
+          { system: 'corp', anchor: 'corp-1', orKey: user2 },
+          { system: 'corp', anchor: 'objectGUID-not-imported', orKey: user2 },
+          { system: 'corp', anchor: 'nobody', orKey: { ...user2, key: matchKey('nobody', 'caseInsensitive') } },
+        ]);
+        assert.deepEqual(found.map((f) => [f.accounts.map((a) => a.anchor), f.person?.id ?? null]), [
+          [['corp-1'], w.personId],
+          [['corp-2'], found[1]?.accounts[0]?.personId ?? 'missing'],
+          [[], null],
+        ]);
+        assert.notEqual(found[1]?.person?.id, undefined, 'the person of the account found by the key');
+      }));
+
     test('applyLinks projects a person with the account attributes and joins others to it', () =>
       withStore(open, async (store) => {
         const [src, joined] = await store.upsertAccounts('corp', 'r', [

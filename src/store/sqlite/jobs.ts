@@ -40,7 +40,10 @@ export function commitChanges(ctx: Ctx, units: readonly CommitUnit[]): CommitUni
       // the unit's own writes must still be all or nothing within the batch.
       return ctx.sql.write(() => {
         const n = unit.notification;
-        if (n !== undefined && !rememberNotification(ctx, n.id, n.at, n.forgetBefore)) return { kind: 'replay' };
+        if (n !== undefined && !rememberNotification(ctx, n.id, n.at, n.forgetBefore)) {
+          for (const event of unit.onReplay ?? []) insertEvent(ctx, event);
+          return { kind: 'replay' };
+        }
         if (unit.change === undefined) {
           for (const event of unit.events) insertEvent(ctx, event);
           return { kind: 'committed', result: { jobs: [], outOfDate: [], superseded: [] } };

@@ -4,7 +4,7 @@ import {
 } from '../../core/model.ts';
 import type {
   AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome, JobTarget, LinkDecision,
-  Lookup, PersonView, SourceFound, SourceLookup, Store, StoreCounts,
+  Lookup, PersonView, SourceFound, SourceKey, SourceLookup, Store, StoreCounts,
 } from '../port.ts';
 import type { Ctx } from '../../sqlite/context.ts';
 import type { Sqlite } from '../../sqlite/db.ts';
@@ -111,7 +111,9 @@ export class SqliteStore implements Store {
     return this.#run(() =>
       this.#sql.read(() =>
         lookups.map((l): SourceFound => {
-          const found = 'anchor' in l ? [accounts.getAccount(this.#ctx, l.system, l.anchor)].filter((a) => a !== undefined) : accounts.findAccountsByKey(this.#ctx, l.system, l.name, l.mode, l.key);
+          const byKey = (k: SourceKey) => accounts.findAccountsByKey(this.#ctx, l.system, k.name, k.mode, k.key);
+          let found = 'anchor' in l ? [accounts.getAccount(this.#ctx, l.system, l.anchor)].filter((a) => a !== undefined) : byKey(l);
+          if (found.length === 0 && 'anchor' in l && l.orKey !== undefined) found = byKey(l.orKey);
           const [only] = found;
           const person = found.length === 1 && only !== undefined && only.personId !== null ? persons.getPerson(this.#ctx, only.personId) : undefined;
           return person === undefined ? { accounts: found } : { accounts: found, person };

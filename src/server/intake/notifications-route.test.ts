@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { InvalidInputError, UnknownAccountError } from '../../core/errors.ts';
+import { EVENT } from '../../core/events.ts';
+import type { NewEvent } from '../../core/model.ts';
+import { encryptCompact } from '../../crypto/jwe.ts';
+import { silentLogger } from '../../log/logger.ts';
+import { JWE_BINDING, type Notification } from '../../protocol/notifications.ts';
+import type { BatchEvents, ChangeOutcome, ChangeRequest } from '../../sync/submit-change.ts';
+import { NotificationsRoute, type IntakeEngine } from './notifications-route.ts';
+
+const NOW = Date.UTC(2026, 0, 5, 12, 0, 0);
+const HOUR = 3_600_000;
+const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const agent = { name: 'dc1', sources: new Set(['directory']) };
+
+function notification(account: string, options: { capturedAt?: number; password?: string } = {}): Notification {
+  const id = randomUUID();
+  const password = encryptCompact(Buffer.from(options.password ?? `pw-${account}-1234`), { kid: 'k1', key: keys.publicKey }, { [JWE_BINDING.id]: id, [JWE_BINDING.source]: 'directory', [JWE_BINDING.account]: account });
+  return { id, source: 'directory', account, changedAt: NOW - 1000, capturedAt: options.capturedAt ?? NOW, password };
+}
+
+/** An engine that answers each request by its account's name and remembers what it was given. */
+function fakeEngine(): IntakeEngine & { batches: { requests: ChangeRequest[]; owed: BatchEvents; passwords: string[] }[]; appended: NewEvent[] } {
+  const batches: { requests: ChangeRequest[]; owed: BatchEvents; passwords: string[] }[] = [];
+  const appended: NewEvent[] = [];
+  return {
+    batches,
+    appended,
+    now: () => NOW,
+    appendEvents: (events) => {
+      appended.push(...events);
+      return Promise.resolve();
+    },
+    submitChanges: (requests, owed) => {
+      batches.push({ requests: [...requests], owed, passwords: requests.map((r) => r.secret.useSync((b) => b.toString('utf8'))) });
+      return Promise.resolve(
+        requests.map((r): ChangeOutcome => {
+          const name = r.account.name ?? '';
+          if (name === 'seen') return { kind: 'replay', changeId: r.notificationId ?? '' };
+          if (name === 'nobody') return { kind: 'rejected', error: new UnknownAccountError('no account with login "nobody"') };
+          if (name === 'odd') return { kind: 'rejected', error: new InvalidInputError('odd input') };
+          return { kind: 'accepted', receipt: { changeId: r.notificationId ?? '', personId: 'p', sourceAnchor: name, jobs: [], outOfDate: [], notEnabled: [], superseded: [] } };
+        }),
+      );
+    },
+  };
+}
+
+function route(engine: IntakeEngine, maxBatch = 10): NotificationsRoute {
+  return new NotificationsRoute({ engine, log: silentLogger(), jwe: { kid: 'k1', key: keys.privateKey }, replayWindowMs: 24 * HOUR, maxBatch });
+}
+
+describe('the notifications route', () => {
+  test('one call to the entry point per batch, carrying the refusals of single notifications; one result per notification, in order', async () => {
+    const engine = fakeEngine();
+    const batch = [notification('alice'), notification('old', { capturedAt: NOW - 25 * HOUR }), notification('nobody'), notification('seen'), notification('odd'), notification('ahead', { capturedAt: NOW + HOUR })];
+    const answer = await route(engine).receive(agent, { notifications: batch });
+    assert.ok(!answer.refused);
+    assert.equal(answer.status, 422);
+    assert.deepEqual(answer.results.map((r) => [r.status, r.reason]), [
+      ['accepted', undefined],
+      ['rejected', 'stale'],
+      ['rejected', 'unknown-account'],
+      ['duplicate', undefined],
+      ['rejected', 'invalid'],
+      ['rejected', 'invalid'],
+    ]);
+    assert.deepEqual(answer.results.map((r) => r.id), batch.map((n) => n.id));
+    assert.equal(engine.batches.length, 1);
+    assert.deepEqual(engine.appended, [], 'nothing written apart from the batch');
+    const [{ requests, owed, passwords }] = engine.batches as [(typeof engine.batches)[number]];
+    assert.deepEqual(requests.map((r) => r.account.name), ['alice', 'nobody', 'seen', 'odd']);
+    assert.deepEqual(passwords, ['pw-alice-1234', 'pw-nobody-1234', 'pw-seen-1234', 'pw-odd-1234']);
+    assert.deepEqual(owed.refused?.map((e) => [e.code, e.changeId]), [[EVENT.CHANGE_REJECTED, batch[1]?.id], [EVENT.CHANGE_REJECTED, batch[5]?.id]]);
+    const odd = requests[3];
+    assert.ok(odd && owed.invalid);
+    const invalid = owed.invalid(odd, new InvalidInputError('odd input'));
+    assert.deepEqual([invalid.code, invalid.system, invalid.changeId], [EVENT.CHANGE_REJECTED, 'directory', batch[4]?.id]);
+    for (const r of requests) assert.ok(r.secret.disposed, 'each password is wiped once the batch is answered');
+  });
+
+  test('a batch with only refusals still reaches the entry point, for its refusals to be committed', async () => {
+    const engine = fakeEngine();
+    const answer = await route(engine).receive(agent, { notifications: [notification('old', { capturedAt: NOW - 25 * HOUR })] });
+    assert.ok(!answer.refused);
+    assert.equal(answer.status, 422);
+    assert.deepEqual(engine.batches.map((b) => [b.requests.length, b.owed.refused?.length]), [[0, 1]]);
+  });
+
+  test('duplicates alone answer 409, acceptances alone 202', async () => {
+    assert.deepEqual(await route(fakeEngine()).receive(agent, { notifications: [notification('seen'), notification('alice')] }).then((a) => (a.refused ? 0 : a.status)), 409);
+    assert.deepEqual(await route(fakeEngine()).receive(agent, { notifications: [notification('alice')] }).then((a) => (a.refused ? 0 : a.status)), 202);
+  });
+
+  test('a malformed, oversized or foreign batch is refused as a whole, before the entry point', async () => {
+    const engine = fakeEngine();
+    const malformed = await route(engine).receive(agent, { notifications: [{ id: 'not-a-uuid' }] });
+    assert.ok(malformed.refused);
+    assert.deepEqual([malformed.refusal.status, malformed.refusal.body.error, malformed.refusal.event?.code], [400, 'malformed', EVENT.CHANGE_REJECTED]);
+    const large = await route(engine, 1).receive(agent, { notifications: [notification('a'), notification('b')] });
+    assert.ok(large.refused);
+    assert.deepEqual([large.refusal.status, large.refusal.body.error], [413, 'too-large']);
+    const foreign = await route(engine).receive({ name: 'rogue', sources: new Set(['hr2']) }, { notifications: [notification('alice')] });
+    assert.ok(foreign.refused);
+    assert.deepEqual([foreign.refusal.status, foreign.refusal.body.error, foreign.refusal.event?.code], [403, 'forbidden', EVENT.NOTIFICATION_UNAUTHORIZED]);
+    assert.equal(engine.batches.length, 0);
+  });
+});
