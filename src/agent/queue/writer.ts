@@ -1,6 +1,4 @@
 import { StoreError } from '../../core/errors.ts';
-// GroupCommit is generic (it knows nothing of files); it belongs in src/util/ and is imported
-// from the file connector until it moves there.
 import { GroupCommit } from '../../util/group-commit.ts';
 import { MEMORY } from '../../sqlite/open.ts';
 import { CommitThread } from './commit-thread.ts';
