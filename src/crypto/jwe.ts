@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createECDH, createHash, diffieHellman, generateKeyPairSync, randomBytes, type ECDH, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createECDH, createHash, randomBytes, type ECDH, type KeyObject } from 'node:crypto';
 import { PwsyncError } from '../core/errors.ts';
 
 /**
@@ -34,12 +34,22 @@ export class JweError extends PwsyncError {
 /**
  * Encrypts `plaintext` to `recipient` (a P-256 public key), with `header` added to the protected
  * header (authenticated, not encrypted): a fresh ephemeral key per message.
+ *
+ * The ephemeral key is an ECDH object, never a KeyObject from `generateKeyPairSync`: on Node 20.20,
+ * exporting such a key as a JWK can deadlock the thread for good when a garbage collection during
+ * the export frees an earlier key generation job, whose destructor takes the lock the export holds
+ * (seen here: the intake benchmark's process stopped at 0% CPU in `ExportJWKEcKey` → `~KeyGenJob`
+ * in 3 of about 60 runs, on the code before issue 15 and after it). In the agent that would stop
+ * every delivery, silently.
  */
 export function encryptCompact(plaintext: Buffer, recipient: { readonly kid: string; readonly key: KeyObject }, header: Readonly<Record<string, string>> = {}): string {
-  const ephemeral = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = ephemeral.publicKey.export({ format: 'jwk' });
-  const protectedHeader = b64url(Buffer.from(JSON.stringify({ ...header, alg: JWE_ALG, enc: JWE_ENC, kid: recipient.kid, epk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } }), 'utf8'));
-  const z = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient.key });
+  const ephemeral = createECDH('prime256v1');
+  // The uncompressed point: 0x04, then x and y of 32 bytes each.
+  const point = ephemeral.generateKeys();
+  const x = b64url(point.subarray(1, 1 + COORDINATE_BYTES));
+  const y = b64url(point.subarray(1 + COORDINATE_BYTES));
+  const protectedHeader = b64url(Buffer.from(JSON.stringify({ ...header, alg: JWE_ALG, enc: JWE_ENC, kid: recipient.kid, epk: { kty: 'EC', crv: 'P-256', x, y } }), 'utf8'));
+  const z = ephemeral.computeSecret(recipientPoint(recipient.key));
   const cek = concatKdf(z);
   z.fill(0);
   try {
@@ -51,6 +61,22 @@ export function encryptCompact(plaintext: Buffer, recipient: { readonly kid: str
   } finally {
     cek.fill(0);
   }
+}
+
+/** The recipient's public key as an uncompressed P-256 point, read once per key. */
+const recipientPoints = new WeakMap<KeyObject, Buffer>();
+
+function recipientPoint(key: KeyObject): Buffer {
+  let point = recipientPoints.get(key);
+  if (point === undefined) {
+    const jwk = key.export({ format: 'jwk' });
+    if (key.asymmetricKeyType !== 'ec' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
+      throw new JweError('ERR_JWE_INVALID', 'the recipient key is not a P-256 public key');
+    }
+    point = Buffer.concat([UNCOMPRESSED, Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
+    recipientPoints.set(key, point);
+  }
+  return point;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createPublicKey } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import { JWE_ALG } from '../crypto/jwe.ts';
@@ -27,6 +28,24 @@ test('JWE round trip: encrypt to the public file, decrypt with the private file'
     assert.equal(protectedHeader.alg, 'ECDH-ES');
     // Every message has its own ephemeral key: two encryptions of one text differ.
     assert.notEqual(await encrypt('same', files.publicFile), await encrypt('same', files.publicFile));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('every key pair made loads again: "d" is always 32 bytes, also when it starts with zero bytes (about 1 in 256)', async () => {
+  const t = await tempDir();
+  try {
+    for (let i = 0; i < 600; i++) {
+      const dir = join(t.dir, String(i));
+      await mkdir(dir);
+      const files = await createJweKeyPair(dir);
+      const priv = await loadJwePrivateKey(files.privateFile);
+      const pub = await loadJwePublicKey(files.publicFile);
+      assert.equal(priv.kid, pub.kid);
+      // The two files are one key: the private key's own public part is the public file's.
+      assert.deepEqual(createPublicKey(priv.key).export({ format: 'jwk' }), pub.key.export({ format: 'jwk' }));
+    }
   } finally {
     await t.cleanup();
   }

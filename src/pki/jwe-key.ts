@@ -1,4 +1,4 @@
-import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createECDH, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { z } from 'zod';
@@ -47,11 +47,19 @@ export async function createJweKeyPair(dir: string): Promise<JweKeyFiles> {
   const privateFile = join(dir, JWE_PRIVATE);
   const publicFile = join(dir, JWE_PUBLIC);
   await assertAbsent([privateFile, publicFile]);
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = privateKey.export({ format: 'jwk' });
-  const pub: PublicJwk = { kty: 'EC', crv: 'P-256', x: str(jwk.x), y: str(jwk.y), kid: '', alg: JWE_ALG, use: 'enc' };
+  // An ECDH object, not generateKeyPairSync + a JWK export, which can deadlock on Node 20 (crypto/jwe.ts).
+  const ecdh = createECDH('prime256v1');
+  const point = ecdh.generateKeys();
+  const coordinate = (from: number): string => point.subarray(from, from + 32).toString('base64url');
+  const pub: PublicJwk = { kty: 'EC', crv: 'P-256', x: coordinate(1), y: coordinate(33), kid: '', alg: JWE_ALG, use: 'enc' };
   pub.kid = await thumbprint(pub);
-  await writeNewFile(privateFile, `${JSON.stringify({ ...pub, d: str(jwk.d) }, null, 2)}\n`, PRIVATE_MODE);
+  // getPrivateKey drops leading zero bytes; a JWK's d is always the full 32 (RFC 7518 §6.2.2.1).
+  const raw = ecdh.getPrivateKey();
+  const d = Buffer.alloc(32);
+  raw.copy(d, 32 - raw.length);
+  raw.fill(0);
+  await writeNewFile(privateFile, `${JSON.stringify({ ...pub, d: d.toString('base64url') }, null, 2)}\n`, PRIVATE_MODE);
+  d.fill(0);
   await writeNewFile(publicFile, `${JSON.stringify(pub, null, 2)}\n`, PUBLIC_MODE);
   return { kid: pub.kid, privateFile, publicFile };
 }
@@ -131,9 +139,4 @@ function parseJson(text: string, file: string, what: string): unknown {
 function malformed(file: string, what: string, error: z.ZodError): KeyError {
   const where = error.issues.map((i) => i.path.join('.') || '(top)').join(', ');
   return new KeyError(`${what} file ${file} is not an EC P-256 ${JWE_ALG} JWK (problem at ${where})`);
-}
-
-function str(value: JsonWebKey[string]): string {
-  if (typeof value !== 'string') throw new KeyError('the generated key has no JWK coordinate');
-  return value;
 }
