@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import { decryptCompact, encryptCompact, JweError } from './jwe.ts';
@@ -71,4 +74,14 @@ describe('JWE ECDH-ES + A256GCM', () => {
     const rsa = await new CompactEncrypt(PASSWORD).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM' }).encrypt(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
     invalid(rsa);
   });
+});
+
+void test('40,000 encryptions in a row finish: no deadlock in the ephemeral key (generateKeyPairSync + a JWK export hung here 6 runs in 6)', async () => {
+  const fixture = fileURLToPath(new URL('./encrypt-loop.fixture.ts', import.meta.url));
+  // Its own process, bounded: a deadlocked thread cannot be interrupted from inside. A 1 MiB young
+  // generation makes garbage collections frequent, so a collection during a key export, which
+  // deadlocked, is all but certain to come (see encryptCompact).
+  const args = ['--max-semi-space-size=1', '--import', 'tsx', fixture, '40000'];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: 120_000 });
+  assert.equal(stdout, 'done\n');
 });

@@ -36,11 +36,11 @@ export class JweError extends PwsyncError {
  * header (authenticated, not encrypted): a fresh ephemeral key per message.
  *
  * The ephemeral key is an ECDH object, never a KeyObject from `generateKeyPairSync`: on Node 20.20,
- * exporting such a key as a JWK can deadlock the thread for good when a garbage collection during
- * the export frees an earlier key generation job, whose destructor takes the lock the export holds
- * (seen here: the intake benchmark's process stopped at 0% CPU in `ExportJWKEcKey` → `~KeyGenJob`
- * in 3 of about 60 runs, on the code before issue 15 and after it). In the agent that would stop
- * every delivery, silently.
+ * exporting such a key as a JWK deadlocks the thread for good when a garbage collection during the
+ * export frees a key generation job, whose destructor waits for the lock the export holds (gdb:
+ * `ExportJWKEcKey` → GC → `~KeyGenJob`). Seen in 3 of about 60 runs of the intake benchmark, and
+ * every time with a small young generation (jwe.test.ts). In the agent it would stop every
+ * delivery, silently.
  */
 export function encryptCompact(plaintext: Buffer, recipient: { readonly kid: string; readonly key: KeyObject }, header: Readonly<Record<string, string>> = {}): string {
   const ephemeral = createECDH('prime256v1');
