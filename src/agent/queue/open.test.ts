@@ -7,7 +7,7 @@ import { StoreError } from '../../core/errors.ts';
 import { StoreSchemaTooNewError } from '../../sqlite/errors.ts';
 import { migrate } from '../../sqlite/migrations.ts';
 import { openPrivateDatabase } from '../../sqlite/open.ts';
-import { recordedMigrations } from '../../sqlite/test-support.ts';
+import { recordedMigrations } from '../../../test/support/sqlite.ts';
 import { AGENT_MIGRATIONS, AGENT_SCHEMA_VERSION, openAgentStore } from './index.ts';
 import { capture, withDir, withStore } from './test-support.ts';
 import { EVENT } from '../../core/events.ts';

@@ -4,7 +4,7 @@ import type { Anchor, EpochMs, MatchMode, SystemName } from '../../core/model.ts
 import type { AccountInput, AccountWithLink, ImportWatermark } from '../port.ts';
 import { attributesJson, KeyIndex, lookupId } from './keys.ts';
 import type { Ctx } from '../../sqlite/context.ts';
-import { insertEvent } from './events.ts';
+import { eventLog } from './events.ts';
 import { ACCOUNT_COLUMNS, ACCOUNT_FROM, parseAttributes, toAccount, type AccountRow } from './rows.ts';
 import { wipeClosedSecrets } from './secrets.ts';
 
@@ -119,7 +119,7 @@ function removeRows(ctx: Ctx, system: SystemName, rows: readonly AccountRow[], a
   for (const row of rows) {
     for (const job of openJobs.all(row.id)) {
       fail.run(error, at, at, job.id);
-      insertEvent(
+      eventLog.insert(
         ctx,
         { at, code: EVENT.ACCOUNT_NOT_FOUND, message: `${EVENTS[EVENT.ACCOUNT_NOT_FOUND].text}: ${error}` },
         { system, anchor: row.anchor, personId: job.person_id, changeId: job.change_id, jobId: job.id },

@@ -3,7 +3,7 @@ import { EVENT, EVENTS } from '../../core/events.ts';
 import type { Change, EpochMs, Job, NewEvent, SealedSecret } from '../../core/model.ts';
 import type { ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, FinishAndClaim, FinishedJob, JobFilter, JobOutcome, JobTarget } from '../port.ts';
 import type { Ctx } from '../../sqlite/context.ts';
-import { insertEvent, rememberNotification } from './events.ts';
+import { eventLog, rememberNotification } from './events.ts';
 import { JOB_COLUMNS, toJob, toOrigin, type JobRow } from './rows.ts';
 import { OPEN_STATES, wipeClosedSecrets } from './secrets.ts';
 import { checkLimit, Where } from '../../sqlite/sql.ts';
@@ -41,11 +41,11 @@ export function commitChanges(ctx: Ctx, units: readonly CommitUnit[]): CommitUni
       return ctx.sql.write(() => {
         const n = unit.notification;
         if (n !== undefined && !rememberNotification(ctx, n.id, n.at, n.forgetBefore)) {
-          for (const event of unit.onReplay ?? []) insertEvent(ctx, event);
+          for (const event of unit.onReplay ?? []) eventLog.insert(ctx, event);
           return { kind: 'replay' };
         }
         if (unit.change === undefined) {
-          for (const event of unit.events) insertEvent(ctx, event);
+          for (const event of unit.events) eventLog.insert(ctx, event);
           return { kind: 'committed', result: { jobs: [], outOfDate: [], superseded: [] } };
         }
         const { change, secret, targets } = unit.change;
@@ -67,7 +67,7 @@ function commitOne(ctx: Ctx, change: Change, secret: SealedSecret, targets: read
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(change.id, change.sourceSystem, change.sourceAnchor, change.personId, change.changedAt, change.receivedAt, change.origin, change.actor, secret.keyId, secret.blob);
-    for (const event of events) insertEvent(ctx, event, { changeId: change.id, personId: change.personId });
+    for (const event of events) eventLog.insert(ctx, event, { changeId: change.id, personId: change.personId });
 
     const findTarget = ctx.sql.prepare<TargetRow>('SELECT id, system, anchor, last_applied_at FROM accounts WHERE id = ?');
     const openJobs = ctx.sql.prepare<OpenJobRow>(`SELECT id, change_id, changed_at, state FROM jobs WHERE account_id = ? AND state IN ${OPEN_STATES}`);
@@ -89,13 +89,13 @@ function commitOne(ctx: Ctx, change: Change, secret: SealedSecret, targets: read
       const newerApplied = target.last_applied_at !== null && target.last_applied_at > change.changedAt;
       if (newerApplied || open.some((job) => job.changed_at > change.changedAt)) {
         outOfDate.push(accountId);
-        insertEvent(ctx, { at: now, code: EVENT.TIMESTAMP_OUT_OF_DATE, message: EVENTS[EVENT.TIMESTAMP_OUT_OF_DATE].text }, context);
+        eventLog.insert(ctx, { at: now, code: EVENT.TIMESTAMP_OUT_OF_DATE, message: EVENTS[EVENT.TIMESTAMP_OUT_OF_DATE].text }, context);
         continue;
       }
       for (const job of open) {
         if (job.state === 'in_progress') continue;
         supersede.run(change.id, now, now, job.id);
-        insertEvent(ctx, { at: now, code: EVENT.SUPERSEDED, message: `${EVENTS[EVENT.SUPERSEDED].text}: change ${job.change_id} by change ${change.id}` }, { ...context, changeId: job.change_id, jobId: job.id });
+        eventLog.insert(ctx, { at: now, code: EVENT.SUPERSEDED, message: `${EVENTS[EVENT.SUPERSEDED].text}: change ${job.change_id} by change ${change.id}` }, { ...context, changeId: job.change_id, jobId: job.id });
         superseded.push(job.id);
         touched.push(job.change_id);
       }
@@ -177,7 +177,7 @@ export function finishJob(ctx: Ctx, jobId: number, outcome: JobOutcome, event: N
           .run(outcome.event, outcome.error, outcome.at, outcome.at, jobId);
         break;
     }
-    insertEvent(ctx, event, { system: job.system, anchor: job.anchor, personId: job.person_id, changeId: job.change_id, jobId });
+    eventLog.insert(ctx, event, { system: job.system, anchor: job.anchor, personId: job.person_id, changeId: job.change_id, jobId });
     wipeClosedSecrets(ctx, [job.change_id], outcome.at);
   });
 }
@@ -205,7 +205,7 @@ export function recoverInProgress(ctx: Ctx, at: EpochMs): number {
     const requeue = ctx.sql.prepare("UPDATE jobs SET state = 'pending', worker = NULL, since = NULL, updated_at = ? WHERE id = ?");
     for (const job of jobs) {
       requeue.run(at, job.id);
-      insertEvent(
+      eventLog.insert(
         ctx,
         { at, code: EVENT.JOB_RECOVERED, message: `${EVENTS[EVENT.JOB_RECOVERED].text} (worker ${job.worker ?? 'unknown'}, attempt ${job.attempts})` },
         { system: job.system, anchor: job.anchor, personId: job.person_id, changeId: job.change_id, jobId: job.id },

@@ -12,7 +12,7 @@ import { SUITE_LOOKUPS } from '../conformance/fixtures.ts';
 import { StoreSchemaTooNewError } from '../errors.ts';
 import { MEMORY, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from './index.ts';
 import { applyMigrations } from '../../sqlite/migrations.ts';
-import { recordedMigrations } from '../../sqlite/test-support.ts';
+import { recordedMigrations } from '../../../test/support/sqlite.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { EVENT } from '../../core/events.ts';
 
