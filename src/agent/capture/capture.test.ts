@@ -117,6 +117,55 @@ describe('capture socket', () => {
       assert.deepEqual(await store.peek(10), []);
     }));
 
+  test('a header that is not UTF-8, or holds a lone surrogate, is refused with a reason; never forwarded as a U+FFFD account', () =>
+    withCapture(async ({ store, socket }) => {
+      const answer = async (bytes: Buffer) => JSON.parse((await raw(socket, [bytes], 1))[0] ?? '{}') as { ok: boolean; error?: string; message?: string };
+      // "café" in Latin-1: the JSON is fine once decoded leniently, which is the bug.
+      const latin1 = Buffer.concat([Buffer.from('{"v":1,"account":"caf', 'latin1'), Buffer.from([0xe9]), Buffer.from('","length":6}\npw-123', 'latin1')]);
+      const refused = await answer(latin1);
+      assert.deepEqual([refused.ok, refused.error], [false, 'malformed']);
+      assert.match(refused.message ?? '', /not valid UTF-8/);
+      const surrogate = await answer(Buffer.from('{"v":1,"account":"ab\\ud800","length":6}\npw-123'));
+      assert.deepEqual([surrogate.ok, surrogate.error], [false, 'malformed']);
+      assert.match(surrogate.message ?? '', /lone surrogate/);
+      // A surrogate pair is a character like any other.
+      const pair = await answer(frame('emoji-\u{1F600}', 'pw-123'));
+      assert.deepEqual([pair.ok, (pair as { status?: string }).status], [true, 'queued']);
+      assert.deepEqual((await store.peek(10)).map((i) => i.account), ['emoji-\u{1F600}']);
+    }));
+
+  test('a refused header never leaves the password after it in the chunk that carried it', () =>
+    withCapture(async ({ socket }) => {
+      // The agent wipes each chunk it reads, also when the header before the password is refused.
+      // Seen from here through the socket's 'data' listener: the chunk handed to it is zeros after it.
+      const chunks: Buffer[] = [];
+      const { Socket } = await import('node:net');
+      const emit = Socket.prototype.emit;
+      Socket.prototype.emit = function (this: InstanceType<typeof Socket>, event: string | symbol, ...args: unknown[]): boolean {
+        const result = emit.call(this, event, ...args);
+        // The hook's side reads text (setEncoding): every Buffer seen here is one the agent read.
+        if (event === 'data' && Buffer.isBuffer(args[0])) chunks.push(args[0]);
+        return result;
+      } as typeof emit;
+      try {
+        const password = 'Refused-Header-Pw-5e1c';
+        const frames = [
+          Buffer.concat([Buffer.from(`${JSON.stringify({ v: 1, account: 'a', source: 'nope!', length: password.length })}\n`), Buffer.from(password)]),
+          Buffer.concat([Buffer.from(`${JSON.stringify({ v: 2, account: 'a', length: password.length })}\n`), Buffer.from(password)]),
+          Buffer.concat([Buffer.from('not json\n'), Buffer.from(password)]),
+        ];
+        for (const f of frames) {
+          const [line] = await raw(socket, [f], 1);
+          assert.equal((JSON.parse(line ?? '{}') as { ok: boolean }).ok, false);
+        }
+        const read = chunks.filter((c) => c.length > 0);
+        assert.ok(read.length >= frames.length, `the agent read ${read.length} chunks`);
+        for (const c of read) assert.equal(c.includes(Buffer.from(password)), false, 'a chunk still holds the password after the agent read it');
+      } finally {
+        Socket.prototype.emit = emit;
+      }
+    }));
+
   test('a hook that shuts down its sending side after writing still gets its answer', () =>
     withCapture(async ({ store, socket }) => {
       const answers = await raw(socket, [frame('erin', 'half-closed-pw-1')], 1, true);
@@ -191,6 +240,35 @@ describe('capture HTTP hook', () => {
         assert.equal((await store.openSecret(item)).equals(Secret.fromString('Http-Pw-Ω-1')), true);
         const wrong = await fetch(http.url.replace(CAPTURE_PATH, '/other'), { method: 'POST' });
         assert.equal(wrong.status, 404);
+      } finally {
+        await http.close();
+      }
+    }));
+
+  test('a password that is not UTF-8 (Latin-1), or holds a lone surrogate, is refused 400 and nothing is queued', () =>
+    withCapture(async ({ store, acceptor }) => {
+      const http = await listenCaptureHttp('127.0.0.1:0', Secret.fromString(TOKEN), acceptor, log);
+      try {
+        const post = (body: Buffer | string) => fetch(http.url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body });
+        // caf\xE9-Secret1: what an application with a Latin-1 form sends. Decoded leniently it was
+        // caf\uFFFD-Secret1, and that is what the targets were set to.
+        const latin1 = await post(Buffer.from('{"account":"dave","password":"caf\xE9-Secret1"}', 'latin1'));
+        assert.equal(latin1.status, 400);
+        const body = (await latin1.json()) as { ok: boolean; error: string; message: string };
+        assert.deepEqual([body.ok, body.error], [false, 'malformed']);
+        assert.match(body.message, /not valid UTF-8/);
+        for (const json of ['{"account":"dave","password":"caf\\ud800-Secret1"}', '{"account":"dave","password":"\\udc00x"}', '{"account":"d\\ud800","password":"Secret1"}']) {
+          const surrogate = await post(json);
+          assert.equal(surrogate.status, 400, json);
+          assert.match(((await surrogate.json()) as { message: string }).message, /lone surrogate/);
+        }
+        assert.deepEqual(await store.peek(10), [], 'nothing queued');
+        // The same password in UTF-8, and a pair escaped in JSON, are passwords like any other.
+        assert.equal((await post(Buffer.from('{"account":"dave","password":"café-Secret1"}', 'utf8'))).status, 202);
+        assert.equal((await post('{"account":"erin","password":"\\ud83d\\ude00-Secret1"}')).status, 202);
+        const items = await store.peek(10);
+        assert.equal((await store.openSecret(items[0] ?? { id: '' })).equals(Secret.adopt(Buffer.from('café-Secret1', 'utf8'))), true);
+        assert.equal((await store.openSecret(items[1] ?? { id: '' })).equals(Secret.adopt(Buffer.from('\u{1F600}-Secret1', 'utf8'))), true);
       } finally {
         await http.close();
       }

@@ -1,11 +1,13 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { InvalidInputError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { CaptureAcceptor } from './accept.ts';
-import { MAX_PASSWORD_BYTES, type CaptureAnswer } from './protocol.ts';
+import { holdsLoneSurrogate, MAX_PASSWORD_BYTES, type CaptureAnswer } from './protocol.ts';
 
 export const CAPTURE_PATH = '/v1/capture';
 const MAX_BODY_BYTES = 8 * 1024;
@@ -75,14 +77,20 @@ async function handle(req: IncomingMessage, res: ServerResponse, expected: Buffe
   let parsed: z.infer<typeof bodySchema> | undefined;
   let problem = 'the body is not JSON';
   try {
-    const result = bodySchema.safeParse(JSON.parse(body.toString('utf8')));
+    // A password is the exact bytes sent: never decoded leniently, which would put U+FFFD in place
+    // of each byte that is not UTF-8 (a Latin-1 "é") and set a password the person never chose.
+    if (!isUtf8(body)) throw new InvalidInputError('the body is not valid UTF-8 (send JSON in UTF-8; a Latin-1 or other legacy encoding is refused, never guessed)');
+    const json: unknown = JSON.parse(body.toString('utf8'));
+    // JSON may still escape half of a surrogate pair ("\ud800"), which has no UTF-8 form either.
+    if (holdsLoneSurrogate(json)) throw new InvalidInputError('a string in the body holds a lone surrogate (a \\uD800-\\uDFFF escape that is not half of a pair): it is not text');
+    const result = bodySchema.safeParse(json);
     if (result.success) parsed = result.data;
     else {
       const issue = result.error.issues[0];
       problem = issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid';
     }
-  } catch {
-    // problem says it
+  } catch (e) {
+    if (e instanceof InvalidInputError) problem = e.message;
   } finally {
     body.fill(0);
   }
@@ -110,8 +118,14 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
     }
     chunks.push(chunk);
   }
-  const body = Buffer.concat(chunks);
-  for (const c of chunks) c.fill(0);
+  // A buffer of its own: Buffer.concat would take a slice of Node's shared pool, the password with it.
+  const body = Buffer.alloc(size);
+  let at = 0;
+  for (const c of chunks) {
+    c.copy(body, at);
+    at += c.length;
+    c.fill(0);
+  }
   return body;
 }
 

@@ -1,10 +1,11 @@
+import { isUtf8 } from 'node:buffer';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { InvalidInputError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { CaptureAcceptor } from './accept.ts';
-import { MAX_HEADER_BYTES, parseCaptureHeader, type CaptureAnswer, type CaptureHeader } from './protocol.ts';
+import { holdsLoneSurrogate, MAX_HEADER_BYTES, parseCaptureHeader, type CaptureAnswer, type CaptureHeader } from './protocol.ts';
 
 /** sockaddr_un's path is 108 bytes on Linux, the terminating NUL included. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -97,7 +98,11 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
   let filled = 0;
   let busy: Promise<void> = Promise.resolve();
 
+  let failed = false;
   const fail = (message: string): void => {
+    failed = true;
+    for (const b of headerBytes) b.fill(0);
+    headerBytes = [];
     password?.fill(0);
     password = undefined;
     socket.end(`${JSON.stringify({ ok: false, error: 'malformed', message } satisfies CaptureAnswer)}\n`);
@@ -134,7 +139,8 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
     });
   };
 
-  socket.on('data', (chunk: Buffer) => {
+  /** Reads one chunk of the stream; `fail` ends the connection (the caller wipes the chunk). */
+  const read = (chunk: Buffer): void => {
     let offset = 0;
     while (offset < chunk.length) {
       if (header === undefined) {
@@ -146,14 +152,19 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
         offset = end;
         if (newline === -1) break;
         offset += 1;
+        const line = Buffer.concat(headerBytes);
+        for (const b of headerBytes) b.fill(0);
+        headerBytes = [];
+        headerLength = 0;
+        // Never decoded leniently: U+FFFD in place of a bad byte would forward another account.
+        if (!isUtf8(line)) return fail('the header line is not valid UTF-8');
         let parsed: unknown;
         try {
-          parsed = JSON.parse(Buffer.concat(headerBytes).toString('utf8'));
+          parsed = JSON.parse(line.toString('utf8'));
         } catch {
           return fail('the header line is not JSON');
         }
-        headerBytes = [];
-        headerLength = 0;
+        if (holdsLoneSurrogate(parsed)) return fail('a string in the header holds a lone surrogate (a \\uD800-\\uDFFF escape that is not half of a pair): it is not text');
         const result = parseCaptureHeader(parsed);
         if (!result.success) {
           const issue = result.error.issues[0];
@@ -174,8 +185,17 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
         }
       }
     }
-    // The chunk held password bytes; it is ours now, and nobody reads it again.
-    chunk.fill(0);
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      // After a refusal the connection is closing: what still arrives is only wiped.
+      if (!failed) read(chunk);
+    } finally {
+      // The chunk may hold password bytes (after a header, or after one this connection refused):
+      // it is ours now, and nobody reads it again.
+      chunk.fill(0);
+    }
   });
   socket.on('error', () => {
     password?.fill(0);
