@@ -5,7 +5,11 @@ import { InvalidInputError } from '../core/errors.ts';
 import { StoreSchemaTooNewError } from './errors.ts';
 import { serveThread } from './thread-worker.ts';
 
-export type EchoCall = { readonly kind: 'echo'; readonly bytes: Buffer } | { readonly kind: 'refuse' };
+export type EchoCall =
+  | { readonly kind: 'echo'; readonly bytes: Buffer }
+  /** Answers every byte of the memory the bytes arrived in, not only the view's. */
+  | { readonly kind: 'backing'; readonly bytes: Buffer }
+  | { readonly kind: 'refuse' };
 
 const { failOpen } = workerData as { readonly failOpen: boolean };
 
@@ -14,6 +18,7 @@ await serveThread<EchoCall>('the echo thread', () => {
   return {
     answer: (call) => {
       if (call.kind === 'refuse') throw new InvalidInputError('refused on request');
+      if (call.kind === 'backing') return new Uint8Array(call.bytes.buffer);
       return call.bytes;
     },
     close: () => undefined,

@@ -23,6 +23,24 @@ void describe('sqlite thread', () => {
     await thread.close();
   });
 
+  void test("a Buffer sliced from Node's pool crosses alone, never with the rest of the pool (a password beside it)", async () => {
+    const thread = new SqliteThread<EchoCall>(await startSqliteThread(ENTRY, { failOpen: false }, OPTIONS.thread), OPTIONS);
+    try {
+      // Two small Buffers from strings are slices of the same 8 KiB pool, side by side.
+      const beside = Buffer.from('Pool-Neighbour-Password-71c3');
+      const sent = Buffer.from('sealed bytes');
+      assert.equal(sent.buffer, beside.buffer, 'both in the pool');
+      const crossed = (await thread.call({ kind: 'backing', bytes: sent })) as Uint8Array;
+      assert.equal(Buffer.from(crossed).includes(beside), false, 'the password beside the sealed bytes crossed to the thread');
+      assert.deepEqual(Buffer.from(crossed), sent);
+      // Nested in records and arrays too, as the store's calls carry them.
+      const nested = (await thread.call({ kind: 'echo', bytes: { list: [{ blob: sent }] } as unknown as Buffer })) as unknown as { list: [{ blob: Uint8Array }] };
+      assert.equal(nested.list[0].blob.buffer.byteLength, sent.length);
+    } finally {
+      await thread.close();
+    }
+  });
+
   void test('an opening that fails rejects the start with its typed error', async () => {
     await assert.rejects(startSqliteThread(ENTRY, { failOpen: true }, OPTIONS.thread), (e: unknown) => e instanceof StoreSchemaTooNewError && e.found === 9 && e.supported === 2);
   });

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { StoreError } from '../core/errors.ts';
 import { startTsWorker } from '../util/ts-worker.ts';
-import { fromWireError, type ThreadReply, type ThreadRequest } from './wire.ts';
+import { fromWireError, unshared, type ThreadReply, type ThreadRequest } from './wire.ts';
 
 export interface SqliteThreadOptions {
   /** Names the thread in errors: "the store thread". */
@@ -90,7 +90,8 @@ export class SqliteThread<C> {
       // Referenced while a call is out, so that the process waits for its answer.
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ kind: 'call', id, call } satisfies ThreadRequest<C>);
+      // unshared: a Buffer sliced from Node's pool would carry the whole pool across.
+      this.#worker.postMessage({ kind: 'call', id, call: unshared(call) } satisfies ThreadRequest<C>);
     });
   }
 

@@ -40,6 +40,46 @@ export function fromWireError(w: WireError): Error {
   return new StoreError(w.message);
 }
 
+/**
+ * `value` with every byte view that shares its memory replaced by a copy of its own bytes, for
+ * posting to a thread. Structured cloning copies a view's whole ArrayBuffer, not the view: a small
+ * Buffer is a slice of Node's shared 8 KiB pool, and posting one sends whatever else the pool holds
+ * at that moment to the other thread, where nobody wipes it (a password being decrypted beside a
+ * sealed secret did cross so, found by the memory scan of test/e2e/memory-scan.e2e.test.ts).
+ * Plain objects and arrays are walked; anything else is left to the structured clone.
+ */
+export function unshared<T>(value: T): T {
+  return ownBytes(value, 0) as T;
+}
+
+/** Calls and answers are shallow records of records; deeper than this is not ours. */
+const MAX_DEPTH = 16;
+
+function ownBytes(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
+  if (ArrayBuffer.isView(value)) {
+    if (value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) return value;
+    const copy = new Uint8Array(value.byteLength);
+    copy.set(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    return copy;
+  }
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    value.forEach((item: unknown, i) => {
+      const own = ownBytes(item, depth + 1);
+      if (own !== item) (out ??= [...value])[i] = own;
+    });
+    return out ?? value;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  let out: Record<string, unknown> | undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const own = ownBytes(item, depth + 1);
+    if (own !== item) (out ??= { ...value })[key] = own;
+  }
+  return out ?? value;
+}
+
 /** A Buffer again, over the same memory, from what structured cloning made of one. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
