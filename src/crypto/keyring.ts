@@ -75,15 +75,24 @@ export class Keyring {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce);
     decipher.setAAD(aad(sealed.keyId, context));
     decipher.setAuthTag(tag);
-    let clear: Buffer | undefined;
+    // Every buffer that holds clear bytes is wiped or becomes the secret's own: `update`'s output
+    // too, which holds the password before the tag is even checked.
+    const clear = decipher.update(body);
+    let last: Buffer;
     try {
-      clear = Buffer.concat([decipher.update(body), decipher.final()]);
-      return Secret.fromBytes(clear);
+      last = decipher.final();
     } catch (e) {
+      clear.fill(0);
       throw new DecryptError(`sealed secret under key ${sealed.keyId} failed authentication (wrong key or tampered)`, { cause: e });
-    } finally {
-      clear?.fill(0);
     }
+    // GCM is a stream mode: `final` returns nothing, and `update`'s buffer is the whole password.
+    if (last.length === 0) return Secret.adopt(clear);
+    const whole = Buffer.alloc(clear.length + last.length);
+    clear.copy(whole);
+    last.copy(whole, clear.length);
+    clear.fill(0);
+    last.fill(0);
+    return Secret.adopt(whole);
   }
 
   /** Reads the key file again (after another process rotated it). */
