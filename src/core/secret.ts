@@ -1,6 +1,10 @@
 import { inspect } from 'node:util';
+import { InvalidInputError } from './errors.ts';
 
 const REDACTED = '[secret]';
+
+/** In a `u` regular expression a surrogate range matches only a surrogate that is not half of a pair. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /**
  * A password or other secret held in a private buffer.
@@ -29,9 +33,18 @@ export class Secret {
     return new Secret(bytes);
   }
 
-  /** For tests and the few call sites where the password arrives as text (a prompt, a form field). */
+  /**
+   * For tests and the few call sites where the password arrives as text (a form field, JSON). A
+   * string with a lone surrogate has no UTF-8 form (encoding it would put U+FFFD in its place, a
+   * password nobody chose): refused with InvalidInputError.
+   */
   static fromString(text: string): Secret {
-    return new Secret(Buffer.from(text, 'utf8'));
+    if (LONE_SURROGATE.test(text)) throw new InvalidInputError('the password is not well-formed Unicode (it holds a lone surrogate, which has no UTF-8 form)');
+    // Never Buffer.from(text): a short one is a slice of Node's shared pool, whose other slices go
+    // on to be posted to threads (and a structured clone copies the whole pool).
+    const own = Buffer.alloc(Buffer.byteLength(text, 'utf8'));
+    own.write(text, 'utf8');
+    return new Secret(own);
   }
 
   get disposed(): boolean {

@@ -131,7 +131,10 @@ export function decryptCompact(compact: string, key: KeyObject): { readonly head
       first.fill(0);
       throw new JweError('ERR_JWE_DECRYPTION_FAILED', 'decryption failed: another key, or the message was altered');
     }
-    const plaintext = Buffer.concat([first, last]);
+    // A buffer of its own, never a slice of Node's shared pool (which Buffer.concat would take).
+    const plaintext = Buffer.alloc(first.length + last.length);
+    first.copy(plaintext);
+    last.copy(plaintext, first.length);
     first.fill(0);
     last.fill(0);
     return { header, plaintext };

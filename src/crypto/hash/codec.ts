@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /**
  * The base64 flavours of the hash encodings.
@@ -50,6 +50,24 @@ export function parseDecimal(text: string): number | undefined {
  */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * The digest of the parts one after the other, in one call. Never `createHash().update(password)`:
+ * OpenSSL copies a short last block (a whole short password) into the hash object's context, where
+ * it stays in the clear until the garbage collector frees the object, long after the digest (seen
+ * by the memory scan, test/e2e/memory-scan.e2e.test.ts). The one-shot digest frees its context with
+ * OPENSSL_clear_free at once, and the concatenation here is ours, and wiped.
+ */
+export function digestOf(algorithm: 'sha1' | 'sha512', ...parts: readonly Buffer[]): Buffer {
+  const input = Buffer.alloc(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) at += p.copy(input, at);
+  try {
+    return hash(algorithm, input, 'buffer');
+  } finally {
+    input.fill(0);
+  }
 }
 
 /** Overwrites buffers that held material derived from the password. */

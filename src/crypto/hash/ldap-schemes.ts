@@ -1,7 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { hashArgon2id, verifyPhc } from './argon2.ts';
 import { verifyBcrypt } from './bcrypt.ts';
-import { constantTimeEqual, decodeBase64, encodeBase64Padded, wipe } from './codec.ts';
+import { constantTimeEqual, decodeBase64, digestOf, encodeBase64Padded, wipe } from './codec.ts';
 import { MalformedHashError, UnsupportedHashError } from './errors.ts';
 import type { FormatHandler } from './handler.ts';
 import { hashSha512Crypt, verifySha512Crypt } from './sha512-crypt.ts';
@@ -16,7 +16,7 @@ function saltedDigest(format: '{SSHA}' | '{SSHA512}', algorithm: 'sha1' | 'sha51
   return {
     hash(clear, params) {
       const salt = randomBytes(params.saltBytes);
-      const value = Buffer.concat([createHash(algorithm).update(clear).update(salt).digest(), salt]);
+      const value = Buffer.concat([digestOf(algorithm, clear, salt), salt]);
       return Promise.resolve(format + encodeBase64Padded(value));
     },
     verify(encoded, clear) {
@@ -26,7 +26,7 @@ function saltedDigest(format: '{SSHA}' | '{SSHA512}', algorithm: 'sha1' | 'sha51
         return Promise.reject(new MalformedHashError(format, 'bad base64 value or no salt'));
       }
       const expected = value.subarray(0, digestBytes);
-      const actual = createHash(algorithm).update(clear).update(value.subarray(digestBytes)).digest();
+      const actual = digestOf(algorithm, clear, value.subarray(digestBytes));
       try {
         return Promise.resolve(constantTimeEqual(actual, expected));
       } finally {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PolicyError } from '../../core/errors.ts';
-import { constantTimeEqual, parseDecimal, wipe } from './codec.ts';
+import { constantTimeEqual, digestOf, parseDecimal, wipe } from './codec.ts';
 import { MalformedHashError } from './errors.ts';
 import { type FormatHandler, hasNul } from './handler.ts';
 import type { HashFormat } from './spec.ts';
@@ -29,10 +29,9 @@ const ROUNDS_PER_TURN = 2048;
  */
 const ENCODED = /^\$6\$(?:rounds=([0-9]+)\$)?([\x21-\x23\x25-\x39\x3b-\x7e]{0,16})\$([./0-9A-Za-z]{86})$/;
 
+/** The hashes whose input holds the password itself are one-shot digests (codec.ts says why). */
 function sha512(...parts: Buffer[]): Buffer {
-  const h = createHash('sha512');
-  for (const part of parts) h.update(part);
-  return h.digest();
+  return digestOf('sha512', ...parts);
 }
 
 /** `bytes` repeated and cut to `length` bytes (the spec's P and S sequences). */
@@ -45,16 +44,14 @@ function stretch(bytes: Buffer, length: number): Buffer {
 /** The 64-byte result of the algorithm (steps 1–21 of the specification). */
 async function digest(pw: Buffer, salt: Buffer, rounds: number): Promise<Buffer> {
   const b = sha512(pw, salt, pw);
-  const ctxA = createHash('sha512').update(pw).update(salt);
+  const partsA = [pw, salt];
   let n = pw.length;
-  for (; n > 64; n -= 64) ctxA.update(b);
-  ctxA.update(b.subarray(0, n));
-  for (let bits = pw.length; bits > 0; bits >>= 1) ctxA.update((bits & 1) !== 0 ? b : pw);
-  let c = ctxA.digest();
+  for (; n > 64; n -= 64) partsA.push(b);
+  partsA.push(b.subarray(0, n));
+  for (let bits = pw.length; bits > 0; bits >>= 1) partsA.push((bits & 1) !== 0 ? b : pw);
+  let c = sha512(...partsA);
 
-  const ctxDp = createHash('sha512');
-  for (let i = 0; i < pw.length; i++) ctxDp.update(pw);
-  const dp = ctxDp.digest();
+  const dp = sha512(...Array.from({ length: pw.length }, () => pw));
   const p = stretch(dp, pw.length);
 
   const ctxDs = createHash('sha512');
