@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { stat, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { createConnection, Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Secret } from '../../core/secret.ts';
@@ -139,10 +139,9 @@ describe('capture socket', () => {
       // The agent wipes each chunk it reads, also when the header before the password is refused.
       // Seen from here through the socket's 'data' listener: the chunk handed to it is zeros after it.
       const chunks: Buffer[] = [];
-      const { Socket } = await import('node:net');
       const emit = Socket.prototype.emit;
-      Socket.prototype.emit = function (this: InstanceType<typeof Socket>, event: string | symbol, ...args: unknown[]): boolean {
-        const result = emit.call(this, event, ...args);
+      Socket.prototype.emit = function (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
+        const result = Reflect.apply(emit, this, [event, ...args]) as boolean;
         // The hook's side reads text (setEncoding): every Buffer seen here is one the agent read.
         if (event === 'data' && Buffer.isBuffer(args[0])) chunks.push(args[0]);
         return result;
