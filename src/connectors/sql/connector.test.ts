@@ -259,6 +259,32 @@ export function connectorTests(dialect: Dialect): void {
       }
     });
 
+    test('a password that is not UTF-8 is its bytes: a hash over bytes holds exactly them; a text parameter (plaintext: true) refuses it with 6927, never U+FFFD', async () => {
+      const anchor = await world.addUser(unique('bytes'));
+      // "café" from a Latin-1 PAM stack: set at the source as these bytes, not as text.
+      const latin1 = Buffer.from('caf\xe9-Secret1-Long-Enough', 'latin1');
+      const replaced = 'caf\uFFFD-Secret1-Long-Enough';
+      const hashed = world.connector({}, { password: { sync: true, hash: 'pbkdf2-sha256' } });
+      try {
+        await hashed.setPassword(anchor, Secret.fromBytes(latin1), {});
+        const stored = await world.storedHash(anchor);
+        assert.equal(await verifySecret(stored ?? '', Secret.fromBytes(latin1)), true, 'the hash is of the bytes captured');
+        assert.equal(await withSecret(replaced, (s) => verifySecret(stored ?? '', s)), false, 'not of their U+FFFD reading');
+      } finally {
+        await hashed.close();
+      }
+      const before = await world.storedHash(anchor);
+      const plain = world.connector({ setPassword: { statement: SET_PLAINTEXT, plaintext: true } });
+      try {
+        const e = await failure(plain.setPassword(anchor, Secret.fromBytes(latin1), {}));
+        assert.ok(isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === EVENT.POLICY_REFUSED && !e.retryable, e.message);
+        assert.match(e.message, /not valid UTF-8/);
+        assert.equal(await world.storedHash(anchor), before, 'nothing was written');
+      } finally {
+        await plain.close();
+      }
+    });
+
     test('hostile anchors and values stay values: quotes, semicolons, comment marks, placeholders', async () => {
       const hostile = ["1' OR '1'='1", '1; DROP TABLE app_users; --', '1 /* :hash */', '$1', '?', ':anchor', "'; SELECT pg_sleep(5); --"];
       const c = world.connector({ setPassword: { statement: 'UPDATE app_users SET password_hash = :hash WHERE login = :anchor' } });

@@ -1,5 +1,6 @@
 import { AccountNotFoundError, InsecureConnectionError, isPwsyncError, NotConfiguredError, TargetDataError, WatermarkError } from '../../core/errors.ts';
 import type { Anchor } from '../../core/model.ts';
+import { passwordAsText } from '../../core/password-text.ts';
 import type { Secret } from '../../core/secret.ts';
 import { hashSecret, verifySecret } from '../../crypto/hash/index.ts';
 import type { HashSpec } from '../../crypto/hash/spec.ts';
@@ -212,8 +213,9 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
       const values: Record<string, SqlValue> = { anchor, mustChange: options.forceChangeAtNextLogon === true ? 1 : 0 };
       if (hash !== undefined) values['hash'] = hash;
       // Only where the configuration says plaintext: true (checked at load); a JavaScript string
-      // for the driver, which sends it as a parameter, apart from the statement's text.
-      if (set.names.has('password')) values['password'] = clear.toString('utf8');
+      // for the driver, which sends it as a parameter, apart from the statement's text. A text
+      // column cannot hold bytes that are not UTF-8: refused (6927), never decoded with U+FFFD.
+      if (set.names.has('password')) values['password'] = passwordAsText(clear, 'the sql :password parameter');
       const sent = [clear, ...(hash === undefined ? [] : [Buffer.from(hash)])];
       await this.#guarded(anchor, 'setting the password of', sent, async (s) => {
         const affected = await s.runExactlyOne(set, values);

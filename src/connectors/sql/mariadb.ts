@@ -1,5 +1,6 @@
 import mysql, { type Pool, type PoolConnection, type QueryResult } from 'mysql2';
 import type { Secret } from '../../core/secret.ts';
+import { passwordAsText } from '../../core/password-text.ts';
 import type { SqlConfig } from './config.ts';
 import type { RunResult, SqlDriver, SqlRow, SqlSession, SqlValue } from './driver.ts';
 import { bind, type CompiledStatement } from './named-params.ts';
@@ -145,7 +146,7 @@ export class MariaDbDriver implements SqlDriver {
   async loginAs(role: string, password: Buffer): Promise<boolean> {
     const { user } = splitRole(role);
     // No database: a login role need not have rights on the application's.
-    const conn = mysql.createConnection({ ...connectionOptions(this.#config, this.#ca, this.#port, null), user, password: password.toString('utf8') }).promise();
+    const conn = mysql.createConnection({ ...connectionOptions(this.#config, this.#ca, this.#port, null), user, password: passwordAsText(password, 'a MariaDB login') }).promise();
     try {
       await conn.connect();
       return true;

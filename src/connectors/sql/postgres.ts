@@ -3,6 +3,7 @@ import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { Secret } from '../../core/secret.ts';
+import { passwordAsText } from '../../core/password-text.ts';
 import type { SqlConfig } from './config.ts';
 import type { RunResult, SqlDriver, SqlRow, SqlSession, SqlValue } from './driver.ts';
 import { bind, type CompiledStatement } from './named-params.ts';
@@ -127,7 +128,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async loginAs(role: string, password: Buffer): Promise<boolean> {
-    const client = new pg.Client({ ...connectionConfig(this.#config, this.#ca, this.#port), user: role, password: password.toString('utf8') });
+    const client = new pg.Client({ ...connectionConfig(this.#config, this.#ca, this.#port), user: role, password: passwordAsText(password, 'a PostgreSQL login') });
     client.on('error', () => undefined);
     try {
       await client.connect();
