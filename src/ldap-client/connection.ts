@@ -3,6 +3,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { Client, ResultCodeError, type Change, type Control, type Entry, type SearchOptions } from 'ldapts';
 import { PwsyncError } from '../core/errors.ts';
 import { EVENT } from '../core/events.ts';
+import { isUtf8Password, notUtf8 } from '../core/password-text.ts';
 import type { Secret } from '../core/secret.ts';
 import type { Logger } from '../log/logger.ts';
 import { tlsOptions, TlsPinMismatchError, type TlsSettings } from './tls.ts';
@@ -102,9 +103,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * allowed, and binds with `credentials`. The client's socket factories refuse to connect again
  * once it is open, and every socket they made marks `state.lost` when it closes (see
  * {@link LdapConnection} for why). When `url` cannot be connected to, the `failoverUrls` are tried
- * in order. Throws {@link LdapOpenError} (the last server's, when none could be reached).
+ * in order. Throws {@link LdapOpenError} (the last server's, when none could be reached), or a
+ * PolicyError before connecting when the password is not UTF-8 (ldapts binds with text).
  */
 export async function openClient(endpoint: LdapEndpoint, tls: TlsSettings, credentials: Credentials): Promise<Session> {
+  // ldapts binds with a string: bytes that are not UTF-8 would be sent as U+FFFD, a bind with
+  // another password (which counts as a failed attempt where the directory locks accounts out).
+  if (credentials !== 'anonymous' && !credentials.password.useSync(isUtf8Password)) throw notUtf8('an LDAP simple bind (ldapts sends the password as text)');
   let last: unknown;
   for (const url of [endpoint.url, ...(endpoint.failoverUrls ?? [])]) {
     try {
@@ -152,7 +157,8 @@ async function openClientAt(url: string, endpoint: LdapEndpoint, tls: TlsSetting
       await client.bind('', '');
       return;
     }
-    // ldapts takes the bind password only as a string; it lives for this call alone.
+    // ldapts takes the bind password only as a string; it lives for this call alone. Checked to
+    // be UTF-8 before anything was opened.
     await credentials.password.use((clear) => client.bind(credentials.dn, clear.toString('utf8')));
   };
   try {

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import { isPwsyncError } from '../../core/errors.ts';
+import { Secret } from '../../core/secret.ts';
+import { unicodePwd } from './password.ts';
 import { startSlapd } from '../../../test/support/slapd.ts';
 import { PEOPLE, setWith, startOpenLdapWorld, using, withSecret, type OpenLdapWorld } from '../../../test/support/connectors/ldap.ts';
 import { EVENT } from '../../core/events.ts';
@@ -57,6 +62,36 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
       assert.equal(await stamp(), first, 'the second set wrote nothing');
       assert.equal(await world.binds(dn, 'Fresh-Passw0rd-2'), true);
     });
+  });
+
+  test('a password that is not UTF-8 is set as its bytes by Password Modify; a bind with those bytes works and one with U+FFFD does not', async () => {
+    const { dn, uuid } = await world.addUser(uid('bytes'), 'Before-Passw0rd-1');
+    // "café" from a Latin-1 PAM stack: the source set these bytes, so the directory gets them.
+    const latin1 = Buffer.from('caf\xe9-Secret1-Bytes', 'latin1');
+    await using(world.connector({ checkBeforeWrite: true }), async (c) => {
+      await c.setPassword(uuid, Secret.fromBytes(latin1), {});
+      // verifyPassword binds through ldapts, which sends text only: refused, never a U+FFFD bind.
+      await rejectsWith(c.verifyPassword(uuid, Secret.fromBytes(latin1)), 'ERR_POLICY', EVENT.POLICY_REFUSED);
+    });
+    // A simple bind's password is an OCTET STRING: OpenLDAP's own client sends the file's bytes.
+    const dir = await mkdtemp(join(tmpdir(), 'pwsync-bytes-'));
+    try {
+      const whoami = async (password: Buffer): Promise<boolean> => {
+        await writeFile(join(dir, 'pw'), password, { mode: 0o600 });
+        const r = spawnSync('ldapwhoami', ['-x', '-H', world.slapd.ldapsUrl ?? '', '-D', dn, '-y', join(dir, 'pw')], { env: { ...process.env, LDAPTLS_CACERT: world.slapd.caFile ?? '' }, encoding: 'utf8' });
+        return r.status === 0;
+      };
+      assert.equal(await whoami(latin1), true, 'the bytes captured are the password');
+      assert.equal(await whoami(Buffer.from('caf\uFFFD-Secret1-Bytes', 'utf8')), false, 'not their U+FFFD reading');
+      assert.equal(await world.binds(dn, 'Before-Passw0rd-1'), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('AD (unicodePwd, UTF-16LE) cannot hold a password that is not UTF-8: refused with 6927 before anything is sent', async () => {
+    assert.throws(() => unicodePwd(Buffer.from('caf\xe9-Secret1', 'latin1')), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === EVENT.POLICY_REFUSED && /not valid UTF-8/.test(e.message));
+    assert.deepEqual(unicodePwd(Buffer.from('café', 'utf8')), Buffer.from('"café"', 'utf16le'));
   });
 
   test('must change at next logon sets ppolicy pwdReset', async () => {

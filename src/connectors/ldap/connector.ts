@@ -5,6 +5,7 @@ import {
   TargetDataError,
 } from '../../core/errors.ts';
 import type { Anchor } from '../../core/model.ts';
+import { isUtf8Password, notUtf8 } from '../../core/password-text.ts';
 import type { Secret } from '../../core/secret.ts';
 import { hashSecret } from '../../crypto/hash/index.ts';
 import type { HashSpec } from '../../crypto/hash/spec.ts';
@@ -213,6 +214,7 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
 
   async verifyPassword(anchor: Anchor, secret: Secret): Promise<boolean> {
     this.#refuseInsecure('verify a password');
+    if (!secret.useSync(isUtf8Password)) throw notUtf8('a verification by LDAP bind (ldapts sends the password as text)');
     return this.#onEntry(anchor, 'verifying the password of', (dn) => this.#binds(dn, secret));
   }
 

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { BerReader } from 'ldapts';
-import { InvalidInputError } from '../../core/errors.ts';
+import { InvalidInputError, PolicyError } from '../../core/errors.ts';
 import { PASSWORD_MODIFY_OID, passwordModifyRequest, unicodePwd } from './password.ts';
 
 /** The fields of a PasswdModifyRequestValue, read back with ldapts' BER reader. */
@@ -255,7 +255,7 @@ void describe('unicodePwd (Active Directory)', () => {
     assert.deepEqual(unicodePwd(Buffer.from('a"b\0c')), Buffer.from('"a"b\0c"', 'utf16le'));
   });
 
-  void test('bytes that are not UTF-8 are refused with InvalidInputError', () => {
+  void test('bytes that are not UTF-8 are refused as the target\'s policy (6927): they have no UTF-16 form', () => {
     const bad = [
       [0xff],
       [0x61, 0x80],
@@ -266,6 +266,6 @@ void describe('unicodePwd (Active Directory)', () => {
       [0xf4, 0x90, 0x80, 0x80], // beyond U+10FFFF
       [0x50, 0xe4, 0x73, 0x73], // "Päss" in Latin-1
     ];
-    for (const bytes of bad) assert.throws(() => unicodePwd(Buffer.from(bytes)), InvalidInputError, Buffer.from(bytes).toString('hex'));
+    for (const bytes of bad) assert.throws(() => unicodePwd(Buffer.from(bytes)), PolicyError, Buffer.from(bytes).toString('hex'));
   });
 });

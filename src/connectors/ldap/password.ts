@@ -1,5 +1,6 @@
-import { isUtf8, transcode } from 'node:buffer';
+import { transcode } from 'node:buffer';
 import { InvalidInputError } from '../../core/errors.ts';
+import { isUtf8Password, notUtf8 } from '../../core/password-text.ts';
 
 /*
  * The two ways a clear password travels to a directory, built as bytes the caller wipes: the
@@ -44,10 +45,11 @@ const QUOTE = Buffer.from('"', 'utf8');
  * AD's `unicodePwd`: the password in double quotes, UTF-16LE. Transcoded from the UTF-8 bytes
  * directly, so characters beyond ASCII (and beyond the BMP, as surrogate pairs) are right — the
  * classic bug is to write the code units of a Latin-1 reading. Bytes that are not UTF-8 are refused:
- * they have no UTF-16 form, and a replacement character would set a password nobody knows.
+ * they have no UTF-16 form, and a replacement character would set a password nobody knows: that is
+ * a refusal of this target's (6927), as the password may still be set on a target that takes bytes.
  */
 export function unicodePwd(clear: Buffer): Buffer {
-  if (!isUtf8(clear)) throw new InvalidInputError('the password is not valid UTF-8, so it has no unicodePwd form');
+  if (!isUtf8Password(clear)) throw notUtf8("Active Directory's unicodePwd (UTF-16LE)");
   const quoted = Buffer.concat([QUOTE, clear, QUOTE]);
   try {
     return transcode(quoted, 'utf8', 'utf16le');

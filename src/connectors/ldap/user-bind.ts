@@ -1,4 +1,5 @@
 import { InvalidCredentialsError, ResultCodeError, type Client } from 'ldapts';
+import { isUtf8Password } from '../../core/password-text.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import { openClient, type LdapEndpoint, type Session } from '../../ldap-client/connection.ts';
@@ -41,6 +42,9 @@ export class BindChecker {
 
   async #check(dn: string, secret: Secret): Promise<boolean> {
     if (secret.length === 0) return false;
+    // ldapts binds with text only: a password that is not UTF-8 cannot be checked by a bind, and a
+    // bind with its U+FFFD form would test another password. "Not known to work": the write goes on.
+    if (!secret.useSync(isUtf8Password)) return false;
     for (let attempt = 1; ; attempt++) {
       if (this.#closed) throw new Error('the bind checker is closed');
       const fresh = this.#session === undefined || this.#session.lost;
