@@ -72,3 +72,13 @@ test('standard input: the first line, without its line ending, as bytes', async 
   await assert.rejects(readSecretFromStream(Readable.from([Buffer.from('\n')])), { code: 'ERR_INVALID_INPUT' });
   await assert.rejects(readSecretFromStream(Readable.from([Buffer.alloc(5000, 0x61)])), { code: 'ERR_INVALID_INPUT' });
 });
+
+test('a password that is not UTF-8 is refused where it is typed or piped, with a reason; never taken as U+FFFD', async () => {
+  const latin1 = Buffer.from('caf\xe9-Secret1', 'latin1');
+  await assert.rejects(readSecretFromStream(Readable.from([Buffer.concat([latin1, Buffer.from('\n')])])), (e: unknown) => e instanceof Error && 'code' in e && e.code === 'ERR_INVALID_INPUT' && /not valid UTF-8/.test(e.message));
+  const t = terminal([latin1, '\r']);
+  await assert.rejects(promptSecret('New password: ', t.tty, t.out), { code: 'ERR_INVALID_INPUT' });
+  assert.deepEqual(t.rawModes, [true, false], 'the terminal is restored');
+  const utf8 = await readSecretFromStream(Readable.from([Buffer.from('café-Secret1\n', 'utf8')]));
+  assert.equal(utf8.useSync((c) => c.toString('hex')), Buffer.from('café-Secret1', 'utf8').toString('hex'));
+});

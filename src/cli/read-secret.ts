@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { InvalidInputError } from '../core/errors.ts';
 import { Secret } from '../core/secret.ts';
 
@@ -28,7 +29,7 @@ export async function readSecretFromStream(input: NodeJS.ReadableStream): Promis
     if (length > MAX_SECRET_BYTES) throw new InvalidInputError(`the password is longer than ${MAX_SECRET_BYTES} bytes`);
     if (length > 0 && buf[length - 1] === 0x0d) length--;
     if (length === 0) throw new InvalidInputError('no password on standard input');
-    return Secret.fromBytes(buf.subarray(0, length));
+    return utf8Secret(buf.subarray(0, length));
   } finally {
     buf.fill(0);
   }
@@ -81,11 +82,21 @@ export async function promptSecret(prompt: string, tty: NodeJS.ReadStream = proc
       tty.on('data', onData);
     });
     out.write('\n');
-    return Secret.fromBytes(buf.subarray(0, length));
+    return utf8Secret(buf.subarray(0, length));
   } finally {
     buf.fill(0);
     tty.setRawMode(false);
   }
+}
+
+/**
+ * A password typed or piped to pwsync is its exact bytes, and must be UTF-8: bytes in a legacy
+ * encoding (a Latin-1 terminal's "é") would be a different password wherever text is taken, and
+ * are refused here, where the person can still be asked again.
+ */
+function utf8Secret(bytes: Buffer): Secret {
+  if (!isUtf8(bytes)) throw new InvalidInputError('the password is not valid UTF-8: set the terminal (or the input) to UTF-8 and enter it again');
+  return Secret.fromBytes(bytes);
 }
 
 /** Prompts twice and insists both match, as an administrator would expect. */
