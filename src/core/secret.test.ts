@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { Secret } from './secret.ts';
+import { InvalidInputError } from './errors.ts';
 
 test('a secret never prints its value', () => {
   const s = Secret.fromString('hunter2-Pässwörd');
@@ -60,4 +61,9 @@ test('equals compares bytes', () => {
   assert.equal(Secret.fromString('a').equals(Secret.fromString('a')), true);
   assert.equal(Secret.fromString('a').equals(Secret.fromString('b')), false);
   assert.equal(Secret.fromString('a').equals(Secret.fromString('ab')), false);
+});
+
+test('fromString refuses a lone surrogate, which has no UTF-8 form; a pair is a character like any other', () => {
+  for (const text of ['caf\uD800-Secret1', '\uDC00', 'x\uD83D']) assert.throws(() => Secret.fromString(text), (e: unknown) => e instanceof InvalidInputError, JSON.stringify(text));
+  assert.equal(Secret.fromString('\u{1F600}').useSync((c) => c.toString('hex')), 'f09f9880');
 });

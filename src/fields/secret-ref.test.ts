@@ -71,6 +71,14 @@ void describe('secretRef()', () => {
     assert.equal(parse('file:empty', {}, dir).code, 'SECRET_EMPTY');
   });
 
+  void it('refuses a secret that is not UTF-8 text: a file of other bytes, a variable that Node read as U+FFFD', async () => {
+    await writeFile(join(dir, 'latin1'), Buffer.from('caf\xe9-Secret1\n', 'latin1'), { mode: 0o600 });
+    assert.equal(parse('file:latin1', {}, dir).code, 'SECRET_NOT_UTF8');
+    assert.equal(parse('${PW}', { PW: 'caf\uFFFD-Secret1' }).code, 'SECRET_NOT_UTF8');
+    await writeFile(join(dir, 'utf8'), 'café-Secret1\n', { mode: 0o600 });
+    assert.equal(await clear(parse('file:utf8', {}, dir).secret), 'café-Secret1');
+  });
+
   void it('is refused outside a load', () => {
     const outside = secretRef().safeParse('${PW}');
     assert.ok(!outside.success);

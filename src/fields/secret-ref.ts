@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
@@ -14,6 +15,7 @@ export type SecretProblemCode =
   | 'BAD_REFERENCE'
   | 'SECRET_INLINE'
   | 'SECRET_EMPTY'
+  | 'SECRET_NOT_UTF8'
   | 'SECRET_FILE_UNREADABLE'
   | 'SECRET_FILE_MODE'
   | 'SECRET_NO_CONTEXT';
@@ -79,6 +81,11 @@ function resolveSecret(raw: string): Secret | Issue {
     const value = context.env[envName];
     if (value === undefined) return { code: 'ENV_UNSET', message: `environment variable ${envName} is not set` };
     if (value === '') return { code: 'SECRET_EMPTY', message: `environment variable ${envName} is empty` };
+    // Node decodes the environment as UTF-8 and puts U+FFFD in place of each byte it cannot: the
+    // secret would be another one than the variable holds. Services take their secrets as text.
+    if (value.includes('\uFFFD')) {
+      return { code: 'SECRET_NOT_UTF8', message: `environment variable ${envName} holds U+FFFD, what bytes that are not UTF-8 become when read: give the secret in UTF-8, or in a file: reference` };
+    }
     return remember(context, Secret.fromString(value));
   }
   if (raw.startsWith('file:')) {
@@ -135,6 +142,8 @@ function readSecretFile(file: string): Secret | Issue {
         if (length > 0 && buffer[length - 1] === 0x0d) length--;
       }
       if (length === 0) return { code: 'SECRET_EMPTY', message: `secret file ${file} is empty` };
+      // The services pwsync logs in to (LDAP binds, database logins) take their secrets as text.
+      if (!isUtf8(buffer.subarray(0, length))) return { code: 'SECRET_NOT_UTF8', message: `secret file ${file} is not valid UTF-8 text` };
       return Secret.fromBytes(buffer.subarray(0, length));
     } finally {
       buffer.fill(0);

@@ -66,9 +66,12 @@ test('what syncpasswords never sends is refused with a reason, and the input is 
     ['dn: CN=a\n\ndn: CN=b\n', /more than one entry/],
     [' dn: CN=a\n', /starts with a continuation/],
     ['dn: CN=a\nobjectGUID:< file:///etc/shadow\n', /by URL/],
+    // A name is never read with U+FFFD in place of a byte that is not UTF-8 (another account).
+    ['dn: CN=a\nobjectGUID: 658197d3-0f72-46dd-aa8c-74620c4bd790\nsAMAccountName:: Y2Fm6Q==\n', /sAMAccountName is not valid UTF-8/i],
+    ['dn: CN=caf\xe9\nobjectGUID: 658197d3-0f72-46dd-aa8c-74620c4bd790\n', /dn is not valid UTF-8/],
   ];
   for (const [ldif, message] of cases) {
-    assert.throws(() => parseSyncPasswordsLdif(Buffer.from(ldif)), (e: unknown) => e instanceof InvalidInputError && message.test(e.message), ldif);
+    assert.throws(() => parseSyncPasswordsLdif(Buffer.from(ldif, 'latin1')), (e: unknown) => e instanceof InvalidInputError && message.test(e.message), ldif);
   }
   assert.throws(() => parseSyncPasswordsLdif(Buffer.alloc(70_000, 0x41)), /at most 65536/);
 });

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { InvalidInputError } from '../../core/errors.ts';
 import { MAX_LDIF_BYTES } from '../capture/protocol.ts';
 
@@ -64,7 +65,11 @@ export function parseSyncPasswordsLdif(ldif: Buffer): SambaAccountState {
           bytes.set(name, base64 ? decodeBase64(raw) : Buffer.from(raw));
           continue;
         }
-        const text = base64 ? decodeBase64(raw).toString('utf8') : raw.toString('utf8');
+        const value = base64 ? decodeBase64(raw) : raw;
+        // LDAP strings are UTF-8 (RFC 4517): never decoded leniently, which would turn a name into
+        // another one with U+FFFD in it.
+        if (!isUtf8(value)) throw new InvalidInputError(`the value of ${name} is not valid UTF-8`);
+        const text = value.toString('utf8');
         const list = values.get(name) ?? [];
         list.push(text);
         values.set(name, list);
