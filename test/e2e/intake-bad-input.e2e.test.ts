@@ -41,12 +41,12 @@ describe('the server intake refuses bad input with its reason, an event, and not
     clients.push(agent);
     return agent;
   };
-  const post = async (dispatcher: Agent, body: string | object): Promise<Sent> => {
+  const post = async (dispatcher: Agent, body: Buffer | string | object): Promise<Sent> => {
     const r = await request(new URL(NOTIFICATIONS_PATH, world.url), {
       method: 'POST',
       dispatcher,
       headers: { 'content-type': 'application/json' },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
+      body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
     return { status: r.statusCode, body: (await r.body.json()) as Sent['body'] };
   };
@@ -117,6 +117,22 @@ describe('the server intake refuses bad input with its reason, an event, and not
     const huge = await post(dc1, { notifications: [await notification({ password: BAD_PW })], padding: 'x'.repeat(2 * 1024 * 1024) });
     assert.equal(huge.status, 413);
     assert.match(huge.body.message ?? '', /larger than 1048576 bytes/);
+  });
+
+  test('a body that is not UTF-8, or holds a lone surrogate, is 400 malformed; never read with U+FFFD (another account)', async () => {
+    const dc1 = await client('dc1');
+    const before = counts();
+    const good = JSON.stringify({ notifications: [await notification({ account: 'u001', password: BAD_PW })] });
+    // The account u001 with a Latin-1 byte in it ("u00\xe9"), and then with an escaped lone surrogate.
+    const latin1 = Buffer.from(good.replace('"account":"u001"', '"account":"u00\xe9"'), 'latin1');
+    const notUtf8 = await post(dc1, latin1);
+    assert.equal(notUtf8.status, 400);
+    assert.equal(notUtf8.body.error, 'malformed');
+    assert.match(notUtf8.body.message ?? '', /not valid UTF-8/);
+    const surrogate = await post(dc1, good.replace('"account":"u001"', '"account":"u001\\ud800"'));
+    assert.equal(surrogate.status, 400);
+    assert.match(surrogate.body.message ?? '', /lone surrogate/);
+    assert.deepEqual(counts(), before, 'nothing stored');
   });
 
   test('a password encrypted to another key, or bound to another notification: 422, each with its reason', async () => {

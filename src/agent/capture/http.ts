@@ -6,8 +6,9 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
+import { holdsLoneSurrogate } from '../../util/text.ts';
 import type { CaptureAcceptor } from './accept.ts';
-import { holdsLoneSurrogate, MAX_PASSWORD_BYTES, type CaptureAnswer } from './protocol.ts';
+import { MAX_PASSWORD_BYTES, type CaptureAnswer } from './protocol.ts';
 
 export const CAPTURE_PATH = '/v1/capture';
 const MAX_BODY_BYTES = 8 * 1024;

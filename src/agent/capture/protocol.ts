@@ -18,21 +18,6 @@ export const passwordHeaderSchema = z.strictObject({
   length: z.number().int().min(1).max(MAX_PASSWORD_BYTES),
 });
 
-/** In a `u` regular expression a surrogate range matches only a surrogate that is not half of a pair. */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
-/**
- * Whether any string in parsed JSON (a key or a value) holds a lone surrogate: JSON can escape one
- * (`"\ud800"`) in a body that is valid UTF-8, and it has no UTF-8 form of its own. Both hooks
- * refuse such input rather than forward U+FFFD in its place.
- */
-export function holdsLoneSurrogate(value: unknown): boolean {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value);
-  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
-  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([k, v]) => LONE_SURROGATE.test(k) || holdsLoneSurrogate(v));
-  return false;
-}
-
 /** syncpasswords' LDIF of one account is a few KiB; the hook refuses more than this, and so does the socket. */
 export const MAX_LDIF_BYTES = 65_536;
 

@@ -4,8 +4,9 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { InvalidInputError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
+import { holdsLoneSurrogate } from '../../util/text.ts';
 import type { CaptureAcceptor } from './accept.ts';
-import { holdsLoneSurrogate, MAX_HEADER_BYTES, parseCaptureHeader, type CaptureAnswer, type CaptureHeader } from './protocol.ts';
+import { MAX_HEADER_BYTES, parseCaptureHeader, type CaptureAnswer, type CaptureHeader } from './protocol.ts';
 
 /** sockaddr_un's path is 108 bytes on Linux, the terminating NUL included. */
 const MAX_SOCKET_PATH_BYTES = 107;

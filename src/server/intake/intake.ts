@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import { NOTIFICATIONS_PATH } from '../../protocol/notifications.ts';
+import { holdsLoneSurrogate } from '../../util/text.ts';
 import type { AgentRegistry, RegisteredAgent } from './agents.ts';
 import { Authenticator } from './authenticate.ts';
 import { NotificationsRoute, type IntakeEngine } from './notifications-route.ts';
@@ -71,6 +73,7 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
     return503OnClosing: true,
   });
   app.decorateRequest('agent', undefined);
+  acceptJsonAsText(app);
 
   const refuse = async (reply: FastifyReply, refusal: Refusal): Promise<FastifyReply> => {
     if (refusal.event !== undefined) await engine.appendEvents([refusal.event]);
@@ -123,4 +126,26 @@ export function splitListen(listen: string): { host: string; port: number } {
   const port = Number(m?.[3]);
   if (host === undefined || !Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidInputError(`"${listen}" is not host:port`);
   return { host, port };
+}
+
+/**
+ * JSON bodies parsed from their bytes: fastify's own parser decodes them leniently, so a byte that is
+ * not UTF-8 in an account name became U+FFFD, naming another account. Such a body, or one whose
+ * strings hold a lone surrogate (an escape that is half of a pair), is refused 400 'malformed'.
+ * The parsing itself stays fastify's (prototype poisoning refused).
+ */
+function acceptJsonAsText(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  const notText = (message: string): Error => Object.assign(new InvalidInputError(message), { statusCode: 400 });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (!Buffer.isBuffer(body) || !isUtf8(body)) {
+      done(notText('the body is not valid UTF-8 (JSON is sent in UTF-8)'));
+      return;
+    }
+    parse(request, body.toString('utf8'), (error, value: unknown) => {
+      if (error === null && holdsLoneSurrogate(value)) done(notText('a string in the body holds a lone surrogate (a \\uD800-\\uDFFF escape that is not half of a pair): it is not text'));
+      else done(error, value);
+    });
+  });
 }
