@@ -133,6 +133,7 @@ async function openClientAt(url: string, endpoint: LdapEndpoint, tls: TlsSetting
       if (!mayConnect) throw new ReconnectRefused();
       const socket = connect(...args);
       socket.once('close', () => (state.lost = true));
+      wipeWhenWritten(socket);
       return socket;
     }) as F;
   const client = new Client({
@@ -302,4 +303,28 @@ export class LdapConnection {
     if (this.#session === session) this.#session = undefined;
     void session.client.unbind().catch(() => undefined);
   }
+}
+
+/**
+ * ldapts serialises each request into a buffer of its own, writes it and drops it, unwiped: a
+ * Password Modify request, or a bind, would leave the password in freed memory for as long as
+ * nothing reuses it (found by the memory scan in connectors/ldap/connector.test.ts). Every Buffer
+ * written to the socket is wiped once the socket has taken it; ldapts never reads one again.
+ */
+function wipeWhenWritten(socket: Socket): void {
+  const write = socket.write;
+  socket.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+    if (!Buffer.isBuffer(chunk)) return Reflect.apply(write, socket, [chunk, ...rest]) as boolean;
+    const last = rest.at(-1);
+    const callback = typeof last === 'function' ? (last as (error?: Error | null) => void) : undefined;
+    const options = callback === undefined ? rest : rest.slice(0, -1);
+    return Reflect.apply(write, socket, [
+      chunk,
+      ...options,
+      (error?: Error | null) => {
+        chunk.fill(0);
+        callback?.(error);
+      },
+    ]) as boolean;
+  }) as Socket['write'];
 }

@@ -45,7 +45,7 @@ export async function scanProcessMemory(pid: number, needles: Readonly<Record<st
         const view = buffer.subarray(0, carry + got);
         for (const [name, needle] of Object.entries(needles)) {
           for (let i = view.indexOf(needle); i !== -1; i = view.indexOf(needle, i + 1)) {
-            const around = view.subarray(Math.max(0, i - 256), i + needle.length + 128).toString(process.env.SCAN_HEX ? 'hex' : 'latin1').replace(/[^\x20-\x7e]/g, '.');
+            const around = view.subarray(Math.max(0, i - 64), i + needle.length + 64).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
             hits.push({ needle: name, address: `0x${(at - carry + i).toString(16)}`, mapping: m.line, around });
           }
         }

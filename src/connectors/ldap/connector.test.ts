@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import { isPwsyncError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import { unicodePwd } from './password.ts';
 import { startSlapd } from '../../../test/support/slapd.ts';
-import { PEOPLE, setWith, startOpenLdapWorld, using, withSecret, type OpenLdapWorld } from '../../../test/support/connectors/ldap.ts';
+import { scanProcessMemory } from '../../../test/support/memory-scan.ts';
+import { PEOPLE, SERVICE_DN, setWith, startOpenLdapWorld, using, withSecret, type OpenLdapWorld } from '../../../test/support/connectors/ldap.ts';
 import { EVENT } from '../../core/events.ts';
 
 let world: OpenLdapWorld;
@@ -86,6 +88,30 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
       assert.equal(await world.binds(dn, 'Before-Passw0rd-1'), false);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a Password Modify leaves no clear copy of the password in the process: memory scan after the set', async () => {
+    const login = uid('memory');
+    const { dn, uuid } = await world.addUser(login, 'Before-Passw0rd-1');
+    const password = Buffer.from(`M${randomBytes(18).toString('base64url')}`.slice(0, 24), 'latin1');
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../../test/support/connectors/ldap-set-password.fixture.ts', import.meta.url))], {
+      env: { ...process.env, PWSYNC_FIXTURE_JOB: JSON.stringify({ url: world.slapd.url, caFile: world.slapd.caFile, bindDn: SERVICE_DN, bindPassword: world.servicePassword, baseDn: PEOPLE, anchor: uuid }) },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    try {
+      child.stdin.end(`${password.toString('hex')}\n`);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`the fixture exited (${code})`)));
+      });
+      assert.equal(await world.binds(dn, password.toString('latin1')), true, 'the password was set');
+      await new Promise((r) => setTimeout(r, 500));
+      const { hits, bytes } = await scanProcessMemory(child.pid ?? 0, { utf8: password, utf16le: Buffer.from(password.toString('latin1'), 'utf16le'), control: Buffer.from(uuid) });
+      assert.ok(bytes > 16 * 1024 * 1024 && hits.some((h) => h.needle === 'control'), 'the scan sees the process');
+      assert.deepEqual(hits.filter((h) => h.needle !== 'control'), []);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 
