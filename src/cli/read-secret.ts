@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { InvalidInputError } from '../core/errors.ts';
-import { Secret } from '../core/secret.ts';
+import { clearBuffer, Secret } from '../core/secret.ts';
 
 const MAX_SECRET_BYTES = 4096;
 
@@ -9,7 +9,7 @@ const MAX_SECRET_BYTES = 4096;
  * end of input), without the line ending. The bytes never become a string.
  */
 export async function readSecretFromStream(input: NodeJS.ReadableStream): Promise<Secret> {
-  const buf = Buffer.alloc(MAX_SECRET_BYTES + 1);
+  const buf = clearBuffer(MAX_SECRET_BYTES + 1);
   let length = 0;
   let done = false;
   try {
@@ -42,7 +42,7 @@ export async function readSecretFromStream(input: NodeJS.ReadableStream): Promis
 export async function promptSecret(prompt: string, tty: NodeJS.ReadStream = process.stdin, out: NodeJS.WriteStream = process.stderr): Promise<Secret> {
   if (!tty.isTTY) throw new InvalidInputError('standard input is not a terminal; pass --stdin to read the password from it');
   out.write(prompt);
-  const buf = Buffer.alloc(MAX_SECRET_BYTES);
+  const buf = clearBuffer(MAX_SECRET_BYTES);
   let length = 0;
   tty.setRawMode(true);
   tty.resume();

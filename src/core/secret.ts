@@ -3,6 +3,18 @@ import { InvalidInputError } from './errors.ts';
 
 const REDACTED = '[secret]';
 
+/**
+ * A zeroed buffer for clear secret bytes, in memory of its own outside the JavaScript heap. Never
+ * `Buffer.alloc` for those: V8 keeps a typed array of up to 64 bytes on its heap, and the garbage
+ * collector moves it (each scavenge copies what is still alive), leaving the old copy behind where
+ * no wipe reaches it (seen by the memory scan: a password lent across an `await` to a KDF). An
+ * ArrayBuffer's memory is never moved, so wiping the buffer wipes the only copy. Nor
+ * `Buffer.allocUnsafe` or `Buffer.from`: a small one is a slice of Node's shared pool.
+ */
+export function clearBuffer(length: number): Buffer {
+  return Buffer.from(new ArrayBuffer(length));
+}
+
 /** In a `u` regular expression a surrogate range matches only a surrogate that is not half of a pair. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
@@ -23,7 +35,7 @@ export class Secret {
 
   /** Takes ownership of a copy of `bytes`; the caller should wipe its own buffer afterwards. */
   static fromBytes(bytes: Uint8Array): Secret {
-    const own = Buffer.alloc(bytes.length);
+    const own = clearBuffer(bytes.length);
     own.set(bytes);
     return new Secret(own);
   }
@@ -42,7 +54,7 @@ export class Secret {
     if (LONE_SURROGATE.test(text)) throw new InvalidInputError('the password is not well-formed Unicode (it holds a lone surrogate, which has no UTF-8 form)');
     // Never Buffer.from(text): a short one is a slice of Node's shared pool, whose other slices go
     // on to be posted to threads (and a structured clone copies the whole pool).
-    const own = Buffer.alloc(Buffer.byteLength(text, 'utf8'));
+    const own = clearBuffer(Buffer.byteLength(text, 'utf8'));
     own.write(text, 'utf8');
     return new Secret(own);
   }
@@ -57,7 +69,7 @@ export class Secret {
 
   /** Lends a copy of the clear bytes to `fn` and wipes the copy when `fn` settles. */
   async use<T>(fn: (clear: Buffer) => T | Promise<T>): Promise<T> {
-    const copy = Buffer.alloc(this.#live().length);
+    const copy = clearBuffer(this.#live().length);
     this.#live().copy(copy);
     try {
       return await fn(copy);
@@ -68,7 +80,7 @@ export class Secret {
 
   /** Synchronous variant of {@link Secret.use} for synchronous library calls. */
   useSync<T>(fn: (clear: Buffer) => T): T {
-    const copy = Buffer.alloc(this.#live().length);
+    const copy = clearBuffer(this.#live().length);
     this.#live().copy(copy);
     try {
       return fn(copy);

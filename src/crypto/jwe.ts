@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createECDH, createHash, randomBytes, type ECDH, type KeyObject } from 'node:crypto';
 import { PwsyncError } from '../core/errors.ts';
+import { clearBuffer } from '../core/secret.ts';
 
 /**
  * JWE compact serialisation with exactly one algorithm pair: ECDH-ES key agreement on P-256 and
@@ -131,8 +132,8 @@ export function decryptCompact(compact: string, key: KeyObject): { readonly head
       first.fill(0);
       throw new JweError('ERR_JWE_DECRYPTION_FAILED', 'decryption failed: another key, or the message was altered');
     }
-    // A buffer of its own, never a slice of Node's shared pool (which Buffer.concat would take).
-    const plaintext = Buffer.alloc(first.length + last.length);
+    // Memory of its own (clearBuffer says why), never a slice of Node's pool as Buffer.concat's.
+    const plaintext = clearBuffer(first.length + last.length);
     first.copy(plaintext);
     last.copy(plaintext, first.length);
     first.fill(0);

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { DecryptError, KeyError } from '../core/errors.ts';
 import type { SealedSecret } from '../core/model.ts';
-import { Secret } from '../core/secret.ts';
+import { clearBuffer, Secret } from '../core/secret.ts';
 import { newKeyEntry, readKeyFile, writeKeyFile, type KeyFileContent } from './key-file.ts';
 import { pathExists } from '../util/files.ts';
 
@@ -87,7 +87,7 @@ export class Keyring {
     }
     // GCM is a stream mode: `final` returns nothing, and `update`'s buffer is the whole password.
     if (last.length === 0) return Secret.adopt(clear);
-    const whole = Buffer.alloc(clear.length + last.length);
+    const whole = clearBuffer(clear.length + last.length);
     clear.copy(whole);
     last.copy(whole, clear.length);
     clear.fill(0);

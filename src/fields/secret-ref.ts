@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { Secret } from '../core/secret.ts';
+import { clearBuffer, Secret } from '../core/secret.ts';
 import { WHOLE_ENV_REFERENCE, expandEnv } from './env.ts';
 import { errnoText } from './errno.ts';
 
@@ -129,7 +129,7 @@ function readSecretFile(file: string): Secret | Issue {
     if (stat.size > MAX_SECRET_FILE_BYTES) {
       return { code: 'SECRET_FILE_UNREADABLE', message: `secret file ${file} is larger than ${MAX_SECRET_FILE_BYTES} bytes; is it the right file?` };
     }
-    const buffer = Buffer.alloc(MAX_SECRET_FILE_BYTES + 1);
+    const buffer = clearBuffer(MAX_SECRET_FILE_BYTES + 1);
     try {
       let length = 0;
       for (let n = 1; n > 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);

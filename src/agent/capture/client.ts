@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import { TransientError } from '../../core/errors.ts';
-import type { Secret } from '../../core/secret.ts';
+import { clearBuffer, type Secret } from '../../core/secret.ts';
 import { captureAnswerSchema, type CaptureAnswer } from './protocol.ts';
 
 export interface CaptureRequest {
@@ -25,7 +25,8 @@ export async function sendCapture(socketPath: string, request: CaptureRequest, t
       socket.write(`${header}\n`);
       request.secret.useSync((clear) => {
         // write() may keep the buffer until it is flushed: hand it a copy, wiped once written.
-        const copy = Buffer.from(clear);
+        const copy = clearBuffer(clear.length);
+        clear.copy(copy);
         socket.write(copy, () => copy.fill(0));
       });
     });

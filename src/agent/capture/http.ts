@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { InvalidInputError } from '../../core/errors.ts';
-import { Secret } from '../../core/secret.ts';
+import { clearBuffer, Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import { holdsLoneSurrogate } from '../../util/text.ts';
 import type { CaptureAcceptor } from './accept.ts';
@@ -119,8 +119,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
     }
     chunks.push(chunk);
   }
-  // A buffer of its own: Buffer.concat would take a slice of Node's shared pool, the password with it.
-  const body = Buffer.alloc(size);
+  // Memory of its own (clearBuffer says why): Buffer.concat would take a slice of Node's shared pool.
+  const body = clearBuffer(size);
   let at = 0;
   for (const c of chunks) {
     c.copy(body, at);

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { InvalidInputError } from '../../core/errors.ts';
-import { Secret } from '../../core/secret.ts';
+import { clearBuffer, Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import { holdsLoneSurrogate } from '../../util/text.ts';
 import type { CaptureAcceptor } from './accept.ts';
@@ -172,7 +172,7 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
           return fail(`bad header: ${issue ? `${issue.path.join('.') || 'header'}: ${issue.message}` : 'invalid'}`);
         }
         header = result.data;
-        password = Buffer.alloc(header.length);
+        password = clearBuffer(header.length);
         filled = 0;
       } else if (password !== undefined) {
         const n = Math.min(password.length - filled, chunk.length - offset);

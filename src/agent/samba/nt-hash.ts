@@ -1,3 +1,5 @@
+import { clearBuffer } from '../../core/secret.ts';
+
 /**
  * The NT hash (MD4 of the UTF-16LE password, MS-NLMP) that AD keeps in `unicodePwd`: Samba's own
  * check that the GPG-encrypted copy of a password is the account's current password, done here
@@ -11,7 +13,8 @@ export function ntHash(utf16le: Uint8Array): Buffer {
 /** MD4, RFC 1320. */
 export function md4(message: Uint8Array): Buffer {
   const bitLength = message.length * 8;
-  const padded = new Uint8Array((((message.length + 8) >>> 6) + 1) << 6);
+  // Both hold the password: in memory outside V8's heap, which moves small arrays (clearBuffer).
+  const padded = new Uint8Array(new ArrayBuffer((((message.length + 8) >>> 6) + 1) << 6));
   padded.set(message);
   padded[message.length] = 0x80;
   const view = new DataView(padded.buffer);
@@ -21,7 +24,7 @@ export function md4(message: Uint8Array): Buffer {
   let b = 0xefcdab89;
   let c = 0x98badcfe;
   let d = 0x10325476;
-  const x = new Uint32Array(16);
+  const x = new Uint32Array(new ArrayBuffer(64));
   const rotl = (v: number, s: number): number => (v << s) | (v >>> (32 - s));
   const f = (p: number, q: number, r: number): number => (p & q) | (~p & r);
   const g = (p: number, q: number, r: number): number => (p & q) | (p & r) | (q & r);
@@ -66,7 +69,7 @@ export function md4(message: Uint8Array): Buffer {
  */
 export function utf16leToUtf8(input: Uint8Array): Buffer | undefined {
   if (input.length % 2 !== 0) return undefined;
-  const out = Buffer.alloc(input.length * 2);
+  const out = clearBuffer(input.length * 2);
   let o = 0;
   for (let i = 0; i < input.length; i += 2) {
     let cp = (input[i] ?? 0) | ((input[i + 1] ?? 0) << 8);
@@ -97,7 +100,8 @@ export function utf16leToUtf8(input: Uint8Array): Buffer | undefined {
       out[o++] = 0x80 | (cp & 0x3f);
     }
   }
-  const result = Buffer.from(out.subarray(0, o));
+  const result = clearBuffer(o);
+  out.copy(result, 0, 0, o);
   out.fill(0);
   return result;
 }

@@ -1,6 +1,7 @@
 import { transcode } from 'node:buffer';
 import { InvalidInputError } from '../../core/errors.ts';
 import { isUtf8Password, notUtf8 } from '../../core/password-text.ts';
+import { clearBuffer } from '../../core/secret.ts';
 
 /*
  * The two ways a clear password travels to a directory, built as bytes the caller wipes: the
@@ -33,13 +34,21 @@ export function passwordModifyRequest(fields: { readonly userDn?: string; readon
   if (fields.userDn !== undefined) parts.push(...tagged(0x80, Buffer.from(fields.userDn, 'utf8')));
   if (fields.oldPassword !== undefined) parts.push(...tagged(0x81, fields.oldPassword));
   parts.push(...tagged(0x82, fields.newPassword));
-  const body = Buffer.concat(parts);
-  const out = Buffer.concat([Buffer.from([0x30]), berLength(body.length), body]);
+  const body = joined(parts);
+  const out = joined([Buffer.from([0x30]), berLength(body.length), body]);
   body.fill(0);
   return out;
 }
 
 const QUOTE = Buffer.from('"', 'utf8');
+
+/** The parts one after the other, in memory of their own (clearBuffer says why; Buffer.concat takes from Node's pool). */
+function joined(parts: readonly Buffer[]): Buffer {
+  const out = clearBuffer(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) at += p.copy(out, at);
+  return out;
+}
 
 /**
  * AD's `unicodePwd`: the password in double quotes, UTF-16LE. Transcoded from the UTF-8 bytes
@@ -50,7 +59,7 @@ const QUOTE = Buffer.from('"', 'utf8');
  */
 export function unicodePwd(clear: Buffer): Buffer {
   if (!isUtf8Password(clear)) throw notUtf8("Active Directory's unicodePwd (UTF-16LE)");
-  const quoted = Buffer.concat([QUOTE, clear, QUOTE]);
+  const quoted = joined([QUOTE, clear, QUOTE]);
   try {
     return transcode(quoted, 'utf8', 'utf16le');
   } finally {

@@ -1,4 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
+import { clearBuffer } from '../../core/secret.ts';
 
 /**
  * The base64 flavours of the hash encodings.
@@ -60,7 +61,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
  * OPENSSL_clear_free at once, and the concatenation here is ours, and wiped.
  */
 export function digestOf(algorithm: 'sha1' | 'sha512', ...parts: readonly Buffer[]): Buffer {
-  const input = Buffer.alloc(parts.reduce((n, p) => n + p.length, 0));
+  const input = clearBuffer(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) at += p.copy(input, at);
   try {
