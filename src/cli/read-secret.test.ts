@@ -79,6 +79,9 @@ test('a password that is not UTF-8 is refused where it is typed or piped, with a
   const t = terminal([latin1, '\r']);
   await assert.rejects(promptSecret('New password: ', t.tty, t.out), { code: 'ERR_INVALID_INPUT' });
   assert.deepEqual(t.rawModes, [true, false], 'the terminal is restored');
+  // A hook's password (pwsync capture) was set at its source already: it is its bytes.
+  const hook = await readSecretFromStream(Readable.from([Buffer.concat([latin1, Buffer.from('\n')])]), 'any');
+  assert.equal(hook.useSync((c) => c.equals(latin1)), true);
   const utf8 = await readSecretFromStream(Readable.from([Buffer.from('café-Secret1\n', 'utf8')]));
   assert.equal(utf8.useSync((c) => c.toString('hex')), Buffer.from('café-Secret1', 'utf8').toString('hex'));
 });

@@ -6,16 +6,18 @@ const MAX_SECRET_BYTES = 4096;
 
 /**
  * Reads one password from standard input for scripts: everything up to the first newline (or
- * end of input), without the line ending. The bytes never become a string.
+ * end of input), without the line ending. The bytes never become a string. A password pwsync is
+ * about to set must be UTF-8 (`utf8`); one already set at its source (`pwsync capture`, a hook) is
+ * its bytes, whatever they are (`any`).
  */
-export async function readSecretFromStream(input: NodeJS.ReadableStream): Promise<Secret> {
+export async function readSecretFromStream(input: NodeJS.ReadableStream, bytes: 'utf8' | 'any' = 'utf8'): Promise<Secret> {
   const buf = clearBuffer(MAX_SECRET_BYTES + 1);
   let length = 0;
   let done = false;
   try {
     for await (const chunk of input) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      for (const byte of bytes) {
+      const data = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      for (const byte of data) {
         if (byte === 0x0a) {
           done = true;
           break;
@@ -23,13 +25,13 @@ export async function readSecretFromStream(input: NodeJS.ReadableStream): Promis
         if (length > MAX_SECRET_BYTES) break;
         buf[length++] = byte;
       }
-      bytes.fill(0);
+      data.fill(0);
       if (done || length > MAX_SECRET_BYTES) break;
     }
     if (length > MAX_SECRET_BYTES) throw new InvalidInputError(`the password is longer than ${MAX_SECRET_BYTES} bytes`);
     if (length > 0 && buf[length - 1] === 0x0d) length--;
     if (length === 0) throw new InvalidInputError('no password on standard input');
-    return utf8Secret(buf.subarray(0, length));
+    return bytes === 'any' ? Secret.fromBytes(buf.subarray(0, length)) : utf8Secret(buf.subarray(0, length));
   } finally {
     buf.fill(0);
   }

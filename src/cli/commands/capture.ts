@@ -21,7 +21,8 @@ export function registerCapture(program: Command): void {
     .action(async (opts: { account: string; source?: string; changedAt?: string; socket?: string }) => {
       const socket = opts.socket ?? (await loadAgentConfig(agentConfigPath(program.opts<{ config?: string }>().config))).socketPath;
       const changedAt = opts.changedAt === undefined ? undefined : parseTime(opts.changedAt);
-      const secret = await readSecretFromStream(process.stdin);
+      // Set at the source already: forwarded as its bytes, UTF-8 or not.
+      const secret = await readSecretFromStream(process.stdin, 'any');
       try {
         const answer = await sendCapture(socket, { account: opts.account, ...(opts.source ? { source: opts.source } : {}), ...(changedAt ? { changedAt } : {}), secret });
         if (!answer.ok) {
