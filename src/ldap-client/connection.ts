@@ -312,8 +312,8 @@ export class LdapConnection {
  * written to the socket is wiped once the socket has taken it; ldapts never reads one again.
  */
 function wipeWhenWritten(socket: Socket): void {
-  const write = socket.write;
-  socket.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+  const write = socket.write.bind(socket);
+  socket.write = (chunk: unknown, ...rest: unknown[]): boolean => {
     if (!Buffer.isBuffer(chunk)) return Reflect.apply(write, socket, [chunk, ...rest]) as boolean;
     const last = rest.at(-1);
     const callback = typeof last === 'function' ? (last as (error?: Error | null) => void) : undefined;
@@ -326,5 +326,5 @@ function wipeWhenWritten(socket: Socket): void {
         callback?.(error);
       },
     ]) as boolean;
-  }) as Socket['write'];
+  };
 }

@@ -34,7 +34,7 @@ void describe('sqlite thread', () => {
       assert.equal(Buffer.from(crossed).includes(beside), false, 'the password beside the sealed bytes crossed to the thread');
       assert.deepEqual(Buffer.from(crossed), sent);
       // Nested in records and arrays too, as the store's calls carry them.
-      const nested = (await thread.call({ kind: 'echo', bytes: { list: [{ blob: sent }] } as unknown as Buffer })) as unknown as { list: [{ blob: Uint8Array }] };
+      const nested = (await thread.call({ kind: 'echo', bytes: { list: [{ blob: sent }] } as unknown as Buffer })) as { list: [{ blob: Uint8Array }] };
       assert.equal(nested.list[0].blob.buffer.byteLength, sent.length);
     } finally {
       await thread.close();

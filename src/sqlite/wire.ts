@@ -64,10 +64,11 @@ function ownBytes(value: unknown, depth: number): unknown {
     return copy;
   }
   if (Array.isArray(value)) {
+    const list: readonly unknown[] = value;
     let out: unknown[] | undefined;
-    value.forEach((item: unknown, i) => {
+    list.forEach((item, i) => {
       const own = ownBytes(item, depth + 1);
-      if (own !== item) (out ??= [...value])[i] = own;
+      if (own !== item) (out ??= [...list])[i] = own;
     });
     return out ?? value;
   }

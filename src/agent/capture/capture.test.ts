@@ -139,6 +139,7 @@ describe('capture socket', () => {
       // The agent wipes each chunk it reads, also when the header before the password is refused.
       // Seen from here through the socket's 'data' listener: the chunk handed to it is zeros after it.
       const chunks: Buffer[] = [];
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with each socket as `this`, and put back
       const emit = Socket.prototype.emit;
       Socket.prototype.emit = function (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
         const result = Reflect.apply(emit, this, [event, ...args]) as boolean;

@@ -115,7 +115,7 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
     }
   });
 
-  test('AD (unicodePwd, UTF-16LE) cannot hold a password that is not UTF-8: refused with 6927 before anything is sent', async () => {
+  test('AD (unicodePwd, UTF-16LE) cannot hold a password that is not UTF-8: refused with 6927 before anything is sent', () => {
     assert.throws(() => unicodePwd(Buffer.from('caf\xe9-Secret1', 'latin1')), (e: unknown) => isPwsyncError(e) && e.code === 'ERR_POLICY' && e.event === EVENT.POLICY_REFUSED && /not valid UTF-8/.test(e.message));
     assert.deepEqual(unicodePwd(Buffer.from('café', 'utf8')), Buffer.from('"café"', 'utf16le'));
   });

@@ -143,7 +143,7 @@ function acceptJsonAsText(app: FastifyInstance): void {
       done(notText('the body is not valid UTF-8 (JSON is sent in UTF-8)'));
       return;
     }
-    parse(request, body.toString('utf8'), (error, value: unknown) => {
+    void parse(request, body.toString('utf8'), (error, value: unknown) => {
       if (error === null && holdsLoneSurrogate(value)) done(notText('a string in the body holds a lone surrogate (a \\uD800-\\uDFFF escape that is not half of a pair): it is not text'));
       else done(error, value);
     });
