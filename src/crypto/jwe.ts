@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createECDH, createHash, randomBytes, type ECDH, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createECDH, hash, randomBytes, type ECDH, type KeyObject } from 'node:crypto';
 import { PwsyncError } from '../core/errors.ts';
 import { clearBuffer } from '../core/secret.ts';
 
@@ -168,8 +168,18 @@ function agreement(key: KeyObject): ECDH {
 function concatKdf(z: Buffer): Buffer {
   const algorithmId = Buffer.from(JWE_ENC, 'ascii');
   const otherInfo = Buffer.concat([uint32(algorithmId.length), algorithmId, uint32(0), uint32(0), uint32(KEY_BITS)]);
-  // One round of SHA-256 yields the 256 bits needed.
-  return createHash('sha256').update(uint32(1)).update(z).update(otherInfo).digest();
+  // One round of SHA-256 yields the 256 bits needed. In one call over a buffer wiped after it: a
+  // hash object would keep Z in OpenSSL's context until the garbage collector frees it.
+  const counter = uint32(1);
+  const input = clearBuffer(counter.length + z.length + otherInfo.length);
+  counter.copy(input);
+  z.copy(input, counter.length);
+  otherInfo.copy(input, counter.length + z.length);
+  try {
+    return hash('sha256', input, 'buffer');
+  } finally {
+    input.fill(0);
+  }
 }
 
 function uint32(n: number): Buffer {

@@ -1,4 +1,4 @@
-import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hash, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import saslprep from '@mongodb-js/saslprep';
 
@@ -61,7 +61,9 @@ export async function scramSha256Verifier(password: Buffer, salt: Buffer = rando
  * server over TLS only.
  */
 export function mysqlNativePasswordHash(password: Buffer): string {
-  const inner = createHash('sha1').update(password).digest();
+  // One call, not createHash().update(password): a hash object keeps a short password in OpenSSL's
+  // context until the garbage collector frees it (docs/security.md, "Memory and core dumps").
+  const inner = hash('sha1', password, 'buffer');
   try {
     return `*${createHash('sha1').update(inner).digest('hex').toUpperCase()}`;
   } finally {
