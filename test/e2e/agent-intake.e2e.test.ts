@@ -170,6 +170,28 @@ describe('agent → server → file target, through the CLI-started processes', 
     }
   });
 
+  test('a Latin-1 password at the HTTP hook is refused 400 and nothing is set; the next change goes through', async () => {
+    const server = await world.startServer();
+    const agent = await world.startAgent();
+    try {
+      const url = /and (http:\/\/127\.0\.0\.1:\d+\/v1\/capture)/.exec(agent.output)?.[1];
+      assert.ok(url, agent.output);
+      const post = (body: Buffer) => fetch(url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body });
+      // caf\xE9-…: an application with a Latin-1 form. It used to be set as caf\uFFFD-…, a password nobody chose.
+      const latin1 = await post(Buffer.from('{"account":"u017","password":"caf\xe9-Latin1-e2e-9f2a"}', 'latin1'));
+      assert.equal(latin1.status, 400);
+      assert.equal(((await latin1.json()) as { error: string }).error, 'malformed');
+      const next = `caf\u00e9-Utf8-e2e-9f2a`;
+      passwords.push(next);
+      assert.equal((await post(Buffer.from(JSON.stringify({ account: 'u018', password: next }), 'utf8'))).status, 202);
+      await eventually(() => world.holds('u018', next), 30_000, 'u018 to hold the change sent after the refused one');
+      assert.equal(await world.targetHash('u017'), '', 'nothing was set for the refused change');
+    } finally {
+      await agent.stop();
+      await server.stop();
+    }
+  });
+
   test('no test password appears in any file, log or output afterwards', async () => {
     // Every password ends in the same marker; the full set of encodings is checked on a sample.
     const sample = passwords.filter((_, i) => i < 4 || i % 50 === 0);
