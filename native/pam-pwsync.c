@@ -176,7 +176,7 @@ static void not_forwarded(pam_handle_t *pamh, const struct options *o, const cha
   record_missed(pamh, o, user, reason);
 }
 
-PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+static int forward_change(pam_handle_t *pamh, int flags, int argc, const char **argv) {
   if (flags & PAM_PRELIM_CHECK) return PAM_IGNORE;
   if (!(flags & PAM_UPDATE_AUTHTOK)) return PAM_IGNORE;
   struct options o;
@@ -251,6 +251,48 @@ PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, cons
   }
   not_forwarded(pamh, &o, user, reason);
   return PAM_IGNORE;
+}
+
+/*
+ * No core dump while the module handles the password. The process is the host's (passwd, chpasswd,
+ * sshd, login), which holds the password in pam_unix and in PAM_AUTHTOK before and after this call
+ * whatever the module does; the module does not change the host's settings for good: it makes the
+ * process non-dumpable and its core limit 0 for the time it holds its own copies (the header, the
+ * socket buffers), then puts back what was there. Only the soft limit is lowered: a hard limit
+ * lowered in a process that is not root could never be raised again, and would reach every program
+ * a login session starts. A previous "dumpable" of 2 (suid_dumpable) cannot be set back through
+ * prctl; the process then stays non-dumpable, the stricter state.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+struct dump_state {
+  int dumpable;         /* PR_GET_DUMPABLE before, or -1 */
+  int limit_saved;      /* whether `limit` holds the previous RLIMIT_CORE */
+  struct rlimit limit;
+};
+
+static void no_dump_begin(struct dump_state *saved) {
+  saved->dumpable = prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L);
+  saved->limit_saved = getrlimit(RLIMIT_CORE, &saved->limit) == 0;
+  if (saved->limit_saved) {
+    struct rlimit none = {0, saved->limit.rlim_max};
+    (void)setrlimit(RLIMIT_CORE, &none);
+  }
+  (void)prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
+}
+
+static void no_dump_end(const struct dump_state *saved) {
+  if (saved->dumpable == 1) (void)prctl(PR_SET_DUMPABLE, 1L, 0L, 0L, 0L);
+  if (saved->limit_saved) (void)setrlimit(RLIMIT_CORE, &saved->limit);
+}
+
+PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+  struct dump_state saved;
+  no_dump_begin(&saved);
+  int result = forward_change(pamh, flags, argc, argv);
+  no_dump_end(&saved);
+  return result;
 }
 
 /* The module belongs in the password stack only; elsewhere it has nothing to say. */

@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'ERR_REPLAY',
   'ERR_UNAUTHORIZED',
   'ERR_STORE',
+  'ERR_NOT_ROOT_ONLY',
   // Hash formats (crypto/hash/errors.ts).
   'ERR_UNSUPPORTED_HASH',
   'ERR_MALFORMED_HASH',
@@ -52,7 +53,6 @@ export const ERROR_CODES = [
   'ERR_PAM_NOT_A_PASSWORD_STACK',
   'ERR_PAM_UNMARKED_PWSYNC_LINE',
   'ERR_PAM_BAD_ARGUMENT',
-  'ERR_PAM_NOT_ROOT_ONLY',
   'ERR_PAM_MODULE_NOT_BUILT',
   'ERR_PAM_MODULE_IN_USE',
 ] as const;
@@ -208,6 +208,15 @@ export class UnauthorizedError extends PwsyncError {
 /** The store is unusable: newer schema than this program, corrupt file, locked too long. */
 export class StoreError extends PwsyncError {
   readonly code = 'ERR_STORE';
+}
+
+/**
+ * Code or configuration that root would run, load or install, but that someone other than root can
+ * write (the file, or a directory above it): whoever can write it could get root. The message names
+ * the path and who can write it.
+ */
+export class NotRootOnlyError extends PwsyncError {
+  readonly code = 'ERR_NOT_ROOT_ONLY';
 }
 
 

@@ -23,8 +23,6 @@ export type PamEditCode =
   | 'ERR_PAM_UNMARKED_PWSYNC_LINE'
   /** A module argument PAM cannot carry (whitespace, brackets, control characters, empty). */
   | 'ERR_PAM_BAD_ARGUMENT'
-  /** The module directory or the PAM file (or a directory above) is not root's alone. */
-  | 'ERR_PAM_NOT_ROOT_ONLY'
   /** native/build/pam_pwsync.so is not there. */
   | 'ERR_PAM_MODULE_NOT_BUILT'
   /** Removing the module while a PAM file still names it. */
