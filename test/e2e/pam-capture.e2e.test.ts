@@ -20,12 +20,16 @@ import { findModuleDir } from '../../src/agent/pam/install.ts';
 import { CliProcess } from '../support/cli.ts';
 import { assertNoPasswords, createAgentWorld, eventually, type AgentWorld } from '../support/agent-world.ts';
 import { PAM_FILE, PamHost, run } from '../support/pam-host.ts';
+import { runInPrivateHost } from '../support/private-host.ts';
 import { EVENT } from '../../src/core/events.ts';
 
 const NATIVE = fileURLToPath(new URL('../../native', import.meta.url));
 /** The module's timeout in this test: the longest a change may wait for a slow agent. */
 const TIMEOUT_MS = 1000;
 const NOBODY = 65534;
+
+// Everything below changes /etc and libpam's module directory: in copies of them only.
+await runInPrivateHost(import.meta.url);
 
 void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
   assert.equal(process.getuid?.(), 0, 'this test edits /etc/pam.d and adds users: run it as root');
