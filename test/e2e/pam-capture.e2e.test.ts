@@ -10,7 +10,7 @@
  * byte-identical at the end.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { findModuleDir } from '../../src/agent/pam/install.ts';
 import { CliProcess } from '../support/cli.ts';
 import { assertNoPasswords, createAgentWorld, eventually, type AgentWorld } from '../support/agent-world.ts';
+import { startImpostor, type Impostor } from '../support/impostor.ts';
 import { PAM_FILE, PamHost, run } from '../support/pam-host.ts';
 import { runInPrivateHost } from '../support/private-host.ts';
 import { EVENT } from '../../src/core/events.ts';
@@ -84,53 +85,11 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
   const syslog = (): string => (syslogHere && existsSync(syslogFile) ? readFileSync(syslogFile, 'utf8') : '');
   const readMissed = (): { account: string; at: number; reason: string }[] =>
     readFileSync(missedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { account: string; at: number; reason: string });
-  /**
-   * An impostor at the agent's socket path: a listener that records each connection and every byte
-   * it receives. `uid`: the user it listens as (it binds as root, then drops to it before listen(),
-   * the moment SO_PEERCRED records); undefined: root.
-   */
-  const impostor = async (uid: number | undefined): Promise<{ connections: () => number; received: () => Buffer; stop: () => Promise<void> }> => {
-    const socket = join(world.dir, 'agent-data', 'capture.sock');
-    const log = join(world.dir, `impostor-${String(uid ?? 0)}`);
-    writeFileSync(`${log}.connections`, '');
-    writeFileSync(`${log}.bytes`, '');
-    const script = [
-      'import os, socket, sys',
-      'path, log, uid = sys.argv[1], sys.argv[2], sys.argv[3]',
-      "conns = open(log + '.connections', 'ab', buffering=0)",
-      "data = open(log + '.bytes', 'ab', buffering=0)",
-      'if os.path.lexists(path): os.unlink(path)',
-      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
-      's.bind(path)',
-      'os.chmod(path, 0o777)',
-      "if uid != '-': os.setgid(int(uid)); os.setuid(int(uid))",
-      's.listen(8)',
-      "print('ready', flush=True)",
-      'while True:',
-      '    c, _ = s.accept()',
-      "    conns.write(b'c')",
-      '    c.settimeout(3)',
-      '    try:',
-      '        while True:',
-      '            d = c.recv(65536)',
-      '            if not d: break',
-      '            data.write(d)',
-      '    except OSError: pass',
-      '    c.close()',
-    ].join('\n');
-    const child = spawn('/usr/bin/python3', ['-c', script, socket, log, uid === undefined ? '-' : String(uid)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    host.track(child);
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.once('data', () => resolve());
-      child.once('exit', (code) => reject(new Error(`the impostor exited (${String(code)})`)));
-    });
-    const stop = async (): Promise<void> => {
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await gone;
-      rmSync(socket, { force: true });
-    };
-    return { connections: () => readFileSync(`${log}.connections`).length, received: () => readFileSync(`${log}.bytes`), stop };
+  /** An impostor at the agent's socket path, listening as `uid` (undefined: root). */
+  const impostor = async (uid: number | undefined): Promise<Impostor> => {
+    const p = await startImpostor(join(world.dir, 'agent-data', 'capture.sock'), join(world.dir, `impostor-${String(uid ?? 0)}`), uid);
+    host.track(p.child);
+    return p;
   };
 
   before(async () => {
