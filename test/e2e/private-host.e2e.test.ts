@@ -14,6 +14,16 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { findModuleDir } from '../../src/agent/pam/install.ts';
 
+interface Inside {
+  readonly user: string;
+  readonly passwd: string;
+  readonly shadow: string;
+  readonly pam: string;
+  readonly module: boolean;
+  readonly devSocket: string;
+  readonly devSocketThere: boolean;
+}
+
 const FIXTURE = fileURLToPath(new URL('../support/private-host-fixture.ts', import.meta.url));
 
 /** Every byte that matters of the files the PAM tests change, and the module directory's listing. */
@@ -45,11 +55,11 @@ void describe('the PAM tests\' private host', () => {
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     // Every process of the run holds its standard output: it closes when the last one is gone.
     const closed = new Promise<void>((resolve) => child.stdout.once('close', () => resolve()));
-    const inside = await new Promise<{ user: string; passwd: string; shadow: string; pam: string; module: boolean }>((resolve, reject) => {
+    const inside = await new Promise<Inside>((resolve, reject) => {
       let out = '';
       child.stdout.on('data', (b: Buffer) => {
         out += b.toString();
-        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] ?? '') as { user: string; passwd: string; shadow: string; pam: string; module: boolean });
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] ?? '') as Inside);
       });
       child.once('exit', (code) => reject(new Error(`the fixture exited (${String(code)}): ${stderr}`)));
     });
@@ -59,6 +69,8 @@ void describe('the PAM tests\' private host', () => {
     assert.notEqual(inside.shadow, now.get('/etc/shadow')?.split(' ')[0]);
     assert.notEqual(inside.pam, now.get('/etc/pam.d/common-password')?.split(' ')[0], 'install-pam changed the PAM file inside');
     assert.equal(inside.module, true, 'install-pam installed the module inside');
+    assert.equal(inside.devSocketThere, true, 'the socket in /dev is there inside');
+    assert.equal(existsSync(inside.devSocket), false, '/dev out here has no socket of the run');
     // ... and out here nothing, even while it runs.
     assert.deepEqual(now, before);
     assert.equal(readFileSync('/etc/passwd', 'utf8').includes(`${inside.user}:`), false);
@@ -67,5 +79,6 @@ void describe('the PAM tests\' private host', () => {
     await closed;
     assert.deepEqual(snapshot(), before, 'byte-identical after the killed run');
     assert.equal(readFileSync('/etc/passwd', 'utf8').includes(`${inside.user}:`), false);
+    assert.equal(existsSync(inside.devSocket), false);
   });
 });

@@ -2,7 +2,8 @@
  * A private copy of this host's configuration for the tests that change it (PAM stack, users and
  * groups, libpam's module directory): the test file runs itself again inside new mount and PID
  * namespaces where /etc, libpam's module directory and the files useradd writes in place
- * (/var/log/lastlog, faillog, the mail spool) are copies in a tmpfs, bound over the originals.
+ * (/var/log/lastlog, faillog, the mail spool) are copies in a tmpfs, bound over the originals,
+ * and /dev is an overlay whose changes stay in the namespace.
  *
  * Whatever the test does to them, and however it ends — a failure, SIGINT, or SIGKILL of the test
  * runner, when no exit handler runs — the host's own files are never written: the copies vanish
@@ -24,8 +25,12 @@ const WRITTEN_IN_PLACE = ['/var/log/lastlog', '/var/log/faillog', '/var/log/tall
 
 /**
  * The commands, run by bash as the namespace's first process: copies into a tmpfs, each bound
- * over its original, the tmpfs's own mount taken away again (the binds keep it alive) so that
- * nothing of it is left on the host; then the test, as a child (bash reaps what it leaves).
+ * over its original; /dev under an overlay whose upper layer is in that tmpfs (what a test makes
+ * there, the syslog socket /dev/log of a host without syslog, stays in the namespace; the host's
+ * /dev/log is hidden, so that the test listens itself and the host's log gets no test lines), the
+ * mounts below /dev moved back on top; the tmpfs's own mount taken away again (the binds keep it
+ * alive) so that nothing of it is left on the host; then the test, as a child (bash reaps what it
+ * leaves).
  */
 const SETUP = `
 set -eu
@@ -37,6 +42,14 @@ for path in "$@"; do
   i=$((i + 1))
   if [ -e "$path" ]; then cp -a "$path" "$stage/$i"; mount --bind "$stage/$i" "$path"; fi
 done
+mkdir "$stage/dev" "$stage/dev/upper" "$stage/dev/work" "$stage/dev/sub"
+subs=$(findmnt -rn -o TARGET -R /dev | grep '^/dev/' | sort -u | awk '{ for (k in top) if (index($0, top[k] "/") == 1) next; top[NR] = $0; print }')
+n=0
+for sub in $subs; do n=$((n + 1)); mkdir "$stage/dev/sub/$n"; mount --rbind "$sub" "$stage/dev/sub/$n"; done
+mount -t overlay pwsync-private-dev -o "lowerdir=/dev,upperdir=$stage/dev/upper,workdir=$stage/dev/work" /dev
+n=0
+for sub in $subs; do n=$((n + 1)); mount --move "$stage/dev/sub/$n" "$sub"; done
+rm -f /dev/log
 umount -l "$stage"
 rmdir "$stage"
 while [ "$1" != -- ]; do shift; done
