@@ -1,13 +1,17 @@
 /*
  * Capture at a Linux host through PAM, with real processes only: pam_pwsync built by make,
- * installed into this host's libpam by `pwsync agent install-pam` on the REAL
- * /etc/pam.d/common-password, throwaway users made by useradd, their passwords changed by
- * chpasswd and passwd (by root, and by the user through the setuid passwd), a server and an agent
- * run through the CLI, and the file target checked for the new password.
+ * installed into libpam's module directory by `pwsync agent install-pam` on the real
+ * /etc/pam.d/common-password of this host's configuration, throwaway users made by useradd, their
+ * passwords changed by chpasswd and passwd (by root, and by the user through the setuid passwd), a
+ * server and an agent run through the CLI, and the file target checked for the new password; and
+ * the module's defences: an impostor at the socket gets nothing, a missed file already there is
+ * never handed over.
  *
- * Runs as root. The PAM file, the module directory, the users and groups and the /etc/*- backups
- * are given back in every exit path (test/support/pam-host.ts), and the PAM file is checked to be
- * byte-identical at the end.
+ * Runs as root, in a private host (test/support/private-host.ts): /etc, the module directory and
+ * /dev are copies in namespaces of the test's own, so the host's files are never written, even
+ * when the run is killed. Within it, the PAM file, the module directory, the users and groups and
+ * the /etc/*- backups are given back at the end (test/support/pam-host.ts), and the PAM file is
+ * checked to be byte-identical.
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
