@@ -70,7 +70,12 @@ int main(void) {
   char header[128];
   snprintf(header, sizeof header, "{\"v\":1,\"format\":\"samba-syncpasswords\",\"length\":%zu}", length);
   char answer[1024];
-  enum pwsync_capture_result result = pwsync_capture_send(socket_path, header, ldif, length, timeout_ms, answer, sizeof answer);
+  /* Only the agent (root or the owner of the socket's directory) is given the LDIF. */
+  struct pwsync_capture_peer peer;
+  enum pwsync_capture_result result = PWSYNC_CAPTURE_UNTRUSTED;
+  if (pwsync_capture_trust(socket_path, NULL, &peer, answer, sizeof answer) == 0) {
+    result = pwsync_capture_send(socket_path, &peer, header, ldif, length, timeout_ms, answer, sizeof answer);
+  }
   explicit_bzero(ldif, sizeof ldif);
   if (result == PWSYNC_CAPTURE_ANSWERED && pwsync_capture_answer_ok(answer)) {
     fprintf(stdout, "DONE-EXIT: %s\n", answer);

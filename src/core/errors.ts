@@ -41,12 +41,13 @@ export const ERROR_CODES = [
   'ERR_TLS_PIN_MISMATCH',
   // The sql connector's statements (connectors/sql/named-params.ts).
   'ERR_STATEMENT_SYNTAX',
-  // The agent: its queue, targets, sender and scope (agent/queue/errors.ts, agent/scope/errors.ts, agent/sender.ts).
+  // The agent: its queue, targets, sender, scope and capture client (agent/queue/errors.ts, agent/scope/errors.ts, agent/sender.ts, agent/capture/client.ts).
   'ERR_QUEUE_FULL',
   'ERR_TARGET_EXISTS',
   'ERR_TARGET_NOT_FOUND',
   'ERR_TARGET_UNAVAILABLE',
   'ERR_CAPTURE_NOT_FOUND',
+  'ERR_CAPTURE_SOCKET_UNTRUSTED',
   'ERR_SCOPE_CONFIG',
   'ERR_SCOPE_LOOKUP',
   // Editing a PAM password stack (agent/pam/config-edit.ts).

@@ -12,9 +12,14 @@ import { inspect } from 'node:util';
 import { isPwsyncError, type ErrorCode } from '../../core/errors.ts';
 import { PAM_MARKER } from './config-edit.ts';
 import { findModuleDir, installPam, uninstallPam } from './install.ts';
+import { runInPrivateHost } from '../../../test/support/private-host.ts';
 
 /** Every directory above it is root's and 0755 on Debian. */
 const ROOT_ONLY = '/var/lib/pwsync-tests';
+
+// It touches only files of its own, but it runs as root next to libpam's module directory: in a
+// private copy of that directory and of /etc, so that a mistake here cannot reach the host's.
+await runInPrivateHost(import.meta.url);
 
 const STACK = 'password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\t\t\tpam_deny.so\npassword\trequired\t\t\tpam_permit.so\n# end of pam-auth-update config\n';
 

@@ -140,7 +140,7 @@ export async function installPam(options: InstallOptions): Promise<InstallReport
   // libpam finds a bare name in its own directory; anywhere else the line names the full path.
   const libpamDir = safeFindModuleDir();
   const module = libpamDir !== undefined && realpathSync(moduleDir) === libpamDir ? PAM_MODULE_FILE : join(moduleDir, PAM_MODULE_FILE);
-  const line = pamLine({ module, socket: options.socket, timeoutMs: options.timeoutMs, source: options.source, missed: options.missed, debug: options.debug });
+  const line = pamLine({ module, socket: options.socket, agentUser: options.agentUser, timeoutMs: options.timeoutMs, source: options.source, missed: options.missed, debug: options.debug });
   const { text: after, changed } = addPwsyncLines(text, line, { force: options.force ?? false });
   const target = join(moduleDir, PAM_MODULE_FILE);
   const report = { pamFile, before: text, after, diff: describeChange(text, after), moduleInstalled: target, line };
