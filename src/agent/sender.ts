@@ -26,6 +26,8 @@ export interface SenderOptions {
 const FIRST_BACKOFF_MS = 1000;
 /** With changes queued but no target due, the targets table is read again this often (`agent target enable` takes effect). */
 const IDLE_RECHECK_MS = 1000;
+/** Pending scope checks asked at most per delivery round; the rest wait for the next round. */
+const SCOPE_QUESTIONS_PER_ROUND = 8;
 /** Expired changes are looked for this often. */
 const EXPIRE_EVERY_MS = 60_000;
 
@@ -34,6 +36,17 @@ class TargetFailure extends PwsyncError {
   readonly code = 'ERR_TARGET_UNAVAILABLE';
   override readonly retryable = true;
   override readonly event = EVENT.TARGET_UNAVAILABLE;
+}
+
+/** What one delivery round has learnt about scope: accounts whose changes wait, questions asked. */
+interface ScopeRound {
+  readonly held: Set<string>;
+  questions: number;
+}
+
+/** One account of one source; without case, so that no spelling of a held account overtakes it. */
+function accountKey(item: QueuedCapture): string {
+  return `${item.source}\u0000${item.account.toLowerCase()}`;
 }
 
 /** Connection material of one target, rebuilt when the target or its files change. */
@@ -130,10 +143,9 @@ export class Sender {
       const expired = await store.expire(t);
       if (expired.length > 0) this.#o.log.error({ dropped: expired.length }, 'queued changes reached the queue age limit undelivered and were dropped (event 7041)');
     }
-    const peeked = await store.peek(this.#o.batchSize);
-    if (peeked.length === 0) return 60_000;
-    const batch = await this.#inScope(peeked);
-    if (batch.length === 0) return peeked.length > 0 ? IDLE_RECHECK_MS : 0;
+    const batch = await this.#ready();
+    if (batch === undefined) return 60_000;
+    if (batch.length === 0) return IDLE_RECHECK_MS;
 
     const targets = (await store.listTargets()).filter((x) => x.enabled);
     if (targets.length === 0) return IDLE_RECHECK_MS;
@@ -170,25 +182,56 @@ export class Sender {
   }
 
   /**
-   * The batch's changes whose scope is known to be in: a pending one is checked now. Delivery
-   * stops before the first change that still cannot be checked, so that no later change of any
-   * account overtakes it (order is what keeps an older password from winning).
+   * The next batch to send: the oldest changes whose scope is known to be in, read from the queue
+   * window by window until the batch is full or the queue ends; undefined when the queue is empty.
    */
-  async #inScope(items: readonly QueuedCapture[]): Promise<QueuedCapture[]> {
+  async #ready(): Promise<QueuedCapture[] | undefined> {
+    const { store, batchSize } = this.#o;
+    const ready: QueuedCapture[] = [];
+    const round: ScopeRound = { held: new Set(), questions: 0 };
+    let after = 0;
+    let seen = false;
+    while (ready.length < batchSize) {
+      const window = await store.peek(batchSize, after);
+      const last = window.at(-1);
+      if (last === undefined) break;
+      seen = true;
+      after = last.seq;
+      ready.push(...(await this.#inScope(window, round)).slice(0, batchSize - ready.length));
+    }
+    return seen ? ready : undefined;
+  }
+
+  /**
+   * The changes of `items` whose scope is known to be in: a pending one is checked now. A change
+   * whose scope cannot be checked now holds back every later change of the same account (order is
+   * what keeps an older password from winning), and only those: other accounts' changes go on. At
+   * most {@link SCOPE_QUESTIONS_PER_ROUND} pending accounts are asked per round, so that a
+   * directory that does not answer slows a round down by a bounded amount; the rest are held.
+   */
+  async #inScope(items: readonly QueuedCapture[], round: ScopeRound): Promise<QueuedCapture[]> {
     const ready: QueuedCapture[] = [];
     for (const item of items) {
+      const key = accountKey(item);
+      if (round.held.has(key)) continue;
       if (item.scope === 'in' || this.#o.scope === undefined) {
         ready.push(item);
         continue;
       }
+      if (round.questions >= SCOPE_QUESTIONS_PER_ROUND) {
+        round.held.add(key);
+        continue;
+      }
+      round.questions++;
       try {
         const decision = await decideOrRefuse(this.#o.scope, item.account);
         if (!decision.inScope) this.#o.log.info({ id: item.id, account: item.account, reason: decision.reason }, 'queued change out of scope; removed');
         await this.#o.store.setScope(item.id, decision.inScope ? 'in' : 'out');
         if (decision.inScope) ready.push(item);
       } catch (e) {
-        if (isPwsyncError(e) && e.retryable) break;
-        throw e;
+        if (!isPwsyncError(e) || !e.retryable) throw e;
+        round.held.add(key);
+        this.#o.log.warn({ id: item.id, account: item.account, err: e }, 'scope still unresolved; this account\'s changes wait, the others go on');
       }
     }
     return ready;
