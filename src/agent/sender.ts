@@ -5,8 +5,8 @@ import { isPwsyncError, PwsyncError } from '../core/errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { loadJwePublicKey, type JweKey } from '../pki/jwe-key.ts';
 import {
-  JWE_BINDING, NOTIFICATIONS_PATH, errorBodySchema, responseSchema,
-  type Notification, type NotificationResult,
+  JWE_BINDING, NOTIFICATIONS_PATH, errorBodySchema, notificationSchema, responseSchema,
+  type Notification, type NotificationResult, type RejectReason,
 } from '../protocol/notifications.ts';
 import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
 import type { Scope } from './scope/types.ts';
@@ -48,6 +48,9 @@ interface ScopeRound {
 function accountKey(item: QueuedCapture): string {
   return `${item.source}\u0000${item.account.toLowerCase()}`;
 }
+
+/** A target's answer to one request: a result per notification, or the request refused for what it carries. */
+type Answer = { readonly kind: 'results'; readonly results: readonly NotificationResult[] } | { readonly kind: 'refused'; readonly reason: RejectReason; readonly why: string };
 
 /** Connection material of one target, rebuilt when the target or its files change. */
 interface Channel {
@@ -155,19 +158,19 @@ export class Sender {
       return Math.max(10, Math.min(next - t, IDLE_RECHECK_MS));
     }
     for (const target of due) {
-      let results: NotificationResult[];
+      let answer: Answer;
       try {
-        results = await this.#send(target, batch);
+        answer = await this.#send(target, batch);
       } catch (e) {
         if (!(e instanceof TargetFailure)) throw e;
         // Nothing of the batch was taken: the next target in failover order gets the same batch.
         await this.#failed(target, e.message, batch);
         continue;
       }
-      const { undecryptable, retry } = await this.#apply(target, batch, results);
-      if (undecryptable !== undefined) {
+      const settled = await this.#settle(target, batch, answer);
+      if (settled.failed !== undefined) {
         // Part of the batch may be delivered: the next round reads the queue again.
-        await this.#failed(target, `${target.url} cannot decrypt what this agent sends: ${undecryptable} — check the target's --server-key`, []);
+        await this.#failed(target, settled.failed, []);
         return 0;
       }
       const ok = await store.recordTargetSuccess(target.name, now());
@@ -176,7 +179,7 @@ export class Sender {
         this.#o.log.info({ target: target.name }, 'target available again');
       }
       // A server that asked for some to be sent again gets a moment first.
-      return retry > 0 ? IDLE_RECHECK_MS : 0;
+      return settled.retry > 0 ? IDLE_RECHECK_MS : 0;
     }
     return IDLE_RECHECK_MS;
   }
@@ -237,10 +240,64 @@ export class Sender {
     return ready;
   }
 
-  async #send(target: Target, items: readonly QueuedCapture[]): Promise<NotificationResult[]> {
+  /**
+   * Applies a target's answer to `items`. A request refused as a whole for what it carries (400,
+   * 413, or 403 for a source this agent may not deliver) is narrowed down: the halves are sent
+   * apart until the change the server refuses is alone, and that change alone leaves the queue
+   * (7044), so that one change no server takes never blocks the others. Answers what is to be sent
+   * again, or why the target failed part-way (the next round reads the queue again).
+   */
+  async #settle(target: Target, items: readonly QueuedCapture[], answer: Answer): Promise<{ retry: number; failed?: string }> {
+    if (answer.kind === 'results') {
+      const { undecryptable, retry } = await this.#apply(target, items, answer.results);
+      return undecryptable === undefined ? { retry } : { retry, failed: `${target.url} cannot decrypt what this agent sends: ${undecryptable} — check the target's --server-key` };
+    }
+    const [only] = items;
+    if (items.length === 1 && only !== undefined) {
+      await this.#apply(target, items, [{ id: only.id, status: 'rejected', reason: answer.reason, message: answer.why }]);
+      return { retry: 0 };
+    }
+    this.#o.log.warn({ target: target.name, changes: items.length, why: answer.why }, 'the server refused a batch as a whole; sending it in halves to find the change it refuses');
+    const half = Math.ceil(items.length / 2);
+    let retry = 0;
+    for (const part of [items.slice(0, half), items.slice(half)]) {
+      let sub: Answer;
+      try {
+        sub = await this.#send(target, part);
+      } catch (e) {
+        if (!(e instanceof TargetFailure)) throw e;
+        return { retry, failed: e.message };
+      }
+      const settled = await this.#settle(target, part, sub);
+      retry += settled.retry;
+      if (settled.failed !== undefined) return settled;
+    }
+    return { retry };
+  }
+
+  /**
+   * Seals and posts `items`; throws {@link TargetFailure} when the target failed as a whole. A
+   * notification the protocol's schema refuses is not sent: it is answered here as the server
+   * would answer it (`rejected`/`malformed`), so it leaves the queue with its event.
+   */
+  async #send(target: Target, items: readonly QueuedCapture[]): Promise<Answer> {
     const channel = await this.#channel(target);
     const notifications: Notification[] = [];
-    for (const item of items) notifications.push(await this.#seal(item, channel.jwe));
+    const local = new Map<string, NotificationResult>();
+    for (const item of items) {
+      const notification = await this.#seal(item, channel.jwe);
+      const checked = notificationSchema.safeParse(notification);
+      if (checked.success) notifications.push(notification);
+      else {
+        const issue = checked.error.issues[0];
+        local.set(item.id, { id: item.id, status: 'rejected', reason: 'malformed', message: `not sent: the notification schema refuses it (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})` });
+      }
+    }
+    const merged = (answered: readonly NotificationResult[]): Answer => {
+      let next = 0;
+      return { kind: 'results', results: items.map((item) => local.get(item.id) ?? answered[next++] ?? { id: item.id, status: 'retry' }) };
+    };
+    if (notifications.length === 0) return merged([]);
     const body = JSON.stringify({ notifications });
     let response: Awaited<ReturnType<typeof request>>;
     try {
@@ -265,13 +322,16 @@ export class Sender {
         throw new TargetFailure(`${target.url} answered ${status} with a body that is not JSON`);
       }
       const results = responseSchema.safeParse(parsed);
-      if (!results.success || results.data.results.length !== items.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
-      const mismatch = results.data.results.findIndex((r, i) => r.id !== items[i]?.id);
-      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${results.data.results[mismatch]?.id ?? '?'} where ${items[mismatch]?.id ?? '?'} was sent`);
-      return results.data.results;
+      if (!results.success || results.data.results.length !== notifications.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
+      const mismatch = results.data.results.findIndex((r, i) => r.id !== notifications[i]?.id);
+      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${results.data.results[mismatch]?.id ?? '?'} where ${notifications[mismatch]?.id ?? '?'} was sent`);
+      return merged(results.data.results);
     }
     const error = errorBodySchema.safeParse(safeJson(text));
     const why = error.success ? `${error.data.error}: ${error.data.message}` : text.slice(0, 200);
+    // What the request carries was refused (not who sent it, not the server's state): a change of it is at fault.
+    if (status === 400 || status === 413) return { kind: 'refused', reason: 'malformed', why: `HTTP ${status} — ${why}` };
+    if (status === 403 && error.success && error.data.error === 'forbidden') return { kind: 'refused', reason: 'unknown-source', why: `HTTP ${status} — ${why}` };
     throw new TargetFailure(`${target.url} refused the delivery (HTTP ${status}) — ${why}`);
   }
 

@@ -52,8 +52,8 @@ describe('agent sender', () => {
       await store.close();
     }
   }
-  const queue = async (store: AgentStore, account: string, password: string, scope: 'in' | 'pending' = 'in'): Promise<void> => {
-    await store.enqueue([{ source: 'directory', account, changedAt: Date.now() - 1000, capturedAt: Date.now(), scope, secret: Secret.fromString(password) }]);
+  const queue = async (store: AgentStore, account: string, password: string, scope: 'in' | 'pending' = 'in', source = 'directory'): Promise<void> => {
+    await store.enqueue([{ source, account, changedAt: Date.now() - 1000, capturedAt: Date.now(), scope, secret: Secret.fromString(password) }]);
   };
   const codes = async (store: AgentStore): Promise<number[]> => (await store.listEvents({ limit: 100 })).map((e) => e.code);
 
@@ -131,6 +131,37 @@ describe('agent sender', () => {
       { scope: scopeUndecidedFor(undecided, asked), batchSize: 2 },
     );
   });
+
+  test('a batch the server refuses as a whole for one change (403, a source this agent may not deliver): that change alone is removed (7044), the rest arrive', () =>
+    withSender(async (store, sender) => {
+      await store.addTarget({ name: 'main', url: world.url, ...files() });
+      const accounts = ['u000', 'u001', 'u002', 'u003', 'u004'];
+      for (const [i, account] of accounts.entries()) {
+        await queue(store, account, `Split-Pw-${i}`);
+        if (i === 2) await queue(store, 'u002', 'Foreign-Pw-2', 'in', 'hr-elsewhere');
+      }
+      sender.start();
+      await eventually(async () => (await store.stats()).length === 0, 15_000, 'the queue to empty');
+      for (const [i, account] of accounts.entries()) assert.ok(await world.holds(account, `Split-Pw-${i}`), account);
+      const refused = await store.listEvents({ limit: 10, codes: [EVENT.DELIVERY_REJECTED] });
+      assert.equal(refused.length, 1);
+      assert.match(refused[0]?.message ?? '', /refused the change of "u002" \(unknown-source\): HTTP 403 .*may not deliver changes of source "hr-elsewhere"/);
+      assert.equal(refused[0]?.system, 'hr-elsewhere');
+      assert.equal((await store.listTargets())[0]?.state.consecutiveFailures, 0, 'the target did not fail');
+    }));
+
+  test('a change the notification schema refuses is not sent: it leaves the queue with 7044 and the others arrive', () =>
+    withSender(async (store, sender) => {
+      await store.addTarget({ name: 'main', url: world.url, ...files() });
+      await store.enqueue([{ source: 'Not A Source', account: 'u002', changedAt: Date.now() - 1000, capturedAt: Date.now(), secret: Secret.fromString('Schema-Pw-2') }]);
+      await queue(store, 'u003', 'Schema-Pw-3');
+      sender.start();
+      await eventually(async () => (await store.stats()).length === 0, 15_000, 'the queue to empty');
+      assert.ok(await world.holds('u003', 'Schema-Pw-3'));
+      const refused = await store.listEvents({ limit: 10, codes: [EVENT.DELIVERY_REJECTED] });
+      assert.deepEqual(refused.map((e) => e.anchor), ['u002']);
+      assert.match(refused[0]?.message ?? '', /\(malformed\): not sent: the notification schema refuses it \(source: /);
+    }));
 
   test('a wrong server key keeps the change queued and marks the target as failing, naming --server-key', () =>
     withSender(async (store, sender) => {
