@@ -28,6 +28,11 @@ const FIRST_BACKOFF_MS = 1000;
 const IDLE_RECHECK_MS = 1000;
 /** Pending scope checks asked at most per delivery round; the rest wait for the next round. */
 const SCOPE_QUESTIONS_PER_ROUND = 8;
+/** An account whose scope could not be checked is asked again after this, doubling up to {@link SCOPE_BACKOFF_MAX_MS}. */
+const SCOPE_BACKOFF_FIRST_MS = 1000;
+const SCOPE_BACKOFF_MAX_MS = 60_000;
+/** Accounts whose next scope question is remembered at most; the oldest are forgotten (and asked at once). */
+const SCOPE_BACKOFF_ENTRIES = 10_000;
 /** Expired changes are looked for this often. */
 const EXPIRE_EVERY_MS = 60_000;
 
@@ -75,6 +80,8 @@ export class Sender {
   #wake: (() => void) | undefined;
   #woken = false;
   #lastExpire = 0;
+  /** Accounts whose scope could not be checked: when to ask again, and the wait after that. */
+  readonly #unresolved = new Map<string, { readonly at: number; readonly waitMs: number }>();
 
   constructor(options: SenderOptions) {
     this.#o = options;
@@ -209,11 +216,14 @@ export class Sender {
    * The changes of `items` whose scope is known to be in: a pending one is checked now. A change
    * whose scope cannot be checked now holds back every later change of the same account (order is
    * what keeps an older password from winning), and only those: other accounts' changes go on. At
-   * most {@link SCOPE_QUESTIONS_PER_ROUND} pending accounts are asked per round, so that a
-   * directory that does not answer slows a round down by a bounded amount; the rest are held.
+   * most {@link SCOPE_QUESTIONS_PER_ROUND} pending accounts are asked per round, and an account
+   * that could not be checked is asked again only after a backoff that grows to a minute, so that
+   * a directory that is slow or does not answer about some account delays the others' delivery
+   * by a bounded amount, and never makes a reconnect per round.
    */
   async #inScope(items: readonly QueuedCapture[], round: ScopeRound): Promise<QueuedCapture[]> {
     const ready: QueuedCapture[] = [];
+    const now = this.#o.now();
     for (const item of items) {
       const key = accountKey(item);
       if (round.held.has(key)) continue;
@@ -221,20 +231,29 @@ export class Sender {
         ready.push(item);
         continue;
       }
-      if (round.questions >= SCOPE_QUESTIONS_PER_ROUND) {
+      const unresolved = this.#unresolved.get(key);
+      if (round.questions >= SCOPE_QUESTIONS_PER_ROUND || (unresolved !== undefined && unresolved.at > now)) {
         round.held.add(key);
         continue;
       }
       round.questions++;
       try {
         const decision = await decideOrRefuse(this.#o.scope, item.account);
+        this.#unresolved.delete(key);
         if (!decision.inScope) this.#o.log.info({ id: item.id, account: item.account, reason: decision.reason }, 'queued change out of scope; removed');
         await this.#o.store.setScope(item.id, decision.inScope ? 'in' : 'out');
         if (decision.inScope) ready.push(item);
       } catch (e) {
         if (!isPwsyncError(e) || !e.retryable) throw e;
         round.held.add(key);
-        this.#o.log.warn({ id: item.id, account: item.account, err: e }, 'scope still unresolved; this account\'s changes wait, the others go on');
+        const waitMs = Math.min(SCOPE_BACKOFF_MAX_MS, unresolved === undefined ? SCOPE_BACKOFF_FIRST_MS : unresolved.waitMs * 2);
+        this.#unresolved.delete(key);
+        if (this.#unresolved.size >= SCOPE_BACKOFF_ENTRIES) {
+          const oldest = this.#unresolved.keys().next();
+          if (oldest.done !== true) this.#unresolved.delete(oldest.value);
+        }
+        this.#unresolved.set(key, { at: this.#o.now() + waitMs, waitMs });
+        this.#o.log.warn({ id: item.id, account: item.account, err: e, retryInMs: waitMs }, 'scope still unresolved; this account\'s changes wait, the others go on');
       }
     }
     return ready;

@@ -123,9 +123,13 @@ describe('agent sender', () => {
         await eventually(() => world.holds('u003', 'Passes-Pw-3'), 15_000, 'u003 to hold its password');
         assert.equal(await world.holds('u001', 'Held-Pw-1-4'), false);
         assert.deepEqual([...new Set(asked)], ['u001', 'u002'], 'only the first change of a held account is asked about');
+        // Asked again after a backoff (1 s, 2 s, 4 s…), not at every round.
+        const before = asked.length;
+        await new Promise((r) => setTimeout(r, 6000));
+        assert.ok(asked.length - before <= 3, `u001 was asked ${asked.length - before} times in 6 s`);
         undecided.clear();
         sender.wake();
-        await eventually(async () => (await store.stats()).length === 0, 15_000, 'u001 to follow once decided');
+        await eventually(async () => (await store.stats()).length === 0, 20_000, 'u001 to follow once decided');
         await eventually(() => world.holds('u001', 'Held-Pw-1-4'), 15_000, 'u001 to hold its newest password');
       },
       { scope: scopeUndecidedFor(undecided, asked), batchSize: 2 },
