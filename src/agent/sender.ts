@@ -241,7 +241,7 @@ export class Sender {
         const decision = await decideOrRefuse(this.#o.scope, item.account);
         this.#unresolved.delete(key);
         if (!decision.inScope) this.#o.log.info({ id: item.id, account: item.account, reason: decision.reason }, 'queued change out of scope; removed');
-        await this.#o.store.setScope(item.id, decision.inScope ? 'in' : 'out');
+        await (decision.inScope ? this.#o.store.setScope(item.id, 'in') : this.#o.store.setScope(item.id, 'out', decision.reason));
         if (decision.inScope) ready.push(item);
       } catch (e) {
         if (!isPwsyncError(e) || !e.retryable) throw e;
