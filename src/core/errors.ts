@@ -38,6 +38,7 @@ export const ERROR_CODES = [
   // The LDAP client library (ldap-client/).
   'ERR_LDAP_OPEN',
   'ERR_LDAP_RECONNECT_REFUSED',
+  'ERR_LDAP_REQUEST',
   'ERR_TLS_PIN_MISMATCH',
   // The sql connector's statements (connectors/sql/named-params.ts).
   'ERR_STATEMENT_SYNTAX',

@@ -21,11 +21,16 @@ export const JWE_BINDING = { id: 'pwsync.nid', source: 'pwsync.src', account: 'p
 export const MAX_PASSWORD_BYTES = 1024;
 const MAX_JWE_CHARS = 4096;
 
+/** Epoch milliseconds after 1970 and within the range of a JavaScript `Date` (so that every one has an ISO form). */
 const epochMs = z.number().int().positive().max(8_640_000_000_000_000);
 
-export const notificationSchema = z.strictObject({
-  /** Chosen by the agent when it captured the change (a UUID); the change id at the server. */
-  id: z.uuid(),
+/**
+ * The fields a capture decides, one schema each: the agent checks a capture with these before it
+ * acknowledges it, and the server checks every notification with them, so that nothing the agent
+ * acknowledged is refused for its shape (issue 16: a 1970 change time was acknowledged by the
+ * hook, then refused by the server, and blocked the queue behind it).
+ */
+export const notificationFields = {
   /** The source system's name in the server's configuration. */
   source: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/),
   /** The account as the source names it (a login). */
@@ -34,16 +39,35 @@ export const notificationSchema = z.strictObject({
    * The account's immutable id at the source, when the capture knows it (AD's objectGUID, in its
    * string form): the server looks the account up by it first, then by `account`.
    */
-  anchor: z.string().min(1).max(256).optional(),
+  anchor: z.string().min(1).max(256),
   /** When the password was changed at the source. */
   changedAt: epochMs,
   /** When the agent captured it; the replay window counts from here. */
   capturedAt: epochMs,
+} as const;
+
+export const notificationSchema = z.strictObject({
+  /** Chosen by the agent when it captured the change (a UUID); the change id at the server. */
+  id: z.uuid(),
+  source: notificationFields.source,
+  account: notificationFields.account,
+  anchor: notificationFields.anchor.optional(),
+  changedAt: notificationFields.changedAt,
+  capturedAt: notificationFields.capturedAt,
   /** The new password, JWE compact (ECDH-ES, A256GCM) to the server's key. */
   password: z.string().min(1).max(MAX_JWE_CHARS).regex(/^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/, 'a JWE in compact serialisation'),
 });
 
 export type Notification = z.infer<typeof notificationSchema>;
+
+/**
+ * A request's envelope: only this refuses a request as a whole. Each member is checked on its own
+ * with {@link notificationSchema}, and one that fails gets its own `rejected`/`malformed` result,
+ * never the whole batch refused for it.
+ */
+export const batchEnvelopeSchema = z.strictObject({
+  notifications: z.array(z.unknown()).min(1),
+});
 
 export const batchSchema = z.strictObject({
   notifications: z.array(notificationSchema).min(1),

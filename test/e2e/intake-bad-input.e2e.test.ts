@@ -107,11 +107,15 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(r.body.message ?? '', /agent "rogue" may not deliver changes of source "directory" \(it speaks for hr2\)/);
   });
 
-  test('a malformed body, a body that is not JSON, an oversized one: 400, 400, 413', async () => {
+  test('a malformed member, a body that is not a batch, not JSON, an oversized one: 422 for that member, 400, 400, 413', async () => {
     const dc1 = await client('dc1');
     const shape = await post(dc1, { notifications: [{ id: 'not-a-uuid' }] });
-    assert.equal(shape.status, 400);
-    assert.match(shape.body.message ?? '', /malformed notification batch: notifications\.0\.id/);
+    assert.equal(shape.status, 422);
+    assert.deepEqual(shape.body.results?.map((r) => [r.id, r.status, r.reason]), [['not-a-uuid', 'rejected', 'malformed']]);
+    assert.match((shape.body.results ?? [])[0]?.message ?? '', /^id: /);
+    const envelope = await post(dc1, { notifications: {} });
+    assert.equal(envelope.status, 400);
+    assert.match(envelope.body.message ?? '', /malformed notification batch: notifications/);
     const notJson = await post(dc1, '{"notifications": [');
     assert.equal(notJson.status, 400);
     const huge = await post(dc1, { notifications: [await notification({ password: BAD_PW })], padding: 'x'.repeat(2 * 1024 * 1024) });
@@ -161,6 +165,7 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(messages(EVENT.NOTIFICATION_UNAUTHORIZED), /not trusted/);
     assert.match(messages(EVENT.NOTIFICATION_UNAUTHORIZED), /may not deliver changes of source "directory"/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /malformed notification batch/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /refused \(malformed\): id: /);
     assert.match(messages(EVENT.CHANGE_REJECTED), /larger than 1048576 bytes/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /undecryptable/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /stale/);

@@ -1,3 +1,4 @@
+import type { ZodType } from 'zod';
 import { InvalidInputError, isPwsyncError } from '../../core/errors.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -6,6 +7,7 @@ import { QueueFullError, type AgentStore, type QueueWriter } from '../queue/inde
 import type { Scope, ScopeDecision } from '../scope/types.ts';
 import type { CaptureAnswer } from './protocol.ts';
 import { EVENT } from '../../core/events.ts';
+import { MAX_PASSWORD_BYTES, notificationFields } from '../../protocol/notifications.ts';
 
 /** How far ahead of the agent's clock a hook's change time may be. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -49,7 +51,7 @@ export class CaptureAcceptor {
     if (!config.sources.includes(source)) {
       return { ok: false, error: 'unknown-source', message: `this agent captures for ${config.sources.join(', ')}, not "${source}"` };
     }
-    const problem = checkCapture(capture, now);
+    const problem = checkCapture(capture, source, now);
     if (problem !== undefined) return { ok: false, error: 'malformed', message: problem };
 
     let pending = false;
@@ -91,12 +93,29 @@ export class CaptureAcceptor {
   }
 }
 
-function checkCapture(capture: Capture, now: number): string | undefined {
+/**
+ * Why a capture cannot be taken, if it cannot. Each field is checked with the schema the server
+ * checks notifications with (src/protocol/notifications.ts): a capture acknowledged here is never
+ * refused there for its shape, so none can sit in the queue as a change no server takes.
+ */
+function checkCapture(capture: Capture, source: string, now: number): string | undefined {
   // Control characters in a name are not a login anyone has; they are log injection.
   if (capture.account.length === 0 || capture.account.length > 256 || /\p{Cc}/u.test(capture.account)) {
     return 'the account name must be 1 to 256 characters without control characters';
   }
   if (capture.secret.length === 0) return 'the password is empty';
+  if (capture.secret.length > MAX_PASSWORD_BYTES) return `the password is longer than ${MAX_PASSWORD_BYTES} bytes`;
+  const fields: [string, ZodType, unknown][] = [
+    ['source', notificationFields.source, source],
+    ['account', notificationFields.account, capture.account],
+  ];
+  if (capture.anchor !== undefined) fields.push(['anchor', notificationFields.anchor, capture.anchor]);
+  if (capture.changedAt !== undefined) fields.push(['changedAt', notificationFields.changedAt, capture.changedAt]);
+  for (const [name, schema, value] of fields) {
+    const checked = schema.safeParse(value);
+    if (!checked.success) return `${name}: ${checked.error.issues[0]?.message ?? 'invalid'}`;
+  }
+  // In the Date range now (checked above), so it has an ISO form.
   if (capture.changedAt !== undefined && capture.changedAt > now + MAX_CLOCK_SKEW_MS) {
     return `the change time ${new Date(capture.changedAt).toISOString()} is in the future; check the clock`;
   }

@@ -117,6 +117,27 @@ describe('capture socket', () => {
       assert.deepEqual(await store.peek(10), []);
     }));
 
+  test('what the notification schema refuses is refused at capture ("malformed"), never acknowledged: 1970, beyond the Date range, an overlong anchor', () =>
+    withCapture(async ({ store, acceptor }) => {
+      const secret = Secret.fromString('schema-pw-1');
+      try {
+        for (const [changedAt, anchor] of [[0, undefined], [-1, undefined], [8_640_000_000_000_001, undefined], [1e300, undefined], [Number.NaN, undefined], [1.5, undefined], [undefined, ''], [undefined, 'g'.repeat(257)]] as const) {
+          const answer = await acceptor.accept({ account: 'alice', source: 'corp', changedAt, ...(anchor === undefined ? {} : { anchor }), secret, via: 'test' });
+          assert.deepEqual(answer.ok ? answer : [answer.ok, answer.error], [false, 'malformed'], `changedAt ${changedAt}, anchor ${anchor}`);
+        }
+        const long = Secret.fromString('p'.repeat(1025));
+        try {
+          const answer = await acceptor.accept({ account: 'alice', source: 'corp', changedAt: undefined, secret: long, via: 'test' });
+          assert.deepEqual(answer.ok ? answer : [answer.ok, answer.error], [false, 'malformed']);
+        } finally {
+          long.dispose();
+        }
+        assert.deepEqual(await store.peek(10), []);
+      } finally {
+        secret.dispose();
+      }
+    }));
+
   test('a hook that shuts down its sending side after writing still gets its answer', () =>
     withCapture(async ({ store, socket }) => {
       const answers = await raw(socket, [frame('erin', 'half-closed-pw-1')], 1, true);

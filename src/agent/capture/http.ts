@@ -4,18 +4,20 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
+import { notificationFields } from '../../protocol/notifications.ts';
 import type { CaptureAcceptor } from './accept.ts';
 import { MAX_PASSWORD_BYTES, type CaptureAnswer } from './protocol.ts';
 
 export const CAPTURE_PATH = '/v1/capture';
 const MAX_BODY_BYTES = 8 * 1024;
 
+/** The fields the notification carries use its schema; the acceptor checks them again once the time is parsed. */
 const bodySchema = z.strictObject({
-  account: z.string().min(1).max(256),
+  account: notificationFields.account,
   password: z.string().min(1),
   source: z.string().min(1).max(63).optional(),
   /** ISO 8601 or epoch milliseconds. */
-  changedAt: z.union([z.number().int().positive(), z.iso.datetime({ offset: true })]).optional(),
+  changedAt: z.union([notificationFields.changedAt, z.iso.datetime({ offset: true })]).optional(),
 });
 
 export interface CaptureHttp {

@@ -67,7 +67,7 @@ export const ldapConfigSchema = z
     if (v.flavor === 'ad' && v.passwordMethod === 'hash') {
       ctx.addIssue({ code: 'custom', path: ['passwordMethod'], message: 'Active Directory takes passwords only as unicodePwd; a hash cannot be written' });
     }
-    const key = (dn: string): string => dn.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
+    const key = (dn: string): string => dn.toLowerCase().replace(/\s*([,=+])\s*/g, (_, separator: string) => separator);
     v.baseDns.forEach((dn, i) => {
       v.baseDns.forEach((other, j) => {
         if (i === j) return;

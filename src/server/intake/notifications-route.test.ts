@@ -94,11 +94,47 @@ describe('the notifications route', () => {
     assert.deepEqual(await route(fakeEngine()).receive(agent, { notifications: [notification('alice')] }).then((a) => (a.refused ? 0 : a.status)), 202);
   });
 
-  test('a malformed, oversized or foreign batch is refused as a whole, before the entry point', async () => {
+  test('a batch with malformed members: each gets its own result (with its id when it has one), the others are taken', async () => {
     const engine = fakeEngine();
-    const malformed = await route(engine).receive(agent, { notifications: [{ id: 'not-a-uuid' }] });
-    assert.ok(malformed.refused);
-    assert.deepEqual([malformed.refusal.status, malformed.refusal.body.error, malformed.refusal.event?.code], [400, 'malformed', EVENT.CHANGE_REJECTED]);
+    const alice = notification('alice');
+    const epoch = { ...notification('u002'), changedAt: 0 };
+    const beyond = { ...notification('u003'), changedAt: 8_640_000_000_000_001 };
+    const bob = notification('bob');
+    const batch: unknown[] = [alice, epoch, { id: 'not-a-uuid' }, 42, beyond, { ...notification('x'), extra: 1 }, bob];
+    const answer = await route(engine).receive(agent, { notifications: batch });
+    assert.ok(!answer.refused, 'one malformed member never refuses the batch');
+    assert.equal(answer.status, 422);
+    assert.deepEqual(answer.results.map((r) => [r.status, r.reason]), [
+      ['accepted', undefined],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['accepted', undefined],
+    ]);
+    assert.deepEqual(answer.results.map((r) => r.id), [alice.id, epoch.id, 'not-a-uuid', '', beyond.id, (batch[5] as Notification).id, bob.id]);
+    assert.match(answer.results[1]?.message ?? '', /^changedAt: /);
+    assert.equal(engine.batches.length, 1);
+    const [{ requests, owed }] = engine.batches as [(typeof engine.batches)[number]];
+    assert.deepEqual(requests.map((r) => r.account.name), ['alice', 'bob']);
+    assert.deepEqual(owed.refused?.map((e) => [e.code, e.changeId ?? null]), [
+      [EVENT.CHANGE_REJECTED, epoch.id],
+      [EVENT.CHANGE_REJECTED, null],
+      [EVENT.CHANGE_REJECTED, null],
+      [EVENT.CHANGE_REJECTED, beyond.id],
+      [EVENT.CHANGE_REJECTED, (batch[5] as Notification).id],
+    ]);
+    assert.deepEqual(engine.appended, []);
+  });
+
+  test('an envelope that is not a batch, an oversized or a foreign batch is refused as a whole, before the entry point', async () => {
+    const engine = fakeEngine();
+    for (const body of [undefined, [], {}, { notifications: [] }, { notifications: 'x' }, { notifications: [notification('a')], padding: 1 }]) {
+      const malformed = await route(engine).receive(agent, body);
+      assert.ok(malformed.refused, JSON.stringify(body));
+      assert.deepEqual([malformed.refusal.status, malformed.refusal.body.error, malformed.refusal.event?.code], [400, 'malformed', EVENT.CHANGE_REJECTED]);
+    }
     const large = await route(engine, 1).receive(agent, { notifications: [notification('a'), notification('b')] });
     assert.ok(large.refused);
     assert.deepEqual([large.refusal.status, large.refusal.body.error], [413, 'too-large']);

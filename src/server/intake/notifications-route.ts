@@ -3,7 +3,7 @@ import { EVENT } from '../../core/events.ts';
 import type { NewEvent } from '../../core/model.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
-import { batchSchema, type Notification, type NotificationResult, type RejectReason } from '../../protocol/notifications.ts';
+import { batchEnvelopeSchema, notificationFields, notificationSchema, type Notification, type NotificationResult, type RejectReason } from '../../protocol/notifications.ts';
 import { MAX_CLOCK_SKEW_MS, type BatchEvents, type ChangeOutcome, type ChangeRequest } from '../../sync/submit-change.ts';
 import type { RegisteredAgent } from './agents.ts';
 import { authorizeSources } from './authenticate.ts';
@@ -53,33 +53,39 @@ export class NotificationsRoute {
     const { log, maxBatch } = this.#o;
     const started = performance.now();
     const who = `agent "${agent.name}"`;
-    const parsed = batchSchema.safeParse(body);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
+    // Only the envelope refuses the request; each member is checked on its own below.
+    const envelope = batchEnvelopeSchema.safeParse(body);
+    if (!envelope.success) {
+      const first = envelope.error.issues[0];
       return { refused: true, refusal: requestRefused(who, 400, 'malformed', `malformed notification batch: ${first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid'}`) };
     }
-    const notifications = parsed.data.notifications;
-    if (notifications.length > maxBatch) {
-      return { refused: true, refusal: requestRefused(who, 413, 'too-large', `${notifications.length} notifications in one request; at most ${maxBatch}`) };
+    const members = envelope.data.notifications;
+    if (members.length > maxBatch) {
+      return { refused: true, refusal: requestRefused(who, 413, 'too-large', `${members.length} notifications in one request; at most ${maxBatch}`) };
     }
+    const checked = members.map((member) => checkMember(agent, member));
+    const notifications = checked.filter((c) => c.kind === 'valid').map((c) => c.notification);
     const forbidden = authorizeSources(agent, notifications);
     if (forbidden !== undefined) return { refused: true, refusal: forbidden };
 
-    const results = await this.#submit(agent, notifications);
+    const submitted = await this.#submit(agent, notifications, checked.flatMap((c) => (c.kind === 'malformed' ? [c.event] : [])));
+    // Each member's result in its place: the malformed ones' own, the others' from the entry point.
+    let next = 0;
+    const results = checked.map((c) => (c.kind === 'malformed' ? c.result : (submitted[next++] ?? { id: c.notification.id, status: 'retry' as const })));
     const count = (status: NotificationResult['status']) => results.filter((r) => r.status === status).length;
     const status = count('rejected') > 0 ? 422 : count('duplicate') > 0 ? 409 : 202;
     log.info(
-      { agent: agent.name, notifications: notifications.length, accepted: count('accepted'), duplicate: count('duplicate'), rejected: count('rejected'), ms: Math.round(performance.now() - started) },
+      { agent: agent.name, notifications: members.length, accepted: count('accepted'), duplicate: count('duplicate'), rejected: count('rejected'), ms: Math.round(performance.now() - started) },
       'notifications received',
     );
     return { refused: false, status, results };
   }
 
   /** Checks each notification, submits the ones that pass, and answers each in its place. */
-  async #submit(agent: RegisteredAgent, notifications: readonly Notification[]): Promise<NotificationResult[]> {
+  async #submit(agent: RegisteredAgent, notifications: readonly Notification[], malformed: readonly NewEvent[]): Promise<NotificationResult[]> {
     const { engine } = this.#o;
     const results: NotificationResult[] = [];
-    const refused: NewEvent[] = [];
+    const refused: NewEvent[] = [...malformed];
     const requests: { index: number; request: ChangeRequest }[] = [];
     const now = engine.now();
     try {
@@ -123,6 +129,39 @@ export class NotificationsRoute {
     if (n.capturedAt > now + MAX_CLOCK_SKEW_MS) return { reason: 'invalid', message: `captured ${new Date(n.capturedAt).toISOString()}, in the future; check the agent's clock` };
     return openPassword(n, jwe);
   }
+}
+
+type CheckedMember =
+  | { readonly kind: 'valid'; readonly notification: Notification }
+  | { readonly kind: 'malformed'; readonly result: NotificationResult; readonly event: NewEvent };
+
+/** The longest id a malformed member's result repeats; a longer one is answered as ''. */
+const MAX_ECHOED_ID = 100;
+
+/**
+ * One member of a batch checked against the notification schema: valid, or its own refusal
+ * (`rejected`/`malformed`, with its id when it has a usable one, and a 7006 event).
+ */
+function checkMember(agent: RegisteredAgent, member: unknown): CheckedMember {
+  const parsed = notificationSchema.safeParse(member);
+  if (parsed.success) return { kind: 'valid', notification: parsed.data };
+  const field = (name: string): unknown => (typeof member === 'object' && member !== null && name in member ? (member as Record<string, unknown>)[name] : undefined);
+  const rawId = field('id');
+  const id = typeof rawId === 'string' && rawId.length <= MAX_ECHOED_ID ? rawId : '';
+  const changeId = notificationSchema.shape.id.safeParse(rawId);
+  const source = notificationFields.source.safeParse(field('source'));
+  const first = parsed.error.issues[0];
+  const message = first ? `${first.path.join('.') || 'notification'}: ${first.message}` : 'invalid';
+  return {
+    kind: 'malformed',
+    result: { id, status: 'rejected', reason: 'malformed', message },
+    event: {
+      code: EVENT.CHANGE_REJECTED,
+      ...(source.success ? { system: source.data } : {}),
+      ...(changeId.success ? { changeId: changeId.data } : {}),
+      message: `notification from agent "${agent.name}" refused (malformed): ${message}`,
+    },
+  };
 }
 
 function resultOf(id: string, outcome: ChangeOutcome): NotificationResult {
