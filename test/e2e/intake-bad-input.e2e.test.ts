@@ -149,8 +149,8 @@ describe('the server intake refuses bad input with its reason, an event, and not
     const r = await post(dc1, { notifications: [aged, replayed] });
     assert.equal(r.status, 422);
     assert.deepEqual(r.body.results?.map((x) => [x.status, x.reason]), [['rejected', 'invalid'], ['rejected', 'invalid']]);
-    assert.match(r.body.results?.[0]?.message ?? '', /does not bind this notification's changedAt/);
-    assert.match(r.body.results?.[1]?.message ?? '', /does not bind this notification's capturedAt/);
+    assert.match(r.body.results[0]?.message ?? '', /does not bind this notification's changedAt/);
+    assert.match(r.body.results[1]?.message ?? '', /does not bind this notification's capturedAt/);
   });
 
   test('a stale notification: 422 stale', async () => {
