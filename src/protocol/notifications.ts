@@ -79,7 +79,8 @@ export type NotificationBatch = z.infer<typeof batchSchema>;
  * What became of one notification:
  * - `accepted`: committed (jobs made, or nothing to deliver); the agent deletes it;
  * - `duplicate`: this id was committed before (the agent's retry after a lost answer); deleted too;
- * - `rejected`: refused for good (unknown account, stale, undecryptable…); the agent records the
+ * - `rejected`: refused for good (unknown account, stale, undecryptable, `protected`: an account the
+ *   server lets no agent change…); the agent records the
  *   reason and deletes it, except for `undecryptable`, which means the agent holds the wrong
  *   server key: that is the target's fault, not the change's, and the change waits;
  * - `retry`: not processed (a transient failure, or an earlier item failed); sent again later.
@@ -87,7 +88,7 @@ export type NotificationBatch = z.infer<typeof batchSchema>;
 export const RESULT_STATUSES = ['accepted', 'duplicate', 'rejected', 'retry'] as const;
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
 
-export const REJECT_REASONS = ['malformed', 'unknown-source', 'unknown-account', 'stale', 'undecryptable', 'invalid'] as const;
+export const REJECT_REASONS = ['malformed', 'unknown-source', 'unknown-account', 'stale', 'undecryptable', 'invalid', 'protected'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export const resultSchema = z.strictObject({

@@ -19,6 +19,30 @@ export const DEFAULT_FILTERS: Readonly<Record<LdapFlavor, string>> = {
   ad: '(&(objectCategory=person)(objectClass=user))',
 };
 
+/** The groups of each flavor, unless `ldap.groups` says otherwise. */
+export const DEFAULT_GROUPS: Readonly<Record<LdapFlavor, { readonly filter: string; readonly nameAttribute: string }>> = {
+  openldap: { filter: '(objectClass=groupOfNames)', nameAttribute: 'cn' },
+  '389ds': { filter: '(objectClass=groupOfNames)', nameAttribute: 'cn' },
+  // sAMAccountName is unique in a domain; a cn only in its container.
+  ad: { filter: '(objectClass=group)', nameAttribute: 'sAMAccountName' },
+};
+
+const attributeName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'an LDAP attribute name');
+
+/** Where and how the directory's groups are read: for a source's `source.protect.groups` and `adminCount`. */
+export const ldapGroupsSchema = z
+  .strictObject({
+    /** Where groups (and entries marked adminCount) are searched. Default: the naming context holding the first base DN (on AD, the domain). */
+    baseDn: nonBlank.optional(),
+    /** Which entries are groups. Default by flavor: groupOfNames; AD's group. */
+    filter: ldapFilter.optional(),
+    /** The attribute `source.protect.groups` names a group by. Default: cn; sAMAccountName on AD. */
+    nameAttribute: attributeName.optional(),
+    /** The attribute that lists a group's members by DN. */
+    memberAttribute: attributeName.default('member'),
+  })
+  .prefault({});
+
 /** The `ldap:` block of a system with `connector: ldap`. */
 export const ldapConfigSchema = z
   .strictObject({
@@ -61,6 +85,7 @@ export const ldapConfigSchema = z
     checkBeforeWrite: z.boolean().default(false),
     /** Delta imports read changes from this long before the last watermark (clocks that disagree a little). */
     deltaOverlap: durationSchema.default(10 * 60_000),
+    groups: ldapGroupsSchema,
   })
   .superRefine((v, ctx) => {
     checkEndpoint(v, ctx);
