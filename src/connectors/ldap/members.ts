@@ -3,7 +3,7 @@
  * of the protected groups (nested groups and AD primary groups included), the accounts named, and
  * the entries AD marks `adminCount=1`.
  *
- * Membership is walked DOWN from the configured groups, not up from each account as the agent's
+ * Membership is walked DOWN from the configured groups (and from the groups marked adminCount=1), not up from each account as the agent's
  * scope does (src/agent/scope/ldap.ts): the server checks every notification of the source, and a
  * list of privileged accounts is small, so one resolution every `protect.refresh` costs a few dozen
  * reads and a notification none. A walk that meets more entries than `MAX_PROTECTED_ENTRIES` is
@@ -101,19 +101,27 @@ export async function resolveMembers(connection: LdapConnection, query: MembersQ
   const needsBase = query.marked || query.groups.length > 0;
   const groupBase = needsBase ? (groups.baseDn ?? (await namingContext(search, accounts.baseDns[0] ?? ''))) : '';
 
+  const wanted = [accounts.anchor, groups.memberAttribute, 'objectSid', 'groupType'];
+  const visited = new Set<string>();
+  let frontier: { entry: Entry; why: string }[] = [];
+  const isGroup = (entry: Entry): boolean => ranged(entry, groups.memberAttribute).values.length > 0 || ranged(entry, 'groupType').values.length > 0;
+
   if (query.marked) {
-    for await (const page of connection.searchPages(groupBase, { scope: 'sub', filter: '(adminCount=1)', attributes: [accounts.anchor], explicitBufferAttributes: BINARY_ATTRIBUTES, paged: { pageSize: 500 } })) {
+    // The marked groups' members too, nested: AD marks a new member of Domain Admins only when
+    // SDProp next runs (hourly), and Samba never does; the groups themselves are marked at once.
+    for await (const page of connection.searchPages(groupBase, { scope: 'sub', filter: '(adminCount=1)', attributes: wanted, explicitBufferAttributes: BINARY_ATTRIBUTES, paged: { pageSize: 500 } })) {
       searches++;
       for (const entry of page) {
         meet();
         add(entry, 'adminCount=1 (protected by AdminSDHolder)');
+        if (isGroup(entry) && !visited.has(dnKey(entry.dn))) {
+          visited.add(dnKey(entry.dn));
+          frontier.push({ entry, why: `member of "${rdnValue(entry.dn)}", a group marked adminCount=1` });
+        }
       }
     }
   }
 
-  const wanted = [accounts.anchor, groups.memberAttribute, 'objectSid', 'groupType'];
-  const visited = new Set<string>();
-  let frontier: { entry: Entry; via: string }[] = [];
   for (const name of query.groups) {
     const filter: Filter = new AndFilter({ filters: [FilterParser.parseString(groups.filter), new EqualityFilter({ attribute: groups.nameAttribute, value: name })] });
     const [group, other] = await search(groupBase, { scope: 'sub', filter, attributes: wanted, sizeLimit: 2 });
@@ -121,15 +129,14 @@ export async function resolveMembers(connection: LdapConnection, query: MembersQ
     else if (other !== undefined) problems.push(`protected group "${name}" is ambiguous: ${group.dn} and ${other.dn} (and maybe more) match`);
     else if (!visited.has(dnKey(group.dn))) {
       visited.add(dnKey(group.dn));
-      frontier.push({ entry: group, via: name });
+      frontier.push({ entry: group, why: `member of protected group "${name}"` });
     }
   }
 
   for (let depth = 0; frontier.length > 0; depth++) {
     if (depth >= MAX_NESTING_DEPTH) throw new ConfigError(`protected groups nest deeper than ${MAX_NESTING_DEPTH} levels below ${frontier[0]?.entry.dn ?? '?'}; not followed further`);
-    const next: { entry: Entry; via: string }[] = [];
-    for (const { entry: group, via } of frontier) {
-      const why = `member of protected group "${via}"`;
+    const next: { entry: Entry; why: string }[] = [];
+    for (const { entry: group, why } of frontier) {
       const memberDns = await allMembers(search, group, groups.memberAttribute);
       // An AD group is also the primary group of accounts that its `member` does not list.
       const sid = entrySid(group);
@@ -153,13 +160,18 @@ export async function resolveMembers(connection: LdapConnection, query: MembersQ
           add(entry, why);
           // A member that has members (or an AD group, which has a groupType) is a group: its
           // members are protected too.
-          if (ranged(entry, groups.memberAttribute).values.length > 0 || ranged(entry, 'groupType').values.length > 0) next.push({ entry, via });
+          if (isGroup(entry)) next.push({ entry, why });
         }
       }
     }
     frontier = next;
   }
   return { anchors: found, problems, searches };
+}
+
+/** `Domain Admins` of `CN=Domain Admins,CN=Users,…`, for messages. */
+function rdnValue(dn: string): string {
+  return /^[^=]+=((?:\\.|[^,\\])*)/.exec(dn)?.[1] ?? dn;
 }
 
 type Search = (base: string, options: Parameters<LdapConnection['search']>[1]) => Promise<Entry[]>;

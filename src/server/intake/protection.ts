@@ -119,7 +119,11 @@ export class SourceProtection {
       return current;
     }
     if (state.resolving === undefined && this.#backingOff(state, now)) return new Error(state.failure ?? 'the protected accounts could not be resolved');
-    return this.#resolve(state);
+    // A resolution already under way may have begun (or failed) before the last one grew too old:
+    // what it gives is checked again.
+    const outcome = await this.#resolve(state);
+    if (outcome instanceof Error) return outcome;
+    return this.#o.now() - outcome.at < refresh ? outcome : new Error(state.failure ?? 'the protected accounts could not be resolved in time');
   }
 
   #backingOff(state: SourceState, now: number): boolean {
@@ -166,15 +170,14 @@ export class SourceProtection {
       const first = state.failure === undefined;
       state.failedAt = now();
       state.failure = why;
-      // The last resolution still serves until it is `refresh` old: a cache, not a guess.
+      // The last resolution still serves until it is `refresh` old (#fresh): a cache, not a guess.
       log.error({ source: system.name, err: e }, 'protected accounts cannot be resolved; notifications of this source are answered retry once the last resolution is too old');
       if (first) {
         await this.#o
           .appendEvents([{ code: EVENT.PROTECTION_UNAVAILABLE, system: system.name, message: `${why}; its notifications are answered "retry" until they can be (nothing is accepted unchecked)` }])
           .catch((err: unknown) => log.error({ err }, 'event 7018 could not be recorded'));
       }
-      const current = state.current;
-      return current !== undefined && now() - current.at < p.refresh ? current : new Error(why);
+      return new Error(why);
     }
   }
 }
