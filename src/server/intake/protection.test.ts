@@ -58,7 +58,7 @@ class Directory implements Connector, GroupMembers {
   }
 }
 
-function world() {
+function world(maxWaitMs?: number) {
   let now = 1_000_000;
   const directory = new Directory();
   const events: NewEvent[] = [];
@@ -68,6 +68,7 @@ function world() {
     connector: () => directory,
     log: silentLogger(),
     now: () => now,
+    ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
     appendEvents: (e) => {
       events.push(...e);
       return Promise.resolve();
@@ -147,5 +148,20 @@ describe('the server\'s protection of sources', () => {
     };
     const { unavailable } = await protection.prepare(['ad']);
     assert.match(unavailable.get('ad') ?? '', /protected group "Tier0" does not exist/);
+  });
+
+  test('a directory that does not answer holds a batch for maxWaitMs at most (retry); the resolution goes on and serves the next batch', async () => {
+    const { protection, directory } = world(50);
+    let open: () => void = () => undefined;
+    directory.gate = new Promise((r) => (open = r));
+    const started = performance.now();
+    const { unavailable } = await protection.prepare(['ad']);
+    assert.ok(performance.now() - started < 1000);
+    assert.match(unavailable.get('ad') ?? '', /did not answer within 0.05 s/);
+    open();
+    await new Promise((r) => setImmediate(r));
+    const next = await protection.prepare(['ad']);
+    assert.deepEqual([...next.unavailable], []);
+    assert.equal(directory.resolutions, 1, 'the same resolution, not a second one');
   });
 });

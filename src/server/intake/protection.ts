@@ -24,6 +24,12 @@ import type { SourceGuard } from '../../sync/submit-change.ts';
 
 /** After a failed resolution, the directory is not asked again for this long (a down directory would make each batch wait its timeout). */
 const RETRY_AFTER_MS = 5000;
+/**
+ * A batch waits this long at most for a resolution (a directory that hangs mid-walk could hold it
+ * for one LDAP timeout per read); then its source's notifications are answered `retry`, and the
+ * resolution goes on for the next batch. Well below the agents' delivery timeout (30 s).
+ */
+const MAX_WAIT_MS = 15_000;
 
 /** What is protected in one source, as resolved at `at`. */
 interface ProtectedSet {
@@ -52,6 +58,8 @@ export interface SourceProtectionOptions {
   readonly now: () => number;
   /** For 7018, which rides in no batch. */
   readonly appendEvents: (events: readonly NewEvent[]) => Promise<void>;
+  /** How long a batch waits for a resolution at most; default 15 s. */
+  readonly maxWaitMs?: number;
 }
 
 /** What {@link SourceProtection.prepare} answers for one batch. */
@@ -121,7 +129,7 @@ export class SourceProtection {
     if (state.resolving === undefined && this.#backingOff(state, now)) return new Error(state.failure ?? 'the protected accounts could not be resolved');
     // A resolution already under way may have begun (or failed) before the last one grew too old:
     // what it gives is checked again.
-    const outcome = await this.#resolve(state);
+    const outcome = await withDeadline(this.#resolve(state), this.#o.maxWaitMs ?? MAX_WAIT_MS);
     if (outcome instanceof Error) return outcome;
     return this.#o.now() - outcome.at < refresh ? outcome : new Error(state.failure ?? 'the protected accounts could not be resolved in time');
   }
@@ -179,6 +187,19 @@ export class SourceProtection {
       }
       return new Error(why);
     }
+  }
+}
+
+/** The outcome of `resolution`, or an error once `ms` have passed (the resolution itself goes on). */
+async function withDeadline(resolution: Promise<ProtectedSet | Error>, ms: number): Promise<ProtectedSet | Error> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Error>((resolve) => {
+    timer = setTimeout(() => resolve(new Error(`the directory did not answer within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([resolution, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
