@@ -3,6 +3,7 @@ import { durationSchema } from '../../fields/duration.ts';
 import { secretRef } from '../../fields/secret-ref.ts';
 import { nonBlank } from '../../fields/strings.ts';
 import { checkEndpoint, ldapFilter, ldapTls, ldapUrl } from '../../ldap-client/config.ts';
+import { dnKey } from '../../ldap-client/escape.ts';
 
 /**
  * The directory servers the connector knows apart. `openldap` and `389ds` take the Password Modify
@@ -92,11 +93,10 @@ export const ldapConfigSchema = z
     if (v.flavor === 'ad' && v.passwordMethod === 'hash') {
       ctx.addIssue({ code: 'custom', path: ['passwordMethod'], message: 'Active Directory takes passwords only as unicodePwd; a hash cannot be written' });
     }
-    const key = (dn: string): string => dn.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
     v.baseDns.forEach((dn, i) => {
       v.baseDns.forEach((other, j) => {
         if (i === j) return;
-        const [a, b] = [key(dn), key(other)];
+        const [a, b] = [dnKey(dn), dnKey(other)];
         if (a === b ? i > j : a.endsWith(`,${b}`)) {
           ctx.addIssue({ code: 'custom', path: ['baseDns', i], message: `lies inside ${other}: its accounts would be read twice` });
         }

@@ -15,6 +15,7 @@ import { ConfigError } from '../../core/errors.ts';
 import type { Anchor } from '../../core/model.ts';
 import { ridOf } from '../../ldap-client/ad.ts';
 import type { LdapConnection } from '../../ldap-client/connection.ts';
+import { dnKey } from '../../ldap-client/escape.ts';
 import type { Members, MembersQuery } from '../types.ts';
 import { BINARY_ATTRIBUTES, textOf } from './entries.ts';
 
@@ -41,11 +42,6 @@ export interface AccountPlan {
   readonly scope: 'sub' | 'one';
   readonly filter: string;
   readonly anchor: string;
-}
-
-/** DNs compare without case and without spaces around separators. */
-function dnKey(dn: string): string {
-  return dn.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
 }
 
 /** Values of an attribute, whatever the case of its name; with AD's range option, the range too. */
@@ -78,8 +74,9 @@ export async function resolveMembers(connection: LdapConnection, query: MembersQ
     searches++;
     return connection.search(base, { explicitBufferAttributes: BINARY_ATTRIBUTES, ...options });
   };
-  const meet = (): void => {
-    if (++met > MAX_PROTECTED_ENTRIES) {
+  const meet = (count = 1): void => {
+    met += count;
+    if (met > MAX_PROTECTED_ENTRIES) {
       throw new ConfigError(`source.protect resolves to more than ${MAX_PROTECTED_ENTRIES} entries: that is not a list of privileged accounts (is a group such as Domain Users named?)`);
     }
   };
@@ -152,11 +149,12 @@ export async function resolveMembers(connection: LdapConnection, query: MembersQ
       }
       const fresh = memberDns.filter((dn) => !visited.has(dnKey(dn)));
       for (const dn of fresh) visited.add(dnKey(dn));
+      // Counted before they are read: a group too large is refused without reading its members.
+      meet(fresh.length);
       for (let i = 0; i < fresh.length; i += PARALLEL_READS) {
         const read = await Promise.all(fresh.slice(i, i + PARALLEL_READS).map((dn) => readEntry(search, dn, wanted)));
         for (const entry of read) {
           if (entry === undefined) continue; // a member that no longer exists (or that we may not read)
-          meet();
           add(entry, why);
           // A member that has members (or an AD group, which has a groupType) is a group: its
           // members are protected too.
