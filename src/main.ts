@@ -126,11 +126,11 @@ export async function startServer(configFile: string): Promise<RunningServer<Run
     startIntake: (runtime) => {
       const { ctx } = runtime;
       const engine: IntakeEngine = {
-        submitChanges: (requests, owed) => submitChanges(ctx, requests, owed),
+        submitChanges: (requests, owed, guard) => submitChanges(ctx, requests, owed, guard),
         appendEvents: (events) => ctx.store.appendEvents(events),
         now: ctx.now,
       };
-      return startConfiguredIntake(runtime.config, engine, runtime.log);
+      return startConfiguredIntake(runtime.config, engine, runtime.log, (system) => ctx.connectors.get(system));
     },
   });
 }

@@ -5,7 +5,7 @@ import { isPwsyncError, PwsyncError } from '../core/errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { loadJwePublicKey, type JweKey } from '../pki/jwe-key.ts';
 import {
-  JWE_BINDING, NOTIFICATIONS_PATH, errorBodySchema, notificationSchema, responseSchema,
+  NOTIFICATIONS_PATH, errorBodySchema, jweBinding, notificationSchema, responseSchema,
   type Notification, type NotificationResult, type RejectReason,
 } from '../protocol/notifications.ts';
 import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
@@ -70,7 +70,7 @@ interface Channel {
  * to its retry interval. A change leaves the queue only when a server answered that it is
  * committed (`accepted`, or `duplicate`: committed by an earlier attempt whose answer was lost),
  * or refused it for good (event 7044). Each password is encrypted to the target's JWE key just
- * before sending, bound to its notification id, source and account.
+ * before sending, bound to every field of its notification (`jweBinding`).
  */
 export class Sender {
   readonly #o: SenderOptions;
@@ -357,9 +357,10 @@ export class Sender {
   async #seal(item: QueuedCapture, jwe: JweKey): Promise<Notification> {
     const secret = await this.#o.store.openSecret(item);
     try {
-      const binding = { [JWE_BINDING.id]: item.id, [JWE_BINDING.source]: item.source, [JWE_BINDING.account]: item.account, ...(item.anchor === null ? {} : { [JWE_BINDING.anchor]: item.anchor }) };
-      const password = secret.useSync((clear) => encryptCompact(clear, jwe, binding));
-      return { id: item.id, source: item.source, account: item.account, ...(item.anchor === null ? {} : { anchor: item.anchor }), changedAt: item.changedAt, capturedAt: item.capturedAt, password };
+      // Every field of the envelope, the times included, is bound into the protected header.
+      const envelope = { id: item.id, source: item.source, account: item.account, ...(item.anchor === null ? {} : { anchor: item.anchor }), changedAt: item.changedAt, capturedAt: item.capturedAt };
+      const password = secret.useSync((clear) => encryptCompact(clear, jwe, jweBinding(envelope)));
+      return { ...envelope, password };
     } finally {
       secret.dispose();
     }

@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'ERR_INVALID_INPUT',
   'ERR_REPLAY',
   'ERR_UNAUTHORIZED',
+  'ERR_ACCOUNT_PROTECTED',
   'ERR_STORE',
   'ERR_NOT_ROOT_ONLY',
   // Hash formats (crypto/hash/errors.ts).
@@ -199,6 +200,15 @@ export class InvalidInputError extends PwsyncError {
 export class ReplayError extends PwsyncError {
   readonly code = 'ERR_REPLAY';
   override readonly event = EVENT.CHANGE_REJECTED;
+}
+
+/**
+ * An agent sent a change for an account its source protects at the server (`source.protect`):
+ * no agent may change it, whatever the agent's own scope says. Final: the agent drops the change.
+ */
+export class ProtectedAccountError extends PwsyncError {
+  readonly code = 'ERR_ACCOUNT_PROTECTED';
+  override readonly event = EVENT.ACCOUNT_PROTECTED;
 }
 
 /** The caller is not authenticated, or may not speak for the source it names. */

@@ -12,10 +12,34 @@ export const NOTIFICATIONS_PATH = '/v1/notifications';
 export { JWE_ALG, JWE_ENC } from '../crypto/jwe.ts';
 
 /**
- * Protected header parameters that bind the encrypted password to its envelope: a proxy that
- * moves a ciphertext onto another account, source or notification makes it fail.
+ * Protected header parameters that bind the encrypted password to every other field of its
+ * envelope: a ciphertext moved onto another account, source or notification, or given another
+ * change or capture time (an old password made to look newest, a replay made to look fresh), is
+ * refused. The times are JSON numbers, as in the envelope.
  */
-export const JWE_BINDING = { id: 'pwsync.nid', source: 'pwsync.src', account: 'pwsync.acct', anchor: 'pwsync.anchor' } as const;
+export const JWE_BINDING = {
+  id: 'pwsync.nid',
+  source: 'pwsync.src',
+  account: 'pwsync.acct',
+  anchor: 'pwsync.anchor',
+  changedAt: 'pwsync.changed',
+  capturedAt: 'pwsync.captured',
+} as const;
+
+/**
+ * The protected header that binds `n`'s password to `n`: what the agent seals with and the intake
+ * compares with. Every envelope field but the password itself is in it.
+ */
+export function jweBinding(n: Omit<Notification, 'password'>): Record<string, string | number> {
+  return {
+    [JWE_BINDING.id]: n.id,
+    [JWE_BINDING.source]: n.source,
+    [JWE_BINDING.account]: n.account,
+    ...(n.anchor === undefined ? {} : { [JWE_BINDING.anchor]: n.anchor }),
+    [JWE_BINDING.changedAt]: n.changedAt,
+    [JWE_BINDING.capturedAt]: n.capturedAt,
+  };
+}
 
 /** A password longer than this is not a password (and would let a body carry anything). */
 export const MAX_PASSWORD_BYTES = 1024;
@@ -79,7 +103,8 @@ export type NotificationBatch = z.infer<typeof batchSchema>;
  * What became of one notification:
  * - `accepted`: committed (jobs made, or nothing to deliver); the agent deletes it;
  * - `duplicate`: this id was committed before (the agent's retry after a lost answer); deleted too;
- * - `rejected`: refused for good (unknown account, stale, undecryptable…); the agent records the
+ * - `rejected`: refused for good (unknown account, stale, undecryptable, `protected`: an account the
+ *   server lets no agent change…); the agent records the
  *   reason and deletes it, except for `undecryptable`, which means the agent holds the wrong
  *   server key: that is the target's fault, not the change's, and the change waits;
  * - `retry`: not processed (a transient failure, or an earlier item failed); sent again later.
@@ -87,7 +112,7 @@ export type NotificationBatch = z.infer<typeof batchSchema>;
 export const RESULT_STATUSES = ['accepted', 'duplicate', 'rejected', 'retry'] as const;
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
 
-export const REJECT_REASONS = ['malformed', 'unknown-source', 'unknown-account', 'stale', 'undecryptable', 'invalid'] as const;
+export const REJECT_REASONS = ['malformed', 'unknown-source', 'unknown-account', 'stale', 'undecryptable', 'invalid', 'protected'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export const resultSchema = z.strictObject({

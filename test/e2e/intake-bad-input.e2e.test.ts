@@ -50,16 +50,22 @@ describe('the server intake refuses bad input with its reason, an event, and not
     });
     return { status: r.statusCode, body: (await r.body.json()) as Sent['body'] };
   };
-  const notification = async (options: { account?: string; password?: string; key?: JweKey; capturedAt?: number; source?: string; bindId?: string } = {}) => {
+  const notification = async (options: { account?: string; password?: string; key?: JweKey; capturedAt?: number; changedAt?: number; source?: string; bindId?: string } = {}) => {
     const id = randomUUID();
     const account = options.account ?? 'u001';
     const source = options.source ?? 'directory';
     const key = options.key ?? serverKey;
-    const password = await new CompactEncrypt(Buffer.from(options.password ?? GOOD_PW))
-      .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: key.kid, [JWE_BINDING.id]: options.bindId ?? id, [JWE_BINDING.source]: source, [JWE_BINDING.account]: account })
-      .encrypt(key.key);
     const now = Date.now();
-    return { id, source, account, changedAt: now - 1000, capturedAt: options.capturedAt ?? now, password };
+    const changedAt = options.changedAt ?? now - 1000;
+    const capturedAt = options.capturedAt ?? now;
+    const password = await new CompactEncrypt(Buffer.from(options.password ?? GOOD_PW))
+      .setProtectedHeader({
+        alg: JWE_ALG, enc: JWE_ENC, kid: key.kid,
+        [JWE_BINDING.id]: options.bindId ?? id, [JWE_BINDING.source]: source, [JWE_BINDING.account]: account,
+        [JWE_BINDING.changedAt]: changedAt, [JWE_BINDING.capturedAt]: capturedAt,
+      })
+      .encrypt(key.key);
+    return { id, source, account, changedAt, capturedAt, password };
   };
   const store = (): Database.Database => new Database(join(world.dir, 'data', 'pwsync.db'), { readonly: true });
   const counts = (): { changes: number; jobs: number; notifications: number } => {
@@ -139,6 +145,18 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(invalid.message ?? '', /belongs to another notification/);
   });
 
+  test('a notification whose times were changed after sealing (changedAt=1, or a replay with a fresh capturedAt): 422 invalid', async () => {
+    const dc1 = await client('dc1');
+    const aged = { ...(await notification({ password: BAD_PW })), changedAt: 1 };
+    const old = Date.now() - 30 * 86_400_000;
+    const replayed = { ...(await notification({ password: BAD_PW, changedAt: old, capturedAt: old })), capturedAt: Date.now() };
+    const r = await post(dc1, { notifications: [aged, replayed] });
+    assert.equal(r.status, 422);
+    assert.deepEqual(r.body.results?.map((x) => [x.status, x.reason]), [['rejected', 'invalid'], ['rejected', 'invalid']]);
+    assert.match(r.body.results[0]?.message ?? '', /does not bind this notification's changedAt/);
+    assert.match(r.body.results[1]?.message ?? '', /does not bind this notification's capturedAt/);
+  });
+
   test('a stale notification: 422 stale', async () => {
     const r = await post(await client('dc1'), { notifications: [await notification({ capturedAt: Date.now() - 8 * 86_400_000, password: BAD_PW })] });
     assert.equal(r.status, 422);
@@ -169,6 +187,7 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(messages(EVENT.CHANGE_REJECTED), /larger than 1048576 bytes/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /undecryptable/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /stale/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /does not bind this notification's changedAt/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /already received \(replay refused\)/);
   });
 

@@ -21,6 +21,7 @@ import { AndFilter, EqualityFilter, Filter, FilterParser, OrFilter, ResultCodeEr
 import { InvalidInputError, TransientError, isPwsyncError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import { primaryGroupSid, ridOf, sidToString } from '../../ldap-client/ad.ts';
+import { dnKey } from '../../ldap-client/escape.ts';
 import { ACCOUNT_PLACEHOLDER, type LdapDirectoryConfig } from './config.ts';
 import { ScopeConfigError, ScopeLookupError, type ScopeProblem } from './errors.ts';
 import { LdapConnection, LdapOpenError, LdapRequestError, describeLdapError, isLdapClientError } from '../../ldap-client/connection.ts';
@@ -57,11 +58,6 @@ function groupsWith(groupFilter: string, attribute: string, values: readonly (st
   const equal = values.map((value) => new EqualityFilter({ attribute, value }));
   const [only] = equal;
   return new AndFilter({ filters: [FilterParser.parseString(groupFilter), equal.length === 1 && only ? only : new OrFilter({ filters: equal })] });
-}
-
-/** DNs compare without case: the same entry can come back spelled differently by different searches. */
-function dnKey(dn: string): string {
-  return dn.toLowerCase().replace(/\s*([,=+])\s*/g, (_, separator: string) => separator);
 }
 
 /** An attribute's values, whatever the case of its name and however ldapts shaped them. */

@@ -7,6 +7,7 @@ import type { AgentRegistry, RegisteredAgent } from './agents.ts';
 import { Authenticator } from './authenticate.ts';
 import { NotificationsRoute, type IntakeEngine } from './notifications-route.ts';
 import type { JweDecryptionKey } from './password.ts';
+import type { SourceProtection } from './protection.ts';
 import { requestRefused, type Refusal } from './refusal.ts';
 
 export interface IntakeOptions {
@@ -20,6 +21,8 @@ export interface IntakeOptions {
   readonly replayWindowMs: number;
   readonly maxBodyBytes: number;
   readonly maxBatch: number;
+  /** The accounts sources protect from every agent (`source.protect`). */
+  readonly protection?: SourceProtection | undefined;
 }
 
 export interface RunningIntake {
@@ -49,7 +52,7 @@ declare module 'fastify' {
 export async function startIntake(options: IntakeOptions): Promise<RunningIntake> {
   const { engine, log } = options;
   const authenticator = new Authenticator(options.agents, () => engine.now());
-  const route = new NotificationsRoute({ engine, log, jwe: options.jwe, replayWindowMs: options.replayWindowMs, maxBatch: options.maxBatch });
+  const route = new NotificationsRoute({ engine, log, jwe: options.jwe, replayWindowMs: options.replayWindowMs, maxBatch: options.maxBatch, protection: options.protection });
   const app = Fastify({
     https: {
       cert: options.tls.cert,

@@ -1,19 +1,23 @@
-import { UnknownAccountError, type InvalidInputError } from '../../core/errors.ts';
+import { ProtectedAccountError, UnknownAccountError, type InvalidInputError } from '../../core/errors.ts';
 import { EVENT } from '../../core/events.ts';
 import type { NewEvent } from '../../core/model.ts';
 import { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import { batchEnvelopeSchema, notificationFields, notificationSchema, type Notification, type NotificationResult, type RejectReason } from '../../protocol/notifications.ts';
-import { MAX_CLOCK_SKEW_MS, type BatchEvents, type ChangeOutcome, type ChangeRequest } from '../../sync/submit-change.ts';
+import { MAX_CLOCK_SKEW_MS, type BatchEvents, type ChangeOutcome, type ChangeRequest, type SourceGuard } from '../../sync/submit-change.ts';
 import type { RegisteredAgent } from './agents.ts';
 import { authorizeSources } from './authenticate.ts';
 import { openPassword, type JweDecryptionKey } from './password.ts';
+import type { SourceProtection } from './protection.ts';
 import { requestRefused, type Refusal } from './refusal.ts';
 
 /** What the intake needs of the engine; the composition root binds it to the server's. */
 export interface IntakeEngine {
-  /** The entry point: `submitChanges` on the server's engine, committing `owed` with the batch. */
-  submitChanges(requests: readonly ChangeRequest[], owed: BatchEvents): Promise<ChangeOutcome[]>;
+  /**
+   * The entry point: `submitChanges` on the server's engine, committing `owed` with the batch;
+   * `guard` refuses the accounts the sources protect from agents.
+   */
+  submitChanges(requests: readonly ChangeRequest[], owed: BatchEvents, guard?: SourceGuard): Promise<ChangeOutcome[]>;
   /** Records the events of a request refused as a whole (it reaches no batch to ride in). */
   appendEvents(events: readonly NewEvent[]): Promise<void>;
   /** Epoch milliseconds. */
@@ -26,6 +30,8 @@ export interface NotificationsRouteOptions {
   readonly jwe: JweDecryptionKey;
   readonly replayWindowMs: number;
   readonly maxBatch: number;
+  /** The accounts sources protect from every agent (`source.protect`); none without. */
+  readonly protection?: SourceProtection | undefined;
 }
 
 /** What the route answers: one result per notification, or the request refused as a whole. */
@@ -88,8 +94,15 @@ export class NotificationsRoute {
     const refused: NewEvent[] = [...malformed];
     const requests: { index: number; request: ChangeRequest }[] = [];
     const now = engine.now();
+    // A source whose protected accounts cannot be known now takes nothing: its notifications are
+    // answered `retry` before anything else (never accepted unchecked).
+    const prepared = await this.#o.protection?.prepare(notifications.map((n) => n.source));
     try {
       for (const n of notifications) {
+        if (prepared?.unavailable.has(n.source) === true) {
+          results.push({ id: n.id, status: 'retry', message: `the server cannot check the protected accounts of source "${n.source}" now; send it again later` });
+          continue;
+        }
         const opened = this.#open(n, now);
         if (!(opened instanceof Secret)) {
           results.push({ id: n.id, status: 'rejected', reason: opened.reason, message: opened.message });
@@ -109,7 +122,7 @@ export class NotificationsRoute {
         message: `notification from agent "${agent.name}" refused (invalid): ${error.message}`,
       });
       // Every notification refused above is recorded in the batch's commit, even when none is left to submit.
-      const outcomes = await engine.submitChanges(requests.map((r) => r.request), { refused, invalid });
+      const outcomes = await engine.submitChanges(requests.map((r) => r.request), { refused, invalid }, prepared?.guard);
       outcomes.forEach((outcome, i) => {
         const entry = requests[i];
         if (entry !== undefined) results[entry.index] = resultOf(results[entry.index]?.id ?? '', outcome);
@@ -170,7 +183,10 @@ function resultOf(id: string, outcome: ChangeOutcome): NotificationResult {
       return { id, status: 'accepted' };
     case 'replay':
       return { id, status: 'duplicate', message: `notification ${id} was already received` };
-    case 'rejected':
-      return { id, status: 'rejected', reason: outcome.error instanceof UnknownAccountError ? 'unknown-account' : 'invalid', message: outcome.error.message };
+    case 'rejected': {
+      const { error } = outcome;
+      const reason = error instanceof UnknownAccountError ? 'unknown-account' : error instanceof ProtectedAccountError ? 'protected' : 'invalid';
+      return { id, status: 'rejected', reason, message: error.message };
+    }
   }
 }
