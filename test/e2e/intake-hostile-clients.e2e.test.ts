@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { after, before, describe, test } from 'node:test';
+import type { webcrypto } from 'node:crypto';
+import { EVENT } from '../../src/core/events.ts';
+import { hasInvisible } from '../../src/core/untrusted-text.ts';
+import { certificatePem, commonNameOnly, generateSigningKeys, privateKeyPem, randomSerial, SIGNING_ALGORITHM, validityPeriod, x509 } from '../../src/pki/x509.ts';
+import { NOTIFICATIONS_PATH } from '../../src/protocol/notifications.ts';
+import { createAgentWorld, type AgentWorld } from '../support/agent-world.ts';
+import type { CliProcess } from '../support/cli.ts';
+
+/** What the intake promises an idle client: closed within this, plus a second of slack for the check. */
+const IDLE_BOUND_MS = 10_000;
+const SLACK_MS = 1_500;
+
+interface Identity {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A self-signed certificate whose subject is whatever an attacker likes. */
+async function selfSigned(cn: string, keys: webcrypto.CryptoKeyPair): Promise<Identity> {
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: commonNameOnly(cn),
+    ...validityPeriod(1),
+    keys,
+    signingAlgorithm: SIGNING_ALGORITHM,
+  });
+  return { cert: certificatePem(cert), key: await privateKeyPem(keys.privateKey) };
+}
+
+/** One POST of notifications over a new connection from `localAddress`; resolves with the status. */
+function postFrom(url: string, ca: Buffer, identity: Identity, localAddress: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(new URL(NOTIFICATIONS_PATH, url), { method: 'POST', agent: false, ca, cert: identity.cert, key: identity.key, localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end('{"notifications":[]}');
+  });
+}
+
+/** Resolves with how long the server took to close a connection `open` made and then left idle. */
+function closedAfter(open: () => { on(event: 'close' | 'error', fn: () => void): unknown; resume(): unknown; destroy(): void }, limitMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = open();
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the connection was still open after ${limitMs} ms`));
+    }, limitMs);
+    socket.on('error', () => undefined);
+    // Read whatever the server says (a 408), so that its end is seen.
+    socket.resume();
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Date.now() - started);
+    });
+  });
+}
+
+/** Runs `fns` at most `n` at a time. */
+async function limited<T>(n: number, fns: readonly (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < fns.length) {
+        const i = next++;
+        const fn = fns[i];
+        if (fn) results[i] = await fn();
+      }
+    }),
+  );
+  return results;
+}
+
+describe('clients that do not authenticate, and idle connections, at the intake', () => {
+  let world: AgentWorld;
+  let server: CliProcess | undefined;
+  let ca: Buffer;
+
+  before(async () => {
+    world = await createAgentWorld({ accounts: 2 });
+    ca = await readFile(join(world.pki, 'ca.crt'));
+    server = await world.startServer();
+  });
+  after(async () => {
+    await server?.stop();
+    await world.close();
+  });
+
+  test('200 handshakes with self-signed certificates whose CNs hold escape sequences and newlines: at most one 7012 per address per 10 s, 100 a minute, the rest counted, no control character stored or printed', async () => {
+    const keys = await generateSigningKeys();
+    const nasty = (i: number): string => (i === 0 ? `\x1b[2J${'X'.repeat(12 * 1024)}` : `evil\x1b[2J\x1b]0;owned\x07\n2026-01-01T00:00:00.000Z  7002  info  apps  u000  password set\r\n${i}\u202e`);
+    const identities = await Promise.all(Array.from({ length: 200 }, (_, i) => selfSigned(nasty(i), keys)));
+    const url = server === undefined ? '' : world.url;
+    // 100 from one address, then one each from 100 others (all of 127/8 is this host's loopback).
+    const from = (i: number): string => (i < 100 ? '127.0.0.1' : `127.0.1.${i - 99}`);
+    const started = Date.now();
+    const statuses = await limited(8, identities.map((identity, i) => () => postFrom(url, ca, identity, from(i))));
+    const floodMs = Date.now() - started;
+    assert.deepEqual(new Set(statuses), new Set([401]));
+    assert.ok(floodMs < 10_000, `the flood took ${floodMs} ms; the per-address check below assumes under 10 s`);
+
+    const refusals = (await world.serverEvents()).filter((e) => e.code === EVENT.NOTIFICATION_UNAUTHORIZED);
+    const perAddress = new Map<string, number>();
+    for (const e of refusals) {
+      const address = /\(from ([0-9a-f.:]+)/.exec(e.message)?.[1] ?? 'none';
+      perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+      assert.equal(hasInvisible(e.message), false, `a control character in ${JSON.stringify(e.message.slice(0, 300))}`);
+      assert.ok(e.message.length < 1000, `a message of ${e.message.length} characters`);
+    }
+    assert.ok(refusals.length >= 2 && refusals.length <= 100, `${refusals.length} events recorded`);
+    for (const [address, n] of perAddress) assert.equal(n, 1, `${n} events for ${address}`);
+
+    // The CLI prints what is stored without a control character, as a table and as JSON lines.
+    const table = await world.cli(['events', '--code', String(EVENT.NOTIFICATION_UNAUTHORIZED), '--limit', '1000']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal(hasInvisible(table.stdout.replaceAll('\n', '')), false, 'pwsync events printed a control character');
+    assert.equal(table.stdout.trim().split('\n').length, refusals.length + 1, 'one line per event and the header');
+    assert.doesNotMatch(table.stdout, /^2026-01-01T00:00:00\.000Z {2}7002/m, 'a forged line');
+    const json = await world.cli(['events', '--json', '--limit', '1000']);
+    assert.equal(hasInvisible(json.stdout.replaceAll('\n', '')), false);
+    for (const line of json.stdout.trim().split('\n')) JSON.parse(line);
+
+    // What was left out is counted: once the server stops, recorded plus counted is every refusal.
+    await server?.stop();
+    server = undefined;
+    const all = (await world.serverEvents()).filter((e) => e.code === EVENT.NOTIFICATION_UNAUTHORIZED);
+    const counted = all.reduce((sum, e) => sum + Number(/(\d+) (?:more )?refusals? of unauthenticated clients (?:was|were) not recorded/.exec(e.message)?.[1] ?? 0), 0);
+    const recorded = all.filter((e) => /\(from /.test(e.message)).length;
+    assert.equal(recorded + counted, 200, all.map((e) => e.message).join('\n'));
+    server = await world.startServer();
+  });
+
+  test('a client that connects and never starts the TLS handshake is closed within the bound', async () => {
+    const { port } = new URL(world.url);
+    const took = await closedAfter(() => netConnect(Number(port), '127.0.0.1'), IDLE_BOUND_MS + 20_000);
+    assert.ok(took <= IDLE_BOUND_MS + SLACK_MS, `closed after ${took} ms`);
+  });
+
+  test('a TLS client that completes the handshake and never sends a request is closed within the bound', async () => {
+    const { port } = new URL(world.url);
+    const took = await closedAfter(() => tlsConnect({ host: '127.0.0.1', port: Number(port), ca }), IDLE_BOUND_MS + 20_000);
+    assert.ok(took <= IDLE_BOUND_MS + SLACK_MS, `closed after ${took} ms`);
+  });
+
+  test('a TLS client that never finishes its request headers is closed within the bound', async () => {
+    const { port } = new URL(world.url);
+    const took = await closedAfter(() => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca }, () => socket.write(`POST ${NOTIFICATIONS_PATH} HTTP/1.1\r\nHost: x\r\n`));
+      return socket;
+    }, IDLE_BOUND_MS + 20_000);
+    assert.ok(took <= IDLE_BOUND_MS + SLACK_MS, `closed after ${took} ms`);
+  });
+});
