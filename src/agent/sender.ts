@@ -12,6 +12,7 @@ import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
 import type { Scope } from './scope/types.ts';
 import { decideOrRefuse } from './capture/accept.ts';
 import { EVENT } from '../core/events.ts';
+import { quoteUntrusted } from '../core/untrusted-text.ts';
 
 export interface SenderOptions {
   readonly store: AgentStore;
@@ -267,7 +268,7 @@ export class Sender {
           system: item.source,
           anchor: item.account,
           changeId: item.id,
-          message: `target "${target.name}" refused the change of "${item.account}" (${result.reason ?? 'rejected'}): ${result.message ?? ''}`,
+          message: `target "${target.name}" refused the change of ${quoteUntrusted(item.account)} (${result.reason ?? 'rejected'}): ${quoteUntrusted(result.message ?? '')}`,
         })),
       );
       for (const { item, result } of rejected) log.error({ id: item.id, account: item.account, target: target.name, reason: result.reason }, 'change refused by the server; removed from the queue');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
@@ -9,8 +10,10 @@ import type { webcrypto } from 'node:crypto';
 import { EVENT } from '../../src/core/events.ts';
 import { hasInvisible } from '../../src/core/untrusted-text.ts';
 import { certificatePem, commonNameOnly, generateSigningKeys, privateKeyPem, randomSerial, SIGNING_ALGORITHM, validityPeriod, x509 } from '../../src/pki/x509.ts';
-import { NOTIFICATIONS_PATH } from '../../src/protocol/notifications.ts';
-import { createAgentWorld, type AgentWorld } from '../support/agent-world.ts';
+import { CompactEncrypt } from 'jose';
+import { loadJwePublicKey } from '../../src/pki/jwe-key.ts';
+import { JWE_ALG, JWE_BINDING, JWE_ENC, NOTIFICATIONS_PATH } from '../../src/protocol/notifications.ts';
+import { createAgentWorld, eventually, type AgentWorld } from '../support/agent-world.ts';
 import type { CliProcess } from '../support/cli.ts';
 
 /** What the intake promises an idle client: closed within this, plus a second of slack for the check. */
@@ -35,14 +38,14 @@ async function selfSigned(cn: string, keys: webcrypto.CryptoKeyPair): Promise<Id
 }
 
 /** One POST of notifications over a new connection from `localAddress`; resolves with the status. */
-function postFrom(url: string, ca: Buffer, identity: Identity, localAddress: string): Promise<number> {
+function postFrom(url: string, ca: Buffer, identity: Identity, localAddress: string, body = '{"notifications":[]}'): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(new URL(NOTIFICATIONS_PATH, url), { method: 'POST', agent: false, ca, cert: identity.cert, key: identity.key, localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.on('error', reject);
-    req.end('{"notifications":[]}');
+    req.end(body);
   });
 }
 
@@ -159,5 +162,65 @@ describe('clients that do not authenticate, and idle connections, at the intake'
       return socket;
     }, IDLE_BOUND_MS + 20_000);
     assert.ok(took <= IDLE_BOUND_MS + SLACK_MS, `closed after ${took} ms`);
+  });
+
+  test('an account name with a quote, a bidi override and a line separator from a hook: quoted in every message, shown escaped by every command, valid in JSON', async () => {
+    // The agent refuses control characters in a name (accept.ts); the other invisible ones pass it.
+    const account = 'evil"\u202eFAKE\u2028x';
+    const shown = 'evil"\\u202eFAKE\\u2028x';
+    const quoted = '"evil\\"\\u202eFAKE\\u2028x"';
+    await server?.stop();
+    server = undefined;
+    const agent = await world.startAgent();
+    try {
+      const captured = await world.agentCli(['capture', '--account', account], 'Hostile-Name-Pw-1\n');
+      assert.equal(captured.code, 0, captured.stderr);
+      const queue = await world.agentCli(['agent', 'queue']);
+      assert.equal(queue.code, 0, queue.stderr);
+      assert.equal(hasInvisible(queue.stdout.replaceAll('\n', '')), false, queue.stdout);
+      assert.ok(queue.stdout.includes(shown), queue.stdout);
+      const queueJson = await world.agentCli(['agent', 'queue', '--json']);
+      assert.deepEqual((JSON.parse(queueJson.stdout) as { account: string }[]).map((i) => i.account), [account]);
+
+      // The server, back, refuses the unknown account (7007); the agent records the refusal.
+      server = await world.startServer();
+      await eventually(async () => (await world.agentStatus()).queue.length === 0, 30_000, 'the agent to deliver');
+      const unknown = (await world.serverEvents()).filter((e) => e.code === EVENT.UNKNOWN_SOURCE_ACCOUNT);
+      assert.ok(unknown.some((e) => e.message.includes(quoted)), unknown.map((e) => e.message).join('\n'));
+      const status = await world.agentCli(['agent', 'status', '--events', '50']);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(hasInvisible(status.stdout.replaceAll('\n', '')), false, status.stdout);
+      assert.ok(status.stdout.includes(quoted), status.stdout);
+      for (const r of [status, await world.cli(['events', '--limit', '1000'])]) assert.doesNotMatch(r.stdout, /^FAKE/m, 'a forged line');
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('a registered agent sending account names with escape sequences and newlines: quoted in 7006 and 7007, printed escaped', async () => {
+    const account = 'evil\x1b[2J\nFAKE"';
+    const quoted = '"evil\\x1b[2J\\nFAKE\\""';
+    const a = join(world.pki, 'agents', 'dc1');
+    const dc1 = { cert: await readFile(join(a, 'dc1.crt'), 'utf8'), key: await readFile(join(a, 'dc1.key'), 'utf8') };
+    const serverKey = await loadJwePublicKey(join(world.pki, 'server-jwe.pub.json'));
+    const notification = async (bound: string) => {
+      const id = randomUUID();
+      const password = await new CompactEncrypt(Buffer.from('Hostile-Agent-Pw-1'))
+        .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: serverKey.kid, [JWE_BINDING.id]: id, [JWE_BINDING.source]: 'directory', [JWE_BINDING.account]: bound })
+        .encrypt(serverKey.key);
+      return { id, source: 'directory', account, changedAt: Date.now() - 1000, capturedAt: Date.now(), password };
+    };
+    // One for an unknown account (7007), one whose binding names another account (7006).
+    const body = JSON.stringify({ notifications: [await notification(account), await notification('u000')] });
+    const status = await postFrom(world.url, ca, dc1, '127.0.0.1', body);
+    assert.equal(status, 422);
+    const events = await world.serverEvents();
+    for (const code of [EVENT.UNKNOWN_SOURCE_ACCOUNT, EVENT.CHANGE_REJECTED]) {
+      const messages = events.filter((e) => e.code === code).map((e) => e.message);
+      assert.ok(messages.some((m) => m.includes(quoted)), `${code}: ${messages.join('\n')}`);
+    }
+    const printed = await world.cli(['events', '--limit', '1000']);
+    assert.equal(hasInvisible(printed.stdout.replaceAll('\n', '')), false);
+    assert.doesNotMatch(printed.stdout, /^FAKE/m, 'a forged line');
   });
 });

@@ -77,6 +77,6 @@ export function authorizeSources(agent: RegisteredAgent, notifications: readonly
   const foreign = notifications.find((n) => !agent.sources.has(n.source));
   if (foreign === undefined) return undefined;
   const speaksFor = [...agent.sources].join(', ') || 'no source';
-  const message = `agent "${agent.name}" may not deliver changes of source "${foreign.source}" (it speaks for ${speaksFor})`;
+  const message = `agent "${agent.name}" may not deliver changes of source ${quoteUntrusted(foreign.source)} (it speaks for ${speaksFor})`;
   return { status: 403, body: { error: 'forbidden', message }, event: { code: EVENT.NOTIFICATION_UNAUTHORIZED, system: foreign.source, changeId: foreign.id, message } };
 }
