@@ -24,7 +24,7 @@ export const INTAKE_TIMEOUTS = {
   headersMs: 10_000,
   requestMs: 30_000,
   keepAliveMs: 10_000,
-  checkEveryMs: 1_000,
+  checkEveryMs: 500,
 } as const;
 
 /** How often refusals the throttle left out are summed up in an event (and once more at close). */
