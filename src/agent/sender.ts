@@ -225,11 +225,12 @@ export class Sender {
       const results = responseSchema.safeParse(parsed);
       if (!results.success || results.data.results.length !== items.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
       const mismatch = results.data.results.findIndex((r, i) => r.id !== items[i]?.id);
-      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${results.data.results[mismatch]?.id ?? '?'} where ${items[mismatch]?.id ?? '?'} was sent`);
+      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${quoteUntrusted(results.data.results[mismatch]?.id ?? '?', 40)} where ${items[mismatch]?.id ?? '?'} was sent`);
       return results.data.results;
     }
     const error = errorBodySchema.safeParse(safeJson(text));
-    const why = error.success ? `${error.data.error}: ${error.data.message}` : text.slice(0, 200);
+    // The server's words, or whatever answered in its place (a proxy's page): quoted, escaped and cut.
+    const why = error.success ? `${error.data.error}: ${quoteUntrusted(error.data.message)}` : quoteUntrusted(text, 200);
     throw new TargetFailure(`${target.url} refused the delivery (HTTP ${status}) — ${why}`);
   }
 
