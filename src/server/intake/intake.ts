@@ -118,8 +118,6 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
       log.error({ err: e, summary: summary.message }, 'cannot record the count of refusals left out');
     }
   };
-  const summaries = setInterval(() => void recordSuppressed(), SUPPRESSED_SUMMARY_EVERY_MS);
-  summaries.unref();
 
   app.setErrorHandler(async (error: { statusCode?: number; code?: string; message: string }, request, reply) => {
     const status = error.statusCode ?? 500;
@@ -160,6 +158,8 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
   const address = app.server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   log.info({ listen: `${shownHost}:${address.port}`, agents: new Set([...options.agents.values()].map((a) => a.name)).size }, 'intake listening');
+  const summaries = setInterval(() => void recordSuppressed(), SUPPRESSED_SUMMARY_EVERY_MS);
+  summaries.unref();
   return {
     url: `https://${shownHost}:${address.port}`,
     async close() {
