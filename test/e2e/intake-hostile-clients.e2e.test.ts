@@ -39,12 +39,12 @@ async function selfSigned(cn: string, keys: webcrypto.CryptoKeyPair): Promise<Id
   return { cert: certificatePem(cert), key: await privateKeyPem(keys.privateKey) };
 }
 
-/** One POST of notifications over a new connection from `localAddress`; resolves with the status. */
-function postFrom(url: string, ca: Buffer, identity: Identity, localAddress: string, body = '{"notifications":[]}'): Promise<number> {
+/** One POST of notifications over a new connection from `localAddress`; resolves with the status and the Connection header. */
+function postFrom(url: string, ca: Buffer, identity: Identity, localAddress: string, body = '{"notifications":[]}'): Promise<{ status: number; connection: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(new URL(NOTIFICATIONS_PATH, url), { method: 'POST', agent: false, ca, cert: identity.cert, key: identity.key, localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
       res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
     });
     req.on('error', reject);
     req.end(body);
@@ -111,7 +111,8 @@ describe('clients that do not authenticate, and idle connections, at the intake'
     const started = Date.now();
     const statuses = await limited(8, identities.map((identity, i) => () => postFrom(url, ca, identity, from(i))));
     const floodMs = Date.now() - started;
-    assert.deepEqual(new Set(statuses), new Set([401]));
+    assert.deepEqual(new Set(statuses.map((r) => r.status)), new Set([401]));
+    assert.deepEqual(new Set(statuses.map((r) => r.connection)), new Set(['close']), 'a refused stranger keeps no connection');
     assert.ok(floodMs < 10_000, `the flood took ${floodMs} ms; the per-address check below assumes under 10 s`);
 
     const refusals = (await world.serverEvents()).filter((e) => e.code === EVENT.NOTIFICATION_UNAUTHORIZED);
@@ -214,7 +215,7 @@ describe('clients that do not authenticate, and idle connections, at the intake'
     };
     // One for an unknown account (7007), one whose binding names another account (7006).
     const body = JSON.stringify({ notifications: [await notification(account), await notification('u000')] });
-    const status = await postFrom(world.url, ca, dc1, '127.0.0.1', body);
+    const { status } = await postFrom(world.url, ca, dc1, '127.0.0.1', body);
     assert.equal(status, 422);
     const events = await world.serverEvents();
     for (const code of [EVENT.UNKNOWN_SOURCE_ACCOUNT, EVENT.CHANGE_REJECTED]) {
@@ -224,5 +225,10 @@ describe('clients that do not authenticate, and idle connections, at the intake'
     const printed = await world.cli(['events', '--limit', '1000']);
     assert.equal(hasInvisible(printed.stdout.replaceAll('\n', '')), false);
     assert.doesNotMatch(printed.stdout, /^FAKE/m, 'a forged line');
+    // An error that repeats what was typed is printed escaped too.
+    const refused = await world.cli(['events', '--code', '\x1b[2J\nFAKE']);
+    assert.equal(refused.code, 2);
+    assert.equal(hasInvisible(refused.stderr.replaceAll('\n', '')), false, refused.stderr);
+    assert.match(refused.stderr, /unknown event code "\\x1b\[2J\\nFAKE"/);
   });
 });
