@@ -12,6 +12,7 @@ import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
 import type { Scope } from './scope/types.ts';
 import { decideOrRefuse } from './capture/accept.ts';
 import { EVENT } from '../core/events.ts';
+import { quoteUntrusted } from '../core/untrusted-text.ts';
 
 export interface SenderOptions {
   readonly store: AgentStore;
@@ -343,11 +344,12 @@ export class Sender {
       const results = responseSchema.safeParse(parsed);
       if (!results.success || results.data.results.length !== notifications.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
       const mismatch = results.data.results.findIndex((r, i) => r.id !== notifications[i]?.id);
-      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${results.data.results[mismatch]?.id ?? '?'} where ${notifications[mismatch]?.id ?? '?'} was sent`);
+      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${quoteUntrusted(results.data.results[mismatch]?.id ?? '?', 40)} where ${notifications[mismatch]?.id ?? '?'} was sent`);
       return merged(results.data.results);
     }
     const error = errorBodySchema.safeParse(safeJson(text));
-    const why = error.success ? `${error.data.error}: ${error.data.message}` : text.slice(0, 200);
+    // The server's words, or whatever answered in its place (a proxy's page): quoted, escaped and cut.
+    const why = error.success ? `${error.data.error}: ${quoteUntrusted(error.data.message)}` : quoteUntrusted(text, 200);
     // What the request carries was refused (not who sent it, not the server's state): a change of it is at fault.
     if (status === 400 || status === 413) return { kind: 'refused', reason: 'malformed', why: `HTTP ${status} — ${why}` };
     if (status === 403 && error.success && error.data.error === 'forbidden') return { kind: 'refused', reason: 'unknown-source', why: `HTTP ${status} — ${why}` };
@@ -390,7 +392,7 @@ export class Sender {
           system: item.source,
           anchor: item.account,
           changeId: item.id,
-          message: `target "${target.name}" refused the change of "${item.account}" (${result.reason ?? 'rejected'}): ${result.message ?? ''}`,
+          message: `target "${target.name}" refused the change of ${quoteUntrusted(item.account)} (${result.reason ?? 'rejected'}): ${quoteUntrusted(result.message ?? '')}`,
         })),
       );
       for (const { item, result } of rejected) log.error({ id: item.id, account: item.account, target: target.name, reason: result.reason }, 'change refused by the server; removed from the queue');

@@ -8,6 +8,7 @@ import { findSystem, systemByName } from '../config/index.ts';
 import type { SystemConfig } from '../config/schema.ts';
 import type { SyncContext } from './context.ts';
 import { EVENT } from '../core/events.ts';
+import { quoteUntrusted } from '../core/untrusted-text.ts';
 
 /**
  * How a change names its source account: by anchor, by the source's account attribute (a login),
@@ -202,10 +203,10 @@ function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked 
   const attribute = source.source.accountAttribute;
   const mode = source.source.match;
   const byName = (name: string): SourceKey => ({ name: attribute, mode, key: matchKey(name, mode) });
-  if (ref.anchor === undefined) return { request, source, lookup: { system: source.name, ...byName(ref.name) }, described: `${attribute} "${ref.name}"` };
+  if (ref.anchor === undefined) return { request, source, lookup: { system: source.name, ...byName(ref.name) }, described: `${attribute} ${quoteUntrusted(ref.name)}` };
   const lookup = { system: source.name, anchor: ref.anchor };
-  if (ref.name === undefined) return { request, source, lookup, described: `anchor "${ref.anchor}"` };
-  return { request, source, lookup: { ...lookup, orKey: byName(ref.name) }, described: `anchor "${ref.anchor}" or ${attribute} "${ref.name}"` };
+  if (ref.name === undefined) return { request, source, lookup, described: `anchor ${quoteUntrusted(ref.anchor)}` };
+  return { request, source, lookup: { ...lookup, orKey: byName(ref.name) }, described: `anchor ${quoteUntrusted(ref.anchor)} or ${attribute} ${quoteUntrusted(ref.name)}` };
 }
 
 /**

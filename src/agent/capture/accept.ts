@@ -8,6 +8,7 @@ import type { Scope, ScopeDecision } from '../scope/types.ts';
 import type { CaptureAnswer } from './protocol.ts';
 import { EVENT } from '../../core/events.ts';
 import { MAX_PASSWORD_BYTES, notificationFields } from '../../protocol/notifications.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 
 /** How far ahead of the agent's clock a hook's change time may be. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -49,7 +50,7 @@ export class CaptureAcceptor {
     const now = this.deps.now();
     const source = capture.source ?? config.sources[0] ?? '';
     if (!config.sources.includes(source)) {
-      return { ok: false, error: 'unknown-source', message: `this agent captures for ${config.sources.join(', ')}, not "${source}"` };
+      return { ok: false, error: 'unknown-source', message: `this agent captures for ${config.sources.join(', ')}, not ${quoteUntrusted(source)}` };
     }
     const problem = checkCapture(capture, source, now);
     if (problem !== undefined) return { ok: false, error: 'malformed', message: problem };
@@ -59,14 +60,14 @@ export class CaptureAcceptor {
       try {
         const decision = await decideOrRefuse(scope, capture.account);
         if (!decision.inScope) {
-          await store.appendEvents([{ code: EVENT.OUT_OF_SCOPE, system: source, anchor: capture.account, message: `change of "${capture.account}" not delivered: ${decision.reason}` }]);
+          await store.appendEvents([{ code: EVENT.OUT_OF_SCOPE, system: source, anchor: capture.account, message: `change of ${quoteUntrusted(capture.account)} not delivered: ${decision.reason}` }]);
           log.info({ source, account: capture.account, reason: decision.reason, via: capture.via }, 'capture out of scope');
           return { ok: true, status: 'out-of-scope', reason: decision.reason };
         }
       } catch (e) {
         if (!isPwsyncError(e) || !e.retryable) throw e;
         pending = true;
-        await store.appendEvents([{ code: EVENT.SCOPE_UNRESOLVED, system: source, anchor: capture.account, message: `scope of "${capture.account}" not resolved now (${e.message}); queued and checked again before delivery` }]);
+        await store.appendEvents([{ code: EVENT.SCOPE_UNRESOLVED, system: source, anchor: capture.account, message: `scope of ${quoteUntrusted(capture.account)} not resolved now (${e.message}); queued and checked again before delivery` }]);
         log.warn({ source, account: capture.account, err: e }, 'scope unresolved; queued as pending');
       }
     }

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadAgentConfig, type AgentConfig } from '../../agent/config.ts';
 import { InvalidInputError } from '../../core/errors.ts';
+import { say } from '../output.ts';
 
 /**
  * `pwsync agent install-pam` and `uninstall-pam`: pam_pwsync into libpam's module directory and its
@@ -47,18 +48,18 @@ export function registerAgentPam(agent: Command, configFile: () => string, confi
         dryRun: opts.dryRun,
       });
       const verb = opts.dryRun === true ? 'would ' : '';
-      console.log(`${verb}${opts.dryRun === true ? 'install' : 'installed'} ${report.moduleInstalled} (root:root 0644)`);
+      say(`${verb}${opts.dryRun === true ? 'install' : 'installed'} ${report.moduleInstalled} (root:root 0644)`);
       if (report.diff === '') {
-        console.log(`${report.pamFile} already has the line; ${verb}leave it as it is`);
+        say(`${report.pamFile} already has the line; ${verb}leave it as it is`);
       } else {
-        if (report.backup !== undefined) console.log(`backed up ${report.pamFile} to ${report.backup}`);
-        console.log(`${opts.dryRun === true ? 'would change' : 'changed'} ${report.pamFile}:\n${report.diff}`);
+        if (report.backup !== undefined) say(`backed up ${report.pamFile} to ${report.backup}`);
+        say(`${opts.dryRun === true ? 'would change' : 'changed'} ${report.pamFile}:`, ...report.diff.split('\n'));
       }
       if (agentUser === undefined) {
-        console.log(`note: the agent's user is not known (no --agent-user, and ${dirname(socket ?? DEFAULT_SOCKET)} does not exist yet): the module takes the owner of the socket's directory, and only when that directory's parent is root's alone`);
+        say(`note: the agent's user is not known (no --agent-user, and ${dirname(socket ?? DEFAULT_SOCKET)} does not exist yet): the module takes the owner of the socket's directory, and only when that directory's parent is root's alone`);
       }
       if (config !== undefined && config.pamMissedFile === undefined) {
-        console.log(`note: the agent reports changes the module could not hand over only with capture.pam.missedFile set in ${config.file}`);
+        say(`note: the agent reports changes the module could not hand over only with capture.pam.missedFile set in ${config.file}`);
       }
     });
 
@@ -78,12 +79,12 @@ export function registerAgentPam(agent: Command, configFile: () => string, confi
         dryRun: opts.dryRun,
       });
       const would = opts.dryRun === true;
-      if (report.removedLines === 0) console.log(`${report.pamFile} has no line of pwsync's; ${would ? 'would leave' : 'left'} it as it is`);
+      if (report.removedLines === 0) say(`${report.pamFile} has no line of pwsync's; ${would ? 'would leave' : 'left'} it as it is`);
       else {
-        if (report.backup !== undefined) console.log(`backed up ${report.pamFile} to ${report.backup}`);
-        console.log(`${would ? 'would change' : 'changed'} ${report.pamFile}:\n${report.diff}`);
+        if (report.backup !== undefined) say(`backed up ${report.pamFile} to ${report.backup}`);
+        say(`${would ? 'would change' : 'changed'} ${report.pamFile}:`, ...report.diff.split('\n'));
       }
-      if (report.moduleRemoved !== undefined) console.log(`${would ? 'would remove' : 'removed'} ${report.moduleRemoved}`);
+      if (report.moduleRemoved !== undefined) say(`${would ? 'would remove' : 'removed'} ${report.moduleRemoved}`);
     });
 }
 

@@ -6,6 +6,7 @@ import { protectionOf, type SystemConfig } from '../../config/schema.ts';
 import { describeProtection } from '../../server/intake/protection.ts';
 import { EXIT } from '../exit-codes.ts';
 import { configPath } from '../options.ts';
+import { printJson, say, sayError } from '../output.ts';
 
 interface SystemReport extends ConnectionReport {
   readonly system: string;
@@ -74,23 +75,23 @@ export function registerConfig(program: Command): void {
       const ok = result.problems.length === 0 && (connections ?? []).every((c) => c.ok);
       if (opts.json === true) {
         const protects = result.config === undefined ? [] : protections(result.config);
-        console.log(JSON.stringify({ file: path, ok, problems: result.problems, warnings: result.warnings, protections: protects, ...(connections ? { connections } : {}) }, null, 2));
+        printJson({ file: path, ok, problems: result.problems, warnings: result.warnings, protections: protects, ...(connections ? { connections } : {}) });
       } else {
         if (result.problems.length > 0) {
-          console.error(`${path}: ${result.problems.length} problem(s)`);
-          console.error(formatProblems(path, result.problems));
+          sayError(`${path}: ${result.problems.length} problem(s)`);
+          sayError(...formatProblems(path, result.problems).split('\n'));
         }
         if (result.warnings.length > 0) {
-          console.error(`${path}: ${result.warnings.length} warning(s)`);
-          console.error(formatProblems(path, result.warnings));
+          sayError(`${path}: ${result.warnings.length} warning(s)`);
+          sayError(...formatProblems(path, result.warnings).split('\n'));
         }
-        for (const p of result.config === undefined ? [] : protections(result.config)) console.log(`${p.system}: no agent may change ${p.protects}`);
+        for (const p of result.config === undefined ? [] : protections(result.config)) say(`${p.system}: no agent may change ${p.protects}`);
         for (const c of connections ?? []) {
           const line = `${c.system} (${c.connector}): ${c.ok ? 'connected' : 'FAILED'}${c.secure ? '' : ', NOT SECURE'}${c.identity ? ` as ${c.identity}` : ''}: ${c.detail}`;
-          if (c.ok) console.log(line);
-          else console.error(line);
+          if (c.ok) say(line);
+          else sayError(line);
         }
-        if (ok) console.log(`${path}: ok (${result.config?.systems.length ?? 0} systems${connections ? ', all connected' : ''})`);
+        if (ok) say(`${path}: ok (${result.config?.systems.length ?? 0} systems${connections ? ', all connected' : ''})`);
       }
       process.exitCode = ok ? EXIT.ok : EXIT.usage;
     });

@@ -10,6 +10,7 @@ import { authorizeSources } from './authenticate.ts';
 import { openPassword, type JweDecryptionKey } from './password.ts';
 import type { SourceProtection } from './protection.ts';
 import { requestRefused, type Refusal } from './refusal.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 
 /** What the intake needs of the engine; the composition root binds it to the server's. */
 export interface IntakeEngine {
@@ -106,7 +107,7 @@ export class NotificationsRoute {
         const opened = this.#open(n, now);
         if (!(opened instanceof Secret)) {
           results.push({ id: n.id, status: 'rejected', reason: opened.reason, message: opened.message });
-          refused.push({ code: EVENT.CHANGE_REJECTED, system: n.source, changeId: n.id, message: `notification from agent "${agent.name}" for account "${n.account}" refused (${opened.reason}): ${opened.message}` });
+          refused.push({ code: EVENT.CHANGE_REJECTED, system: n.source, changeId: n.id, message: `notification from agent "${agent.name}" for account ${quoteUntrusted(n.account)} refused (${opened.reason}): ${opened.message}` });
           continue;
         }
         results.push({ id: n.id, status: 'retry' }); // replaced by the outcome below

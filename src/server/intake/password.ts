@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { decryptCompact } from '../../crypto/jwe.ts';
 import { Secret } from '../../core/secret.ts';
 import { jweBinding, JWE_BINDING, MAX_PASSWORD_BYTES, type Notification, type RejectReason } from '../../protocol/notifications.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 
 /** The server's JWE private key, and its key id when the key file names one. */
 export interface JweDecryptionKey {
@@ -28,7 +29,7 @@ export function openPassword(n: Notification, jwe: JweDecryptionKey): Secret | P
   } catch (e) {
     const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : 'error';
     const kid = headerKid(n.password);
-    const which = kid !== undefined && jwe.kid !== undefined && kid !== jwe.kid ? ` (encrypted to key ${kid}; this server's key is ${jwe.kid}: the agent holds another server key)` : '';
+    const which = kid !== undefined && jwe.kid !== undefined && kid !== jwe.kid ? ` (encrypted to key ${quoteUntrusted(kid, 80)}; this server's key is ${jwe.kid}: the agent holds another server key)` : '';
     return { reason: code === 'ERR_JWE_DECRYPTION_FAILED' ? 'undecryptable' : 'malformed', message: `the password cannot be decrypted with this server's key${which} [${code}]` };
   }
   const plain = result.plaintext;
