@@ -24,7 +24,19 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli/**', 'scripts/**', 'bench/**'],
+    // The CLI prints only through src/cli/output.ts, which renders control characters visibly.
+    files: ['src/cli/output.ts', 'src/cli/**/*.test.ts', 'scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['src/cli/**'],
+    ignores: ['src/cli/output.ts', 'src/cli/**/*.test.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'stdout', message: 'print through src/cli/output.ts (say, printTable, printJson), which renders control characters visibly' },
+        { object: 'process', property: 'stderr', message: 'print through src/cli/output.ts (sayError), which renders control characters visibly' },
+      ],
+    },
   },
 );

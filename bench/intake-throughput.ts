@@ -29,7 +29,7 @@ import { Agent as Dispatcher, request } from 'undici';
 import { Secret } from '../src/core/secret.ts';
 import { openRuntime } from '../src/main.ts';
 import { loadJwePrivateKey, loadJwePublicKey } from '../src/pki/jwe-key.ts';
-import { JWE_BINDING, NOTIFICATIONS_PATH, responseSchema, type Notification } from '../src/protocol/notifications.ts';
+import { jweBinding, NOTIFICATIONS_PATH, responseSchema, type Notification } from '../src/protocol/notifications.ts';
 import { submitChange, submitChanges, type ChangeRequest } from '../src/sync/submit-change.ts';
 import { buildInstallation, jobsByState, restoreStore, snapshotStore, SOURCE, startServer, unfinishedJobs, verifyTarget, type Installation } from './installation.ts';
 import { describeMachine, formatPercentiles, intOption, percentiles, permutation, printMachine, progress, round2, seededRandom, sleep, writeJson, type Percentiles } from './lib.ts';
@@ -148,8 +148,9 @@ async function encryptAll(inst: Installation, list: readonly Change[]): Promise<
   for (const c of list) {
     const id = randomUUID();
     // The agent's own call (src/agent/sender.ts).
-    const password = encryptCompact(Buffer.from(c.password), key, { [JWE_BINDING.id]: id, [JWE_BINDING.source]: SOURCE, [JWE_BINDING.account]: c.login });
-    out.push({ id, source: SOURCE, account: c.login, changedAt: c.changedAt, capturedAt, password });
+    const envelope = { id, source: SOURCE, account: c.login, changedAt: c.changedAt, capturedAt };
+    const password = encryptCompact(Buffer.from(c.password), key, jweBinding(envelope));
+    out.push({ ...envelope, password });
   }
   const used = process.cpuUsage(cpu);
   return { notifications: out, ms: performance.now() - t, cpuMs: (used.user + used.system) / 1000 };

@@ -4,10 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,9 +56,81 @@ static int write_all(int fd, const unsigned char *data, size_t length, long long
   return 1;
 }
 
-enum pwsync_capture_result pwsync_capture_send(const char *socket_path, const char *header_json,
-                                               const unsigned char *payload, size_t length,
-                                               int timeout_ms, char *answer, size_t answer_size) {
+int pwsync_capture_trust(const char *socket_path, const char *agent_user, struct pwsync_capture_peer *peer,
+                         char *why, size_t why_size) {
+  peer->count = 0;
+  char copy[PATH_MAX];
+  if (snprintf(copy, sizeof copy, "%s", socket_path) >= (int)sizeof copy) {
+    snprintf(why, why_size, "the socket path is too long");
+    return -1;
+  }
+  char dir[PATH_MAX];
+  if (realpath(dirname(copy), dir) == NULL) {
+    snprintf(why, why_size, "the agent is not reachable (the socket's directory: %s)", strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(why, why_size, "the agent is not reachable (%s is not a directory)", dir);
+    return -1;
+  }
+  uid_t agent;
+  if (agent_user != NULL) {
+    struct passwd entry;
+    struct passwd *found = NULL;
+    char buffer[16384];
+    int err = getpwnam_r(agent_user, &entry, buffer, sizeof buffer, &found);
+    if (found == NULL) {
+      snprintf(why, why_size, "the agent's user \"%s\" (user=) is not known here%s%s", agent_user, err != 0 ? ": " : "", err != 0 ? strerror(err) : "");
+      return -1;
+    }
+    agent = entry.pw_uid;
+  } else {
+    /* The directory's owner stands for the agent's user only when no one but root can have made it. */
+    char parent_copy[PATH_MAX];
+    snprintf(parent_copy, sizeof parent_copy, "%s", dir);
+    const char *parent = dirname(parent_copy);
+    struct stat up;
+    if (st.st_uid != 0 && (stat(parent, &up) != 0 || up.st_uid != 0 || (up.st_mode & 022) != 0)) {
+      snprintf(why, why_size, "the socket's directory %s belongs to uid %u and its parent %s is not root's alone: give the agent's user (user=)", dir, (unsigned)st.st_uid, parent);
+      return -1;
+    }
+    agent = st.st_uid;
+  }
+  if (st.st_uid != 0 && st.st_uid != agent) {
+    snprintf(why, why_size, "the socket's directory %s belongs to uid %u, not root or the agent's user (uid %u)", dir, (unsigned)st.st_uid, (unsigned)agent);
+    return -1;
+  }
+  if ((st.st_mode & 022) != 0) {
+    snprintf(why, why_size, "the socket's directory %s is writable by %s (mode %o): anyone there could listen in the agent's place", dir,
+             (st.st_mode & 002) != 0 ? "others" : "its group", (unsigned)(st.st_mode & 07777));
+    return -1;
+  }
+  peer->uids[0] = 0;
+  peer->uids[1] = agent;
+  peer->count = 2;
+  return 0;
+}
+
+/* Whether the process listening at `fd`'s other end runs as one of `peer`'s uids. */
+static int peer_trusted(int fd, const struct pwsync_capture_peer *peer, const char *socket_path, char *answer, size_t answer_size) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
+    snprintf(answer, answer_size, "cannot tell who listens at %s (SO_PEERCRED: %s): nothing sent", socket_path, strerror(errno));
+    return 0;
+  }
+  for (size_t i = 0; i < peer->count && i < sizeof peer->uids / sizeof peer->uids[0]; i++) {
+    if (cred.uid == peer->uids[i]) return 1;
+  }
+  snprintf(answer, answer_size, "the process listening at %s runs as uid %u (pid %d), not root or the agent's user (uid %u): nothing sent", socket_path,
+           (unsigned)cred.uid, (int)cred.pid, (unsigned)(peer->count > 1 ? peer->uids[1] : 0));
+  return 0;
+}
+
+enum pwsync_capture_result pwsync_capture_send(const char *socket_path, const struct pwsync_capture_peer *peer,
+                                               const char *header_json, const unsigned char *payload,
+                                               size_t length, int timeout_ms, char *answer, size_t answer_size) {
   long long deadline = now_ms() + timeout_ms;
   if (answer_size == 0) return PWSYNC_CAPTURE_FAILED;
   answer[0] = '\0';
@@ -93,6 +170,12 @@ enum pwsync_capture_result pwsync_capture_send(const char *socket_path, const ch
       result = (errno == ENOENT || errno == ECONNREFUSED || errno == EACCES) ? PWSYNC_CAPTURE_UNREACHABLE : PWSYNC_CAPTURE_FAILED;
       goto out;
     }
+  }
+  /* Connected: before a byte is written, the listener must be the agent (or root). */
+  if (peer == NULL || !peer_trusted(fd, peer, socket_path, answer, answer_size)) {
+    if (peer == NULL) snprintf(answer, answer_size, "no trusted peer given: nothing sent");
+    result = PWSYNC_CAPTURE_UNTRUSTED;
+    goto out;
   }
 
   int written = write_all(fd, (const unsigned char *)header_json, strlen(header_json), deadline);

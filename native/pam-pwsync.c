@@ -15,8 +15,14 @@
  * or a log line (this is why pwsync has its own module instead of pam_exec or pam_script; see
  * docs/sources/linux-pam.md).
  *
- * Arguments: socket=PATH (default /var/lib/pwsync-agent/capture.sock), timeout=MS (default 2000,
- * clamped to 100..10000), source=NAME, missed=PATH (default
+ * The password goes only to the agent: the socket's directory must be root's or the agent's user's
+ * and writable by no one else, and the process listening at the socket must run as root or as the
+ * agent's user (SO_PEERCRED), checked before a byte is written; otherwise nothing is sent and the
+ * change is recorded as missed.
+ *
+ * Arguments: socket=PATH (default /var/lib/pwsync-agent/capture.sock), user=NAME (the agent's
+ * user; without it, the owner of the socket's directory when only root can have made that
+ * directory), timeout=MS (default 2000, clamped to 100..10000), source=NAME, missed=PATH (default
  * /var/lib/pwsync-agent/pam-missed.jsonl; "missed=" turns it off), debug.
  */
 #define _GNU_SOURCE
@@ -54,6 +60,7 @@ struct options {
   const char *socket_path;
   const char *missed_path; /* NULL: off */
   const char *source;
+  const char *agent_user; /* NULL: the owner of the socket's directory */
   int timeout_ms;
   int debug;
 };
@@ -62,6 +69,7 @@ static void parse_options(pam_handle_t *pamh, int argc, const char **argv, struc
   o->socket_path = DEFAULT_SOCKET;
   o->missed_path = DEFAULT_MISSED;
   o->source = NULL;
+  o->agent_user = NULL;
   o->timeout_ms = DEFAULT_TIMEOUT_MS;
   o->debug = 0;
   for (int i = 0; i < argc; i++) {
@@ -72,6 +80,8 @@ static void parse_options(pam_handle_t *pamh, int argc, const char **argv, struc
       o->missed_path = a[7] == '\0' ? NULL : a + 7;
     } else if (strncmp(a, "source=", 7) == 0 && a[7] != '\0') {
       o->source = a + 7;
+    } else if (strncmp(a, "user=", 5) == 0 && a[5] != '\0') {
+      o->agent_user = a + 5;
     } else if (strncmp(a, "timeout=", 8) == 0) {
       char *end = NULL;
       errno = 0;
@@ -142,20 +152,32 @@ static void record_missed(pam_handle_t *pamh, const struct options *o, const cha
   if (stat(dirname(dir_buf), &dir) != 0 || !S_ISDIR(dir.st_mode)) return; /* not set up here: skip */
 
   for (int attempt = 0; attempt < 3; attempt++) {
-    /* O_NONBLOCK: a FIFO planted at the path must not hold up the change (and is refused below). */
-    int fd = open(o->missed_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    /*
+     * Only a file this call made (O_EXCL) is handed to the directory's owner. A file already there
+     * (root's or the owner's) is appended to as it is: a root-owned file in the agent's directory
+     * may be a hard link to one of root's (an old /etc/shadow keeps one link once its original name
+     * is replaced), and handing it over would give its contents away.
+     */
+    int created = 1;
+    int fd = open(o->missed_path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0 && errno == EEXIST) {
+      created = 0;
+      /* O_NONBLOCK: a FIFO planted at the path must not hold up the change (and is refused below). */
+      fd = open(o->missed_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+      if (fd < 0 && errno == ENOENT) continue; /* taken away by the agent meanwhile: make it again */
+    }
     if (fd < 0) {
       pam_syslog(pamh, LOG_ERR, "pwsync: cannot record the missed change of %s in %s: %s", user, o->missed_path, strerror(errno));
       return;
     }
     struct stat st;
-    /* A regular file with one name, ours or the agent's: not something planted to be written through. */
+    /* A regular file with one name: not something planted to be written through. */
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || (st.st_uid != 0 && st.st_uid != dir.st_uid)) {
-      pam_syslog(pamh, LOG_ERR, "pwsync: not recording the missed change of %s: %s is not a regular file owned by root or the directory's owner", user, o->missed_path);
+      pam_syslog(pamh, LOG_ERR, "pwsync: not recording the missed change of %s: %s is not a regular file with one link owned by root or its directory's owner", user, o->missed_path);
       close(fd);
       return;
     }
-    if (st.st_uid != dir.st_uid && fchown(fd, dir.st_uid, dir.st_gid) != 0) {
+    if (created && st.st_uid != dir.st_uid && fchown(fd, dir.st_uid, dir.st_gid) != 0) {
       pam_syslog(pamh, LOG_ERR, "pwsync: cannot give %s to the owner of its directory: %s", o->missed_path, strerror(errno));
     }
     ssize_t written = write(fd, line, (size_t)length);
@@ -176,7 +198,7 @@ static void not_forwarded(pam_handle_t *pamh, const struct options *o, const cha
   record_missed(pamh, o, user, reason);
 }
 
-PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+static int forward_change(pam_handle_t *pamh, int flags, int argc, const char **argv) {
   if (flags & PAM_PRELIM_CHECK) return PAM_IGNORE;
   if (!(flags & PAM_UPDATE_AUTHTOK)) return PAM_IGNORE;
   struct options o;
@@ -220,11 +242,18 @@ PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, cons
   char header[MAX_JSON_ACCOUNT + 256];
   snprintf(header, sizeof header, "{\"v\":1,\"account\":%s%s,\"changedAt\":%lld,\"length\":%zu}", account, source, epoch_ms(), length);
 
+  char reason[1100];
+  struct pwsync_capture_peer peer;
+  char why[1000];
+  if (pwsync_capture_trust(o.socket_path, o.agent_user, &peer, why, sizeof why) != 0) {
+    snprintf(reason, sizeof reason, "%s; nothing sent", why);
+    not_forwarded(pamh, &o, user, reason);
+    return PAM_IGNORE;
+  }
   if (o.debug) pam_syslog(pamh, LOG_DEBUG, "pwsync: handing the change of %s to %s (timeout %d ms)", user, o.socket_path, o.timeout_ms);
   char answer[1024];
   enum pwsync_capture_result result =
-      pwsync_capture_send(o.socket_path, header, (const unsigned char *)password, length, o.timeout_ms, answer, sizeof answer);
-  char reason[1100];
+      pwsync_capture_send(o.socket_path, &peer, header, (const unsigned char *)password, length, o.timeout_ms, answer, sizeof answer);
   switch (result) {
     case PWSYNC_CAPTURE_ANSWERED:
       if (pwsync_capture_answer_ok(answer)) {
@@ -240,6 +269,9 @@ PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, cons
     case PWSYNC_CAPTURE_UNREACHABLE:
       snprintf(reason, sizeof reason, "the agent is not reachable (%s)", answer);
       break;
+    case PWSYNC_CAPTURE_UNTRUSTED:
+      snprintf(reason, sizeof reason, "not the agent: %s", answer);
+      break;
     case PWSYNC_CAPTURE_TIMEOUT:
       /* The agent may still take it after this; the missed line then reports one that was not. */
       snprintf(reason, sizeof reason, "the agent did not answer in time (%s)", answer);
@@ -251,6 +283,48 @@ PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, cons
   }
   not_forwarded(pamh, &o, user, reason);
   return PAM_IGNORE;
+}
+
+/*
+ * No core dump while the module handles the password. The process is the host's (passwd, chpasswd,
+ * sshd, login), which holds the password in pam_unix and in PAM_AUTHTOK before and after this call
+ * whatever the module does; the module does not change the host's settings for good: it makes the
+ * process non-dumpable and its core limit 0 for the time it holds its own copies (the header, the
+ * socket buffers), then puts back what was there. Only the soft limit is lowered: a hard limit
+ * lowered in a process that is not root could never be raised again, and would reach every program
+ * a login session starts. A previous "dumpable" of 2 (suid_dumpable) cannot be set back through
+ * prctl; the process then stays non-dumpable, the stricter state.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+struct dump_state {
+  int dumpable;         /* PR_GET_DUMPABLE before, or -1 */
+  int limit_saved;      /* whether `limit` holds the previous RLIMIT_CORE */
+  struct rlimit limit;
+};
+
+static void no_dump_begin(struct dump_state *saved) {
+  saved->dumpable = prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L);
+  saved->limit_saved = getrlimit(RLIMIT_CORE, &saved->limit) == 0;
+  if (saved->limit_saved) {
+    struct rlimit none = {0, saved->limit.rlim_max};
+    (void)setrlimit(RLIMIT_CORE, &none);
+  }
+  (void)prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
+}
+
+static void no_dump_end(const struct dump_state *saved) {
+  if (saved->dumpable == 1) (void)prctl(PR_SET_DUMPABLE, 1L, 0L, 0L, 0L);
+  if (saved->limit_saved) (void)setrlimit(RLIMIT_CORE, &saved->limit);
+}
+
+PWSYNC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+  struct dump_state saved;
+  no_dump_begin(&saved);
+  int result = forward_change(pamh, flags, argc, argv);
+  no_dump_end(&saved);
+  return result;
 }
 
 /* The module belongs in the password stack only; elsewhere it has nothing to say. */

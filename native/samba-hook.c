@@ -9,7 +9,8 @@
  *
  * The agent that supervises syncpasswords names its socket in PWSYNC_CAPTURE_SOCKET (a path, not
  * a secret). The LDIF holds a password: it is read into locked memory, sent, and wiped; it is
- * never written to a file, an argument or the environment.
+ * never written to a file, an argument or the environment, and the hook makes itself
+ * non-dumpable with a core limit of 0 before reading it.
  */
 #define _GNU_SOURCE
 #include "capture-client.h"
@@ -19,12 +20,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* syncpasswords' LDIF of one account is a few KiB; the agent refuses more than this. */
 #define MAX_LDIF 65536
 
 int main(void) {
+  /* The LDIF will hold a password: no core file (nor in what this process might start), no core
+     dump through a core_pattern pipe, no ptrace or /proc/PID/mem by other processes of its user. */
+  const struct rlimit no_core = {0, 0};
+  (void)setrlimit(RLIMIT_CORE, &no_core);
+  (void)prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
   const char *socket_path = getenv("PWSYNC_CAPTURE_SOCKET");
   if (socket_path == NULL || socket_path[0] == '\0') {
     fprintf(stdout, "pwsync-samba-hook: PWSYNC_CAPTURE_SOCKET is not set; run syncpasswords from the pwsync agent\n");
@@ -62,7 +70,12 @@ int main(void) {
   char header[128];
   snprintf(header, sizeof header, "{\"v\":1,\"format\":\"samba-syncpasswords\",\"length\":%zu}", length);
   char answer[1024];
-  enum pwsync_capture_result result = pwsync_capture_send(socket_path, header, ldif, length, timeout_ms, answer, sizeof answer);
+  /* Only the agent (root or the owner of the socket's directory) is given the LDIF. */
+  struct pwsync_capture_peer peer;
+  enum pwsync_capture_result result = PWSYNC_CAPTURE_UNTRUSTED;
+  if (pwsync_capture_trust(socket_path, NULL, &peer, answer, sizeof answer) == 0) {
+    result = pwsync_capture_send(socket_path, &peer, header, ldif, length, timeout_ms, answer, sizeof answer);
+  }
   explicit_bzero(ldif, sizeof ldif);
   if (result == PWSYNC_CAPTURE_ANSWERED && pwsync_capture_answer_ok(answer)) {
     fprintf(stdout, "DONE-EXIT: %s\n", answer);

@@ -36,12 +36,29 @@ ensure_debian() {
     return 1
   fi
   echo "pwsync: installing Debian packages: ${missing[*]}" >&2
-  # Installing must not start system services (slapd would start on port 389).
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  fi
-  apt-get update -qq >&2 || true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # In a subshell: its traps are its own, so those of the script that sourced this file stay.
+  (
+    # Installing must not start system services (slapd would start on port 389): a policy-rc.d
+    # that says no, for the install only. It is removed however the install ends (done, failed,
+    # interrupted), so that later upgrades of this host restart the services they patch. One that
+    # was there before is left as it is, unless it is ours (its marker line: a run killed with
+    # SIGKILL leaves it, and the next install takes it away).
+    policy=/usr/sbin/policy-rc.d
+    marker='# pwsync: installing packages; removed when the install ends'
+    if { [ ! -e "$policy" ] && [ ! -L "$policy" ]; } || { [ -f "$policy" ] && [ ! -L "$policy" ] && grep -qxF "$marker" "$policy"; }; then
+      # Removes only a file with our marker: never one that someone else put there meanwhile.
+      trap 'if [ -f "$policy" ] && [ ! -L "$policy" ] && grep -qxF "$marker" "$policy"; then rm -f "$policy"; fi' EXIT
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
+      trap 'exit 129' HUP
+      if [ ! -e "$policy" ]; then
+        # noclobber: created here (O_EXCL), never written over one that appeared meanwhile.
+        (set -o noclobber; printf '#!/bin/sh\n%s\nexit 101\n' "$marker" > "$policy") && chmod 0755 "$policy"
+      fi
+    fi
+    apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  )
 }
 
 # ensure_native — builds pwsync's native parts (native/build/: the Samba syncpasswords hook and

@@ -19,6 +19,7 @@ import { submitChanges } from './sync/submit-change.ts';
 import type { RunningAgent } from './agent/run.ts';
 import type { IntakeEngine } from './server/intake/notifications-route.ts';
 import { runServer, type RunningServer } from './server/run.ts';
+import { preventCoreDumps, type CoreDumpProtection } from './util/no-core-dumps.ts';
 
 /** An opened pwsync: configuration, store, keyring and the engine's context. */
 export interface Runtime {
@@ -110,29 +111,48 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
  * when `server.listen` is set, handed to the server, which opens them in order under its lock.
  */
 export async function startServer(configFile: string): Promise<RunningServer<Runtime>> {
+  // First of all: the process will hold passwords (docs/security.md).
+  const coreDumps = preventCoreDumps();
   const { startConfiguredIntake } = await import('./server/intake/start.ts');
   // Only the store's path, first: the server takes its lock before the store is opened.
   const { storePath } = await loadConfig(configFile);
   return runServer({
     storePath,
-    open: () => openRuntime(configFile, { workers: true, storeThread: true }),
+    open: async () => {
+      const runtime = await openRuntime(configFile, { workers: true, storeThread: true });
+      reportCoreDumps(runtime.log, coreDumps);
+      return runtime;
+    },
     startIntake: (runtime) => {
       const { ctx } = runtime;
       const engine: IntakeEngine = {
-        submitChanges: (requests, owed) => submitChanges(ctx, requests, owed),
+        submitChanges: (requests, owed, guard) => submitChanges(ctx, requests, owed, guard),
         appendEvents: (events) => ctx.store.appendEvents(events),
         now: ctx.now,
       };
-      return startConfiguredIntake(runtime.config, engine, runtime.log);
+      return startConfiguredIntake(runtime.config, engine, runtime.log, (system) => ctx.connectors.get(system));
     },
   });
 }
 
 /** `pwsync agent`: its configuration, logger and clock, handed to the agent, which opens its own parts. */
 export async function startAgent(configFile: string, options: { now?: () => number } = {}): Promise<RunningAgent> {
+  const coreDumps = preventCoreDumps();
   refuseLeakyDebugSwitches(process.env);
   const [{ runAgent }, { loadAgentConfig }] = await Promise.all([import('./agent/run.ts'), import('./agent/config.ts')]);
   const config = await loadAgentConfig(configFile);
   const log = createLogger({ level: config.log.level, ...(config.log.file ? { destination: config.log.file } : {}) }).child({ component: 'agent' });
+  reportCoreDumps(log, coreDumps);
   return runAgent({ configFile, config, log, now: options.now ?? Date.now });
+}
+
+/** Says in the log how the process protected itself from core dumps, and what is missing when it could not fully. */
+function reportCoreDumps(log: Logger, coreDumps: CoreDumpProtection): void {
+  if (coreDumps.method === 'prctl') {
+    log.info({ coreDumps }, 'core dumps off and this process not dumpable (native helper: setrlimit and prctl)');
+  } else if (coreDumps.method === 'prlimit') {
+    log.warn({ coreDumps }, 'core dumps off (prlimit --core=0:0), but this process stays dumpable (readable through ptrace by its user): the native helper was not used; build it with "make -C native"');
+  } else {
+    log.error({ coreDumps }, 'core dumps could NOT be switched off: set LimitCORE=0 in the service unit, and build the native helper with "make -C native"');
+  }
 }

@@ -155,6 +155,33 @@ function importsInto(from: string, into: readonly string[]): string[] {
   return MODULES.filter((m) => top(m.path) === from).flatMap((m) => m.imports.filter((t) => into.includes(top(t)) && top(t) !== from).map((t) => `${m.path} → ${t}`));
 }
 
+/**
+ * The `.replace`/`.replaceAll` calls in `text` whose replacement is neither a function nor a
+ * string literal without `$`, as "file:line: call". A string replacement interprets `$&`, `` $` ``,
+ * `$'` and `$$`: with data in it (an account name, a quote character) the result is spliced from
+ * the input, which is how an account named `` x$` `` broke the scope filter (issue 16). A literal
+ * pattern like `'$1'` is refused too: a function says what it does and cannot drift into data.
+ */
+function stringReplacements(file: string, text: string): string[] {
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) && ['replace', 'replaceAll'].includes(node.expression.name.text) && node.arguments.length === 2) {
+      const replacement = node.arguments[1];
+      const fine =
+        replacement !== undefined &&
+        (ts.isArrowFunction(replacement) || ts.isFunctionExpression(replacement) || ((ts.isStringLiteral(replacement) || ts.isNoSubstitutionTemplateLiteral(replacement)) && !replacement.text.includes('$')));
+      if (!fine) {
+        const { line } = source.getLineAndCharacterOfPosition(node.getStart());
+        found.push(`${file}:${line + 1}: ${node.getText(source).slice(0, 120)}`);
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
 void describe('architecture', () => {
   void test('the files found are the real tree (a guard for this test itself)', () => {
     for (const known of ['core/events.ts', 'core/errors.ts', 'main.ts', 'sync/deliver.ts']) {
@@ -230,5 +257,28 @@ void describe('architecture', () => {
       visit(source);
     }
     assert.deepEqual(found, [], `write these as EVENT.<NAME> (src/core/events.ts):\n${found.join('\n')}`);
+  });
+  void test('every replace/replaceAll in src/ replaces with a function or a literal without "$"', () => {
+    const found = tsFiles(SRC)
+      .filter((file) => !isTestCode(file))
+      .flatMap((file) => stringReplacements(relative(ROOT, file), readFileSync(file, 'utf8')));
+    assert.deepEqual(found, [], `pass a function as the replacement (s.replaceAll(p, () => value)):\n${found.join('\n')}`);
+  });
+
+  void test('the replacement check finds data and patterns, and passes functions and plain literals', () => {
+    const text = [
+      "const a = filter.replaceAll('{account}', escape(account));",
+      "const b = text.replace(/x/g, '$1');",
+      'const c = text.replace(q, q + q);',
+      "const d = text.replaceAll('{account}', () => escape(account));",
+      "const e = text.replace(/[-:]/g, '');",
+      'const f = keys.replace(owner, id, {}, attributes);',
+      'const g = text.replace(/x/, function (m) { return m; });',
+      'const h = text.replace(/x/, `${value}`);',
+    ].join('\n');
+    assert.deepEqual(
+      stringReplacements('x.ts', text).map((f) => f.split(': ')[0]),
+      ['x.ts:1', 'x.ts:2', 'x.ts:3', 'x.ts:8'],
+    );
   });
 });

@@ -5,13 +5,14 @@ import { isPwsyncError, PwsyncError } from '../core/errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { loadJwePublicKey, type JweKey } from '../pki/jwe-key.ts';
 import {
-  JWE_BINDING, NOTIFICATIONS_PATH, errorBodySchema, responseSchema,
-  type Notification, type NotificationResult,
+  NOTIFICATIONS_PATH, errorBodySchema, jweBinding, notificationSchema, responseSchema,
+  type Notification, type NotificationResult, type RejectReason,
 } from '../protocol/notifications.ts';
 import type { AgentStore, QueuedCapture, Target } from './queue/index.ts';
 import type { Scope } from './scope/types.ts';
 import { decideOrRefuse } from './capture/accept.ts';
 import { EVENT } from '../core/events.ts';
+import { quoteUntrusted } from '../core/untrusted-text.ts';
 
 export interface SenderOptions {
   readonly store: AgentStore;
@@ -26,6 +27,13 @@ export interface SenderOptions {
 const FIRST_BACKOFF_MS = 1000;
 /** With changes queued but no target due, the targets table is read again this often (`agent target enable` takes effect). */
 const IDLE_RECHECK_MS = 1000;
+/** Pending scope checks asked at most per delivery round; the rest wait for the next round. */
+const SCOPE_QUESTIONS_PER_ROUND = 8;
+/** An account whose scope could not be checked is asked again after this, doubling up to {@link SCOPE_BACKOFF_MAX_MS}. */
+const SCOPE_BACKOFF_FIRST_MS = 1000;
+const SCOPE_BACKOFF_MAX_MS = 60_000;
+/** Accounts whose next scope question is remembered at most; the oldest are forgotten (and asked at once). */
+const SCOPE_BACKOFF_ENTRIES = 10_000;
 /** Expired changes are looked for this often. */
 const EXPIRE_EVERY_MS = 60_000;
 
@@ -35,6 +43,20 @@ class TargetFailure extends PwsyncError {
   override readonly retryable = true;
   override readonly event = EVENT.TARGET_UNAVAILABLE;
 }
+
+/** What one delivery round has learnt about scope: accounts whose changes wait, questions asked. */
+interface ScopeRound {
+  readonly held: Set<string>;
+  questions: number;
+}
+
+/** One account of one source; without case, so that no spelling of a held account overtakes it. */
+function accountKey(item: QueuedCapture): string {
+  return `${item.source}\u0000${item.account.toLowerCase()}`;
+}
+
+/** A target's answer to one request: a result per notification, or the request refused for what it carries. */
+type Answer = { readonly kind: 'results'; readonly results: readonly NotificationResult[] } | { readonly kind: 'refused'; readonly reason: RejectReason; readonly why: string };
 
 /** Connection material of one target, rebuilt when the target or its files change. */
 interface Channel {
@@ -49,7 +71,7 @@ interface Channel {
  * to its retry interval. A change leaves the queue only when a server answered that it is
  * committed (`accepted`, or `duplicate`: committed by an earlier attempt whose answer was lost),
  * or refused it for good (event 7044). Each password is encrypted to the target's JWE key just
- * before sending, bound to its notification id, source and account.
+ * before sending, bound to every field of its notification (`jweBinding`).
  */
 export class Sender {
   readonly #o: SenderOptions;
@@ -59,6 +81,8 @@ export class Sender {
   #wake: (() => void) | undefined;
   #woken = false;
   #lastExpire = 0;
+  /** Accounts whose scope could not be checked: when to ask again, and the wait after that. */
+  readonly #unresolved = new Map<string, { readonly at: number; readonly waitMs: number }>();
 
   constructor(options: SenderOptions) {
     this.#o = options;
@@ -130,10 +154,9 @@ export class Sender {
       const expired = await store.expire(t);
       if (expired.length > 0) this.#o.log.error({ dropped: expired.length }, 'queued changes reached the queue age limit undelivered and were dropped (event 7041)');
     }
-    const peeked = await store.peek(this.#o.batchSize);
-    if (peeked.length === 0) return 60_000;
-    const batch = await this.#inScope(peeked);
-    if (batch.length === 0) return peeked.length > 0 ? IDLE_RECHECK_MS : 0;
+    const batch = await this.#ready();
+    if (batch === undefined) return 60_000;
+    if (batch.length === 0) return IDLE_RECHECK_MS;
 
     const targets = (await store.listTargets()).filter((x) => x.enabled);
     if (targets.length === 0) return IDLE_RECHECK_MS;
@@ -143,19 +166,19 @@ export class Sender {
       return Math.max(10, Math.min(next - t, IDLE_RECHECK_MS));
     }
     for (const target of due) {
-      let results: NotificationResult[];
+      let answer: Answer;
       try {
-        results = await this.#send(target, batch);
+        answer = await this.#send(target, batch);
       } catch (e) {
         if (!(e instanceof TargetFailure)) throw e;
         // Nothing of the batch was taken: the next target in failover order gets the same batch.
         await this.#failed(target, e.message, batch);
         continue;
       }
-      const { undecryptable, retry } = await this.#apply(target, batch, results);
-      if (undecryptable !== undefined) {
+      const settled = await this.#settle(target, batch, answer);
+      if (settled.failed !== undefined) {
         // Part of the batch may be delivered: the next round reads the queue again.
-        await this.#failed(target, `${target.url} cannot decrypt what this agent sends: ${undecryptable} — check the target's --server-key`, []);
+        await this.#failed(target, settled.failed, []);
         return 0;
       }
       const ok = await store.recordTargetSuccess(target.name, now());
@@ -164,40 +187,137 @@ export class Sender {
         this.#o.log.info({ target: target.name }, 'target available again');
       }
       // A server that asked for some to be sent again gets a moment first.
-      return retry > 0 ? IDLE_RECHECK_MS : 0;
+      return settled.retry > 0 ? IDLE_RECHECK_MS : 0;
     }
     return IDLE_RECHECK_MS;
   }
 
   /**
-   * The batch's changes whose scope is known to be in: a pending one is checked now. Delivery
-   * stops before the first change that still cannot be checked, so that no later change of any
-   * account overtakes it (order is what keeps an older password from winning).
+   * The next batch to send: the oldest changes whose scope is known to be in, read from the queue
+   * window by window until the batch is full or the queue ends; undefined when the queue is empty.
    */
-  async #inScope(items: readonly QueuedCapture[]): Promise<QueuedCapture[]> {
+  async #ready(): Promise<QueuedCapture[] | undefined> {
+    const { store, batchSize } = this.#o;
     const ready: QueuedCapture[] = [];
+    const round: ScopeRound = { held: new Set(), questions: 0 };
+    let after = 0;
+    let seen = false;
+    while (ready.length < batchSize) {
+      const window = await store.peek(batchSize, after);
+      const last = window.at(-1);
+      if (last === undefined) break;
+      seen = true;
+      after = last.seq;
+      ready.push(...(await this.#inScope(window, round)).slice(0, batchSize - ready.length));
+    }
+    return seen ? ready : undefined;
+  }
+
+  /**
+   * The changes of `items` whose scope is known to be in: a pending one is checked now. A change
+   * whose scope cannot be checked now holds back every later change of the same account (order is
+   * what keeps an older password from winning), and only those: other accounts' changes go on. At
+   * most {@link SCOPE_QUESTIONS_PER_ROUND} pending accounts are asked per round, and an account
+   * that could not be checked is asked again only after a backoff that grows to a minute, so that
+   * a directory that is slow or does not answer about some account delays the others' delivery
+   * by a bounded amount, and never makes a reconnect per round.
+   */
+  async #inScope(items: readonly QueuedCapture[], round: ScopeRound): Promise<QueuedCapture[]> {
+    const ready: QueuedCapture[] = [];
+    const now = this.#o.now();
     for (const item of items) {
+      const key = accountKey(item);
+      if (round.held.has(key)) continue;
       if (item.scope === 'in' || this.#o.scope === undefined) {
         ready.push(item);
         continue;
       }
+      const unresolved = this.#unresolved.get(key);
+      if (round.questions >= SCOPE_QUESTIONS_PER_ROUND || (unresolved !== undefined && unresolved.at > now)) {
+        round.held.add(key);
+        continue;
+      }
+      round.questions++;
       try {
         const decision = await decideOrRefuse(this.#o.scope, item.account);
+        this.#unresolved.delete(key);
         if (!decision.inScope) this.#o.log.info({ id: item.id, account: item.account, reason: decision.reason }, 'queued change out of scope; removed');
-        await this.#o.store.setScope(item.id, decision.inScope ? 'in' : 'out');
+        await (decision.inScope ? this.#o.store.setScope(item.id, 'in') : this.#o.store.setScope(item.id, 'out', decision.reason));
         if (decision.inScope) ready.push(item);
       } catch (e) {
-        if (isPwsyncError(e) && e.retryable) break;
-        throw e;
+        if (!isPwsyncError(e) || !e.retryable) throw e;
+        round.held.add(key);
+        const waitMs = Math.min(SCOPE_BACKOFF_MAX_MS, unresolved === undefined ? SCOPE_BACKOFF_FIRST_MS : unresolved.waitMs * 2);
+        this.#unresolved.delete(key);
+        if (this.#unresolved.size >= SCOPE_BACKOFF_ENTRIES) {
+          const oldest = this.#unresolved.keys().next();
+          if (oldest.done !== true) this.#unresolved.delete(oldest.value);
+        }
+        this.#unresolved.set(key, { at: this.#o.now() + waitMs, waitMs });
+        this.#o.log.warn({ id: item.id, account: item.account, err: e, retryInMs: waitMs }, 'scope still unresolved; this account\'s changes wait, the others go on');
       }
     }
     return ready;
   }
 
-  async #send(target: Target, items: readonly QueuedCapture[]): Promise<NotificationResult[]> {
+  /**
+   * Applies a target's answer to `items`. A request refused as a whole for what it carries (400,
+   * 413, or 403 for a source this agent may not deliver) is narrowed down: the halves are sent
+   * apart until the change the server refuses is alone, and that change alone leaves the queue
+   * (7044), so that one change no server takes never blocks the others. Answers what is to be sent
+   * again, or why the target failed part-way (the next round reads the queue again).
+   */
+  async #settle(target: Target, items: readonly QueuedCapture[], answer: Answer): Promise<{ retry: number; failed?: string }> {
+    if (answer.kind === 'results') {
+      const { undecryptable, retry } = await this.#apply(target, items, answer.results);
+      return undecryptable === undefined ? { retry } : { retry, failed: `${target.url} cannot decrypt what this agent sends: ${undecryptable} — check the target's --server-key` };
+    }
+    const [only] = items;
+    if (items.length === 1 && only !== undefined) {
+      await this.#apply(target, items, [{ id: only.id, status: 'rejected', reason: answer.reason, message: answer.why }]);
+      return { retry: 0 };
+    }
+    this.#o.log.warn({ target: target.name, changes: items.length, why: answer.why }, 'the server refused a batch as a whole; sending it in halves to find the change it refuses');
+    const half = Math.ceil(items.length / 2);
+    let retry = 0;
+    for (const part of [items.slice(0, half), items.slice(half)]) {
+      let sub: Answer;
+      try {
+        sub = await this.#send(target, part);
+      } catch (e) {
+        if (!(e instanceof TargetFailure)) throw e;
+        return { retry, failed: e.message };
+      }
+      const settled = await this.#settle(target, part, sub);
+      retry += settled.retry;
+      if (settled.failed !== undefined) return settled;
+    }
+    return { retry };
+  }
+
+  /**
+   * Seals and posts `items`; throws {@link TargetFailure} when the target failed as a whole. A
+   * notification the protocol's schema refuses is not sent: it is answered here as the server
+   * would answer it (`rejected`/`malformed`), so it leaves the queue with its event.
+   */
+  async #send(target: Target, items: readonly QueuedCapture[]): Promise<Answer> {
     const channel = await this.#channel(target);
     const notifications: Notification[] = [];
-    for (const item of items) notifications.push(await this.#seal(item, channel.jwe));
+    const local = new Map<string, NotificationResult>();
+    for (const item of items) {
+      const notification = await this.#seal(item, channel.jwe);
+      const checked = notificationSchema.safeParse(notification);
+      if (checked.success) notifications.push(notification);
+      else {
+        const issue = checked.error.issues[0];
+        local.set(item.id, { id: item.id, status: 'rejected', reason: 'malformed', message: `not sent: the notification schema refuses it (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})` });
+      }
+    }
+    const merged = (answered: readonly NotificationResult[]): Answer => {
+      let next = 0;
+      return { kind: 'results', results: items.map((item) => local.get(item.id) ?? answered[next++] ?? { id: item.id, status: 'retry' }) };
+    };
+    if (notifications.length === 0) return merged([]);
     const body = JSON.stringify({ notifications });
     let response: Awaited<ReturnType<typeof request>>;
     try {
@@ -222,22 +342,27 @@ export class Sender {
         throw new TargetFailure(`${target.url} answered ${status} with a body that is not JSON`);
       }
       const results = responseSchema.safeParse(parsed);
-      if (!results.success || results.data.results.length !== items.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
-      const mismatch = results.data.results.findIndex((r, i) => r.id !== items[i]?.id);
-      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${results.data.results[mismatch]?.id ?? '?'} where ${items[mismatch]?.id ?? '?'} was sent`);
-      return results.data.results;
+      if (!results.success || results.data.results.length !== notifications.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
+      const mismatch = results.data.results.findIndex((r, i) => r.id !== notifications[i]?.id);
+      if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${quoteUntrusted(results.data.results[mismatch]?.id ?? '?', 40)} where ${notifications[mismatch]?.id ?? '?'} was sent`);
+      return merged(results.data.results);
     }
     const error = errorBodySchema.safeParse(safeJson(text));
-    const why = error.success ? `${error.data.error}: ${error.data.message}` : text.slice(0, 200);
+    // The server's words, or whatever answered in its place (a proxy's page): quoted, escaped and cut.
+    const why = error.success ? `${error.data.error}: ${quoteUntrusted(error.data.message)}` : quoteUntrusted(text, 200);
+    // What the request carries was refused (not who sent it, not the server's state): a change of it is at fault.
+    if (status === 400 || status === 413) return { kind: 'refused', reason: 'malformed', why: `HTTP ${status} — ${why}` };
+    if (status === 403 && error.success && error.data.error === 'forbidden') return { kind: 'refused', reason: 'unknown-source', why: `HTTP ${status} — ${why}` };
     throw new TargetFailure(`${target.url} refused the delivery (HTTP ${status}) — ${why}`);
   }
 
   async #seal(item: QueuedCapture, jwe: JweKey): Promise<Notification> {
     const secret = await this.#o.store.openSecret(item);
     try {
-      const binding = { [JWE_BINDING.id]: item.id, [JWE_BINDING.source]: item.source, [JWE_BINDING.account]: item.account, ...(item.anchor === null ? {} : { [JWE_BINDING.anchor]: item.anchor }) };
-      const password = secret.useSync((clear) => encryptCompact(clear, jwe, binding));
-      return { id: item.id, source: item.source, account: item.account, ...(item.anchor === null ? {} : { anchor: item.anchor }), changedAt: item.changedAt, capturedAt: item.capturedAt, password };
+      // Every field of the envelope, the times included, is bound into the protected header.
+      const envelope = { id: item.id, source: item.source, account: item.account, ...(item.anchor === null ? {} : { anchor: item.anchor }), changedAt: item.changedAt, capturedAt: item.capturedAt };
+      const password = secret.useSync((clear) => encryptCompact(clear, jwe, jweBinding(envelope)));
+      return { ...envelope, password };
     } finally {
       secret.dispose();
     }
@@ -267,7 +392,7 @@ export class Sender {
           system: item.source,
           anchor: item.account,
           changeId: item.id,
-          message: `target "${target.name}" refused the change of "${item.account}" (${result.reason ?? 'rejected'}): ${result.message ?? ''}`,
+          message: `target "${target.name}" refused the change of ${quoteUntrusted(item.account)} (${result.reason ?? 'rejected'}): ${quoteUntrusted(result.message ?? '')}`,
         })),
       );
       for (const { item, result } of rejected) log.error({ id: item.id, account: item.account, target: target.name, reason: result.reason }, 'change refused by the server; removed from the queue');

@@ -1,4 +1,4 @@
-import { ConfigError, InvalidInputError, KeyError, PersonLookupError, UnknownAccountError, UnknownSystemError, isPwsyncError } from '../core/errors.ts';
+import { ConfigError, InvalidInputError, KeyError, NotRootOnlyError, PersonLookupError, UnknownAccountError, UnknownSystemError, isPwsyncError } from '../core/errors.ts';
 import { TargetExistsError, TargetNotFoundError } from '../agent/queue/errors.ts';
 import { ScopeConfigError } from '../agent/scope/errors.ts';
 import { PamEditError } from '../agent/pam/config-edit.ts';
@@ -20,7 +20,7 @@ export const EXIT = {
 
 export function exitCodeFor(e: unknown): number {
   if (e instanceof UnknownSystemError || e instanceof UnknownAccountError || e instanceof PersonLookupError || e instanceof TargetNotFoundError) return EXIT.notFound;
-  if (e instanceof ConfigError || e instanceof InvalidInputError || e instanceof ScopeConfigError || e instanceof PamEditError || e instanceof TargetExistsError) return EXIT.usage;
+  if (e instanceof ConfigError || e instanceof InvalidInputError || e instanceof ScopeConfigError || e instanceof PamEditError || e instanceof NotRootOnlyError || e instanceof TargetExistsError) return EXIT.usage;
   if (e instanceof KeyError) return EXIT.key;
   if (isPwsyncError(e)) return EXIT.failure;
   return EXIT.failure;

@@ -1,9 +1,12 @@
 import { CommanderError } from 'commander';
-import { isPwsyncError } from '../core/errors.ts';
+import { ScopeConfigError } from '../agent/scope/errors.ts';
+import { ConfigError, isPwsyncError } from '../core/errors.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { buildProgram } from './program.ts';
+import { sayError } from './output.ts';
 
 // `pwsync … | head` closes the pipe early: that is not a failure worth a stack trace.
+// eslint-disable-next-line no-restricted-properties -- error handling of the streams, nothing printed
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -25,13 +28,15 @@ function report(e: unknown): number {
     return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (isPwsyncError(e)) {
-    // A ConfigError's message lists every problem with its file, line and path.
-    console.error(`pwsync: ${e.message}`);
+    // A ConfigError's (and the scope's) message lists every problem a line each, with its file, line
+    // and path: printed as those lines. Any other message is one line, whatever it holds.
+    const listed = e instanceof ConfigError || e instanceof ScopeConfigError;
+    sayError(...(listed ? `pwsync: ${e.message}`.split('\n') : [`pwsync: ${e.message}`]));
   } else if (e instanceof Error) {
     // Unexpected: say what it was without echoing input that might hold a secret.
-    console.error(`pwsync: unexpected ${e.name}: ${e.message}`);
+    sayError(`pwsync: unexpected ${e.name}: ${e.message}`);
   } else {
-    console.error('pwsync: unexpected failure');
+    sayError('pwsync: unexpected failure');
   }
   return exitCodeFor(e);
 }

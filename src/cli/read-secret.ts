@@ -41,6 +41,7 @@ export async function readSecretFromStream(input: NodeJS.ReadableStream, bytes: 
  * Prompts on the terminal without echo, as `passwd` does, collecting bytes as they are typed.
  * Backspace erases, Ctrl-C aborts, Enter ends.
  */
+// eslint-disable-next-line no-restricted-properties -- the prompt is our own text, written as the terminal's echo is handled here
 export async function promptSecret(prompt: string, tty: NodeJS.ReadStream = process.stdin, out: NodeJS.WriteStream = process.stderr): Promise<Secret> {
   if (!tty.isTTY) throw new InvalidInputError('standard input is not a terminal; pass --stdin to read the password from it');
   out.write(prompt);

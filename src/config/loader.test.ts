@@ -273,4 +273,30 @@ void describe('checkConfig', () => {
     assert.equal(result.config?.file, resolve(file));
     assert.deepEqual(summary(result.warnings), ['INSECURE_ALLOWED systems[1] (apps).password.requireSecure @12']);
   });
+
+  void it('refuses an sql system with tls.mode verify-ca and no tls.ca, at check and at load, naming the field', async (t) => {
+    const tmp = await tempDir();
+    t.after(() => tmp.cleanup());
+    const file = await tmp.write('verify-ca.yaml', [
+      ...HR_AND_APPS.slice(0, 6),
+      '  - name: billing', //                                                        7
+      '    connector: sql', //                                                       8
+      '    sql:', //                                                                 9
+      '      dialect: postgres', //                                                 10
+      '      host: db.example.org', //                                              11
+      '      database: billing', //                                                 12
+      '      user: pwsync', //                                                      13
+      '      password: file:db.pw', //                                              14
+      '      tls: { mode: verify-ca }', //                                          15
+      '      query: SELECT id, login FROM users', //                                16
+      '      setPassword: { statement: "UPDATE users SET pw = :hash WHERE id = :anchor" }',
+      '    import: { anchor: id, map: { login: login } }',
+      '    join: [{ person: login, account: login }]',
+      '    password: { sync: true, hash: bcrypt }',
+    ]);
+    await tmp.write('db.pw', 'not-a-real-password', 0o600);
+    const result = await checkConfig(file);
+    assert.deepEqual(summary(result.problems), ['INVALID_VALUE systems[1] (billing).sql.tls.ca @15']);
+    await assert.rejects(loadConfig(file), (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.path === 'systems[1] (billing).sql.tls.ca'));
+  });
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { systemVariants } from '../connectors/registry.ts';
 import { hashSpecSchema } from '../crypto/hash/spec.ts';
 import { durationSchema } from '../fields/duration.ts';
+import { nonBlank } from '../fields/strings.ts';
 import { MATCH_MODES } from '../core/join.ts';
 import { passwordPolicySchema } from '../core/password-policy.ts';
 
@@ -50,6 +51,31 @@ export const importSchema = z.strictObject({
 /** An agent's name: the subject CN of its client certificate (see `pwsync pki agent`). */
 export const agentName = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'lower-case letters, digits, dots and hyphens (the CN of the agent\'s certificate)');
 
+/** How long a resolution of a source's protected groups is used by default. */
+export const DEFAULT_PROTECT_REFRESH_MS = 60_000;
+
+/**
+ * Accounts of a source that no agent may change: the server's own boundary, checked at the intake
+ * on the account a notification resolves to, whatever the agent's scope said. It holds when an
+ * agent's host is taken. `pwsync change` by an operator is not an agent and is not held by it.
+ */
+export const protectSchema = z.strictObject({
+  /** Logins (values of `accountAttribute`), compared as the source compares them. */
+  accounts: z.array(nonBlank).default([]),
+  /** Anchors, as the import stores them (an objectGUID in its text form, an entryUUID, a key). */
+  anchors: z.array(nonBlank).default([]),
+  /** Groups of the source's directory whose members, nested groups included, are protected (ldap sources). */
+  groups: z.array(nonBlank).default([]),
+  /**
+   * Every entry Active Directory marks `adminCount=1` (the accounts and groups AdminSDHolder
+   * protects: Domain, Enterprise and Schema Admins, Administrators, the operators' groups, krbtgt…).
+   * Default: on for an ldap source of flavor ad, off elsewhere (and refused there).
+   */
+  adminCount: z.boolean().optional(),
+  /** How long one resolution of the directory is used; it is made again in the background after half. */
+  refresh: durationSchema.default(DEFAULT_PROTECT_REFRESH_MS).refine((ms) => ms >= 1000 && ms <= 3_600_000, 'between 1s and 1h'),
+});
+
 /** Present on a system where passwords are born: changes captured there enter pwsync. */
 export const sourceSchema = z.strictObject({
   /** The attribute a capture names an account by (a login); the anchor is always accepted too. */
@@ -58,6 +84,8 @@ export const sourceSchema = z.strictObject({
   match: z.enum(['exact', 'caseInsensitive']).default('caseInsensitive'),
   /** The agents (names in `agents`) that may deliver changes of this system. */
   agents: z.array(agentName).default([]),
+  /** Accounts no agent may change (see {@link protectSchema}). */
+  protect: protectSchema.optional(),
 });
 
 /**
@@ -167,4 +195,36 @@ export type PasswordConfig = SystemConfig['password'];
 /** Whether accounts of this system create persons when they join no one: sources do unless told not to. */
 export function projectsPersons(system: Pick<SystemConfig, 'projection' | 'source'>): boolean {
   return system.projection ?? system.source !== undefined;
+}
+
+/** What the server protects in one source, with its defaults applied (`source.protect`). */
+export interface SourceProtectionConfig {
+  readonly accounts: readonly string[];
+  readonly anchors: readonly string[];
+  readonly groups: readonly string[];
+  readonly adminCount: boolean;
+  /** Whether `adminCount` is on by default (an AD source without `protect.adminCount`), for `config check` to say so. */
+  readonly adminCountByDefault: boolean;
+  readonly refresh: number;
+}
+
+/**
+ * The protection of a source with its defaults applied; undefined when the system is no source or
+ * protects nothing. The one default: `adminCount` on an ldap source of flavor ad.
+ */
+export function protectionOf(system: SystemConfig): SourceProtectionConfig | undefined {
+  if (system.source === undefined) return undefined;
+  const p = system.source.protect;
+  const ad = system.connector === 'ldap' && system.ldap.flavor === 'ad';
+  const adminCount = p?.adminCount ?? ad;
+  const protection = {
+    accounts: p?.accounts ?? [],
+    anchors: p?.anchors ?? [],
+    groups: p?.groups ?? [],
+    adminCount,
+    adminCountByDefault: p?.adminCount === undefined && ad,
+    refresh: p?.refresh ?? DEFAULT_PROTECT_REFRESH_MS,
+  };
+  const empty = protection.accounts.length === 0 && protection.anchors.length === 0 && protection.groups.length === 0 && !adminCount;
+  return empty ? undefined : protection;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkConfig } from './index.ts';
+import { protectionOf } from './schema.ts';
 import { HR_AND_APPS, summary, tempDir, type TempDir } from '../../test/support/config.ts';
 
 /** One `- name:` block per system; each option is a line under it. */
@@ -125,6 +126,35 @@ void describe('semantic checks', () => {
     ]);
     assert.deepEqual(problems, []);
     assert.deepEqual(summary(warnings), ['INTAKE_OFF server @1', 'REPLAY_WINDOW_SHORT server.intake.replayWindow @1']);
+  });
+
+  void it('refuse source.protect.groups on a kind without groups and adminCount on a source that is not AD; apply the AD default', async () => {
+    const ldap = (name: string, flavor: string, protect: string): string[] => [
+      `  - name: ${name}`,
+      '    connector: ldap',
+      `    ldap: { url: "ldaps://dc.example", flavor: ${flavor}, bindDn: "cn=svc", bindPassword: "\${PW}", baseDns: ["dc=example"] }`,
+      `    source: { accountAttribute: login${protect} }`,
+      '    projection: false',
+      '    import: { anchor: objectGUID, map: { login: sAMAccountName } }',
+      `    ${JOIN}`,
+    ];
+    process.env['PW'] = 'placeholder';
+    const { problems } = await check([
+      'systems:',
+      ...system('hr', 'source: { accountAttribute: login, protect: { accounts: [root], groups: [wheel] } }'), // line 6
+      ...ldap('dir', 'openldap', ', protect: { adminCount: true }'), //                                       line 10
+      ...ldap('ad', 'ad', ''),
+      ...ldap('ad2', 'ad', ', protect: { adminCount: false, groups: [Tier0] }'),
+      ...system('apps', JOIN, SYNC),
+    ]);
+    assert.deepEqual(summary(problems), ['PROTECT_GROUPS_UNSUPPORTED systems[0] (hr).source.protect.groups @6', 'PROTECT_ADMINCOUNT_UNSUPPORTED systems[1] (dir).source.protect.adminCount @10']);
+    const loaded = await check(['systems:', ...ldap('ad', 'ad', ''), ...ldap('ad2', 'ad', ', protect: { adminCount: false, groups: [Tier0] }'), ...ldap('dir', 'openldap', ''), ...system('apps', JOIN, SYNC)]);
+    assert.deepEqual(loaded.problems, []);
+    const [ad, ad2, dir] = loaded.config?.systems ?? [];
+    assert.ok(ad && ad2 && dir);
+    assert.deepEqual([protectionOf(ad)?.adminCount, protectionOf(ad)?.adminCountByDefault], [true, true]);
+    assert.deepEqual([protectionOf(ad2)?.adminCount, protectionOf(ad2)?.groups], [false, ['Tier0']]);
+    assert.equal(protectionOf(dir), undefined, 'an OpenLDAP source protects nothing unless told');
   });
 });
 

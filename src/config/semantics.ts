@@ -1,4 +1,4 @@
-import { passwordRequirements } from '../connectors/registry.ts';
+import { kindCapabilities, passwordRequirements } from '../connectors/registry.ts';
 import { EVENT } from '../core/events.ts';
 import type { PendingProblem } from './problems.ts';
 import { projectsPersons, type RawConfig, type SystemConfig } from './schema.ts';
@@ -49,6 +49,8 @@ export function checkSemantics(systems: readonly (SystemConfig | undefined)[], r
           'or remove "source" if passwords are not changed in this system',
       });
     }
+
+    problems.push(...protectProblems(system, i));
 
     const projects = projectsPersons(system);
     if (projects) projecting.push(i);
@@ -141,4 +143,20 @@ export function checkAgents(config: Pick<RawConfig, 'agents' | 'systems' | 'serv
     });
   }
   return { problems, warnings };
+}
+
+/** `source.protect` asks only what the source's kind can answer: groups of a directory, AD's adminCount. */
+function protectProblems(system: SystemConfig, i: number): PendingProblem[] {
+  const protect = system.source?.protect;
+  if (protect === undefined) return [];
+  const at = ['systems', i, 'source', 'protect'];
+  const problems: PendingProblem[] = [];
+  if (protect.groups.length > 0 && kindCapabilities(system.connector)?.has('groupMembers') !== true) {
+    problems.push({ code: 'PROTECT_GROUPS_UNSUPPORTED', path: [...at, 'groups'], message: `a ${system.connector} system has no groups: name the protected accounts in protect.accounts or protect.anchors` });
+  }
+  const ad = system.connector === 'ldap' && system.ldap.flavor === 'ad';
+  if (protect.adminCount === true && !ad) {
+    problems.push({ code: 'PROTECT_ADMINCOUNT_UNSUPPORTED', path: [...at, 'adminCount'], message: 'adminCount is Active Directory\'s mark of privileged accounts: only an ldap source of flavor ad has it' });
+  }
+  return problems;
 }

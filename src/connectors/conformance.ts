@@ -51,6 +51,7 @@ const METHODS: Readonly<Record<Capability, string>> = {
   setPassword: 'setPassword',
   verifyPassword: 'verifyPassword',
   changePassword: 'changePassword',
+  groupMembers: 'membersOf',
 };
 
 function fresh(prefix: string): string {

@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.ts';
  * What a connector can do beyond the required interface. The engine never asks a connector for
  * an ability it has not declared; {@link can} joins the declaration to the method's type.
  */
-export type Capability = 'import' | 'deltaImport' | 'setPassword' | 'verifyPassword' | 'changePassword';
+export type Capability = 'import' | 'deltaImport' | 'setPassword' | 'verifyPassword' | 'changePassword' | 'groupMembers';
 
 /** The result of {@link Connector.testConnection}: it connects; `validate` at config load never does. */
 export interface ConnectionReport {
@@ -109,12 +109,48 @@ export interface PasswordVerify {
   verifyPassword(anchor: Anchor, secret: Secret): Promise<boolean>;
 }
 
+/** What {@link GroupMembers.membersOf} looks for: the accounts a source protects from its agents. */
+export interface MembersQuery {
+  /** Group names, as the directory's group name attribute holds them; members are followed through nested groups. */
+  readonly groups: readonly string[];
+  /** Logins, found by `accountAttribute` (the directory's attribute) among the system's accounts. */
+  readonly accounts: readonly string[];
+  readonly accountAttribute: string;
+  /** Also every entry the directory itself marks as privileged (Active Directory: `adminCount=1`). */
+  readonly marked: boolean;
+}
+
+/** What {@link GroupMembers.membersOf} found. */
+export interface Members {
+  /** Each entry found, by its anchor in the import's form, with why it was found (for the event). */
+  readonly anchors: ReadonlyMap<Anchor, string>;
+  /** Groups that do not exist or name several entries: the configuration is wrong, nothing was guessed. */
+  readonly problems: readonly string[];
+  /** Directory reads made, for the log (the cost of one resolution). */
+  readonly searches: number;
+}
+
+/**
+ * Group membership in the system's directory (a directory has groups; a table or a file has none).
+ * Used by the server to resolve the accounts a source protects from its agents (`source.protect`).
+ */
+export interface GroupMembers {
+  /**
+   * Every entry in `query.groups` (directly, through nested groups, or by an AD primary group),
+   * every account named in `query.accounts`, and the marked entries. Never guesses: throws
+   * {@link TransientError} (core/errors) when the directory cannot be asked, and a non-retryable
+   * error when the groups are too many to be a list of privileged accounts.
+   */
+  membersOf(query: MembersQuery): Promise<Members>;
+}
+
 interface CapabilityMap {
   import: AccountImport;
   deltaImport: DeltaImport;
   setPassword: PasswordSet;
   verifyPassword: PasswordVerify;
   changePassword: PasswordChange;
+  groupMembers: GroupMembers;
 }
 
 /** Narrows a connector to one that has declared `cap` (and so implements its interface). */

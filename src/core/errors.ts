@@ -27,7 +27,9 @@ export const ERROR_CODES = [
   'ERR_INVALID_INPUT',
   'ERR_REPLAY',
   'ERR_UNAUTHORIZED',
+  'ERR_ACCOUNT_PROTECTED',
   'ERR_STORE',
+  'ERR_NOT_ROOT_ONLY',
   // Hash formats (crypto/hash/errors.ts).
   'ERR_UNSUPPORTED_HASH',
   'ERR_MALFORMED_HASH',
@@ -37,22 +39,23 @@ export const ERROR_CODES = [
   // The LDAP client library (ldap-client/).
   'ERR_LDAP_OPEN',
   'ERR_LDAP_RECONNECT_REFUSED',
+  'ERR_LDAP_REQUEST',
   'ERR_TLS_PIN_MISMATCH',
   // The sql connector's statements (connectors/sql/named-params.ts).
   'ERR_STATEMENT_SYNTAX',
-  // The agent: its queue, targets, sender and scope (agent/queue/errors.ts, agent/scope/errors.ts, agent/sender.ts).
+  // The agent: its queue, targets, sender, scope and capture client (agent/queue/errors.ts, agent/scope/errors.ts, agent/sender.ts, agent/capture/client.ts).
   'ERR_QUEUE_FULL',
   'ERR_TARGET_EXISTS',
   'ERR_TARGET_NOT_FOUND',
   'ERR_TARGET_UNAVAILABLE',
   'ERR_CAPTURE_NOT_FOUND',
+  'ERR_CAPTURE_SOCKET_UNTRUSTED',
   'ERR_SCOPE_CONFIG',
   'ERR_SCOPE_LOOKUP',
   // Editing a PAM password stack (agent/pam/config-edit.ts).
   'ERR_PAM_NOT_A_PASSWORD_STACK',
   'ERR_PAM_UNMARKED_PWSYNC_LINE',
   'ERR_PAM_BAD_ARGUMENT',
-  'ERR_PAM_NOT_ROOT_ONLY',
   'ERR_PAM_MODULE_NOT_BUILT',
   'ERR_PAM_MODULE_IN_USE',
 ] as const;
@@ -199,6 +202,15 @@ export class ReplayError extends PwsyncError {
   override readonly event = EVENT.CHANGE_REJECTED;
 }
 
+/**
+ * An agent sent a change for an account its source protects at the server (`source.protect`):
+ * no agent may change it, whatever the agent's own scope says. Final: the agent drops the change.
+ */
+export class ProtectedAccountError extends PwsyncError {
+  readonly code = 'ERR_ACCOUNT_PROTECTED';
+  override readonly event = EVENT.ACCOUNT_PROTECTED;
+}
+
 /** The caller is not authenticated, or may not speak for the source it names. */
 export class UnauthorizedError extends PwsyncError {
   readonly code = 'ERR_UNAUTHORIZED';
@@ -208,6 +220,15 @@ export class UnauthorizedError extends PwsyncError {
 /** The store is unusable: newer schema than this program, corrupt file, locked too long. */
 export class StoreError extends PwsyncError {
   readonly code = 'ERR_STORE';
+}
+
+/**
+ * Code or configuration that root would run, load or install, but that someone other than root can
+ * write (the file, or a directory above it): whoever can write it could get root. The message names
+ * the path and who can write it.
+ */
+export class NotRootOnlyError extends PwsyncError {
+  readonly code = 'ERR_NOT_ROOT_ONLY';
 }
 
 

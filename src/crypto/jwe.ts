@@ -43,7 +43,7 @@ export class JweError extends PwsyncError {
  * every time with a small young generation (jwe.test.ts). In the agent it would stop every
  * delivery, silently.
  */
-export function encryptCompact(plaintext: Buffer, recipient: { readonly kid: string; readonly key: KeyObject }, header: Readonly<Record<string, string>> = {}): string {
+export function encryptCompact(plaintext: Buffer, recipient: { readonly kid: string; readonly key: KeyObject }, header: Readonly<Record<string, string | number>> = {}): string {
   const ephemeral = createECDH('prime256v1');
   // The uncompressed point: 0x04, then x and y of 32 bytes each.
   const point = ephemeral.generateKeys();

@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { Client, ResultCodeError, type Change, type Control, type Entry, type SearchOptions } from 'ldapts';
+import { Client, FilterParser, ResultCodeError, type Change, type Control, type Entry, type SearchOptions } from 'ldapts';
 import { PwsyncError } from '../core/errors.ts';
 import { EVENT } from '../core/events.ts';
 import { isUtf8Password, notUtf8 } from '../core/password-text.ts';
@@ -69,6 +69,28 @@ export function describeLdapError(e: unknown): string {
     return `${e.message}${code}`;
   }
   return 'unknown error';
+}
+
+/**
+ * A request that cannot be built (a search filter that does not parse): refused before anything is
+ * sent, and the request's fault, never the connection's. Not retried: the same request fails the
+ * same way, and reconnecting for it would only churn the connection.
+ */
+export class LdapRequestError extends PwsyncError {
+  readonly code = 'ERR_LDAP_REQUEST';
+}
+
+/**
+ * `options` with its filter parsed here rather than inside ldapts: there a parse error is a plain
+ * `Error` like a broken socket's, and would be taken for a lost connection (issue 16).
+ */
+function parsedFilter(options: SearchOptions): SearchOptions {
+  if (typeof options.filter !== 'string') return options;
+  try {
+    return { ...options, filter: FilterParser.parseString(options.filter) };
+  } catch (e) {
+    throw new LdapRequestError(`the search filter cannot be built: ${e instanceof Error ? e.message : 'invalid'}`, { cause: e });
+  }
 }
 
 /** Raised instead of a connection ldapts would open on its own, unauthenticated; see `LdapConnection`. */
@@ -227,9 +249,10 @@ export class LdapConnection {
     await this.#connected();
   }
 
-  /** A search; the entries only. Throws ldapts' errors, or {@link LdapOpenError}. */
-  search(base: string, options: SearchOptions, controls?: Control | Control[]): Promise<Entry[]> {
-    return this.#run(async (client) => (await client.search(base, options, controls)).searchEntries);
+  /** A search; the entries only. Throws ldapts' errors, {@link LdapOpenError}, or {@link LdapRequestError} before connecting. */
+  async search(base: string, options: SearchOptions, controls?: Control | Control[]): Promise<Entry[]> {
+    const request = parsedFilter(options);
+    return this.#run(async (client) => (await client.search(base, request, controls)).searchEntries);
   }
 
   modify(dn: string, changes: Change | Change[], controls?: Control | Control[]): Promise<void> {
@@ -245,9 +268,10 @@ export class LdapConnection {
    * middle fails the search (the caller starts again; a page cookie belongs to its connection).
    */
   async *searchPages(base: string, options: SearchOptions, controls?: Control | Control[]): AsyncGenerator<Entry[]> {
+    const request = parsedFilter(options);
     const { session } = await this.#connected();
     try {
-      for await (const page of session.client.searchPaginated(base, options, controls)) yield page.searchEntries;
+      for await (const page of session.client.searchPaginated(base, request, controls)) yield page.searchEntries;
     } catch (e) {
       if (!(e instanceof ResultCodeError)) this.#drop(session);
       throw e;

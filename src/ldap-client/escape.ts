@@ -24,3 +24,11 @@ export function escapeDnValue(value: string): string {
   });
   return out;
 }
+
+/**
+ * A DN's key for comparing DNs: without case and without spaces around separators, so the same
+ * entry spelled differently by two searches (or by a person in a configuration) compares equal.
+ */
+export function dnKey(dn: string): string {
+  return dn.toLowerCase().replace(/\s*([,=+])\s*/g, (_, separator: string) => separator);
+}

@@ -7,7 +7,7 @@ import { InvalidInputError } from '../core/errors.ts';
  */
 export function refuseLeakyDebugSwitches(env: NodeJS.ProcessEnv): void {
   const entries = (env['NODE_DEBUG'] ?? '').split(/[\s,]+/).filter((s) => s !== '');
-  const leaky = entries.filter((d) => new RegExp(`^${d.replace(/[|\\{}()[\]^$+?.]/g, '\\$&').replaceAll('*', '.*')}$`, 'i').test('ldapts'));
+  const leaky = entries.filter((d) => new RegExp(`^${d.replace(/[|\\{}()[\]^$+?.]/g, (c) => `\\${c}`).replaceAll('*', '.*')}$`, 'i').test('ldapts'));
   if (leaky.length > 0) {
     throw new InvalidInputError(`NODE_DEBUG=${leaky.join(',')} makes a library print passwords; unset it before starting pwsync`);
   }

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { EVENT, EVENTS, type EventCode } from '../core/events.ts';
 import type { Ctx } from './context.ts';
 import { Sqlite } from './db.ts';
-import { EventLog, type EventField } from './events.ts';
+import { EventLog, MAX_EVENT_MESSAGE_CHARS, type EventField } from './events.ts';
 
 const WIDE = ['system', 'anchor', 'personId', 'changeId', 'jobId'] as const;
 
@@ -112,6 +112,18 @@ CREATE INDEX events_code ON events (code);`,
       log.append(ctx, [{ code: EVENT.QUEUE_FULL, at: 1 }, { code: EVENT.QUEUE_FULL, at: 2 }, { code: EVENT.QUEUE_FULL, at: 3 }]);
       assert.equal(log.prune(ctx, 3), 2);
       assert.deepEqual(log.list(ctx, { limit: 10 }).map((e) => e.at), [3]);
+    });
+  });
+
+  void test('stores no control character in a message, whoever made it, and cuts a message past its limit', () => {
+    const log = new EventLog(['anchor'], 'the store');
+    withLog(log, (ctx) => {
+      log.insert(ctx, { code: EVENT.CHANGE_REJECTED, message: 'refused: \x1b[2J\nFAKE 7002 password set\r\u202e\x9b' });
+      log.insert(ctx, { code: EVENT.CHANGE_REJECTED, message: 'x'.repeat(12 * 1024) });
+      const [escaped, long] = log.list(ctx, { limit: 10 });
+      assert.equal(escaped?.message, 'refused: \\x1b[2J\\nFAKE 7002 password set\\r\\u202e\\x9b');
+      assert.equal(long?.message.length, MAX_EVENT_MESSAGE_CHARS);
+      assert.ok(long.message.endsWith('…'));
     });
   });
 });

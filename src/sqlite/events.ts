@@ -1,8 +1,12 @@
 import { InvalidInputError, StoreError } from '../core/errors.ts';
 import { EVENTS, isEventCode, severityOf, type EventCode, type Severity } from '../core/events.ts';
 import type { EpochMs } from '../core/model.ts';
+import { escapeInvisible } from '../core/untrusted-text.ts';
 import type { Ctx } from './context.ts';
 import { checkLimit, inList, Where } from './sql.ts';
+
+/** The longest message an event keeps, in characters; the rest is cut with an ellipsis. */
+export const MAX_EVENT_MESSAGE_CHARS = 2_000;
 
 /**
  * The columns an event table may have besides id, at, code, severity and message, each under the
@@ -90,7 +94,7 @@ export class EventLog<F extends EventField> {
   insert(ctx: Ctx, event: NewLoggedEvent<F>, defaults: EventFields<F> = {}): void {
     if (!isEventCode(event.code)) throw new InvalidInputError(`unknown event code ${String(event.code)}`);
     const fields = this.#fields.map((f) => event[f] ?? defaults[f] ?? null);
-    ctx.sql.prepare(this.#insert).run(event.at ?? ctx.now(), event.code, severityOf(event.code), ...fields, event.message ?? EVENTS[event.code].text);
+    ctx.sql.prepare(this.#insert).run(event.at ?? ctx.now(), event.code, severityOf(event.code), ...fields, storedMessage(event.message ?? EVENTS[event.code].text));
   }
 
   /** Writes the events in one transaction. */
@@ -153,4 +157,15 @@ function ordered<F extends EventField>(fields: readonly F[]): F[] {
 
 function isSeverity(s: string): s is Severity {
   return s === 'info' || s === 'warning' || s === 'error';
+}
+
+/**
+ * The last guard of what a person reads from the log: a message never holds a control or other
+ * invisible character (each is stored as its escape) and never runs past MAX_EVENT_MESSAGE_CHARS.
+ * Text from outside is quoted where the message is made (`quoteUntrusted`); this catches any
+ * place that forgot, and a peer's error text repeated in a message.
+ */
+function storedMessage(message: string): string {
+  const shown = escapeInvisible(message);
+  return shown.length <= MAX_EVENT_MESSAGE_CHARS ? shown : `${shown.slice(0, MAX_EVENT_MESSAGE_CHARS - 1)}…`;
 }

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
-import { InvalidInputError, isPwsyncError, ReplayError, UnknownAccountError, type PwsyncError } from '../core/errors.ts';
+import { InvalidInputError, isPwsyncError, ProtectedAccountError, ReplayError, UnknownAccountError, type PwsyncError } from '../core/errors.ts';
 import { matchKey } from '../core/join.ts';
 import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } from '../core/model.ts';
 import type { Secret } from '../core/secret.ts';
@@ -8,6 +8,7 @@ import { findSystem, systemByName } from '../config/index.ts';
 import type { SystemConfig } from '../config/schema.ts';
 import type { SyncContext } from './context.ts';
 import { EVENT } from '../core/events.ts';
+import { quoteUntrusted } from '../core/untrusted-text.ts';
 
 /**
  * How a change names its source account: by anchor, by the source's account attribute (a login),
@@ -101,6 +102,14 @@ export interface BatchEvents {
 }
 
 /**
+ * The caller's last word on a change once its source account is known: why no change of this
+ * account is taken from this caller, or undefined. The intake's protection of a source
+ * (`source.protect`) is one: it judges the account the change would really set — found by anchor
+ * or by login in the store — never only the name the caller gave.
+ */
+export type SourceGuard = (source: SystemConfig, account: AccountWithLink) => string | undefined;
+
+/**
  * Several changes committed in one store transaction (the intake's batches: one fsync for many
  * notifications), in order, so that a later change for the same account supersedes an earlier
  * one exactly as if they had come one by one. A request that is refused (unknown account, bad
@@ -108,9 +117,10 @@ export interface BatchEvents {
  *
  * Two store round trips at most, whatever the batch holds: one lookup of every source account,
  * and one commit that carries every event the batch owes — the caller's `owed` refusals, unknown
- * source accounts (7007), refused input, replays (7006) and the changes' own events.
+ * source accounts (7007), refused input, replays (7006), accounts `guard` refuses (7017) and the
+ * changes' own events.
  */
-export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[], owed: BatchEvents = {}): Promise<ChangeOutcome[]> {
+export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[], owed: BatchEvents = {}, guard?: SourceGuard): Promise<ChangeOutcome[]> {
   const now = ctx.now();
   const checked = requests.map((request): Checked | PwsyncError => {
     try {
@@ -131,7 +141,7 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
     const sources = found[nextFound++];
     if (sources === undefined) throw new Error('the store answered fewer lookups than it was asked');
     try {
-      return plan(ctx, c, sources, now, refusals);
+      return plan(ctx, c, sources, now, refusals, guard);
     } catch (e) {
       if (!isPwsyncError(e) || e.retryable) throw e;
       return e;
@@ -193,17 +203,17 @@ function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked 
   const attribute = source.source.accountAttribute;
   const mode = source.source.match;
   const byName = (name: string): SourceKey => ({ name: attribute, mode, key: matchKey(name, mode) });
-  if (ref.anchor === undefined) return { request, source, lookup: { system: source.name, ...byName(ref.name) }, described: `${attribute} "${ref.name}"` };
+  if (ref.anchor === undefined) return { request, source, lookup: { system: source.name, ...byName(ref.name) }, described: `${attribute} ${quoteUntrusted(ref.name)}` };
   const lookup = { system: source.name, anchor: ref.anchor };
-  if (ref.name === undefined) return { request, source, lookup, described: `anchor "${ref.anchor}"` };
-  return { request, source, lookup: { ...lookup, orKey: byName(ref.name) }, described: `anchor "${ref.anchor}" or ${attribute} "${ref.name}"` };
+  if (ref.name === undefined) return { request, source, lookup, described: `anchor ${quoteUntrusted(ref.anchor)}` };
+  return { request, source, lookup: { ...lookup, orKey: byName(ref.name) }, described: `anchor ${quoteUntrusted(ref.anchor)} or ${attribute} ${quoteUntrusted(ref.name)}` };
 }
 
 /**
  * Routes one checked request with what the store found for it. Writes nothing: the refusal events
  * it owes go to `refusals`, which the caller commits with the batch.
  */
-function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: EpochMs, refusals: NewEvent[]): Plan {
+function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: EpochMs, refusals: NewEvent[], guard: SourceGuard | undefined): Plan {
   const { request, source } = checked;
   // Time-ordered, like the agent's notification ids: a new change's id falls at the end of every
   // index keyed by change id (the changes, their events, their jobs, the sealed secrets), so a
@@ -214,6 +224,14 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
   // Ids are kept a little longer than the window: a replay must meet its id, or be stale.
   const notification = request.notificationId === undefined ? undefined : { id: changeId, at: now, forgetBefore: now - window - MAX_CLOCK_SKEW_MS };
   const account = sourceAccount(source, checked.described, found, refusals);
+  const protectedBy = guard?.(source, account);
+  if (protectedBy !== undefined) {
+    // Named by what the store holds (its login and anchor), not by what the caller sent.
+    const login = source.source?.accountAttribute === undefined ? undefined : account.attributes[source.source.accountAttribute];
+    const which = `${login === undefined ? 'account' : `"${login}"`} (anchor ${account.anchor})`;
+    refusals.push({ code: EVENT.ACCOUNT_PROTECTED, system: source.name, anchor: account.anchor, ...(account.personId ? { personId: account.personId } : {}), changeId, message: `${request.actor} may not change the password of ${which} in "${source.name}": ${protectedBy}; nothing delivered` });
+    throw new ProtectedAccountError(`the account is protected at the server: no agent may change its password`);
+  }
   const remembered: Pick<CommitUnit, 'notification' | 'onReplay'> =
     notification === undefined
       ? {}

@@ -37,7 +37,9 @@ describe('the server intake refuses bad input with its reason, an event, and not
     const ca = await readFile(join(world.pki, 'ca.crt'));
     const base = who === 'stranger' ? join(world.dir, 'pki2', 'agents', 'stranger') : join(world.pki, 'agents', who);
     const identity = who === 'none' ? {} : { cert: await readFile(join(base, `${who}.crt`)), key: await readFile(join(base, `${who}.key`)) };
-    const agent = new Agent({ connect: { ca, ...identity } });
+    // Refusals of clients that did not authenticate are recorded once per address per 10 s: the
+    // stranger calls from an address of its own, so that its refusal is recorded too.
+    const agent = new Agent({ connect: { ca, ...identity }, ...(who === 'stranger' ? { localAddress: '127.0.0.2' } : {}) });
     clients.push(agent);
     return agent;
   };
@@ -50,16 +52,22 @@ describe('the server intake refuses bad input with its reason, an event, and not
     });
     return { status: r.statusCode, body: (await r.body.json()) as Sent['body'] };
   };
-  const notification = async (options: { account?: string; password?: string; key?: JweKey; capturedAt?: number; source?: string; bindId?: string } = {}) => {
+  const notification = async (options: { account?: string; password?: string; key?: JweKey; capturedAt?: number; changedAt?: number; source?: string; bindId?: string } = {}) => {
     const id = randomUUID();
     const account = options.account ?? 'u001';
     const source = options.source ?? 'directory';
     const key = options.key ?? serverKey;
-    const password = await new CompactEncrypt(Buffer.from(options.password ?? GOOD_PW))
-      .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: key.kid, [JWE_BINDING.id]: options.bindId ?? id, [JWE_BINDING.source]: source, [JWE_BINDING.account]: account })
-      .encrypt(key.key);
     const now = Date.now();
-    return { id, source, account, changedAt: now - 1000, capturedAt: options.capturedAt ?? now, password };
+    const changedAt = options.changedAt ?? now - 1000;
+    const capturedAt = options.capturedAt ?? now;
+    const password = await new CompactEncrypt(Buffer.from(options.password ?? GOOD_PW))
+      .setProtectedHeader({
+        alg: JWE_ALG, enc: JWE_ENC, kid: key.kid,
+        [JWE_BINDING.id]: options.bindId ?? id, [JWE_BINDING.source]: source, [JWE_BINDING.account]: account,
+        [JWE_BINDING.changedAt]: changedAt, [JWE_BINDING.capturedAt]: capturedAt,
+      })
+      .encrypt(key.key);
+    return { id, source, account, changedAt, capturedAt, password };
   };
   const store = (): Database.Database => new Database(join(world.dir, 'data', 'pwsync.db'), { readonly: true });
   const counts = (): { changes: number; jobs: number; notifications: number } => {
@@ -98,7 +106,7 @@ describe('the server intake refuses bad input with its reason, an event, and not
   test('a certificate from another CA: 401 naming why it is not trusted', async () => {
     const r = await post(await client('stranger'), { notifications: [await notification({ password: BAD_PW })] });
     assert.equal(r.status, 401);
-    assert.match(r.body.message ?? '', /CN=stranger.*not trusted/);
+    assert.match(r.body.message ?? '', /CN="stranger".*not trusted/);
   });
 
   test('a registered agent delivering for a source it does not speak for: 403', async () => {
@@ -107,11 +115,15 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(r.body.message ?? '', /agent "rogue" may not deliver changes of source "directory" \(it speaks for hr2\)/);
   });
 
-  test('a malformed body, a body that is not JSON, an oversized one: 400, 400, 413', async () => {
+  test('a malformed member, a body that is not a batch, not JSON, an oversized one: 422 for that member, 400, 400, 413', async () => {
     const dc1 = await client('dc1');
     const shape = await post(dc1, { notifications: [{ id: 'not-a-uuid' }] });
-    assert.equal(shape.status, 400);
-    assert.match(shape.body.message ?? '', /malformed notification batch: notifications\.0\.id/);
+    assert.equal(shape.status, 422);
+    assert.deepEqual(shape.body.results?.map((r) => [r.id, r.status, r.reason]), [['not-a-uuid', 'rejected', 'malformed']]);
+    assert.match((shape.body.results ?? [])[0]?.message ?? '', /^id: /);
+    const envelope = await post(dc1, { notifications: {} });
+    assert.equal(envelope.status, 400);
+    assert.match(envelope.body.message ?? '', /malformed notification batch: notifications/);
     const notJson = await post(dc1, '{"notifications": [');
     assert.equal(notJson.status, 400);
     const huge = await post(dc1, { notifications: [await notification({ password: BAD_PW })], padding: 'x'.repeat(2 * 1024 * 1024) });
@@ -151,6 +163,18 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(invalid.message ?? '', /belongs to another notification/);
   });
 
+  test('a notification whose times were changed after sealing (changedAt=1, or a replay with a fresh capturedAt): 422 invalid', async () => {
+    const dc1 = await client('dc1');
+    const aged = { ...(await notification({ password: BAD_PW })), changedAt: 1 };
+    const old = Date.now() - 30 * 86_400_000;
+    const replayed = { ...(await notification({ password: BAD_PW, changedAt: old, capturedAt: old })), capturedAt: Date.now() };
+    const r = await post(dc1, { notifications: [aged, replayed] });
+    assert.equal(r.status, 422);
+    assert.deepEqual(r.body.results?.map((x) => [x.status, x.reason]), [['rejected', 'invalid'], ['rejected', 'invalid']]);
+    assert.match(r.body.results[0]?.message ?? '', /does not bind this notification's changedAt/);
+    assert.match(r.body.results[1]?.message ?? '', /does not bind this notification's capturedAt/);
+  });
+
   test('a stale notification: 422 stale', async () => {
     const r = await post(await client('dc1'), { notifications: [await notification({ capturedAt: Date.now() - 8 * 86_400_000, password: BAD_PW })] });
     assert.equal(r.status, 422);
@@ -177,9 +201,11 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(messages(EVENT.NOTIFICATION_UNAUTHORIZED), /not trusted/);
     assert.match(messages(EVENT.NOTIFICATION_UNAUTHORIZED), /may not deliver changes of source "directory"/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /malformed notification batch/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /refused \(malformed\): id: /);
     assert.match(messages(EVENT.CHANGE_REJECTED), /larger than 1048576 bytes/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /undecryptable/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /stale/);
+    assert.match(messages(EVENT.CHANGE_REJECTED), /does not bind this notification's changedAt/);
     assert.match(messages(EVENT.CHANGE_REJECTED), /already received \(replay refused\)/);
   });
 

@@ -1,17 +1,21 @@
 /*
  * Capture at a Linux host through PAM, with real processes only: pam_pwsync built by make,
- * installed into this host's libpam by `pwsync agent install-pam` on the REAL
- * /etc/pam.d/common-password, throwaway users made by useradd, their passwords changed by
- * chpasswd and passwd (by root, and by the user through the setuid passwd), a server and an agent
- * run through the CLI, and the file target checked for the new password.
+ * installed into libpam's module directory by `pwsync agent install-pam` on the real
+ * /etc/pam.d/common-password of this host's configuration, throwaway users made by useradd, their
+ * passwords changed by chpasswd and passwd (by root, and by the user through the setuid passwd), a
+ * server and an agent run through the CLI, and the file target checked for the new password; and
+ * the module's defences: an impostor at the socket gets nothing, a missed file already there is
+ * never handed over.
  *
- * Runs as root. The PAM file, the module directory, the users and groups and the /etc/*- backups
- * are given back in every exit path (test/support/pam-host.ts), and the PAM file is checked to be
- * byte-identical at the end.
+ * Runs as root, in a private host (test/support/private-host.ts): /etc, the module directory and
+ * /dev are copies in namespaces of the test's own, so the host's files are never written, even
+ * when the run is killed. Within it, the PAM file, the module directory, the users and groups and
+ * the /etc/*- backups are given back at the end (test/support/pam-host.ts), and the PAM file is
+ * checked to be byte-identical.
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,13 +23,18 @@ import { after, before, describe, test } from 'node:test';
 import { findModuleDir } from '../../src/agent/pam/install.ts';
 import { CliProcess } from '../support/cli.ts';
 import { assertNoPasswords, createAgentWorld, eventually, type AgentWorld } from '../support/agent-world.ts';
+import { startImpostor, type Impostor } from '../support/impostor.ts';
 import { PAM_FILE, PamHost, run } from '../support/pam-host.ts';
+import { runInPrivateHost } from '../support/private-host.ts';
 import { EVENT } from '../../src/core/events.ts';
 
 const NATIVE = fileURLToPath(new URL('../../native', import.meta.url));
 /** The module's timeout in this test: the longest a change may wait for a slow agent. */
 const TIMEOUT_MS = 1000;
 const NOBODY = 65534;
+
+// Everything below changes /etc and libpam's module directory: in copies of them only.
+await runInPrivateHost(import.meta.url);
 
 void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
   assert.equal(process.getuid?.(), 0, 'this test edits /etc/pam.d and adds users: run it as root');
@@ -78,6 +87,14 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
     return code;
   };
   const syslog = (): string => (syslogHere && existsSync(syslogFile) ? readFileSync(syslogFile, 'utf8') : '');
+  const readMissed = (): { account: string; at: number; reason: string }[] =>
+    readFileSync(missedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { account: string; at: number; reason: string });
+  /** An impostor at the agent's socket path, listening as `uid` (undefined: root). */
+  const impostor = async (uid: number | undefined): Promise<Impostor> => {
+    const p = await startImpostor(join(world.dir, 'agent-data', 'capture.sock'), join(world.dir, `impostor-${String(uid ?? 0)}`), uid);
+    host.track(p.child);
+    return p;
+  };
 
   before(async () => {
     const make = spawnSync('make', ['-C', NATIVE], { encoding: 'utf8' });
@@ -108,7 +125,8 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
     await startAgent();
     // The socket and the missed file come from the agent's configuration.
     assert.equal(await pamCli(['agent', 'install-pam', '--timeout', String(TIMEOUT_MS)]), 0);
-    const line = `password optional pam_pwsync.so socket=${join(world.dir, 'agent-data', 'capture.sock')} timeout=${String(TIMEOUT_MS)} missed=${missedFile}`;
+    // The agent's user: the owner of the socket's directory (root here, as the agent runs as root).
+    const line = `password optional pam_pwsync.so socket=${join(world.dir, 'agent-data', 'capture.sock')} user=root timeout=${String(TIMEOUT_MS)} missed=${missedFile}`;
     assert.equal(readFileSync(PAM_FILE, 'utf8'), `${host.originalPam.toString('utf8')}# pwsync capture: added by "pwsync agent install-pam"; remove with "pwsync agent uninstall-pam"\n${line}\n`);
     // Again: the same file, no second line.
     assert.equal(await pamCli(['agent', 'install-pam', '--timeout', String(TIMEOUT_MS)]), 0);
@@ -186,8 +204,6 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
     const down = chpasswd(users.a, 'Agent-Down-5e-one');
     assert.equal(down.status, 0, down.stderr.toString());
     assert.ok(down.ms < TIMEOUT_MS + 1000, `chpasswd took ${down.ms.toFixed(0)} ms with the agent down`);
-    const readMissed = (): { account: string; at: number; reason: string }[] =>
-      readFileSync(missedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { account: string; at: number; reason: string });
     const created = statSync(missedFile);
     assert.deepEqual([created.uid, created.gid, created.mode & 0o777], [NOBODY, NOBODY, 0o600], "the missed file is the directory owner's, 0600");
     const [downLine, ...more] = readMissed();
@@ -229,5 +245,66 @@ void describe('Linux PAM capture (pam_pwsync)', { timeout: 120_000 }, () => {
     await eventually(() => world.holds(users.b, 'After-Refusal-6f'), 15_000, 'the change after the refused one');
     assert.equal(captured(users.b), before + 1);
     assert.equal(existsSync(missedFile), false, 'nothing was missed either');
+  });
+  void test('(g) an impostor at the socket path gets nothing: another user listening, or a directory others can write; both recorded as missed (7050)', async () => {
+    const missedBefore = (await world.agentStatus()).events.filter((e) => e.code === EVENT.CAPTURE_MISSED).length;
+    assert.equal(await agent?.stop(), 0);
+    const agentData = join(world.dir, 'agent-data');
+
+    // Another user listens at the path, in the agent's own directory: connected to, checked, given nothing.
+    const other = await impostor(NOBODY);
+    const toOther = 'Impostor-Nobody-7g-one';
+    assert.equal(chpasswd(users.a, toOther).status, 0);
+    assert.equal(other.connections(), 1, 'the module connected and asked who listens');
+    assert.deepEqual(other.received(), Buffer.alloc(0), 'not one byte, neither the header nor the password');
+    await other.stop();
+
+    // Root listens, but in a directory everyone can write (anyone could have put the socket there).
+    chmodSync(agentData, 0o777);
+    try {
+      const planted = await impostor(undefined);
+      assert.equal(chpasswd(users.a, 'Impostor-Dir-7g-two').status, 0);
+      assert.equal(planted.connections(), 0, 'not even connected to');
+      assert.deepEqual(planted.received(), Buffer.alloc(0));
+      await planted.stop();
+    } finally {
+      chmodSync(agentData, 0o700);
+    }
+    const lines = readMissed();
+    assert.deepEqual(lines.map((l) => l.account), [users.a, users.a]);
+    assert.match(lines[0]?.reason ?? '', /not the agent: the process listening at .* runs as uid 65534/);
+    assert.match(lines[1]?.reason ?? '', /writable by others.*nothing sent/);
+
+    await startAgent();
+    const missed = (await world.agentStatus()).events.filter((e) => e.code === EVENT.CAPTURE_MISSED);
+    assert.equal(missed.length, missedBefore + 2, 'both reported as missed (7050) once the agent is back');
+    assert.equal(await world.holds(users.a, toOther), false);
+  });
+
+  void test('(h) a missed file already there is never handed to the agent\'s user: root\'s, or a hard link to root\'s', async () => {
+    assert.equal(await agent?.stop(), 0);
+    assert.equal(existsSync(missedFile), false, 'taken by the agent at its start');
+    // A root file linked into the agent's directory whose first name went away (as /etc/shadow's
+    // old inode does when shadow-utils replaces the file): one link, owned by root.
+    const secret = "root's secret\n";
+    const original = join(world.dir, 'root-only');
+    writeFileSync(original, secret, { mode: 0o600 });
+    linkSync(original, missedFile);
+    unlinkSync(original);
+    assert.equal(chpasswd(users.a, 'Missed-Root-File-8h').status, 0);
+    const kept = statSync(missedFile);
+    assert.deepEqual([kept.uid, kept.gid, kept.nlink], [0, 0, 1], 'still root\'s: not chowned to the directory\'s owner');
+    assert.ok(readFileSync(missedFile, 'utf8').startsWith(secret));
+    unlinkSync(missedFile);
+
+    // A hard link to a root file that still has its name: refused, neither chowned nor written.
+    writeFileSync(original, secret, { mode: 0o600 });
+    linkSync(original, missedFile);
+    assert.equal(chpasswd(users.a, 'Missed-Hard-Link-8h').status, 0);
+    const target = statSync(original);
+    assert.deepEqual([target.uid, target.gid, target.nlink], [0, 0, 2]);
+    assert.equal(readFileSync(original, 'utf8'), secret);
+    rmSync(missedFile);
+    rmSync(original);
   });
 });

@@ -47,6 +47,11 @@ export interface AgentWorldOptions {
   readonly otherAgents?: Readonly<Record<string, string>>;
   /** Files written into the world's directory first (mode 0600), e.g. a hook token. */
   readonly files?: Readonly<Record<string, string>>;
+  /**
+   * The server configuration's lines for the source system `directory` instead of the CSV one
+   * (indented as items of `systems`): an LDAP directory, say, whose accounts have a `login`.
+   */
+  readonly sourceYaml?: readonly string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -101,11 +106,13 @@ export async function createAgentWorld(options: AgentWorldOptions = {}): Promise
       ...['dc1', ...Object.keys(otherAgents)].map((name) => `  - { name: ${name}, certificate: pki/agents/${name}/${name}.crt }`),
       'log: { level: debug, file: ./server.log }',
       'systems:',
-      '  - name: directory',
-      '    connector: file',
-      '    file: { path: ./directory.csv }',
-      '    source: { accountAttribute: login, agents: [dc1] }',
-      '    import: { anchor: id, map: { login: login } }',
+      ...(options.sourceYaml ?? [
+        '  - name: directory',
+        '    connector: file',
+        '    file: { path: ./directory.csv }',
+        '    source: { accountAttribute: login, agents: [dc1] }',
+        '    import: { anchor: id, map: { login: login } }',
+      ]),
       ...otherSources.flatMap((source) => [
         `  - name: ${source}`,
         '    connector: file',

@@ -1,13 +1,18 @@
 /*
- * This host's PAM and users, borrowed by a test and given back in every exit path: the PAM file's
- * bytes, the module directory, throwaway users and groups, and the `-` backups that useradd and
- * userdel rewrite (`/etc/passwd-` …). Everything here is synchronous so that it can run from a
- * process 'exit' handler and from SIGINT/SIGTERM handlers as well as from `after`.
+ * The PAM and users of a test's private host (test/support/private-host.ts: copies of /etc and
+ * libpam's module directory in a mount namespace of the test's own; it refuses to work anywhere
+ * else), given back in every exit path of a run that ends normally, so that a test can check what
+ * it left: the PAM file's bytes, the module directory, throwaway users and groups, and the `-`
+ * backups that useradd and userdel rewrite (`/etc/passwd-` …). The host's own files are never
+ * touched, even by a run killed with SIGKILL, when none of this runs. Everything here is
+ * synchronous so that it can run from a process 'exit' handler and from SIGINT/SIGTERM handlers as
+ * well as from `after`.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { insidePrivateHost } from './private-host.ts';
 
 export const PAM_FILE = '/etc/pam.d/common-password';
 const SHADOW_BACKUPS = ['/etc/passwd-', '/etc/shadow-', '/etc/group-', '/etc/gshadow-', '/etc/subuid-', '/etc/subgid-'];
@@ -94,6 +99,7 @@ export class PamHost {
   }
 
   constructor(moduleDir: string) {
+    if (!insidePrivateHost()) throw new Error('PamHost changes /etc and libpam\'s module directory: only in a private host (call runInPrivateHost first)');
     const pam = save(PAM_FILE);
     if (pam === null) throw new Error(`${PAM_FILE} does not exist`);
     this.#pam = pam;

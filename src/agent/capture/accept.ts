@@ -1,3 +1,4 @@
+import type { ZodType } from 'zod';
 import { InvalidInputError, isPwsyncError } from '../../core/errors.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -6,6 +7,8 @@ import { QueueFullError, type AgentStore, type QueueWriter } from '../queue/inde
 import type { Scope, ScopeDecision } from '../scope/types.ts';
 import type { CaptureAnswer } from './protocol.ts';
 import { EVENT } from '../../core/events.ts';
+import { MAX_PASSWORD_BYTES, notificationFields } from '../../protocol/notifications.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 
 /** How far ahead of the agent's clock a hook's change time may be. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -47,9 +50,9 @@ export class CaptureAcceptor {
     const now = this.deps.now();
     const source = capture.source ?? config.sources[0] ?? '';
     if (!config.sources.includes(source)) {
-      return { ok: false, error: 'unknown-source', message: `this agent captures for ${config.sources.join(', ')}, not "${source}"` };
+      return { ok: false, error: 'unknown-source', message: `this agent captures for ${config.sources.join(', ')}, not ${quoteUntrusted(source)}` };
     }
-    const problem = checkCapture(capture, now);
+    const problem = checkCapture(capture, source, now);
     if (problem !== undefined) return { ok: false, error: 'malformed', message: problem };
 
     let pending = false;
@@ -57,14 +60,14 @@ export class CaptureAcceptor {
       try {
         const decision = await decideOrRefuse(scope, capture.account);
         if (!decision.inScope) {
-          await store.appendEvents([{ code: EVENT.OUT_OF_SCOPE, system: source, anchor: capture.account, message: `change of "${capture.account}" not delivered: ${decision.reason}` }]);
+          await store.appendEvents([{ code: EVENT.OUT_OF_SCOPE, system: source, anchor: capture.account, message: `change of ${quoteUntrusted(capture.account)} not delivered: ${decision.reason}` }]);
           log.info({ source, account: capture.account, reason: decision.reason, via: capture.via }, 'capture out of scope');
           return { ok: true, status: 'out-of-scope', reason: decision.reason };
         }
       } catch (e) {
         if (!isPwsyncError(e) || !e.retryable) throw e;
         pending = true;
-        await store.appendEvents([{ code: EVENT.SCOPE_UNRESOLVED, system: source, anchor: capture.account, message: `scope of "${capture.account}" not resolved now (${e.message}); queued and checked again before delivery` }]);
+        await store.appendEvents([{ code: EVENT.SCOPE_UNRESOLVED, system: source, anchor: capture.account, message: `scope of ${quoteUntrusted(capture.account)} not resolved now (${e.message}); queued and checked again before delivery` }]);
         log.warn({ source, account: capture.account, err: e }, 'scope unresolved; queued as pending');
       }
     }
@@ -91,12 +94,29 @@ export class CaptureAcceptor {
   }
 }
 
-function checkCapture(capture: Capture, now: number): string | undefined {
+/**
+ * Why a capture cannot be taken, if it cannot. Each field is checked with the schema the server
+ * checks notifications with (src/protocol/notifications.ts): a capture acknowledged here is never
+ * refused there for its shape, so none can sit in the queue as a change no server takes.
+ */
+function checkCapture(capture: Capture, source: string, now: number): string | undefined {
   // Control characters in a name are not a login anyone has; they are log injection.
   if (capture.account.length === 0 || capture.account.length > 256 || /\p{Cc}/u.test(capture.account)) {
     return 'the account name must be 1 to 256 characters without control characters';
   }
   if (capture.secret.length === 0) return 'the password is empty';
+  if (capture.secret.length > MAX_PASSWORD_BYTES) return `the password is longer than ${MAX_PASSWORD_BYTES} bytes`;
+  const fields: [string, ZodType, unknown][] = [
+    ['source', notificationFields.source, source],
+    ['account', notificationFields.account, capture.account],
+  ];
+  if (capture.anchor !== undefined) fields.push(['anchor', notificationFields.anchor, capture.anchor]);
+  if (capture.changedAt !== undefined) fields.push(['changedAt', notificationFields.changedAt, capture.changedAt]);
+  for (const [name, schema, value] of fields) {
+    const checked = schema.safeParse(value);
+    if (!checked.success) return `${name}: ${checked.error.issues[0]?.message ?? 'invalid'}`;
+  }
+  // In the Date range now (checked above), so it has an ISO form.
   if (capture.changedAt !== undefined && capture.changedAt > now + MAX_CLOCK_SKEW_MS) {
     return `the change time ${new Date(capture.changedAt).toISOString()} is in the future; check the clock`;
   }

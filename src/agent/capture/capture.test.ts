@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { stat, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { createConnection, Socket } from 'node:net';
+import { connect as tcpConnect, createConnection, Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Secret } from '../../core/secret.ts';
@@ -13,8 +13,8 @@ import type { Scope } from '../scope/types.ts';
 import { TransientError } from '../../core/errors.ts';
 import { CaptureAcceptor } from './accept.ts';
 import { sendCapture } from './client.ts';
-import { CAPTURE_PATH, listenCaptureHttp } from './http.ts';
-import { listenCaptureSocket } from './socket.ts';
+import { CAPTURE_PATH, HOOK_TIMEOUTS, listenCaptureHttp } from './http.ts';
+import { CAPTURE_FRAME_TIMEOUT_MS, listenCaptureSocket } from './socket.ts';
 import { EVENT } from '../../core/events.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -66,6 +66,29 @@ function raw(socket: string, chunks: readonly Buffer[], lines: number, end = fal
     });
   });
 }
+
+/** How long a connection stayed open after `write` ran on it, and what it was answered. */
+function heldFor(open: () => Socket, write: (socket: Socket) => void, limitMs: number): Promise<{ ms: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = open();
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`still open after ${limitMs} ms`));
+    }, limitMs);
+    socket.on('connect', () => write(socket));
+    socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ ms: Date.now() - started, text });
+    });
+  });
+}
+
+/** The second of slack a bound is measured with. */
+const SLACK_MS = 1_000;
 
 const frame = (account: string, password: string, extra: Record<string, unknown> = {}): Buffer => {
   const bytes = Buffer.from(password, 'utf8');
@@ -166,6 +189,27 @@ describe('capture socket', () => {
       }
     }));
 
+  test('what the notification schema refuses is refused at capture ("malformed"), never acknowledged: 1970, beyond the Date range, an overlong anchor', () =>
+    withCapture(async ({ store, acceptor }) => {
+      const secret = Secret.fromString('schema-pw-1');
+      try {
+        for (const [changedAt, anchor] of [[0, undefined], [-1, undefined], [8_640_000_000_000_001, undefined], [1e300, undefined], [Number.NaN, undefined], [1.5, undefined], [undefined, ''], [undefined, 'g'.repeat(257)]] as const) {
+          const answer = await acceptor.accept({ account: 'alice', source: 'corp', changedAt, ...(anchor === undefined ? {} : { anchor }), secret, via: 'test' });
+          assert.deepEqual(answer.ok ? answer : [answer.ok, answer.error], [false, 'malformed'], `changedAt ${changedAt}, anchor ${anchor}`);
+        }
+        const long = Secret.fromString('p'.repeat(1025));
+        try {
+          const answer = await acceptor.accept({ account: 'alice', source: 'corp', changedAt: undefined, secret: long, via: 'test' });
+          assert.deepEqual(answer.ok ? answer : [answer.ok, answer.error], [false, 'malformed']);
+        } finally {
+          long.dispose();
+        }
+        assert.deepEqual(await store.peek(10), []);
+      } finally {
+        secret.dispose();
+      }
+    }));
+
   test('a hook that shuts down its sending side after writing still gets its answer', () =>
     withCapture(async ({ store, socket }) => {
       const answers = await raw(socket, [frame('erin', 'half-closed-pw-1')], 1, true);
@@ -212,6 +256,62 @@ describe('capture socket', () => {
       await writeFile(plain, 'x');
       await assert.rejects(listenCaptureSocket(plain, { acceptor }, log), /is not a socket/);
       await assert.rejects(listenCaptureSocket(`/tmp/${'x'.repeat(120)}.sock`, { acceptor }, log), /longer than 107 bytes/);
+    }));
+});
+
+describe('capture socket: idle connections', () => {
+  test('a client holding half a header, one trickling a byte a second, and one sending nothing are closed within the bound; nothing is queued', () =>
+    withCapture(async ({ store, socket }) => {
+      const limit = CAPTURE_FRAME_TIMEOUT_MS + 10_000;
+      let trickle: NodeJS.Timeout | undefined;
+      const [half, slow, silent] = await Promise.all([
+        heldFor(() => createConnection(socket), (s) => s.write('{"v":1,"account":"alice","len'), limit),
+        heldFor(
+          () => createConnection(socket),
+          (s) => {
+            const bytes = Buffer.from('{"v":1,"account":"bob","length":4}\n');
+            let i = 0;
+            trickle = setInterval(() => (s.destroyed || i >= bytes.length ? clearInterval(trickle) : s.write(bytes.subarray(i, ++i))), 1000);
+          },
+          limit,
+        ),
+        heldFor(() => createConnection(socket), () => undefined, limit),
+      ]);
+      clearInterval(trickle);
+      for (const [what, held] of Object.entries({ half, slow, silent })) assert.ok(held.ms <= CAPTURE_FRAME_TIMEOUT_MS + SLACK_MS, `${what}: closed after ${held.ms} ms`);
+      assert.match(half.text, /"error":"malformed".*whole within 10 s/);
+      assert.equal((await store.stats()).length, 0);
+    }));
+
+  test('a connection waiting for its answer is not cut, and is bounded again once answered', () =>
+    withCapture(async ({ socket }) => {
+      const held = await heldFor(() => createConnection(socket), (s) => s.write(frame('carol', 'Idle-Then-Answered-1')), CAPTURE_FRAME_TIMEOUT_MS + 10_000);
+      assert.match(held.text, /"status":"queued"/);
+      assert.ok(held.ms >= CAPTURE_FRAME_TIMEOUT_MS - SLACK_MS && held.ms <= CAPTURE_FRAME_TIMEOUT_MS + 2 * SLACK_MS, `closed after ${held.ms} ms`);
+    }));
+});
+
+describe('capture HTTP hook: slow requests', () => {
+  test('headers that never end, a body that never ends, and a connection that sends nothing get 408 or a close within the configured time', () =>
+    withCapture(async ({ acceptor }) => {
+      const http = await listenCaptureHttp('127.0.0.1:0', Secret.fromString(TOKEN), acceptor, log);
+      try {
+        const { port } = new URL(http.url);
+        const open = () => tcpConnect(Number(port), '127.0.0.1');
+        const limit = HOOK_TIMEOUTS.requestMs + 25_000;
+        const [headers, body, silent] = await Promise.all([
+          heldFor(open, (s) => s.write(`POST ${CAPTURE_PATH} HTTP/1.1\r\nHost: x\r\n`), limit),
+          heldFor(open, (s) => s.write(`POST ${CAPTURE_PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"acc`), limit),
+          heldFor(open, () => undefined, limit),
+        ]);
+        for (const [what, held, bound] of [['headers', headers, HOOK_TIMEOUTS.headersMs], ['body', body, HOOK_TIMEOUTS.requestMs], ['silent', silent, HOOK_TIMEOUTS.headersMs]] as const) {
+          assert.ok(Math.abs(held.ms - bound) <= SLACK_MS, `${what}: closed after ${held.ms} ms, configured ${bound} ms`);
+        }
+        assert.match(headers.text, /^HTTP\/1\.1 408/);
+        assert.match(body.text, /^HTTP\/1\.1 408/);
+      } finally {
+        await http.close();
+      }
     }));
 });
 

@@ -7,18 +7,28 @@ import { InvalidInputError } from '../../core/errors.ts';
 import { clearBuffer, Secret } from '../../core/secret.ts';
 import type { Logger } from '../../log/logger.ts';
 import { holdsLoneSurrogate } from '../../util/text.ts';
+import { notificationFields } from '../../protocol/notifications.ts';
 import type { CaptureAcceptor } from './accept.ts';
 import { MAX_PASSWORD_BYTES, type CaptureAnswer } from './protocol.ts';
 
 export const CAPTURE_PATH = '/v1/capture';
 const MAX_BODY_BYTES = 8 * 1024;
 
+/**
+ * A request's headers must arrive within `headersMs` of its first byte (or of the connection, for
+ * one that sends nothing), the whole request within `requestMs`, or it gets 408 and is closed. Node
+ * checks both only every `connectionsCheckingInterval`, 30 s by default: that is why a slow request
+ * got its 408 after about 28 s instead of 5 or 10. Checked every half second, they hold to half a second.
+ */
+export const HOOK_TIMEOUTS = { headersMs: 5_000, requestMs: 10_000, checkEveryMs: 500 } as const;
+
+/** The fields the notification carries use its schema; the acceptor checks them again once the time is parsed. */
 const bodySchema = z.strictObject({
-  account: z.string().min(1).max(256),
+  account: notificationFields.account,
   password: z.string().min(1),
   source: z.string().min(1).max(63).optional(),
   /** ISO 8601 or epoch milliseconds. */
-  changedAt: z.union([z.number().int().positive(), z.iso.datetime({ offset: true })]).optional(),
+  changedAt: z.union([notificationFields.changedAt, z.iso.datetime({ offset: true })]).optional(),
 });
 
 export interface CaptureHttp {
@@ -35,14 +45,13 @@ export interface CaptureHttp {
  */
 export async function listenCaptureHttp(listen: string, token: Secret, acceptor: CaptureAcceptor, log: Logger): Promise<CaptureHttp> {
   const expected = token.useSync((clear) => createHash('sha256').update(clear).digest());
-  const server = createServer((req, res) => {
+  const timeouts = { headersTimeout: HOOK_TIMEOUTS.headersMs, requestTimeout: HOOK_TIMEOUTS.requestMs, connectionsCheckingInterval: HOOK_TIMEOUTS.checkEveryMs };
+  const server = createServer(timeouts, (req, res) => {
     handle(req, res, expected, acceptor, log).catch((e: unknown) => {
       log.error({ err: e }, 'capture hook failed');
       answer(res, 500, { ok: false, error: 'unavailable', message: 'the agent failed to take the change' });
     });
   });
-  server.requestTimeout = 10_000;
-  server.headersTimeout = 5_000;
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
   const host = m?.[1] ?? m?.[2] ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

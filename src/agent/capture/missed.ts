@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { Logger } from '../../log/logger.ts';
 import type { AgentStore, NewAgentEvent } from '../queue/index.ts';
 import { EVENT } from '../../core/events.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 
 export const MISSED_CHECK_INTERVAL_MS = 10_000;
 
@@ -132,7 +133,7 @@ export class MissedChanges {
         code: EVENT.CAPTURE_MISSED,
         system: source,
         anchor: account,
-        message: `the password change of "${account}" at ${at} was made while the agent could not take it (${reason}); it was not forwarded: ask the person to change it again or reset it`,
+        message: `the password change of ${quoteUntrusted(parsed.account)} at ${at} was made while the agent could not take it (${reason}); it was not forwarded: ask the person to change it again or reset it`,
       });
       log.error({ source, account, changedAt: at, reason }, 'password change missed: made while the agent could not take it; not forwarded');
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_PASSWORD_BYTES, notificationFields } from '../../protocol/notifications.ts';
 
 /**
  * The capture socket's framing. A hook writes one header line of JSON, `\n`, then exactly
@@ -6,15 +7,16 @@ import { z } from 'zod';
  * and reads one line of JSON back. Several frames may follow on one connection.
  */
 export const MAX_HEADER_BYTES = 4096;
-export const MAX_PASSWORD_BYTES = 1024;
+/** The notification's limit: a longer password could be captured but never delivered. */
+export { MAX_PASSWORD_BYTES } from '../../protocol/notifications.ts';
 
 export const passwordHeaderSchema = z.strictObject({
   v: z.literal(1),
-  account: z.string().min(1).max(256),
+  account: notificationFields.account,
   /** Optional: the agent's first source. */
   source: z.string().min(1).max(63).optional(),
-  /** Epoch milliseconds of the change at the source; default the agent's clock. */
-  changedAt: z.number().int().positive().optional(),
+  /** Epoch milliseconds of the change at the source; default the agent's clock. The notification's own schema. */
+  changedAt: notificationFields.changedAt.optional(),
   length: z.number().int().min(1).max(MAX_PASSWORD_BYTES),
 });
 

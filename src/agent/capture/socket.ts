@@ -11,6 +11,13 @@ import { MAX_HEADER_BYTES, parseCaptureHeader, type CaptureAnswer, type CaptureH
 /** sockaddr_un's path is 108 bytes on Linux, the terminating NUL included. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
+/**
+ * Whenever the agent owes a connection no answer, the hook has this long to send a whole frame
+ * (header and payload): a hook writes its frame at once, so a connection that sends nothing, half
+ * a header or a trickle of bytes is closed, and holds no memory or descriptor longer than this.
+ */
+export const CAPTURE_FRAME_TIMEOUT_MS = 10_000;
+
 export interface CaptureSocket {
   readonly path: string;
   close(): Promise<void>;
@@ -98,6 +105,9 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
   let password: Buffer | undefined;
   let filled = 0;
   let busy: Promise<void> = Promise.resolve();
+  // Answers owed; while there is one, the hook is waiting for us, not we for it.
+  let owed = 0;
+  let quiet: NodeJS.Timeout | undefined;
 
   let failed = false;
   const fail = (message: string): void => {
@@ -109,6 +119,21 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
     socket.end(`${JSON.stringify({ ok: false, error: 'malformed', message } satisfies CaptureAnswer)}\n`);
     socket.destroySoon();
   };
+
+  const onQuiet = (): void => {
+    if (header !== undefined || headerLength > 0) {
+      log.warn({ timeoutMs: CAPTURE_FRAME_TIMEOUT_MS }, 'a capture hook did not send a whole frame in time; connection closed');
+      fail(`a frame must arrive whole within ${CAPTURE_FRAME_TIMEOUT_MS / 1000} s`);
+      return;
+    }
+    socket.destroy();
+  };
+  const arm = (): void => {
+    clearTimeout(quiet);
+    quiet = setTimeout(onQuiet, CAPTURE_FRAME_TIMEOUT_MS);
+  };
+  arm();
+  socket.on('close', () => clearTimeout(quiet));
 
   const take = async (h: CaptureHeader, bytes: Buffer): Promise<CaptureAnswer> => {
     if ('format' in h) {
@@ -128,6 +153,8 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
   };
 
   const deliver = (h: CaptureHeader, bytes: Buffer): void => {
+    owed += 1;
+    clearTimeout(quiet);
     busy = busy.then(async () => {
       let answer: CaptureAnswer;
       try {
@@ -137,6 +164,8 @@ function serve(socket: Socket, handlers: CaptureHandlers, log: Logger): void {
         answer = { ok: false, error: 'unavailable', message: 'the agent failed to take the change' };
       }
       if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+      owed -= 1;
+      if (owed === 0 && !socket.destroyed) arm();
     });
   };
 

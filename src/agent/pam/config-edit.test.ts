@@ -34,8 +34,8 @@ void describe('PAM stack editing', () => {
   void test('the line: module, then only the arguments given, in a fixed order', () => {
     assert.equal(LINE, 'password optional pam_pwsync.so socket=/var/lib/pwsync-agent/capture.sock timeout=2000');
     assert.equal(
-      pamLine({ module: '/opt/pam/pam_pwsync.so', source: 'corp', missed: '/var/lib/a/m.jsonl', debug: true, timeoutMs: 100 }),
-      'password optional /opt/pam/pam_pwsync.so timeout=100 source=corp missed=/var/lib/a/m.jsonl debug',
+      pamLine({ module: '/opt/pam/pam_pwsync.so', source: 'corp', missed: '/var/lib/a/m.jsonl', debug: true, timeoutMs: 100, agentUser: 'pwsync-agent', socket: '/s' }),
+      'password optional /opt/pam/pam_pwsync.so socket=/s user=pwsync-agent timeout=100 source=corp missed=/var/lib/a/m.jsonl debug',
     );
     assert.equal(pamLine({ module: 'pam_pwsync.so' }), 'password optional pam_pwsync.so');
   });
@@ -45,6 +45,7 @@ void describe('PAM stack editing', () => {
     assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', socket: '/x]' })), 'ERR_PAM_BAD_ARGUMENT');
     assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', source: 'a\tb' })), 'ERR_PAM_BAD_ARGUMENT');
     assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', missed: '' })), 'ERR_PAM_BAD_ARGUMENT');
+    assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', agentUser: 'pwsync agent' })), 'ERR_PAM_BAD_ARGUMENT');
     assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 99 })), 'ERR_PAM_BAD_ARGUMENT');
     assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 10_001 })), 'ERR_PAM_BAD_ARGUMENT');
     assert.equal(refusal(() => pamLine({ module: 'pam_pwsync.so', timeoutMs: 1.5 })), 'ERR_PAM_BAD_ARGUMENT');

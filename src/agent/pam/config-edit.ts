@@ -23,8 +23,6 @@ export type PamEditCode =
   | 'ERR_PAM_UNMARKED_PWSYNC_LINE'
   /** A module argument PAM cannot carry (whitespace, brackets, control characters, empty). */
   | 'ERR_PAM_BAD_ARGUMENT'
-  /** The module directory or the PAM file (or a directory above) is not root's alone. */
-  | 'ERR_PAM_NOT_ROOT_ONLY'
   /** native/build/pam_pwsync.so is not there. */
   | 'ERR_PAM_MODULE_NOT_BUILT'
   /** Removing the module while a PAM file still names it. */
@@ -44,6 +42,8 @@ export interface PamModuleArgs {
   /** The module as the line names it: `pam_pwsync.so`, or an absolute path outside libpam's directory. */
   readonly module: string;
   readonly socket?: string | undefined;
+  /** The agent's user: the module sends only to a socket this user (or root) listens at. */
+  readonly agentUser?: string | undefined;
   readonly timeoutMs?: number | undefined;
   readonly source?: string | undefined;
   readonly missed?: string | undefined;
@@ -65,6 +65,7 @@ function checkValue(name: string, value: string): string {
 export function pamLine(args: PamModuleArgs): string {
   const parts = ['password', 'optional', checkValue('the module path', args.module)];
   if (args.socket !== undefined) parts.push(`socket=${checkValue('--socket', args.socket)}`);
+  if (args.agentUser !== undefined) parts.push(`user=${checkValue('--agent-user', args.agentUser)}`);
   if (args.timeoutMs !== undefined) {
     if (!Number.isInteger(args.timeoutMs) || args.timeoutMs < 100 || args.timeoutMs > 10_000) {
       throw new PamEditError('ERR_PAM_BAD_ARGUMENT', `--timeout must be whole milliseconds from 100 to 10000, not ${String(args.timeoutMs)}`);

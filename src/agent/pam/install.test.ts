@@ -9,17 +9,23 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } 
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
-import { PAM_MARKER, PamEditError, type PamEditCode } from './config-edit.ts';
+import { isPwsyncError, type ErrorCode } from '../../core/errors.ts';
+import { PAM_MARKER } from './config-edit.ts';
 import { findModuleDir, installPam, uninstallPam } from './install.ts';
+import { runInPrivateHost } from '../../../test/support/private-host.ts';
 
 /** Every directory above it is root's and 0755 on Debian. */
 const ROOT_ONLY = '/var/lib/pwsync-tests';
 
+// It touches only files of its own, but it runs as root next to libpam's module directory: in a
+// private copy of that directory and of /etc, so that a mistake here cannot reach the host's.
+await runInPrivateHost(import.meta.url);
+
 const STACK = 'password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\t\t\tpam_deny.so\npassword\trequired\t\t\tpam_permit.so\n# end of pam-auth-update config\n';
 
-async function refusal(p: Promise<unknown>): Promise<PamEditCode> {
+async function refusal(p: Promise<unknown>): Promise<ErrorCode> {
   const e = await p.then(() => undefined, (err: unknown) => err);
-  assert.ok(e instanceof PamEditError, `expected a PamEditError, got ${inspect(e)}`);
+  assert.ok(isPwsyncError(e), `expected a PwsyncError, got ${inspect(e)}`);
   return e.code;
 }
 
@@ -91,25 +97,51 @@ void describe('install-pam on files', () => {
 
   void test('refused: a module directory or PAM file that is not root\'s alone, an unbuilt module', async () => {
     await chmod(moduleDir, 0o775);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_NOT_ROOT_ONLY');
     await chmod(moduleDir, 0o757);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_NOT_ROOT_ONLY');
     await chmod(moduleDir, 0o755);
     await chown(moduleDir, 65534, 65534);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_NOT_ROOT_ONLY');
     await chown(moduleDir, 0, 0);
     await chown(pamFile, 65534, 0);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_NOT_ROOT_ONLY');
     await chown(pamFile, 0, 0);
     await chmod(pamDir, 0o775);
-    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
-    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: built })), 'ERR_NOT_ROOT_ONLY');
+    assert.equal(await refusal(uninstallPam({ pamFile, moduleDir })), 'ERR_NOT_ROOT_ONLY');
     await chmod(pamDir, 0o755);
     // Everything under /tmp is below a directory everyone can write.
-    assert.equal(await refusal(installPam({ pamFile, moduleDir: '/tmp', builtModule: built })), 'ERR_PAM_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir: '/tmp', builtModule: built })), 'ERR_NOT_ROOT_ONLY');
     assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: join(root, 'missing.so') })), 'ERR_PAM_MODULE_NOT_BUILT');
     assert.equal(await readFile(pamFile, 'utf8'), STACK, 'nothing was changed by a refusal');
     assert.deepEqual(await readdir(moduleDir), []);
+  });
+
+  void test('refused: a module to copy that is not root\'s alone (group- or world-writable, another owner, in a world-writable directory); a root 0755 one is taken', async () => {
+    const source = join(root, 'source.so');
+    await writeFile(source, 'a module someone could swap', { mode: 0o755 });
+    const attempt = (): Promise<unknown> => installPam({ pamFile, moduleDir, builtModule: source });
+    for (const mode of [0o775, 0o757, 0o777]) {
+      await chmod(source, mode);
+      assert.equal(await refusal(attempt()), 'ERR_NOT_ROOT_ONLY', `mode ${mode.toString(8)}`);
+    }
+    await chmod(source, 0o755);
+    await chown(source, 65534, 0);
+    assert.equal(await refusal(attempt()), 'ERR_NOT_ROOT_ONLY');
+    await chown(source, 0, 0);
+    const open = join(root, 'open');
+    await mkdir(open, { mode: 0o777 });
+    await chmod(open, 0o777);
+    const inOpen = join(open, 'pam_pwsync.so');
+    await writeFile(inOpen, 'a module in a directory everyone can write', { mode: 0o755 });
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: inOpen })), 'ERR_NOT_ROOT_ONLY');
+    assert.equal(await refusal(installPam({ pamFile, moduleDir, builtModule: inOpen, dryRun: true })), 'ERR_NOT_ROOT_ONLY', 'a dry run says so too');
+    assert.equal(await readFile(pamFile, 'utf8'), STACK, 'nothing was changed by a refusal');
+    assert.deepEqual(await readdir(moduleDir), []);
+    await installPam({ pamFile, moduleDir, builtModule: source });
+    assert.equal(await readFile(join(moduleDir, 'pam_pwsync.so'), 'utf8'), 'a module someone could swap');
+    await uninstallPam({ pamFile, moduleDir, removeModule: true });
   });
 
   void test("libpam's module directory is the one with pam_unix.so, and a module there is named without its path", async () => {

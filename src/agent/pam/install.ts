@@ -3,14 +3,17 @@
  * file, as root, with the checks that keep this from becoming a way to root.
  *
  * A PAM module runs inside passwd (setuid root), login and sshd: whoever can write the module file,
- * the directory it is in, or the stack file that names it, gets root. Both are therefore refused
- * unless they and every directory above them belong to root and are writable by no one else.
+ * the directory it is in, or the stack file that names it, gets root. All of them are therefore
+ * refused unless they and every directory above them belong to root and are writable by no one
+ * else (util/root-only.ts) — and so is the built module copied in: whoever could swap it before
+ * the copy would have their code installed as root's.
  */
 import { closeSync, constants, existsSync, fchmodSync, fchownSync, fsyncSync, openSync, readdirSync, realpathSync, statSync, writeSync, type Stats } from 'node:fs';
 import { copyFile, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../../core/errors.ts';
+import { checkRootOnly } from '../../util/root-only.ts';
 import { addPwsyncLines, describeChange, PAM_MODULE_FILE, PamEditError, pamLine, removePwsyncLines, type PamModuleArgs } from './config-edit.ts';
 
 /** The module `make -C native` builds, in this checkout. */
@@ -38,28 +41,6 @@ export function findModuleDir(): string {
   if (pick.length === 1 && pick[0] !== undefined) return pick[0];
   if (found.length === 0) throw new InvalidInputError('no PAM module directory found (no pam_unix.so under /lib or /usr/lib): give --module-dir');
   throw new InvalidInputError(`more than one PAM module directory (${found.join(', ')}): give --module-dir`);
-}
-
-/**
- * Refuses `path` unless it and each directory above it are owned by root and writable by neither
- * group nor others (symbolic links resolved first: what counts is what libpam opens).
- */
-export function checkRootOnly(path: string, what: string): void {
-  let real: string;
-  try {
-    real = realpathSync(path);
-  } catch (e) {
-    throw new InvalidInputError(`${what} ${path} cannot be used: ${e instanceof Error ? e.message : 'not found'}`);
-  }
-  for (let p = real; ; p = dirname(p)) {
-    const st = statSync(p);
-    if (st.uid !== 0) throw new PamEditError('ERR_PAM_NOT_ROOT_ONLY', `${what} ${path}: ${p} is owned by uid ${String(st.uid)}, not root; whoever owns it could get root through PAM. Refusing`);
-    if ((st.mode & 0o022) !== 0) {
-      const who = [(st.mode & 0o020) !== 0 ? 'its group' : '', (st.mode & 0o002) !== 0 ? 'others' : ''].filter((w) => w !== '').join(' and ');
-      throw new PamEditError('ERR_PAM_NOT_ROOT_ONLY', `${what} ${path}: ${p} is writable by ${who} (mode ${(st.mode & 0o7777).toString(8)}); whoever can write it could get root through PAM. Refusing`);
-    }
-    if (p === dirname(p)) break;
-  }
 }
 
 /** Writes `data` to `file` through a temporary file in the same directory: all or nothing. */
@@ -151,6 +132,7 @@ export async function installPam(options: InstallOptions): Promise<InstallReport
   const built = options.builtModule ?? BUILT_MODULE;
   if (!existsSync(built)) throw new PamEditError('ERR_PAM_MODULE_NOT_BUILT', `the PAM module ${built} is not built: run "make -C native" in the pwsync checkout (npm test builds it too)`);
   if (options.dryRun !== true) requireRoot('install-pam');
+  checkRootOnly(built, 'the PAM module to install');
   const moduleDir = resolve(options.moduleDir);
   checkRootOnly(moduleDir, 'the module directory');
   const pamFile = resolve(options.pamFile);
@@ -158,7 +140,7 @@ export async function installPam(options: InstallOptions): Promise<InstallReport
   // libpam finds a bare name in its own directory; anywhere else the line names the full path.
   const libpamDir = safeFindModuleDir();
   const module = libpamDir !== undefined && realpathSync(moduleDir) === libpamDir ? PAM_MODULE_FILE : join(moduleDir, PAM_MODULE_FILE);
-  const line = pamLine({ module, socket: options.socket, timeoutMs: options.timeoutMs, source: options.source, missed: options.missed, debug: options.debug });
+  const line = pamLine({ module, socket: options.socket, agentUser: options.agentUser, timeoutMs: options.timeoutMs, source: options.source, missed: options.missed, debug: options.debug });
   const { text: after, changed } = addPwsyncLines(text, line, { force: options.force ?? false });
   const target = join(moduleDir, PAM_MODULE_FILE);
   const report = { pamFile, before: text, after, diff: describeChange(text, after), moduleInstalled: target, line };

@@ -150,9 +150,9 @@ export function expire(ctx: QueueCtx, now: EpochMs): QueuedCapture[] {
 
 /**
  * Settles a pending scope check: `in` keeps the change for delivery, `out` removes it with a 7040
- * event. Answers false when the change is no longer queued.
+ * event (saying `reason`, when given). Answers false when the change is no longer queued.
  */
-export function setScope(ctx: QueueCtx, id: string, scope: 'in' | 'out', at: EpochMs): boolean {
+export function setScope(ctx: QueueCtx, id: string, scope: 'in' | 'out', at: EpochMs, reason?: string): boolean {
   // The type says so; a caller from JavaScript or JSON may not.
   if (!(['in', 'out'] as readonly string[]).includes(scope)) throw new InvalidInputError(`scope must be "in" or "out", not ${JSON.stringify(scope)}`);
   if (scope === 'in') {
@@ -161,7 +161,7 @@ export function setScope(ctx: QueueCtx, id: string, scope: 'in' | 'out', at: Epo
   const removed = ctx.sql.write(() => {
     const row = ctx.sql.prepare<{ source: string; account: string }>('DELETE FROM captures WHERE id = ? RETURNING source, account').get(id);
     if (row === undefined) return false;
-    eventLog.insert(ctx, { at, code: EVENT.OUT_OF_SCOPE, system: row.source, anchor: row.account, changeId: id });
+    eventLog.insert(ctx, { at, code: EVENT.OUT_OF_SCOPE, system: row.source, anchor: row.account, changeId: id, ...(reason === undefined ? {} : { message: clip(`change of "${row.account}" not delivered: ${reason}`) }) });
     return true;
   });
   if (removed) ctx.wiped();

@@ -154,11 +154,12 @@ void describe('agent queue', () => {
       assert.deepEqual((await store.peek(10)).map((c) => c.scope), ['pending', 'pending', 'in']);
       assert.equal((await store.stats()).pendingScope, 2);
       assert.equal(await store.setScope(p1.id, 'in'), true);
-      assert.equal(await store.setScope(p2.id, 'out'), true);
+      assert.equal(await store.setScope(p2.id, 'out', 'cannot decide: the filter cannot be built'), true);
       assert.equal(await store.setScope(p2.id, 'out'), false);
       assert.deepEqual((await store.peek(10)).map((c) => [c.account, c.scope]), [['p1', 'in'], ['plain', 'in']]);
       const events = await store.listEvents({ limit: 10 });
       assert.deepEqual(events.map((e) => [e.code, e.severity, e.system, e.anchor, e.changeId]), [[EVENT.OUT_OF_SCOPE, 'info', 'corp', 'p2', p2.id]]);
+      assert.equal(events[0]?.message, 'change of "p2" not delivered: cannot decide: the filter cannot be built');
       await assert.rejects(store.setScope(p1.id, 'pending' as 'in'), { code: 'ERR_INVALID_INPUT' });
     }));
 

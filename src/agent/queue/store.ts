@@ -147,8 +147,8 @@ export class AgentStore {
    * Settles a pending scope check: `in` keeps the change, `out` removes it with event 7040.
    * False when the change is no longer queued.
    */
-  setScope(id: string, scope: 'in' | 'out'): Promise<boolean> {
-    return this.#run(() => captures.setScope(this.#ctx, id, scope, this.#ctx.now()));
+  setScope(id: string, scope: 'in' | 'out', reason?: string): Promise<boolean> {
+    return this.#run(() => captures.setScope(this.#ctx, id, scope, this.#ctx.now(), reason));
   }
 
   /** Counts a delivery attempt on each change, with why it failed (never a secret). */

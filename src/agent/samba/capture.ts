@@ -9,6 +9,7 @@ import type { SambaGpgKeys } from './gpg.ts';
 import { filetimeToEpochMs, parseSyncPasswordsLdif, type SambaAccountState } from './ldif.ts';
 import { ntHash, utf16leToUtf8 } from './nt-hash.ts';
 import { EVENT } from '../../core/events.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 
 /**
  * What the agent does with one account syncpasswords reports. syncpasswords reports an account's
@@ -51,7 +52,7 @@ export class SambaCapture implements SambaFrameHandler {
   async accept(ldif: Buffer, source: string | undefined): Promise<CaptureAnswer> {
     const { log, store } = this.deps;
     if (source !== undefined && source !== this.deps.source) {
-      return { ok: false, error: 'unknown-source', message: `the Samba capture speaks for "${this.deps.source}", not "${source}"` };
+      return { ok: false, error: 'unknown-source', message: `the Samba capture speaks for "${this.deps.source}", not ${quoteUntrusted(source)}` };
     }
     let state: SambaAccountState;
     try {
@@ -76,7 +77,7 @@ export class SambaCapture implements SambaFrameHandler {
     const described = { source, account, objectGuid: state.objectGuid, keyVersion: state.keyVersion };
     if (state.deleted) return this.#skip(described, 'the account was deleted');
     if (account === undefined) {
-      await store.appendEvents([{ code: EVENT.CAPTURE_UNREADABLE, system: source, anchor: state.objectGuid, message: `syncpasswords reported ${state.dn} without its sAMAccountName; skipped` }]);
+      await store.appendEvents([{ code: EVENT.CAPTURE_UNREADABLE, system: source, anchor: state.objectGuid, message: `syncpasswords reported ${quoteUntrusted(state.dn)} without its sAMAccountName; skipped` }]);
       return this.#skip(described, 'no sAMAccountName in the report');
     }
     const mark = state.keyVersion;
@@ -92,7 +93,7 @@ export class SambaCapture implements SambaFrameHandler {
     const cleartext = await this.#cleartext(state);
     if (typeof cleartext === 'string') {
       if (mark !== undefined) this.#remember(state.objectGuid, mark);
-      await store.appendEvents([{ code: EVENT.NO_CLEARTEXT, system: source, anchor: account, message: `the password of "${account}" changed (key version ${mark ?? 'unknown'}) but ${cleartext} (docs/sources/samba-ad.md)` }]);
+      await store.appendEvents([{ code: EVENT.NO_CLEARTEXT, system: source, anchor: account, message: `the password of ${quoteUntrusted(account)} changed (key version ${mark ?? 'unknown'}) but ${cleartext} (docs/sources/samba-ad.md)` }]);
       log.error({ ...described, reason: cleartext }, 'password changed without a cleartext to forward');
       return { ok: true, status: 'skipped', reason: 'no cleartext' };
     }
@@ -144,7 +145,7 @@ export class SambaCapture implements SambaFrameHandler {
     });
     if (!answer.ok && (answer.error === 'malformed' || answer.error === 'unknown-source')) {
       // Asking again will not help, and refusing would hold up every change behind this one.
-      await store.appendEvents([{ code: EVENT.CAPTURE_UNREADABLE, system: source, anchor: account, message: `the change of "${account}" was not taken: ${answer.message}` }]);
+      await store.appendEvents([{ code: EVENT.CAPTURE_UNREADABLE, system: source, anchor: account, message: `the change of ${quoteUntrusted(account)} was not taken: ${answer.message}` }]);
       log.error({ ...described, reason: answer.message }, 'syncpasswords report not taken; skipped');
       return { ok: true, status: 'skipped', reason: answer.message };
     }

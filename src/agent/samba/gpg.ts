@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import { ConfigError, InvalidInputError } from '../../core/errors.ts';
+import { findProgram } from '../../util/root-only.ts';
 
 /** Most bytes one armored Primary:SambaGPG message may have (a password of 1,024 bytes is far less). */
 const MAX_MESSAGE_BYTES = 16_384;
@@ -47,9 +48,12 @@ export class SambaGpgKeys {
  */
 export async function loadSambaGpgKeys(smbConf: string, gnupgHome: string | undefined): Promise<SambaGpgKeys> {
   const run = promisify(execFile);
+  // Found once, by path, and (as root) only when root's alone: both run as root on a DC.
+  const testparm = findProgram('testparm', 'testparm (package samba-common-bin)');
+  const gpg = findProgram('gpg', 'gpg (package gpg)');
   let ids: string;
   try {
-    ids = (await run('testparm', ['-s', '--parameter-name=password hash gpg key ids', smbConf], { encoding: 'utf8', timeout: 10_000 })).stdout.trim();
+    ids = (await run(testparm, ['-s', '--parameter-name=password hash gpg key ids', smbConf], { encoding: 'utf8', timeout: 10_000 })).stdout.trim();
   } catch (e) {
     throw new ConfigError(`cannot read "password hash gpg key ids" from ${smbConf} with testparm (package samba-common-bin): ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -63,7 +67,7 @@ export async function loadSambaGpgKeys(smbConf: string, gnupgHome: string | unde
   for (const fingerprint of fingerprints) {
     let exported: Buffer;
     try {
-      exported = (await run('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--export-secret-keys', fingerprint], { env, encoding: 'buffer', timeout: 30_000, maxBuffer: 1 << 20 })).stdout;
+      exported = (await run(gpg, ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--export-secret-keys', fingerprint], { env, encoding: 'buffer', timeout: 30_000, maxBuffer: 1 << 20 })).stdout;
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       if (/no passphrase given/i.test(why)) throw new ConfigError(`the GPG secret key ${fingerprint} in ${home} has a passphrase; the agent, as syncpasswords, needs one without`);

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { findProgram } from '../../util/root-only.ts';
 
 /**
  * Whether the running `samba` that reads `smbConf` uses its single-process model: its master
@@ -10,7 +11,7 @@ import { promisify } from 'node:util';
  * line in every model, so `-M` cannot be read there. Undefined when no running samba is found.
  */
 export async function runningSambaModel(smbConf: string): Promise<'single' | 'multi' | undefined> {
-  const pidDirectory = await execFileText('testparm', ['-s', '--parameter-name=pid directory', smbConf]);
+  const pidDirectory = await execFileText(findProgram('testparm', 'testparm (package samba-common-bin)'), ['-s', '--parameter-name=pid directory', smbConf]);
   if (pidDirectory === undefined || pidDirectory === '') return undefined;
   const master = Number.parseInt(await readFile(join(pidDirectory, 'samba.pid'), 'utf8').catch(() => ''), 10);
   if (!Number.isInteger(master) || master <= 1 || !(await readFile(`/proc/${master}/stat`, 'utf8').catch(() => undefined))) return undefined;

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError } from '../../core/errors.ts';
+import { ConfigError, InvalidInputError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import { pathExists } from '../../util/files.ts';
+import { findProgram } from '../../util/root-only.ts';
 import type { AgentStore } from '../queue/index.ts';
 import type { SambaCapture } from './capture.ts';
 import type { SambaCaptureConfig } from './config.ts';
@@ -38,8 +38,8 @@ interface CursorState {
 export interface SambaSupervisorOptions {
   readonly config: SambaCaptureConfig;
   readonly socketPath: string;
-  readonly capture: SambaCapture;
-  readonly store: AgentStore;
+  readonly capture: Pick<SambaCapture, 'beginFirstPass' | 'endFirstPass'>;
+  readonly store: Pick<AgentStore, 'appendEvents'>;
   readonly log: Logger;
   readonly now: () => number;
 }
@@ -61,6 +61,8 @@ export class SambaSupervisor {
   /** How the running syncpasswords waits for changes (PWSYNC_SAMBA_WAKE). */
   #wake: 'notify' | 'poll' | 'samba' = 'poll';
   #starts = 0;
+  /** setpriv and syncpasswords' command, as found at start (absolute, checked root-only when root). */
+  #programs: { readonly setpriv: string; readonly command: string } | undefined;
 
   constructor(options: SambaSupervisorOptions) {
     this.#o = options;
@@ -75,9 +77,17 @@ export class SambaSupervisor {
   async start(): Promise<void> {
     const { config } = this.#o;
     if (!(await pathExists(config.smbConf))) throw new ConfigError(`capture.samba.smbConf: ${config.smbConf} does not exist`);
-    await access(config.hook, constants.X_OK).catch(() => {
-      throw new ConfigError(`capture.samba.hook: ${config.hook} is not an executable file; build it with "make -C native" in the pwsync directory (needs gcc)`);
-    });
+    // All three run as root on a DC: each must be root's alone, with every directory above it
+    // (util/root-only.ts), and is run by the path found here, never looked up again.
+    try {
+      findProgram(config.hook, 'capture.samba.hook');
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      throw new ConfigError(`capture.samba.hook: ${config.hook} is not an executable file; build it with "make -C native" in the pwsync directory (needs gcc)`, [], { cause: e });
+    }
+    const [command] = config.command;
+    if (command === undefined) throw new ConfigError('capture.samba.command is empty');
+    this.#programs = { setpriv: findProgram('setpriv', 'setpriv (util-linux)'), command: findProgram(command, 'capture.samba.command') };
     this.#running = this.#supervise();
   }
 
@@ -174,8 +184,10 @@ export class SambaSupervisor {
   #run(args: readonly string[]): Promise<RunOutcome> {
     const { config, socketPath, log } = this.#o;
     if (this.#stopping) return Promise.resolve({ code: null, signal: 'SIGTERM', tail: [] });
-    const [command, ...prefix] = config.command;
-    if (command === undefined) throw new ConfigError('capture.samba.command is empty');
+    const programs = this.#programs;
+    if (programs === undefined) throw new ConfigError('the syncpasswords supervisor was not started');
+    const [, ...prefix] = config.command;
+    const { setpriv, command } = programs;
     const argv = [...prefix, 'user', 'syncpasswords', '-s', config.smbConf, `--cache-ldb=${config.cursor}`, ...args];
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -184,7 +196,7 @@ export class SambaSupervisor {
       PWSYNC_HOOK_TIMEOUT_MS: String(config.hookTimeout),
     };
     // setpriv --pdeathsig: syncpasswords gets SIGTERM when the agent dies, however it dies.
-    const child = spawn('setpriv', ['--pdeathsig', 'SIGTERM', '--', command, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(setpriv, ['--pdeathsig', 'SIGTERM', '--', command, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     const tail: string[] = [];
     const take = (chunk: Buffer): void => {

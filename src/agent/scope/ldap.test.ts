@@ -23,6 +23,7 @@ const GROUPS = `ou=groups,${BASE}`;
 const READER_PASSWORD = 'reader-Pa55word!';
 const DOMAIN = 'S-1-5-21-1111-2222-3333';
 const DEPTH = 34;
+const DOLLAR_NAMES = ['x$`', 'y$&', "z$'", 'w$$', 'v$1'];
 
 /** AD's attributes with the matching rules AD gives them (Debian's msuser.schema has none). */
 const AD_SCHEMA = `
@@ -51,6 +52,9 @@ const OPENLDAP_LDIF = [
   `dn: ou=other,${BASE}\nobjectClass: organizationalUnit\nou: other\n`,
   person('reader', `userPassword: ${READER_PASSWORD}\n`),
   ...['alice', 'bob', 'carol', 'dave', 'grace'].map((u) => person(u)),
+  // Names that a string replacement would read as patterns ($` $& $' $$).
+  ...DOLLAR_NAMES.map((u) => person(u)),
+  group('dollars', DOLLAR_NAMES.map(user)),
   group('team-a', [user('alice'), user('bob')]),
   group('staff', [grp('team-a')]),
   group('admins', [user('bob')]),
@@ -172,6 +176,37 @@ void describe('LDAP scope: membership', () => {
       await assert.rejects(scope.decide(''), InvalidInputError);
       await assert.rejects(scope.decide('a\nb'), InvalidInputError);
     });
+  });
+
+  void test('an account with "$" patterns in its name is looked up by that name: no template spliced in, no reconnect', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', destination: { write: (line: string) => lines.push(line) } });
+    const scope = await open({ include: ['dollars'], directory: { ldap: ldapConfig(server, { cacheTtl: 0 }) } }, { log });
+    try {
+      for (const name of DOLLAR_NAMES) assert.deepEqual(await scope.decide(name), { inScope: true }, name);
+      assert.deepEqual(await scope.decide('alice'), { inScope: false, reason: 'not a member of any include group (dollars)' });
+      assert.equal((await scope.decide('q$`')).inScope, false);
+    } finally {
+      await scope.close();
+    }
+    assert.deepEqual(lines.filter((l) => /reconnecting/.test(l)), []);
+  });
+
+  void test('a userFilter that cannot be built for an account is a final refusal, not a lost connection', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', destination: { write: (line: string) => lines.push(line) } });
+    // The placeholder where an attribute name goes: escaping cannot make every name fit there.
+    const scope = await open({ include: ['staff'], directory: { ldap: ldapConfig(server, { cacheTtl: 0, userFilter: '(|(uid={account})({account}=*))' }) } }, { log });
+    try {
+      assert.deepEqual(await scope.decide('alice'), { inScope: true });
+      const e = await scope.decide('a b').then(() => undefined, (err: unknown) => err);
+      assert.ok(e instanceof ScopeLookupError, `expected a ScopeLookupError, got ${inspect(e)}`);
+      assert.equal(e.retryable, false);
+      assert.deepEqual(await scope.decide('alice'), { inScope: true });
+    } finally {
+      await scope.close();
+    }
+    assert.deepEqual(lines.filter((l) => /reconnecting|connection lost/.test(l)), []);
   });
 
   void test('AD primary group: "Domain Users" has no member values but is not empty; nesting through it works', async () => {

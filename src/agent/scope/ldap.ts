@@ -21,9 +21,10 @@ import { AndFilter, EqualityFilter, Filter, FilterParser, OrFilter, ResultCodeEr
 import { InvalidInputError, TransientError, isPwsyncError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
 import { primaryGroupSid, ridOf, sidToString } from '../../ldap-client/ad.ts';
+import { dnKey } from '../../ldap-client/escape.ts';
 import { ACCOUNT_PLACEHOLDER, type LdapDirectoryConfig } from './config.ts';
 import { ScopeConfigError, ScopeLookupError, type ScopeProblem } from './errors.ts';
-import { LdapConnection, LdapOpenError, describeLdapError, isLdapClientError } from '../../ldap-client/connection.ts';
+import { LdapConnection, LdapOpenError, LdapRequestError, describeLdapError, isLdapClientError } from '../../ldap-client/connection.ts';
 import { isTlsError } from '../../util/net-errors.ts';
 import { describeLists, judge, type ResolvedGroup, type Scope, type ScopeDecision } from './types.ts';
 import { validateAccount } from './account.ts';
@@ -57,11 +58,6 @@ function groupsWith(groupFilter: string, attribute: string, values: readonly (st
   const equal = values.map((value) => new EqualityFilter({ attribute, value }));
   const [only] = equal;
   return new AndFilter({ filters: [FilterParser.parseString(groupFilter), equal.length === 1 && only ? only : new OrFilter({ filters: equal })] });
-}
-
-/** DNs compare without case: the same entry can come back spelled differently by different searches. */
-function dnKey(dn: string): string {
-  return dn.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
 }
 
 /** An attribute's values, whatever the case of its name and however ldapts shaped them. */
@@ -227,6 +223,8 @@ class LdapScope implements Scope {
       decision = await this.#lookUp(account);
     } catch (e) {
       if (e instanceof ScopeLookupError || e instanceof InvalidInputError) throw e;
+      // A filter that cannot be built for this name fails the same way every time: a refusal.
+      if (e instanceof LdapRequestError) throw new ScopeLookupError(`account "${account}" cannot be looked up with userFilter: ${e.message}`, { cause: e });
       // Never guess: whatever kept the directory from answering, the change waits and is asked again.
       throw new TransientError(`the scope directory ${this.#config.url} could not be asked about "${account}": ${describeLdapError(e)}`, { cause: e });
     }
@@ -242,7 +240,10 @@ class LdapScope implements Scope {
 
   /** The decision, or undefined when the account has no entry (not cached: it may be created any moment). */
   async #lookUp(account: string): Promise<ScopeDecision | undefined> {
-    const filter = this.#config.userFilter.replaceAll(ACCOUNT_PLACEHOLDER, Filter.escape(account));
+    // A function, not a string: a string replacement reads `$&`, `` $` `` and `$'` in the name as
+    // patterns and splices the template itself into the filter.
+    const escaped = Filter.escape(account);
+    const filter = this.#config.userFilter.replaceAll(ACCOUNT_PLACEHOLDER, () => escaped);
     const users = await this.#connection.search(this.#config.baseDn, {
       scope: 'sub',
       filter,

@@ -14,9 +14,9 @@
  * is reported "not a user of this host" only when `getent passwd` says so too.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { InvalidInputError, TransientError } from '../../core/errors.ts';
 import type { Logger } from '../../log/logger.ts';
+import { findProgram } from '../../util/root-only.ts';
 import { validateAccount } from './account.ts';
 import { ScopeConfigError, type ScopeProblem } from './errors.ts';
 import { describeLists, judge, type ResolvedGroup, type Scope, type ScopeDecision } from './types.ts';
@@ -36,14 +36,14 @@ interface Ran {
   readonly stdout: string;
 }
 
+/** The tool's path in the system's directories (as root, only when root's alone), or undefined. */
 function findTool(name: string): string | undefined {
-  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
-    try {
-      accessSync(`${dir}/${name}`, constants.X_OK);
-      return `${dir}/${name}`;
-    } catch { /* not here */ }
+  try {
+    return findProgram(name, name, '/usr/bin:/bin');
+  } catch (e) {
+    if (e instanceof InvalidInputError) return undefined;
+    throw e;
   }
-  return undefined;
 }
 
 /** Runs a tool; resolves with its exit status, rejects only when it could not run or timed out. */

@@ -6,7 +6,7 @@ import { agentConfigPath } from '../../agent/config.ts';
 import { openAgentData, type AgentData } from '../../agent/data.ts';
 import { createConnection } from 'node:net';
 import type { Target } from '../../agent/queue/index.ts';
-import { iso, printJson, printTable } from '../output.ts';
+import { iso, printJson, printTable, say, sayError } from '../output.ts';
 import { registerAgentPam } from './agent-pam.ts';
 import { startAgent } from '../../main.ts';
 
@@ -22,13 +22,13 @@ export function registerAgent(program: Command): void {
     .description('run the agent until stopped (SIGINT/SIGTERM); the default of "pwsync agent"')
     .action(async () => {
       const running = await startAgent(configFile());
-      console.log(`agent listening on ${running.socketPath}${running.httpUrl ? ` and ${running.httpUrl}` : ''}`);
+      say(`agent listening on ${running.socketPath}${running.httpUrl ? ` and ${running.httpUrl}` : ''}`);
       await new Promise<void>((done) => {
         const onSignal = (signal: NodeJS.Signals): void => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
           process.once(signal, () => process.exit(130));
-          console.error(`\n${signal}: stopping the agent (queued changes stay queued)`);
+          sayError('', `${signal}: stopping the agent (queued changes stay queued)`);
           done();
         };
         process.on('SIGINT', onSignal);
@@ -63,7 +63,7 @@ export function registerAgent(program: Command): void {
           retryIntervalMs: parseRetryInterval(opts.retryInterval),
           ...(opts.position === undefined ? {} : { position: parsePosition(opts.position) }),
         });
-        console.log(`target "${added.name}" added at position ${added.position}${added.enabled ? '' : ' (disabled)'}`);
+        say(`target "${added.name}" added at position ${added.position}${added.enabled ? '' : ' (disabled)'}`);
       });
     });
   target
@@ -73,7 +73,7 @@ export function registerAgent(program: Command): void {
     .action(async (name: string) => {
       await withAgentData(configFile(), async ({ store }) => {
         await store.removeTarget(name);
-        console.log(`target "${name}" removed`);
+        say(`target "${name}" removed`);
       });
     });
   for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
@@ -84,7 +84,7 @@ export function registerAgent(program: Command): void {
       .action(async (name: string) => {
         await withAgentData(configFile(), async ({ store }) => {
           await store.setTargetEnabled(name, enabled);
-          console.log(`target "${name}" ${verb}d`);
+          say(`target "${name}" ${verb}d`);
         });
       });
   }
@@ -101,7 +101,7 @@ export function registerAgent(program: Command): void {
       await withAgentData(configFile(), async ({ store }) => {
         if (retryIntervalMs !== undefined) await store.setTargetRetryInterval(name, retryIntervalMs);
         const changed = position === undefined ? await store.getTarget(name) : await store.moveTarget(name, position);
-        console.log(`target "${name}": position ${String(changed?.position)}, retry interval ${formatDuration(changed?.retryIntervalMs ?? 0)}`);
+        say(`target "${name}": position ${String(changed?.position)}, retry interval ${formatDuration(changed?.retryIntervalMs ?? 0)}`);
       });
     });
   target
@@ -161,17 +161,17 @@ export function registerAgent(program: Command): void {
           events,
         };
         if (opts.json === true) return printJson(status);
-        console.log(`agent:    ${running ? 'running' : 'NOT RUNNING: changes captured now are refused by the hooks; start it with "pwsync agent"'}`);
-        console.log(`sources:  ${config.sources.join(', ')}`);
-        console.log(`socket:   ${config.socketPath}${config.capture.http ? `\nhttp:     ${config.capture.http.listen}` : ''}`);
-        console.log(`scope:    ${config.scope === undefined ? 'everyone' : `include [${config.scope.include.join(', ')}], exclude [${config.scope.exclude.join(', ')}]`}`);
-        console.log(
+        say(`agent:    ${running ? 'running' : 'NOT RUNNING: changes captured now are refused by the hooks; start it with "pwsync agent"'}`);
+        say(`sources:  ${config.sources.join(', ')}`);
+        say(`socket:   ${config.socketPath}`, ...(config.capture.http ? [`http:     ${config.capture.http.listen}`] : []));
+        say(`scope:    ${config.scope === undefined ? 'everyone' : `include [${config.scope.include.join(', ')}], exclude [${config.scope.exclude.join(', ')}]`}`);
+        say(
           `queue:    ${stats.length} change(s)${stats.oldestCapturedAt === null ? '' : `, oldest captured ${iso(stats.oldestCapturedAt)}`}; limits ${config.queue.maxLength} changes, ${formatDuration(config.queue.maxAge)}`,
         );
-        console.log('');
+        say('');
         printTargets(targets);
         if (events.length > 0) {
-          console.log('');
+          say('');
           printTable(['TIME', 'CODE', 'SYSTEM', 'ACCOUNT', 'MESSAGE'], events.map((e) => [iso(e.at), String(e.code), e.system ?? '', e.anchor ?? '', e.message]));
         }
       });

@@ -4,6 +4,7 @@ import { sendCapture } from '../../agent/capture/client.ts';
 import { InvalidInputError, TransientError } from '../../core/errors.ts';
 import { parseTime } from '../options.ts';
 import { readSecretFromStream } from '../read-secret.ts';
+import { say } from '../output.ts';
 
 /**
  * `pwsync capture`: the thinnest capture hook, for scripts and for hooks that can run a command
@@ -29,7 +30,7 @@ export function registerCapture(program: Command): void {
           if (answer.error === 'queue-full' || answer.error === 'unavailable') throw new TransientError(`the agent refused the change: ${answer.message}`);
           throw new InvalidInputError(`the agent refused the change: ${answer.message}`);
         }
-        console.log(answer.status === 'queued' ? `queued ${answer.id}` : `out of scope: ${answer.reason}`);
+        say(answer.status === 'queued' ? `queued ${answer.id}` : `out of scope: ${answer.reason}`);
       } finally {
         secret.dispose();
       }

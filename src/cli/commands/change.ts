@@ -6,7 +6,7 @@ import type { Secret } from '../../core/secret.ts';
 import { submitChange } from '../../sync/submit-change.ts';
 import { EXIT } from '../exit-codes.ts';
 import { parseTime } from '../options.ts';
-import { iso, printJson, printTable } from '../output.ts';
+import { iso, printJson, printTable, say, sayError } from '../output.ts';
 import { promptNewSecret, readSecretFromStream } from '../read-secret.ts';
 import { withRuntime } from '../runtime.ts';
 import { detail } from './queue.ts';
@@ -58,11 +58,11 @@ export function registerChange(program: Command): void {
         const jobs = waitMs > 0 && receipt.jobs.length > 0 ? await waitForOutcomes(rt.store, receipt.changeId, waitMs) : undefined;
         if (opts.json === true) printJson({ ...receipt, outcomes: jobs });
         else {
-          console.log(`change ${receipt.changeId} for person ${receipt.personId || '(not linked)'}: ${receipt.jobs.length} target(s) queued`);
-          for (const t of receipt.outOfDate) console.log(`  not queued for ${t.system}/${t.anchor}: a newer change is applied or pending there (6919)`);
-          for (const t of receipt.notEnabled) console.log(`  not queued for ${t.system}/${t.anchor}: password sync is not enabled there (6921)`);
+          say(`change ${receipt.changeId} for person ${receipt.personId || '(not linked)'}: ${receipt.jobs.length} target(s) queued`);
+          for (const t of receipt.outOfDate) say(`  not queued for ${t.system}/${t.anchor}: a newer change is applied or pending there (6919)`);
+          for (const t of receipt.notEnabled) say(`  not queued for ${t.system}/${t.anchor}: password sync is not enabled there (6921)`);
           if (jobs) printTable(['SYSTEM', 'ACCOUNT', 'STATE', 'DETAIL'], jobs.map((j) => [j.system, j.anchor, j.state.kind, detail(j)]));
-          else if (receipt.jobs.length > 0) console.log('the server delivers them; follow with "pwsync queue --change ' + receipt.changeId + '"');
+          else if (receipt.jobs.length > 0) say('the server delivers them; follow with "pwsync queue --change ' + receipt.changeId + '"');
         }
         if (jobs?.some((j) => j.state.kind !== 'done')) process.exitCode = EXIT.partial;
       });
@@ -75,7 +75,7 @@ async function waitForOutcomes(store: { listJobs: (f: { changeId: string; limit:
     const jobs = await store.listJobs({ changeId, limit: 10_000 });
     const open = jobs.filter((j) => !TERMINAL_STATES.includes(j.state.kind));
     if (open.length === 0 || Date.now() >= deadline) {
-      if (open.length > 0) console.error(`still open after ${waitMs / 1000} s (is "pwsync server" running?): ${open.length} job(s); last look ${iso(Date.now())}`);
+      if (open.length > 0) sayError(`still open after ${waitMs / 1000} s (is "pwsync server" running?): ${open.length} job(s); last look ${iso(Date.now())}`);
       return jobs;
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -1,13 +1,43 @@
 import type { Command } from 'commander';
 import { checkConfig, formatProblems, type Config } from '../../config/index.ts';
 import { createConnector } from '../../connectors/registry.ts';
-import type { ConnectionReport } from '../../connectors/types.ts';
+import { can, type ConnectionReport, type Connector } from '../../connectors/types.ts';
+import { protectionOf, type SystemConfig } from '../../config/schema.ts';
+import { describeProtection } from '../../server/intake/protection.ts';
 import { EXIT } from '../exit-codes.ts';
 import { configPath } from '../options.ts';
+import { printJson, say, sayError } from '../output.ts';
 
 interface SystemReport extends ConnectionReport {
   readonly system: string;
   readonly connector: string;
+}
+
+/** What a source protects from agents, as `config check` shows it (the defaults made explicit). */
+interface ProtectionReport {
+  readonly system: string;
+  readonly protects: string;
+}
+
+function protections(config: Config): ProtectionReport[] {
+  return config.systems.flatMap((system) => {
+    const p = protectionOf(system);
+    return p === undefined ? [] : [{ system: system.name, protects: describeProtection(p) }];
+  });
+}
+
+/**
+ * With `--connect`: resolves what a source protects in its directory, so that a protected group
+ * that does not exist is reported now, not when the first notification is answered `retry`.
+ */
+async function resolveProtection(system: SystemConfig, connector: Connector): Promise<ConnectionReport | undefined> {
+  const p = protectionOf(system);
+  if (p === undefined || (p.groups.length === 0 && !p.adminCount) || !can(connector, 'groupMembers')) return undefined;
+  const attribute = system.source?.accountAttribute ?? '';
+  const members = await connector.membersOf({ groups: p.groups, accounts: p.accounts, accountAttribute: system.import.map?.[attribute] ?? attribute, marked: p.adminCount });
+  const secure = connector.isSecure();
+  if (members.problems.length > 0) return { ok: false, secure, identity: '', detail: `source.protect: ${members.problems.join('; ')}` };
+  return { ok: true, secure, identity: '', detail: `source.protect: ${members.anchors.size} entries protected from agents (${members.searches} directory reads)` };
 }
 
 /** Connects to every system (a bind, a file read) and reports; nothing is written. */
@@ -16,7 +46,10 @@ async function connectAll(config: Config): Promise<SystemReport[]> {
     config.systems.map(async (system): Promise<SystemReport> => {
       const connector = createConnector(system, { system: system.name, baseDir: config.baseDir });
       try {
-        return { system: system.name, connector: system.connector, ...(await connector.testConnection()) };
+        const report = await connector.testConnection();
+        const protection = report.ok ? await resolveProtection(system, connector) : undefined;
+        const merged = protection === undefined ? report : { ...report, ok: protection.ok, detail: `${report.detail}; ${protection.detail}` };
+        return { system: system.name, connector: system.connector, ...merged };
       } catch (e) {
         const detail = e instanceof Error ? e.message : 'unexpected failure';
         return { system: system.name, connector: system.connector, ok: false, secure: connector.isSecure(), identity: '', detail };
@@ -41,22 +74,24 @@ export function registerConfig(program: Command): void {
       const connections = opts.connect === true && result.config !== undefined ? await connectAll(result.config) : undefined;
       const ok = result.problems.length === 0 && (connections ?? []).every((c) => c.ok);
       if (opts.json === true) {
-        console.log(JSON.stringify({ file: path, ok, problems: result.problems, warnings: result.warnings, ...(connections ? { connections } : {}) }, null, 2));
+        const protects = result.config === undefined ? [] : protections(result.config);
+        printJson({ file: path, ok, problems: result.problems, warnings: result.warnings, protections: protects, ...(connections ? { connections } : {}) });
       } else {
         if (result.problems.length > 0) {
-          console.error(`${path}: ${result.problems.length} problem(s)`);
-          console.error(formatProblems(path, result.problems));
+          sayError(`${path}: ${result.problems.length} problem(s)`);
+          sayError(...formatProblems(path, result.problems).split('\n'));
         }
         if (result.warnings.length > 0) {
-          console.error(`${path}: ${result.warnings.length} warning(s)`);
-          console.error(formatProblems(path, result.warnings));
+          sayError(`${path}: ${result.warnings.length} warning(s)`);
+          sayError(...formatProblems(path, result.warnings).split('\n'));
         }
+        for (const p of result.config === undefined ? [] : protections(result.config)) say(`${p.system}: no agent may change ${p.protects}`);
         for (const c of connections ?? []) {
           const line = `${c.system} (${c.connector}): ${c.ok ? 'connected' : 'FAILED'}${c.secure ? '' : ', NOT SECURE'}${c.identity ? ` as ${c.identity}` : ''}: ${c.detail}`;
-          if (c.ok) console.log(line);
-          else console.error(line);
+          if (c.ok) say(line);
+          else sayError(line);
         }
-        if (ok) console.log(`${path}: ok (${result.config?.systems.length ?? 0} systems${connections ? ', all connected' : ''})`);
+        if (ok) say(`${path}: ok (${result.config?.systems.length ?? 0} systems${connections ? ', all connected' : ''})`);
       }
       process.exitCode = ok ? EXIT.ok : EXIT.usage;
     });

@@ -7,6 +7,7 @@ import { writeDemo } from '../demo-files.ts';
 import { initDataDirectory } from '../setup.ts';
 import { untilSignal } from './server.ts';
 import { projectsPersons } from '../../config/schema.ts';
+import { say } from '../output.ts';
 
 export function registerDemo(program: Command): void {
   program
@@ -21,7 +22,7 @@ export function registerDemo(program: Command): void {
         const ordered = [...rt.config.systems].sort((a, b) => Number(projectsPersons(b)) - Number(projectsPersons(a)));
         for (const system of ordered) {
           const r = await importSystem(rt.ctx, system.name);
-          console.log(`imported ${system.name}: ${r.read} accounts, ${r.projected} projected, ${r.joined} joined, ${r.unmatched} unmatched`);
+          say(`imported ${system.name}: ${r.read} accounts, ${r.projected} projected, ${r.joined} joined, ${r.unmatched} unmatched`);
         }
       });
       const server = await startServer(file);
@@ -35,10 +36,10 @@ export function registerDemo(program: Command): void {
         [`./bin/pwsync.js persons zoe --config ${rel}`, 'a person with every account and link'],
       ];
       const width = Math.max(...tries.map(([command]) => command.length));
-      console.log(`\npwsync is running on the demo in ${dir}/ (store ${relative(process.cwd(), init.config.storePath)}).`);
-      console.log('In another terminal, try:');
-      for (const [command, what] of tries) console.log(`  ${command.padEnd(width)}   ${what}`);
-      console.log('Stop with Ctrl-C.');
+      say('', `pwsync is running on the demo in ${dir}/ (store ${relative(process.cwd(), init.config.storePath)}).`);
+      say('In another terminal, try:');
+      for (const [command, what] of tries) say(`  ${command.padEnd(width)}   ${what}`);
+      say('Stop with Ctrl-C.');
       await untilSignal(server);
     });
 }

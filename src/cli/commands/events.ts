@@ -4,7 +4,7 @@ import { EVENTS, isEventCode, type EventCode, type Severity } from '../../core/e
 import type { PwEvent } from '../../core/model.ts';
 import type { EventFilter } from '../../store/port.ts';
 import { collect, parseLimit, parseTime } from '../options.ts';
-import { iso, printTable } from '../output.ts';
+import { iso, printJsonLine, printTable, say } from '../output.ts';
 import { withRuntime } from '../runtime.ts';
 
 interface EventOptions {
@@ -83,10 +83,10 @@ function toFilter(opts: EventOptions): EventFilter {
 
 function print(events: readonly PwEvent[], json: boolean, header: boolean): void {
   if (json) {
-    for (const e of events) console.log(JSON.stringify({ ...e, name: EVENTS[e.code].name, time: iso(e.at) }));
+    for (const e of events) printJsonLine({ ...e, name: EVENTS[e.code].name, time: iso(e.at) });
     return;
   }
   const rows = events.map((e) => [iso(e.at), String(e.code), e.severity, e.system ?? '-', e.anchor ?? '-', e.message]);
   if (header) printTable(['TIME', 'CODE', 'SEVERITY', 'SYSTEM', 'ACCOUNT', 'MESSAGE'], rows, '(no events)');
-  else for (const r of rows) console.log(r.join('  '));
+  else for (const r of rows) say(r.join('  '));
 }

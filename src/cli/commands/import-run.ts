@@ -4,7 +4,7 @@ import { can } from '../../connectors/types.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 import type { SyncContext } from '../../sync/context.ts';
 import { importSystem, type ImportMode, type ImportReport } from '../../sync/importer.ts';
-import { printJson, printTable, progressReporter } from '../output.ts';
+import { printJson, printTable, progressReporter, say } from '../output.ts';
 
 export interface ImportCommandOptions {
   readonly delta?: boolean;
@@ -47,8 +47,8 @@ export async function runImports(ctx: SyncContext, names: readonly string[], opt
     ['SYSTEM', 'MODE', 'READ', 'PROJECTED', 'JOINED', 'AMBIGUOUS', 'UNMATCHED', 'REMOVED', 'SECONDS'],
     reports.map((r) => [r.system, r.mode, String(r.read), String(r.projected), String(r.joined), String(r.ambiguous), String(r.unmatched), String(r.removed), (r.ms / 1000).toFixed(1)]),
   );
-  for (const r of reports) if (r.fallback !== undefined) console.log(`${r.system}: full import instead of delta: ${r.fallback}`);
-  if (reports.some((r) => r.ambiguous > 0)) console.log('ambiguous accounts were not linked: see "pwsync events --code 7020"');
+  for (const r of reports) if (r.fallback !== undefined) say(`${r.system}: full import instead of delta: ${r.fallback}`);
+  if (reports.some((r) => r.ambiguous > 0)) say('ambiguous accounts were not linked: see "pwsync events --code 7020"');
 }
 
 /** The mode to ask for, and why a delta import asked for becomes a full one before it starts. */

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { configPath } from '../options.ts';
 import { initDataDirectory } from '../setup.ts';
 import { writeDemo } from '../demo-files.ts';
+import { say } from '../output.ts';
 
 export function registerInit(program: Command): void {
   program
@@ -12,15 +13,15 @@ export function registerInit(program: Command): void {
       let file = configPath(program.opts<{ config?: string }>().config);
       if (opts.demo !== undefined) {
         file = await writeDemo(opts.demo);
-        console.log(`demo written to ${opts.demo}`);
+        say(`demo written to ${opts.demo}`);
       }
       const report = await initDataDirectory(file);
-      console.log(`data directory: ${report.config.dataDir}`);
-      console.log(`store:          ${report.config.storePath}`);
-      console.log(`store key:      ${report.config.keyFile} (${report.keyCreated ? 'created' : 'exists'}, active key ${report.keyId})`);
+      say(`data directory: ${report.config.dataDir}`);
+      say(`store:          ${report.config.storePath}`);
+      say(`store key:      ${report.config.keyFile} (${report.keyCreated ? 'created' : 'exists'}, active key ${report.keyId})`);
       if (report.config.server.listen !== undefined && !report.pkiReady) {
-        console.log(`intake:         server.listen is set but its certificates or JWE key are missing; create them with: pwsync pki init --config ${file}`);
+        say(`intake:         server.listen is set but its certificates or JWE key are missing; create them with: pwsync pki init --config ${file}`);
       }
-      console.log(`next: pwsync import --config ${file}`);
+      say(`next: pwsync import --config ${file}`);
     });
 }

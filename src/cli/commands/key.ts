@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { rotateStoreKey } from '../../sync/key-rotation.ts';
-import { printJson } from '../output.ts';
+import { printJson, say } from '../output.ts';
 import { withRuntime } from '../runtime.ts';
 
 export function registerKey(program: Command): void {
@@ -14,8 +14,8 @@ export function registerKey(program: Command): void {
         const report = await rotateStoreKey(rt.store, rt.keyring, rt.log, Date.now);
         if (opts.json === true) printJson(report);
         else {
-          console.log(`new active key ${report.newKeyId}; ${report.resealed} pending secret(s) re-encrypted`);
-          console.log(`keys in ${rt.keyring.file}: ${report.keyIds.join(', ')}`);
+          say(`new active key ${report.newKeyId}; ${report.resealed} pending secret(s) re-encrypted`);
+          say(`keys in ${rt.keyring.file}: ${report.keyIds.join(', ')}`);
         }
       });
     });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { PersonLookupError } from '../../core/errors.ts';
 import type { PersonView } from '../../store/port.ts';
-import { iso, printJson, printTable } from '../output.ts';
+import { iso, printJson, printTable, say } from '../output.ts';
 import { parseLimit } from '../options.ts';
 import { withRuntime } from '../runtime.ts';
 
@@ -21,11 +21,11 @@ export function registerPersons(program: Command): void {
         }
         if (persons.length === 0) {
           if (query !== undefined) throw new PersonLookupError(`no person matches "${query}"`);
-          console.log('no persons yet: run "pwsync import"');
+          say('no persons yet: run "pwsync import"');
           return;
         }
         persons.forEach((p, i) => {
-          if (i > 0) console.log('');
+          if (i > 0) say('');
           printPerson(p);
         });
       });
@@ -33,8 +33,8 @@ export function registerPersons(program: Command): void {
 }
 
 function printPerson(p: PersonView): void {
-  console.log(`person ${p.id}  (since ${iso(p.createdAt)})`);
-  for (const [k, v] of Object.entries(p.attributes)) console.log(`  ${k}: ${v}`);
+  say(`person ${p.id}  (since ${iso(p.createdAt)})`);
+  for (const [k, v] of Object.entries(p.attributes)) say(`  ${k}: ${v}`);
   printTable(
     ['  SYSTEM', 'ANCHOR', 'LINK', 'LAST PASSWORD APPLIED', 'ATTRIBUTES'],
     p.accounts.map((a) => [

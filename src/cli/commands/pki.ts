@@ -6,7 +6,7 @@ import { daysLeft } from '../../pki/info.ts';
 import { SERVER_CERT, SERVER_KEY } from '../../pki/layout.ts';
 import type { CertificateEntry } from '../../pki/index.ts';
 import { configPath } from '../options.ts';
-import { printJson, printTable } from '../output.ts';
+import { printJson, printTable, say } from '../output.ts';
 
 /**
  * The certificate code (and its X.509 library) is loaded only when a pki command runs: every other
@@ -41,14 +41,14 @@ export function registerPki(program: Command): void {
         ...(opts.days !== undefined && { validDays: parseDays(opts.days, '--days') }),
         ...(opts.caDays !== undefined && { caDays: parseDays(opts.caDays, '--ca-days') }),
       });
-      console.log(`PKI created in ${dir}:`);
-      console.log(`  ${result.caCertFile}  CA certificate (agents pin it; the server checks agents with it)`);
-      console.log(`  ${result.caKeyFile}  CA private key, mode 0600: back it up, keep it off other machines`);
-      console.log(`  ${result.server.certFile}  server certificate for ${result.server.hosts.join(', ')}`);
-      console.log(`  ${result.server.keyFile}  server private key, mode 0600`);
-      console.log(`  ${result.jwe.privateFile}  server JWE private key (kid ${result.jwe.kid}), mode 0600`);
-      console.log(`  ${result.jwe.publicFile}  server JWE public key, for agents`);
-      console.log(`next: pwsync pki agent <name>${opts.dir === undefined ? '' : ` --dir ${opts.dir}`}`);
+      say(`PKI created in ${dir}:`);
+      say(`  ${result.caCertFile}  CA certificate (agents pin it; the server checks agents with it)`);
+      say(`  ${result.caKeyFile}  CA private key, mode 0600: back it up, keep it off other machines`);
+      say(`  ${result.server.certFile}  server certificate for ${result.server.hosts.join(', ')}`);
+      say(`  ${result.server.keyFile}  server private key, mode 0600`);
+      say(`  ${result.jwe.privateFile}  server JWE private key (kid ${result.jwe.kid}), mode 0600`);
+      say(`  ${result.jwe.publicFile}  server JWE public key, for agents`);
+      say(`next: pwsync pki agent <name>${opts.dir === undefined ? '' : ` --dir ${opts.dir}`}`);
     });
 
   pki
@@ -65,9 +65,9 @@ export function registerPki(program: Command): void {
         ...(hosts !== undefined && { hosts }),
         ...(opts.days !== undefined && { validDays: parseDays(opts.days, '--days') }),
       });
-      console.log(`  ${issued.certFile}  server certificate for ${issued.hosts.join(', ')}`);
-      console.log(`  ${issued.keyFile}  server private key, mode 0600`);
-      console.log('restart the server to use it');
+      say(`  ${issued.certFile}  server certificate for ${issued.hosts.join(', ')}`);
+      say(`  ${issued.keyFile}  server private key, mode 0600`);
+      say('restart the server to use it');
     });
 
   pki
@@ -84,12 +84,12 @@ export function registerPki(program: Command): void {
         ...(opts.out !== undefined && { outDir: resolve(opts.out) }),
         ...(opts.days !== undefined && { validDays: parseDays(opts.days, '--days') }),
       });
-      console.log(`agent ${name}: copy these files to the agent's host (the key stays mode 0600):`);
-      for (const file of [result.certFile, result.keyFile, result.caFile, result.serverKeyFile]) console.log(`  ${file}`);
-      console.log('on the agent:');
-      console.log(`  pwsync agent target add <server-name> --url https://HOST:PORT --ca ${result.caFile} --cert ${result.certFile} --key ${result.keyFile} --server-key ${result.serverKeyFile}`);
-      console.log('on the server, register it in the configuration and list it in its source system\'s source.agents:');
-      console.log(`  agents: [{ name: ${name}, certificate: ${result.certFile} }]`);
+      say(`agent ${name}: copy these files to the agent's host (the key stays mode 0600):`);
+      for (const file of [result.certFile, result.keyFile, result.caFile, result.serverKeyFile]) say(`  ${file}`);
+      say('on the agent:');
+      say(`  pwsync agent target add <server-name> --url https://HOST:PORT --ca ${result.caFile} --cert ${result.certFile} --key ${result.keyFile} --server-key ${result.serverKeyFile}`);
+      say('on the server, register it in the configuration and list it in its source system\'s source.agents:');
+      say(`  agents: [{ name: ${name}, certificate: ${result.certFile} }]`);
     });
 
   pki
@@ -112,17 +112,17 @@ export function registerPki(program: Command): void {
         return;
       }
       if (rows.length === 0) {
-        console.log(`no certificates in ${dir}; create them with "pwsync pki init"`);
+        say(`no certificates in ${dir}; create them with "pwsync pki init"`);
         return;
       }
       printTable(
         ['ROLE', 'NAME', 'SHA-256 FINGERPRINT', 'EXPIRES', 'DAYS LEFT', 'FILE'],
         rows.map((r) => [r.role, r.name, r.fingerprint, r.notAfter.slice(0, 10), String(r.daysLeft), relative(dir, r.file) || r.file]),
       );
-      console.log(`JWE key: ${inv.jweKid === null ? 'none' : `kid ${inv.jweKid}`}`);
-      if (inv.ca !== null && inv.agents.length === 0) console.log(`no agents yet; issue one with "pwsync pki agent <name>"`);
-      for (const r of rows) if (r.warning !== undefined) console.log(`warning: ${r.role} ${r.name}: ${r.warning}`);
-      if (inv.ca === null && rows.length > 0) console.log(`warning: no CA certificate in ${dir}`);
+      say(`JWE key: ${inv.jweKid === null ? 'none' : `kid ${inv.jweKid}`}`);
+      if (inv.ca !== null && inv.agents.length === 0) say(`no agents yet; issue one with "pwsync pki agent <name>"`);
+      for (const r of rows) if (r.warning !== undefined) say(`warning: ${r.role} ${r.name}: ${r.warning}`);
+      if (inv.ca === null && rows.length > 0) say(`warning: no CA certificate in ${dir}`);
     });
 }
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../core/errors.ts';
 import { JOB_STATES, type Job, type JobStateKind } from '../../core/model.ts';
 import { collect, parseLimit } from '../options.ts';
-import { iso, printJson, printTable } from '../output.ts';
+import { iso, printJson, printTable, say } from '../output.ts';
 import { withRuntime } from '../runtime.ts';
 
 export function registerQueue(program: Command): void {
@@ -34,7 +34,7 @@ export function registerQueue(program: Command): void {
           return;
         }
         const counts = await rt.store.counts();
-        console.log(
+        say(
           JOB_STATES.map((s) => `${s} ${counts.jobsByState[s]}`).join(' · '),
         );
         printTable(['JOB', 'CHANGE', 'SYSTEM', 'ACCOUNT', 'CHANGED AT', 'ATTEMPTS', 'STATE', 'DETAIL'], jobs.map(row), '(no jobs)');

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { startServer } from '../../main.ts';
 import type { RunningServer } from '../../server/run.ts';
 import { configPath } from '../options.ts';
+import { say, sayError } from '../output.ts';
 
 export function registerServer(program: Command): void {
   program
@@ -9,7 +10,7 @@ export function registerServer(program: Command): void {
     .description('run the sync server: deliver queued changes to every target until stopped (SIGINT/SIGTERM)')
     .action(async () => {
       const server = await startServer(configPath(program.opts<{ config?: string }>().config));
-      console.log(server.intake ? `server running; intake listening on ${server.intake.url}` : 'server running (no intake: server.listen is not set)');
+      say(server.intake ? `server running; intake listening on ${server.intake.url}` : 'server running (no intake: server.listen is not set)');
       await untilSignal(server);
     });
 }
@@ -24,7 +25,7 @@ export async function untilSignal(server: RunningServer): Promise<void> {
   const signalled = new Promise<void>((resolve) => {
     onSignal = (signal: NodeJS.Signals): void => {
       process.once(signal, () => process.exit(130));
-      console.error(`\n${signal}: stopping (deliveries in progress get ${server.runtime.config.server.shutdownGrace / 1000} s)`);
+      sayError('', `${signal}: stopping (deliveries in progress get ${server.runtime.config.server.shutdownGrace / 1000} s)`);
       resolve();
     };
     process.once('SIGINT', onSignal);
@@ -36,7 +37,7 @@ export async function untilSignal(server: RunningServer): Promise<void> {
     process.off('SIGTERM', onSignal);
   }
   if (failure !== undefined) {
-    console.error(`pwsync server: ${failure.message}; stopping`);
+    sayError(`pwsync server: ${failure.message}; stopping`);
     process.exitCode = 1;
   }
   await server.stop();

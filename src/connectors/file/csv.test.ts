@@ -150,6 +150,17 @@ void describe('encodeField', () => {
       assert.deepEqual(values(data), [['x'], ...(v === '' ? [] : [[v]])]);
     }
   });
+  void test('"$" as the quote character: crypt-style hashes keep every "$" through write and read', () => {
+    // A string replacement reads "$$" as one "$": the quotes were not doubled and rows broke.
+    const dollar: CsvDialect = { delimiter: 0x2c, quote: 0x24, encoding: 'utf8' };
+    const hashes = ['$6$rounds=5000$salt$abc.def/xyz', '$2b$12$R9h/cIPz0gi.URNNX3kh2O', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA', 'a$$b', '$'];
+    for (const hash of hashes) {
+      const field = encodeField(hash, dollar);
+      assert.equal(field.toString(), `$${hash.replaceAll('$', () => '$$')}$`);
+      const data = Buffer.concat([Buffer.from('login,pw\nu1,'), field, Buffer.from(',x\n')]);
+      assert.deepEqual(values(data, dollar), [['login', 'pw'], ['u1', hash, 'x']]);
+    }
+  });
 });
 
 void describe('parseOneRecord and dialectByte', () => {

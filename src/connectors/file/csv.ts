@@ -284,7 +284,8 @@ export function fieldValue(record: RawRecord, i: number, dialect: CsvDialect): s
   if (e - s >= 2 && buf[s] === dialect.quote) {
     const text = buf.toString(dialect.encoding, s + 1, e - 1);
     const q = String.fromCharCode(dialect.quote);
-    return text.includes(q) ? text.replaceAll(q + q, q) : text;
+    // A function: a string replacement would read a `$` quote as a pattern (`$$` is one `$`).
+    return text.includes(q) ? text.replaceAll(q + q, () => q) : text;
   }
   return buf.toString(dialect.encoding, s, e);
 }
@@ -296,7 +297,7 @@ export function encodeField(value: string, dialect: CsvDialect): Buffer {
   const needsQuotes = bytes.some((b) => b === dialect.delimiter || b === dialect.quote || b === CR || b === LF);
   if (!needsQuotes) return bytes;
   const q = String.fromCharCode(dialect.quote);
-  return Buffer.from(q + value.replaceAll(q, q + q) + q, dialect.encoding);
+  return Buffer.from(q + value.replaceAll(q, () => q + q) + q, dialect.encoding);
 }
 
 /** Parses `bytes`, which start at absolute offset `start`, as exactly one record; undefined if they are not one. */

@@ -3,6 +3,7 @@ import { durationSchema } from '../../fields/duration.ts';
 import { secretRef } from '../../fields/secret-ref.ts';
 import { nonBlank } from '../../fields/strings.ts';
 import { checkEndpoint, ldapFilter, ldapTls, ldapUrl } from '../../ldap-client/config.ts';
+import { dnKey } from '../../ldap-client/escape.ts';
 
 /**
  * The directory servers the connector knows apart. `openldap` and `389ds` take the Password Modify
@@ -18,6 +19,30 @@ export const DEFAULT_FILTERS: Readonly<Record<LdapFlavor, string>> = {
   // Computers are users too in AD; objectCategory=person leaves them out.
   ad: '(&(objectCategory=person)(objectClass=user))',
 };
+
+/** The groups of each flavor, unless `ldap.groups` says otherwise. */
+export const DEFAULT_GROUPS: Readonly<Record<LdapFlavor, { readonly filter: string; readonly nameAttribute: string }>> = {
+  openldap: { filter: '(objectClass=groupOfNames)', nameAttribute: 'cn' },
+  '389ds': { filter: '(objectClass=groupOfNames)', nameAttribute: 'cn' },
+  // sAMAccountName is unique in a domain; a cn only in its container.
+  ad: { filter: '(objectClass=group)', nameAttribute: 'sAMAccountName' },
+};
+
+const attributeName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'an LDAP attribute name');
+
+/** Where and how the directory's groups are read: for a source's `source.protect.groups` and `adminCount`. */
+export const ldapGroupsSchema = z
+  .strictObject({
+    /** Where groups (and entries marked adminCount) are searched. Default: the naming context holding the first base DN (on AD, the domain). */
+    baseDn: nonBlank.optional(),
+    /** Which entries are groups. Default by flavor: groupOfNames; AD's group. */
+    filter: ldapFilter.optional(),
+    /** The attribute `source.protect.groups` names a group by. Default: cn; sAMAccountName on AD. */
+    nameAttribute: attributeName.optional(),
+    /** The attribute that lists a group's members by DN. */
+    memberAttribute: attributeName.default('member'),
+  })
+  .prefault({});
 
 /** The `ldap:` block of a system with `connector: ldap`. */
 export const ldapConfigSchema = z
@@ -61,17 +86,17 @@ export const ldapConfigSchema = z
     checkBeforeWrite: z.boolean().default(false),
     /** Delta imports read changes from this long before the last watermark (clocks that disagree a little). */
     deltaOverlap: durationSchema.default(10 * 60_000),
+    groups: ldapGroupsSchema,
   })
   .superRefine((v, ctx) => {
     checkEndpoint(v, ctx);
     if (v.flavor === 'ad' && v.passwordMethod === 'hash') {
       ctx.addIssue({ code: 'custom', path: ['passwordMethod'], message: 'Active Directory takes passwords only as unicodePwd; a hash cannot be written' });
     }
-    const key = (dn: string): string => dn.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
     v.baseDns.forEach((dn, i) => {
       v.baseDns.forEach((other, j) => {
         if (i === j) return;
-        const [a, b] = [key(dn), key(other)];
+        const [a, b] = [dnKey(dn), dnKey(other)];
         if (a === b ? i > j : a.endsWith(`,${b}`)) {
           ctx.addIssue({ code: 'custom', path: ['baseDns', i], message: `lies inside ${other}: its accounts would be read twice` });
         }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { AndFilter, Attribute, Change, FilterParser, ResultCodeError, type Filter } from 'ldapts';
 import {
-  AccountNotFoundError, CurrentPasswordError, InsecureConnectionError, InvalidInputError, NotConfiguredError, PolicyError,
+  AccountNotFoundError, ConfigError, CurrentPasswordError, InsecureConnectionError, InvalidInputError, NotConfiguredError, PolicyError,
   TargetDataError,
 } from '../../core/errors.ts';
 import type { Anchor } from '../../core/model.ts';
@@ -13,14 +13,15 @@ import type { Logger } from '../../log/logger.ts';
 import { LdapConnection, LdapOpenError, transportOf, type LdapEndpoint } from '../../ldap-client/connection.ts';
 import type { TlsSettings } from '../../ldap-client/tls.ts';
 import type {
-  AccountDelta, AccountRecord, Capability, ConnectionReport, Connector, DeltaImport, PasswordChange, PasswordSet, PasswordVerify,
-  SetPasswordOptions, Watermark,
+  AccountDelta, AccountRecord, Capability, ConnectionReport, Connector, DeltaImport, GroupMembers, Members, MembersQuery, PasswordChange,
+  PasswordSet, PasswordVerify, SetPasswordOptions, Watermark,
 } from '../types.ts';
-import type { LdapConfig } from './config.ts';
+import { DEFAULT_GROUPS, type LdapConfig } from './config.ts';
 import { DnCache } from './dn-cache.ts';
 import { anchorFilter } from './entries.ts';
 import { mapLdapError } from './errors.ts';
 import { readAccounts, readChanges, watermarkNow, type ImportPlan } from './import.ts';
+import { resolveMembers } from './members.ts';
 import { passwordModifyRequest, PASSWORD_MODIFY_OID, unicodePwd } from './password.ts';
 import { asUser, BindChecker } from './user-bind.ts';
 
@@ -45,7 +46,7 @@ const INVALID_CREDENTIALS = 49;
 const NO_SUCH_OBJECT = 32;
 
 /** What every ldap connector declares. */
-export const LDAP_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'setPassword', 'changePassword', 'verifyPassword']);
+export const LDAP_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'setPassword', 'changePassword', 'verifyPassword', 'groupMembers']);
 
 /**
  * A directory over LDAPv3: OpenLDAP, 389 DS, Active Directory and Samba AD (`flavor: ad`).
@@ -55,7 +56,7 @@ export const LDAP_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['
  * few long-lived connections (a TLS handshake per change would cap throughput at about a hundred
  * a second); binds as a person run on a connection of their own.
  */
-export class LdapConnector implements Connector, PasswordSet, PasswordChange, PasswordVerify, DeltaImport {
+export class LdapConnector implements Connector, PasswordSet, PasswordChange, PasswordVerify, DeltaImport, GroupMembers {
   readonly kind = 'ldap';
   readonly capabilities = LDAP_CAPABILITIES;
   readonly #o: LdapConnectorOptions;
@@ -145,6 +146,26 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
       throw mapLdapError(e, this.#o.config.url, 'connecting to');
     }
     yield* read(connection);
+  }
+
+  // Groups --------------------------------------------------------------------------------
+
+  /** The accounts a source protects (see members.ts); a lost directory is a TransientError. */
+  async membersOf(query: MembersQuery): Promise<Members> {
+    const { config, plan } = this.#o;
+    const defaults = DEFAULT_GROUPS[config.flavor];
+    const groups = {
+      baseDn: config.groups.baseDn,
+      filter: config.groups.filter ?? defaults.filter,
+      nameAttribute: config.groups.nameAttribute ?? defaults.nameAttribute,
+      memberAttribute: config.groups.memberAttribute,
+    };
+    try {
+      return await resolveMembers(await this.#connection(), query, groups, plan);
+    } catch (e) {
+      if (e instanceof ConfigError) throw e;
+      throw mapLdapError(e, config.url, 'resolving the protected accounts on');
+    }
   }
 
   // Passwords -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import {
   UnavailableError, UnknownStatusCodeError, UnwillingToPerformError,
 } from 'ldapts';
 import { AccountNotFoundError, PolicyError, TargetDataError, type PwsyncError } from '../../core/errors.ts';
-import { LdapOpenError, type OpenPhase } from '../../ldap-client/connection.ts';
+import { LdapOpenError, LdapRequestError, type OpenPhase } from '../../ldap-client/connection.ts';
 import { mapLdapError } from './errors.ts';
 import { EVENT } from '../../core/events.ts';
 
@@ -122,5 +122,13 @@ void describe('mapLdapError', () => {
     const mapped = mapLdapError(new NoSuchObjectError(), DN, 'setting the password of');
     assert.ok(mapped.message.includes(DN));
     assert.ok(mapped.message.includes('setting the password of'));
+  });
+});
+
+void describe('mapLdapError: a request that cannot be built', () => {
+  void test('is final (7010), never a transient connection fault', () => {
+    const e = new LdapRequestError('the search filter cannot be built: Invalid attribute name: a b');
+    const mapped = mapLdapError(e, DN, 'looking up');
+    assert.deepEqual({ code: mapped.code, retryable: mapped.retryable, event: mapped.event }, { code: 'ERR_LDAP_REQUEST', retryable: false, event: EVENT.DELIVERY_FAILED });
   });
 });

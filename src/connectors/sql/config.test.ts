@@ -73,6 +73,14 @@ void describe('sql connector configuration', () => {
     assert.ok(refused({ accounts: 'roles', query: undefined, setPassword: undefined, deltaColumn: 'updated_at' }).some((i) => i.startsWith('sql.deltaColumn')));
   });
 
+  void test('verify-ca without ca is refused, naming sql.tls.ca: it would trust every public CA for any host name', () => {
+    assert.deepEqual(
+      refused({ tls: { mode: 'verify-ca' } }).map((i) => i.split(':')[0]),
+      ['sql.tls.ca'],
+    );
+    assert.equal(sqlOf({ tls: { mode: 'verify-full' } }).tls.ca, undefined, 'verify-full checks the name: the system CAs are fine');
+  });
+
   void test('TLS modes and names', () => {
     assert.equal(sqlOf({ tls: { mode: 'verify-ca', ca: 'ca.pem' } }).tls.ca, 'ca.pem');
     assert.ok(refused({ tls: { mode: 'prefer' } }).some((i) => i.startsWith('sql.tls.mode')));

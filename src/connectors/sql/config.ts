@@ -33,14 +33,21 @@ export const sqlTlsSchema = z
   .strictObject({
     /**
      * `verify-full` (the default): TLS, the certificate chains to `ca` (or the system's CAs) and
-     * names the host. `verify-ca`: the chain only (a server reached by an address its certificate
-     * does not name). `disable`: no TLS — never secure, so only with `password.requireSecure: false`.
+     * names the host. `verify-ca`: the chain to `ca` only, which it requires (a server reached by
+     * an address its certificate does not name). `disable`: no TLS — never secure, so only with `password.requireSecure: false`.
      */
     mode: z.enum(['verify-full', 'verify-ca', 'disable']).default('verify-full'),
     /** A PEM file of the CA(s) to trust instead of the system's, relative to the configuration file. */
     ca: nonBlank.optional(),
     /** The name to check the certificate against, when it is not `host`. */
     serverName: nonBlank.optional(),
+  })
+  .superRefine((v, ctx) => {
+    // verify-ca skips the name; with the system's CAs, any certificate any public CA issued, for
+    // any host, would pass, and the connection would still count as secure for requireSecure.
+    if (v.mode === 'verify-ca' && v.ca === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['ca'], message: "tls.mode verify-ca needs tls.ca, the CA that signs the database's certificate: without it every public CA is trusted for any host name; set tls.ca, or use verify-full (with tls.serverName when the certificate names another host)" });
+    }
   })
   .prefault({});
 

@@ -90,9 +90,14 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
     this.capabilities = new Set(caps);
   }
 
-  /** TLS with the certificate verified (the chain, and the name for `verify-full`). */
+  /**
+   * TLS with the certificate verified: the chain and the name (`verify-full`), or the chain to a CA
+   * of our own (`verify-ca` with `ca`; the schema refuses it without, and so does this, should a
+   * configuration ever get here another way: the name unchecked against every public CA is not secure).
+   */
   isSecure(): boolean {
-    return this.#o.config.tls.mode !== 'disable';
+    const { mode, ca } = this.#o.config.tls;
+    return mode === 'verify-full' || (mode === 'verify-ca' && ca !== undefined);
   }
 
   async testConnection(): Promise<ConnectionReport> {
@@ -257,7 +262,8 @@ export class SqlConnector implements Connector, PasswordSet, PasswordVerify, Del
 
   #requireSecure(what: string): void {
     if (this.#o.requireSecure && !this.isSecure()) {
-      throw new InsecureConnectionError(`system "${this.#o.system}" requires a secure connection and sql.tls.mode is disable: the password was not sent (${what})`);
+      const why = this.#o.config.tls.mode === 'disable' ? 'sql.tls.mode is disable' : 'sql.tls.mode is verify-ca without sql.tls.ca';
+      throw new InsecureConnectionError(`system "${this.#o.system}" requires a secure connection and ${why}: the password was not sent (${what})`);
     }
   }
 

@@ -1,33 +1,33 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { EVENT } from '../../core/events.ts';
+import { EVENT, type EventCode } from '../../core/events.ts';
 import type { NewEvent } from '../../core/model.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 import type { Notification } from '../../protocol/notifications.ts';
 import type { AgentRegistry, RegisteredAgent } from './agents.ts';
 import type { Refusal } from './refusal.ts';
+import { describeSuppressed, type RefusalThrottle } from './refusal-throttle.ts';
 
-/** An unauthenticated caller's same refusal is recorded at most once per this interval (a flood is not an audit trail). */
-const UNAUTHENTICATED_EVENT_INTERVAL_MS = 10_000;
-
-/** Past this many remembered refusals the memory starts again (an attacker must not grow it). */
-const MAX_REMEMBERED_REFUSALS = 10_000;
+/** A certificate's CN as messages repeat it: enough to recognise one, never kilobytes. */
+const MAX_SUBJECT_CHARS = 128;
 
 export type Authenticated = { readonly ok: true; readonly agent: RegisteredAgent } | { readonly ok: false; readonly refusal: Refusal };
 
 /**
  * Who is calling: a caller is an agent when its client certificate chains to the agents' CA (TLS
  * verified it; the verdict is read here) AND is one of the registered agents' certificates, by
- * SHA-256 fingerprint. Each refusal is a 401 or 403 that says why, and an event (7012); the same
- * refusal from the same address is recorded once per interval, with how many were left out.
+ * SHA-256 fingerprint. Each refusal is a 401 or 403 that says why, and an event (7012). A client
+ * that did not authenticate chooses everything it sends, its certificate's subject included: its
+ * refusals are recorded as the throttle allows, by address (`refusal-throttle.ts`), and the
+ * subject is quoted, escaped and cut (`quoteUntrusted`) wherever it is repeated.
  */
 export class Authenticator {
   readonly #agents: AgentRegistry;
-  readonly #now: () => number;
-  readonly #lastUnauthenticated = new Map<string, { at: number; suppressed: number }>();
+  readonly #throttle: RefusalThrottle;
 
-  constructor(agents: AgentRegistry, now: () => number) {
+  constructor(agents: AgentRegistry, throttle: RefusalThrottle) {
     this.#agents = agents;
-    this.#now = now;
+    this.#throttle = throttle;
   }
 
   /** The registered agent whose certificate the connection presented, or the refusal. */
@@ -37,36 +37,39 @@ export class Authenticator {
     if (!(socket instanceof TLSSocket) || peer === undefined || Object.keys(peer).length === 0) {
       return this.#unauthenticated(address, 'a client certificate is required: only registered agents may deliver notifications');
     }
+    const cn = peer.subject.CN === undefined ? '(none)' : quoteUntrusted(String(peer.subject.CN), MAX_SUBJECT_CHARS);
     if (!socket.authorized) {
-      return this.#unauthenticated(address, `the client certificate (CN=${String(peer.subject.CN)}) is not trusted: ${String(socket.authorizationError)}`);
+      return this.#unauthenticated(address, `the client certificate (CN=${cn}) is not trusted: ${String(socket.authorizationError)}`);
     }
     const agent = this.#agents.get(peer.fingerprint256);
     if (agent === undefined) {
       // Recorded every time: only a certificate of our own CA gets this far, so this is no anonymous flood.
-      const message = `the client certificate (CN=${String(peer.subject.CN)}, SHA-256 ${peer.fingerprint256}) is not registered to any agent`;
+      const message = `the client certificate (CN=${cn}, SHA-256 ${peer.fingerprint256}) is not registered to any agent`;
       return { ok: false, refusal: { status: 403, body: { error: 'unregistered', message }, event: { code: EVENT.NOTIFICATION_UNAUTHORIZED, message: `${message} (from ${address})` } } };
     }
     return { ok: true, agent };
   }
 
   #unauthenticated(address: string, message: string): Authenticated {
-    return { ok: false, refusal: { status: 401, body: { error: 'unauthenticated', message }, event: this.#rateLimited(address, message) } };
+    return { ok: false, refusal: { status: 401, body: { error: 'unauthenticated', message }, event: unauthenticatedEvent(this.#throttle, address, EVENT.NOTIFICATION_UNAUTHORIZED, message) } };
   }
+}
 
-  /** The refusal's event, unless the same one from the same address was recorded within the interval. */
-  #rateLimited(address: string, message: string): NewEvent | undefined {
-    const key = `${address}\0${message}`;
-    const now = this.#now();
-    const last = this.#lastUnauthenticated.get(key) ?? { at: 0, suppressed: 0 };
-    if (last.at + UNAUTHENTICATED_EVENT_INTERVAL_MS > now) {
-      this.#lastUnauthenticated.set(key, { at: last.at, suppressed: last.suppressed + 1 });
-      return undefined;
-    }
-    if (this.#lastUnauthenticated.size > MAX_REMEMBERED_REFUSALS) this.#lastUnauthenticated.clear();
-    this.#lastUnauthenticated.set(key, { at: now, suppressed: 0 });
-    const more = last.suppressed > 0 ? `; ${last.suppressed} more like it since ${new Date(last.at).toISOString()}` : '';
-    return { code: EVENT.NOTIFICATION_UNAUTHORIZED, message: `${message} (from ${address}${more})` };
-  }
+/**
+ * The event of a refusal of a client that did not authenticate, unless the throttle leaves it out;
+ * a recorded one says how many were left out before it.
+ */
+export function unauthenticatedEvent(throttle: RefusalThrottle, address: string, code: EventCode, message: string): NewEvent | undefined {
+  const verdict = throttle.admit(address);
+  if (!verdict.record) return undefined;
+  const more = verdict.suppressed === undefined ? '' : `; ${describeSuppressed(verdict.suppressed, true)}`;
+  return { code, message: `${message} (from ${address}${more})` };
+}
+
+/** The summary event of refusals left out since the last one recorded, if any. */
+export function suppressedRefusalsEvent(throttle: RefusalThrottle): NewEvent | undefined {
+  const suppressed = throttle.flush();
+  return suppressed === undefined ? undefined : { code: EVENT.NOTIFICATION_UNAUTHORIZED, message: describeSuppressed(suppressed, false) };
 }
 
 /** Refuses a batch that names a source the agent is not listed for (403, 7012); the whole batch, not that notification. */
@@ -74,6 +77,6 @@ export function authorizeSources(agent: RegisteredAgent, notifications: readonly
   const foreign = notifications.find((n) => !agent.sources.has(n.source));
   if (foreign === undefined) return undefined;
   const speaksFor = [...agent.sources].join(', ') || 'no source';
-  const message = `agent "${agent.name}" may not deliver changes of source "${foreign.source}" (it speaks for ${speaksFor})`;
+  const message = `agent "${agent.name}" may not deliver changes of source ${quoteUntrusted(foreign.source)} (it speaks for ${speaksFor})`;
   return { status: 403, body: { error: 'forbidden', message }, event: { code: EVENT.NOTIFICATION_UNAUTHORIZED, system: foreign.source, changeId: foreign.id, message } };
 }

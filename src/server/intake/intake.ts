@@ -2,14 +2,36 @@ import { isUtf8 } from 'node:buffer';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../core/errors.ts';
+import { EVENT } from '../../core/events.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 import type { Logger } from '../../log/logger.ts';
 import { NOTIFICATIONS_PATH } from '../../protocol/notifications.ts';
 import { holdsLoneSurrogate } from '../../util/text.ts';
 import type { AgentRegistry, RegisteredAgent } from './agents.ts';
-import { Authenticator } from './authenticate.ts';
+import { Authenticator, suppressedRefusalsEvent, unauthenticatedEvent } from './authenticate.ts';
 import { NotificationsRoute, type IntakeEngine } from './notifications-route.ts';
 import type { JweDecryptionKey } from './password.ts';
+import type { SourceProtection } from './protection.ts';
 import { requestRefused, type Refusal } from './refusal.ts';
+import { RefusalThrottle } from './refusal-throttle.ts';
+
+/**
+ * Every wait on a client is bounded, so that connections that do nothing cannot pile up: the TLS
+ * handshake, then the request's headers (a connection that sends nothing after its handshake is
+ * one whose headers never come), the whole request, and the idle time between two requests of a
+ * kept-alive connection. Node checks the request and headers limits only every
+ * `connectionsCheckingInterval` (30 s by default, which made a 10 s limit act after up to 40 s).
+ */
+export const INTAKE_TIMEOUTS = {
+  handshakeMs: 10_000,
+  headersMs: 10_000,
+  requestMs: 30_000,
+  keepAliveMs: 10_000,
+  checkEveryMs: 500,
+} as const;
+
+/** How often refusals the throttle left out are summed up in an event (and once more at close). */
+const SUPPRESSED_SUMMARY_EVERY_MS = 60_000;
 
 export interface IntakeOptions {
   readonly engine: IntakeEngine;
@@ -22,6 +44,8 @@ export interface IntakeOptions {
   readonly replayWindowMs: number;
   readonly maxBodyBytes: number;
   readonly maxBatch: number;
+  /** The accounts sources protect from every agent (`source.protect`). */
+  readonly protection?: SourceProtection | undefined;
 }
 
 export interface RunningIntake {
@@ -50,8 +74,9 @@ declare module 'fastify' {
  */
 export async function startIntake(options: IntakeOptions): Promise<RunningIntake> {
   const { engine, log } = options;
-  const authenticator = new Authenticator(options.agents, () => engine.now());
-  const route = new NotificationsRoute({ engine, log, jwe: options.jwe, replayWindowMs: options.replayWindowMs, maxBatch: options.maxBatch });
+  const throttle = new RefusalThrottle(() => engine.now());
+  const authenticator = new Authenticator(options.agents, throttle);
+  const route = new NotificationsRoute({ engine, log, jwe: options.jwe, replayWindowMs: options.replayWindowMs, maxBatch: options.maxBatch, protection: options.protection });
   const app = Fastify({
     https: {
       cert: options.tls.cert,
@@ -65,11 +90,15 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      // Passed on to https.createServer: node's tls and http options (see INTAKE_TIMEOUTS).
+      handshakeTimeout: INTAKE_TIMEOUTS.handshakeMs,
+      headersTimeout: INTAKE_TIMEOUTS.headersMs,
+      connectionsCheckingInterval: INTAKE_TIMEOUTS.checkEveryMs,
     },
     logger: false,
     bodyLimit: options.maxBodyBytes,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 65_000,
+    requestTimeout: INTAKE_TIMEOUTS.requestMs,
+    keepAliveTimeout: INTAKE_TIMEOUTS.keepAliveMs,
     return503OnClosing: true,
   });
   app.decorateRequest('agent', undefined);
@@ -77,8 +106,23 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
 
   const refuse = async (reply: FastifyReply, refusal: Refusal): Promise<FastifyReply> => {
     if (refusal.event !== undefined) await engine.appendEvents([refusal.event]);
-    log.warn({ status: refusal.status, error: refusal.body.error, reason: refusal.body.message }, 'notification request refused');
+    // A refusal the throttle left out goes to the debug log alone: a flood fills no file either.
+    const fields = { status: refusal.status, error: refusal.body.error, reason: refusal.body.message };
+    if (refusal.event === undefined) log.debug(fields, 'notification request refused (not recorded: throttled)');
+    else log.warn(fields, 'notification request refused');
+    // A client that did not authenticate gets no kept-alive connection: its next try costs a handshake.
+    if (refusal.status === 401) void reply.header('connection', 'close');
     return reply.code(refusal.status).send(refusal.body);
+  };
+
+  const recordSuppressed = async (): Promise<void> => {
+    const summary = suppressedRefusalsEvent(throttle);
+    if (summary === undefined) return;
+    try {
+      await engine.appendEvents([summary]);
+    } catch (e) {
+      log.error({ err: e, summary: summary.message }, 'cannot record the count of refusals left out');
+    }
   };
 
   app.setErrorHandler(async (error: { statusCode?: number; code?: string; message: string }, request, reply) => {
@@ -87,9 +131,15 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
       log.error({ err: error }, 'intake failed');
       return reply.code(503).send({ error: 'unavailable', message: 'the server could not commit the notifications; send them again later' });
     }
-    const who = request.agent ? `agent "${request.agent.name}"` : 'a client';
-    if (status === 413) return refuse(reply, requestRefused(who, status, 'too-large', `the request body is larger than ${options.maxBodyBytes} bytes`));
-    return refuse(reply, requestRefused(who, status, 'malformed', error.message));
+    const refusal =
+      status === 413
+        ? requestRefused(who(request), status, 'too-large', `the request body is larger than ${options.maxBodyBytes} bytes`)
+        : // The parser's message may repeat what the client sent (a content type, a piece of the body).
+          requestRefused(who(request), status, 'malformed', quoteUntrusted(error.message));
+    if (request.agent !== undefined) return refuse(reply, refusal);
+    // Before authentication, the same throttle as every other refusal of an unknown client.
+    const address = request.raw.socket.remoteAddress ?? 'unknown';
+    return refuse(reply, { ...refusal, event: refusal.event && unauthenticatedEvent(throttle, address, EVENT.CHANGE_REJECTED, refusal.event.message) });
   });
 
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
@@ -114,10 +164,20 @@ export async function startIntake(options: IntakeOptions): Promise<RunningIntake
   const address = app.server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   log.info({ listen: `${shownHost}:${address.port}`, agents: new Set([...options.agents.values()].map((a) => a.name)).size }, 'intake listening');
+  const summaries = setInterval(() => void recordSuppressed(), SUPPRESSED_SUMMARY_EVERY_MS);
+  summaries.unref();
   return {
     url: `https://${shownHost}:${address.port}`,
-    close: () => app.close(),
+    async close() {
+      clearInterval(summaries);
+      await app.close();
+      await recordSuppressed();
+    },
   };
+}
+
+function who(request: FastifyRequest): string {
+  return request.agent ? `agent "${request.agent.name}"` : 'a client';
 }
 
 export function splitListen(listen: string): { host: string; port: number } {

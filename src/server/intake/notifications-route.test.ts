@@ -15,10 +15,14 @@ const HOUR = 3_600_000;
 const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const agent = { name: 'dc1', sources: new Set(['directory']) };
 
-function notification(account: string, options: { capturedAt?: number; password?: string } = {}): Notification {
+function notification(account: string, options: { capturedAt?: number; changedAt?: number; password?: string; unboundTimes?: boolean } = {}): Notification {
   const id = randomUUID();
-  const password = encryptCompact(Buffer.from(options.password ?? `pw-${account}-1234`), { kid: 'k1', key: keys.publicKey }, { [JWE_BINDING.id]: id, [JWE_BINDING.source]: 'directory', [JWE_BINDING.account]: account });
-  return { id, source: 'directory', account, changedAt: NOW - 1000, capturedAt: options.capturedAt ?? NOW, password };
+  const changedAt = options.changedAt ?? NOW - 1000;
+  const capturedAt = options.capturedAt ?? NOW;
+  const times = options.unboundTimes === true ? {} : { [JWE_BINDING.changedAt]: changedAt, [JWE_BINDING.capturedAt]: capturedAt };
+  const header = { [JWE_BINDING.id]: id, [JWE_BINDING.source]: 'directory', [JWE_BINDING.account]: account, ...times };
+  const password = encryptCompact(Buffer.from(options.password ?? `pw-${account}-1234`), { kid: 'k1', key: keys.publicKey }, header);
+  return { id, source: 'directory', account, changedAt, capturedAt, password };
 }
 
 /** An engine that answers each request by its account's name and remembers what it was given. */
@@ -94,11 +98,47 @@ describe('the notifications route', () => {
     assert.deepEqual(await route(fakeEngine()).receive(agent, { notifications: [notification('alice')] }).then((a) => (a.refused ? 0 : a.status)), 202);
   });
 
-  test('a malformed, oversized or foreign batch is refused as a whole, before the entry point', async () => {
+  test('a batch with malformed members: each gets its own result (with its id when it has one), the others are taken', async () => {
     const engine = fakeEngine();
-    const malformed = await route(engine).receive(agent, { notifications: [{ id: 'not-a-uuid' }] });
-    assert.ok(malformed.refused);
-    assert.deepEqual([malformed.refusal.status, malformed.refusal.body.error, malformed.refusal.event?.code], [400, 'malformed', EVENT.CHANGE_REJECTED]);
+    const alice = notification('alice');
+    const epoch = { ...notification('u002'), changedAt: 0 };
+    const beyond = { ...notification('u003'), changedAt: 8_640_000_000_000_001 };
+    const bob = notification('bob');
+    const batch: unknown[] = [alice, epoch, { id: 'not-a-uuid' }, 42, beyond, { ...notification('x'), extra: 1 }, bob];
+    const answer = await route(engine).receive(agent, { notifications: batch });
+    assert.ok(!answer.refused, 'one malformed member never refuses the batch');
+    assert.equal(answer.status, 422);
+    assert.deepEqual(answer.results.map((r) => [r.status, r.reason]), [
+      ['accepted', undefined],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['rejected', 'malformed'],
+      ['accepted', undefined],
+    ]);
+    assert.deepEqual(answer.results.map((r) => r.id), [alice.id, epoch.id, 'not-a-uuid', '', beyond.id, (batch[5] as Notification).id, bob.id]);
+    assert.match(answer.results[1]?.message ?? '', /^changedAt: /);
+    assert.equal(engine.batches.length, 1);
+    const [{ requests, owed }] = engine.batches as [(typeof engine.batches)[number]];
+    assert.deepEqual(requests.map((r) => r.account.name), ['alice', 'bob']);
+    assert.deepEqual(owed.refused?.map((e) => [e.code, e.changeId ?? null]), [
+      [EVENT.CHANGE_REJECTED, epoch.id],
+      [EVENT.CHANGE_REJECTED, null],
+      [EVENT.CHANGE_REJECTED, null],
+      [EVENT.CHANGE_REJECTED, beyond.id],
+      [EVENT.CHANGE_REJECTED, (batch[5] as Notification).id],
+    ]);
+    assert.deepEqual(engine.appended, []);
+  });
+
+  test('an envelope that is not a batch, an oversized or a foreign batch is refused as a whole, before the entry point', async () => {
+    const engine = fakeEngine();
+    for (const body of [undefined, [], {}, { notifications: [] }, { notifications: 'x' }, { notifications: [notification('a')], padding: 1 }]) {
+      const malformed = await route(engine).receive(agent, body);
+      assert.ok(malformed.refused, JSON.stringify(body));
+      assert.deepEqual([malformed.refusal.status, malformed.refusal.body.error, malformed.refusal.event?.code], [400, 'malformed', EVENT.CHANGE_REJECTED]);
+    }
     const large = await route(engine, 1).receive(agent, { notifications: [notification('a'), notification('b')] });
     assert.ok(large.refused);
     assert.deepEqual([large.refusal.status, large.refusal.body.error], [413, 'too-large']);
@@ -106,5 +146,34 @@ describe('the notifications route', () => {
     assert.ok(foreign.refused);
     assert.deepEqual([foreign.refusal.status, foreign.refusal.body.error, foreign.refusal.event?.code], [403, 'forbidden', EVENT.NOTIFICATION_UNAUTHORIZED]);
     assert.equal(engine.batches.length, 0);
+  });
+
+  test('a notification whose times differ from the ones bound to its password is refused (invalid), and nothing of it is submitted', async () => {
+    const engine = fakeEngine();
+    // A proxy (or a fuzzer) makes an old password look like the newest: changedAt=1 is older than
+    // anything, a future changedAt would win every ordering.
+    const aged = { ...notification('alice'), changedAt: 1 };
+    const ahead = { ...notification('alice'), changedAt: NOW + 60_000 };
+    // A notification captured long ago, replayed after its id is forgotten with a fresh capturedAt.
+    const replayed = { ...notification('bob', { capturedAt: NOW - 30 * 24 * HOUR, changedAt: NOW - 30 * 24 * HOUR }), capturedAt: NOW };
+    // An agent of before the binding: nothing says what its times were.
+    const unbound = notification('carol', { unboundTimes: true });
+    const good = notification('dave');
+    const answer = await route(engine).receive(agent, { notifications: [aged, ahead, replayed, unbound, good] });
+    assert.ok(!answer.refused);
+    assert.equal(answer.status, 422);
+    assert.deepEqual(answer.results.map((r) => [r.status, r.reason]), [
+      ['rejected', 'invalid'],
+      ['rejected', 'invalid'],
+      ['rejected', 'invalid'],
+      ['rejected', 'invalid'],
+      ['accepted', undefined],
+    ]);
+    assert.match(answer.results[0]?.message ?? '', /does not bind this notification's changedAt$/);
+    assert.match(answer.results[2]?.message ?? '', /does not bind this notification's capturedAt$/);
+    assert.match(answer.results[3]?.message ?? '', /changedAt, capturedAt$/);
+    const [{ requests, owed }] = engine.batches as [(typeof engine.batches)[number]];
+    assert.deepEqual(requests.map((r) => r.account.name), ['dave']);
+    assert.deepEqual(owed.refused?.map((e) => [e.code, e.changeId]), [aged, ahead, replayed, unbound].map((n) => [EVENT.CHANGE_REJECTED, n.id]));
   });
 });

@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { decryptCompact } from '../../crypto/jwe.ts';
 import { Secret } from '../../core/secret.ts';
-import { JWE_BINDING, MAX_PASSWORD_BYTES, type Notification, type RejectReason } from '../../protocol/notifications.ts';
+import { jweBinding, JWE_BINDING, MAX_PASSWORD_BYTES, type Notification, type RejectReason } from '../../protocol/notifications.ts';
+import { quoteUntrusted } from '../../core/untrusted-text.ts';
 
 /** The server's JWE private key, and its key id when the key file names one. */
 export interface JweDecryptionKey {
@@ -17,8 +18,9 @@ export interface PasswordRefused {
 
 /**
  * Decrypts a notification's password straight into a Secret, checking algorithms and binding: the
- * protected header must name this notification's id, source, account and anchor, so a ciphertext
- * moved onto another envelope is refused.
+ * protected header must hold exactly this notification's id, source, account, anchor, change time
+ * and capture time (`jweBinding`), so a ciphertext moved onto another envelope, or an envelope
+ * whose times were changed (an old password made newest, a replay made fresh), is refused.
  */
 export function openPassword(n: Notification, jwe: JweDecryptionKey): Secret | PasswordRefused {
   let result: ReturnType<typeof decryptCompact>;
@@ -27,15 +29,15 @@ export function openPassword(n: Notification, jwe: JweDecryptionKey): Secret | P
   } catch (e) {
     const code = typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : 'error';
     const kid = headerKid(n.password);
-    const which = kid !== undefined && jwe.kid !== undefined && kid !== jwe.kid ? ` (encrypted to key ${kid}; this server's key is ${jwe.kid}: the agent holds another server key)` : '';
+    const which = kid !== undefined && jwe.kid !== undefined && kid !== jwe.kid ? ` (encrypted to key ${quoteUntrusted(kid, 80)}; this server's key is ${jwe.kid}: the agent holds another server key)` : '';
     return { reason: code === 'ERR_JWE_DECRYPTION_FAILED' ? 'undecryptable' : 'malformed', message: `the password cannot be decrypted with this server's key${which} [${code}]` };
   }
   const plain = result.plaintext;
   const header = result.header;
-  const bound = header[JWE_BINDING.id] === n.id && header[JWE_BINDING.source] === n.source && header[JWE_BINDING.account] === n.account && header[JWE_BINDING.anchor] === n.anchor;
-  if (!bound) {
+  const unbound = unboundFields(header, n);
+  if (unbound.length > 0) {
     plain.fill(0);
-    return { reason: 'invalid', message: 'the encrypted password belongs to another notification (its protected header names another id, source, account or anchor)' };
+    return { reason: 'invalid', message: `the encrypted password belongs to another notification: its protected header does not bind this notification's ${unbound.join(', ')}` };
   }
   if (plain.length === 0 || plain.length > MAX_PASSWORD_BYTES) {
     const length = plain.length;
@@ -54,4 +56,15 @@ function headerKid(compact: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The envelope fields whose value the protected header does not hold (a field bound in the header
+ * but absent from the envelope counts too: the anchor). Compared as JSON values, so a time bound
+ * as a string is not the number in the envelope.
+ */
+function unboundFields(header: Readonly<Record<string, unknown>>, n: Notification): string[] {
+  const expected: Readonly<Record<string, unknown>> = jweBinding(n);
+  const names = Object.entries(JWE_BINDING) as [keyof typeof JWE_BINDING, string][];
+  return names.filter(([, parameter]) => header[parameter] !== expected[parameter]).map(([field]) => field);
 }

@@ -15,5 +15,11 @@ export interface Refusal {
 
 /** A request refused for what it carries (7006); `who` is `agent "name"`, or `a client` before authentication. */
 export function requestRefused(who: string, status: number, error: ErrorBody['error'], message: string): Refusal {
-  return { status, body: { error, message }, event: { code: EVENT.CHANGE_REJECTED, message: `notification request from ${who} refused: ${message}` } };
+  // A parser's message may repeat a request's keys and values, as many as were sent: cut it for the
+  // answer and the log (the event log cuts and escapes its messages itself).
+  const said = message.length <= MAX_REFUSAL_CHARS ? message : `${message.slice(0, MAX_REFUSAL_CHARS - 1)}…`;
+  return { status, body: { error, message: said }, event: { code: EVENT.CHANGE_REJECTED, message: `notification request from ${who} refused: ${said}` } };
 }
+
+/** The longest reason a refusal of a whole request gives, in characters. */
+const MAX_REFUSAL_CHARS = 1_000;
