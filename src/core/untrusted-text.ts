@@ -48,7 +48,7 @@ export function quoteUntrusted(text: string, maxChars = MAX_QUOTED_CHARS): strin
   let out = '';
   let cut = false;
   for (const c of text) {
-    const piece = c === '"' || c === '\\' ? `\\${c}` : c.replace(INVISIBLE, escapeChar);
+    const piece = c === '"' || c === '\\' ? `\\${c}` : c.replace(INVISIBLE, (ch) => escapeChar(ch));
     if (out.length + piece.length > maxChars) {
       cut = true;
       break;

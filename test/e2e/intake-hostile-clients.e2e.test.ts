@@ -12,7 +12,7 @@ import { hasInvisible } from '../../src/core/untrusted-text.ts';
 import { certificatePem, commonNameOnly, generateSigningKeys, privateKeyPem, randomSerial, SIGNING_ALGORITHM, validityPeriod, x509 } from '../../src/pki/x509.ts';
 import { CompactEncrypt } from 'jose';
 import { loadJwePublicKey } from '../../src/pki/jwe-key.ts';
-import { JWE_ALG, JWE_BINDING, JWE_ENC, NOTIFICATIONS_PATH } from '../../src/protocol/notifications.ts';
+import { JWE_ALG, JWE_ENC, NOTIFICATIONS_PATH, jweBinding } from '../../src/protocol/notifications.ts';
 import { INTAKE_TIMEOUTS } from '../../src/server/intake/intake.ts';
 import { createAgentWorld, eventually, type AgentWorld } from '../support/agent-world.ts';
 import type { CliProcess } from '../support/cli.ts';
@@ -207,11 +207,11 @@ describe('clients that do not authenticate, and idle connections, at the intake'
     const dc1 = { cert: await readFile(join(a, 'dc1.crt'), 'utf8'), key: await readFile(join(a, 'dc1.key'), 'utf8') };
     const serverKey = await loadJwePublicKey(join(world.pki, 'server-jwe.pub.json'));
     const notification = async (bound: string) => {
-      const id = randomUUID();
+      const envelope = { id: randomUUID(), source: 'directory', account, changedAt: Date.now() - 1000, capturedAt: Date.now() };
       const password = await new CompactEncrypt(Buffer.from('Hostile-Agent-Pw-1'))
-        .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: serverKey.kid, [JWE_BINDING.id]: id, [JWE_BINDING.source]: 'directory', [JWE_BINDING.account]: bound })
+        .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: serverKey.kid, ...jweBinding({ ...envelope, account: bound }) })
         .encrypt(serverKey.key);
-      return { id, source: 'directory', account, changedAt: Date.now() - 1000, capturedAt: Date.now(), password };
+      return { ...envelope, password };
     };
     // One for an unknown account (7007), one whose binding names another account (7006).
     const body = JSON.stringify({ notifications: [await notification(account), await notification('u000')] });
