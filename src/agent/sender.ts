@@ -345,7 +345,8 @@ export class Sender {
       if (!results.success || results.data.results.length !== notifications.length) throw new TargetFailure(`${target.url} answered ${status} with a body that is not a notification answer`);
       const mismatch = results.data.results.findIndex((r, i) => r.id !== notifications[i]?.id);
       if (mismatch >= 0) throw new TargetFailure(`${target.url} answered for notification ${quoteUntrusted(results.data.results[mismatch]?.id ?? '?', 40)} where ${notifications[mismatch]?.id ?? '?'} was sent`);
-      return merged(results.data.results);
+      // The server's words go into this agent's events: quoted, escaped and cut here, where they enter.
+      return merged(results.data.results.map((r) => (r.message === undefined ? r : { ...r, message: quoteUntrusted(r.message) })));
     }
     const error = errorBodySchema.safeParse(safeJson(text));
     // The server's words, or whatever answered in its place (a proxy's page): quoted, escaped and cut.
@@ -392,7 +393,7 @@ export class Sender {
           system: item.source,
           anchor: item.account,
           changeId: item.id,
-          message: `target "${target.name}" refused the change of ${quoteUntrusted(item.account)} (${result.reason ?? 'rejected'}): ${quoteUntrusted(result.message ?? '')}`,
+          message: `target "${target.name}" refused the change of ${quoteUntrusted(item.account)} (${result.reason ?? 'rejected'}): ${result.message ?? ''}`,
         })),
       );
       for (const { item, result } of rejected) log.error({ id: item.id, account: item.account, target: target.name, reason: result.reason }, 'change refused by the server; removed from the queue');

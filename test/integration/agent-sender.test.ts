@@ -149,7 +149,7 @@ describe('agent sender', () => {
       for (const [i, account] of accounts.entries()) assert.ok(await world.holds(account, `Split-Pw-${i}`), account);
       const refused = await store.listEvents({ limit: 10, codes: [EVENT.DELIVERY_REJECTED] });
       assert.equal(refused.length, 1);
-      assert.match(refused[0]?.message ?? '', /refused the change of "u002" \(unknown-source\): HTTP 403 .*may not deliver changes of source "hr-elsewhere"/);
+      assert.match(refused[0]?.message ?? '', /refused the change of "u002" \(unknown-source\): HTTP 403 .*may not deliver changes of source \\"hr-elsewhere\\"/);
       assert.equal(refused[0]?.system, 'hr-elsewhere');
       assert.equal((await store.listTargets())[0]?.state.consecutiveFailures, 0, 'the target did not fail');
     }));
