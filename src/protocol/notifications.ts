@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { holdsLoneSurrogate } from '../util/text.ts';
 
 /**
  * The wire format between an agent and the server's intake: one HTTPS request carries a batch of
@@ -49,6 +50,18 @@ const MAX_JWE_CHARS = 4096;
 const epochMs = z.number().int().positive().max(8_640_000_000_000_000);
 
 /**
+ * A login or an anchor: 1 to 256 characters of text. A control character is no login anyone has
+ * (it is log injection), and half of a surrogate pair has no UTF-8 form (it would reach a target as
+ * U+FFFD, another account).
+ */
+const name = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^\P{Cc}*$/u, 'must not contain control characters')
+  .refine((s) => !holdsLoneSurrogate(s), 'must not hold a lone surrogate');
+
+/**
  * The fields a capture decides, one schema each: the agent checks a capture with these before it
  * acknowledges it, and the server checks every notification with them, so that nothing the agent
  * acknowledged is refused for its shape (issue 16: a 1970 change time was acknowledged by the
@@ -58,12 +71,12 @@ export const notificationFields = {
   /** The source system's name in the server's configuration. */
   source: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/),
   /** The account as the source names it (a login). */
-  account: z.string().min(1).max(256),
+  account: name,
   /**
    * The account's immutable id at the source, when the capture knows it (AD's objectGUID, in its
    * string form): the server looks the account up by it first, then by `account`.
    */
-  anchor: z.string().min(1).max(256),
+  anchor: name,
   /** When the password was changed at the source. */
   changedAt: epochMs,
   /** When the agent captured it; the replay window counts from here. */

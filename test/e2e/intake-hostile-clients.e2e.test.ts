@@ -40,11 +40,12 @@ async function selfSigned(cn: string, keys: webcrypto.CryptoKeyPair): Promise<Id
 }
 
 /** One POST of notifications over a new connection from `localAddress`; resolves with the status and the Connection header. */
-function postFrom(url: string, ca: Buffer, identity: Identity, localAddress: string, body = '{"notifications":[]}'): Promise<{ status: number; connection: string | undefined }> {
+function postFrom(url: string, ca: Buffer, identity: Identity, localAddress: string, body = '{"notifications":[]}'): Promise<{ status: number; connection: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(new URL(NOTIFICATIONS_PATH, url), { method: 'POST', agent: false, ca, cert: identity.cert, key: identity.key, localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', reject);
     req.end(body);
@@ -200,28 +201,38 @@ describe('clients that do not authenticate, and idle connections, at the intake'
     }
   });
 
-  test('a registered agent sending account names with escape sequences and newlines: quoted in 7006 and 7007, printed escaped', async () => {
-    const account = 'evil\x1b[2J\nFAKE"';
-    const quoted = '"evil\\x1b[2J\\nFAKE\\""';
+  test('a registered agent sending account names with escape sequences and newlines: refused as malformed, and names with invisible characters quoted in 7006 and 7007, printed escaped', async () => {
+    // Control characters are no login: the schema refuses them (7006, malformed), without repeating them.
+    const control = 'evil\x1b[2J\nFAKE"';
+    // A quote, a bidi override and a line separator pass the schema: they are quoted where they are shown.
+    const account = 'evil"\u202eFAKE\u2028y';
+    const quoted = '"evil\\"\\u202eFAKE\\u2028y"';
     const a = join(world.pki, 'agents', 'dc1');
     const dc1 = { cert: await readFile(join(a, 'dc1.crt'), 'utf8'), key: await readFile(join(a, 'dc1.key'), 'utf8') };
     const serverKey = await loadJwePublicKey(join(world.pki, 'server-jwe.pub.json'));
-    const notification = async (bound: string) => {
-      const envelope = { id: randomUUID(), source: 'directory', account, changedAt: Date.now() - 1000, capturedAt: Date.now() };
+    const notification = async (sent: string, bound: string) => {
+      const envelope = { id: randomUUID(), source: 'directory', account: sent, changedAt: Date.now() - 1000, capturedAt: Date.now() };
       const password = await new CompactEncrypt(Buffer.from('Hostile-Agent-Pw-1'))
         .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: serverKey.kid, ...jweBinding({ ...envelope, account: bound }) })
         .encrypt(serverKey.key);
       return { ...envelope, password };
     };
-    // One for an unknown account (7007), one whose binding names another account (7006).
-    const body = JSON.stringify({ notifications: [await notification(account), await notification('u000')] });
-    const { status } = await postFrom(world.url, ca, dc1, '127.0.0.1', body);
+    // One with control characters (malformed), one for an unknown account (7007), one whose binding names another account (7006).
+    const sent = [await notification(control, control), await notification(account, account), await notification(account, 'u000')];
+    const { status, body: answer } = await postFrom(world.url, ca, dc1, '127.0.0.1', JSON.stringify({ notifications: sent }));
     assert.equal(status, 422);
+    const results = (JSON.parse(answer) as { results: { id: string; status: string; reason?: string; message?: string }[] }).results;
+    assert.deepEqual(results.map((r) => [r.id, r.status, r.reason]), [[sent[0]?.id, 'rejected', 'malformed'], [sent[1]?.id, 'rejected', 'unknown-account'], [sent[2]?.id, 'rejected', 'invalid']]);
+    assert.match(results[0]?.message ?? '', /account: must not contain control characters/);
     const events = await world.serverEvents();
+    const malformed = events.filter((e) => e.code === EVENT.CHANGE_REJECTED && e.changeId === sent[0]?.id);
+    assert.equal(malformed.length, 1);
+    assert.match(malformed[0]?.message ?? '', /refused \(malformed\): account: must not contain control characters/);
     for (const code of [EVENT.UNKNOWN_SOURCE_ACCOUNT, EVENT.CHANGE_REJECTED]) {
       const messages = events.filter((e) => e.code === code).map((e) => e.message);
       assert.ok(messages.some((m) => m.includes(quoted)), `${code}: ${messages.join('\n')}`);
     }
+    for (const e of events) assert.equal(hasInvisible(e.message), false, e.message);
     const printed = await world.cli(['events', '--limit', '1000']);
     assert.equal(hasInvisible(printed.stdout.replaceAll('\n', '')), false);
     assert.doesNotMatch(printed.stdout, /^FAKE/m, 'a forged line');
