@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NO_DUMP_ADDON, type CoreDumpProtection } from './no-core-dumps.ts';
+import { makeRootOnlyDir } from '../../test/support/root-only-dir.ts';
 
 const FIXTURE = fileURLToPath(new URL('./no-core-dumps.fixture.ts', import.meta.url));
-const ROOT_ONLY = '/var/lib/pwsync-tests';
 const NOBODY = 65534;
 
 interface Running {
@@ -71,10 +71,7 @@ void describe('preventCoreDumps, seen from outside the process', () => {
   let dir = '';
   before(async () => {
     await assert.doesNotReject(stat(NO_DUMP_ADDON), 'the helper is built by make -C native (npm test builds it)');
-    await mkdir(ROOT_ONLY, { recursive: true, mode: 0o755 });
-    await chmod(ROOT_ONLY, 0o755);
-    dir = await mkdtemp(join(ROOT_ONLY, 'no-core-dumps-'));
-    await chmod(dir, 0o755);
+    dir = await makeRootOnlyDir('no-core-dumps-');
   });
   after(() => rm(dir, { recursive: true, force: true }));
 

@@ -3,13 +3,13 @@
  * under /var/lib: every directory above is root's and 0755 on Debian, unlike /tmp.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPwsyncError } from '../core/errors.ts';
 import { checkRootOnly, findProgram } from './root-only.ts';
+import { makeRootOnlyDir } from '../../test/support/root-only-dir.ts';
 
-const ROOT_ONLY = '/var/lib/pwsync-tests';
 
 function refusal(fn: () => unknown): { code: string; message: string } {
   try {
@@ -25,10 +25,7 @@ void describe('checkRootOnly and findProgram on real files', () => {
   assert.equal(process.getuid?.(), 0, 'root-owned files are made: run as root');
   let root = '';
   before(async () => {
-    await mkdir(ROOT_ONLY, { recursive: true, mode: 0o755 });
-    await chmod(ROOT_ONLY, 0o755);
-    root = await mkdtemp(join(ROOT_ONLY, 'root-only-'));
-    await chmod(root, 0o755);
+    root = await makeRootOnlyDir('root-only-');
   });
   after(() => rm(root, { recursive: true, force: true }));
 

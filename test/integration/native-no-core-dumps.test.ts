@@ -12,15 +12,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { makeRootOnlyDir } from '../support/root-only-dir.ts';
 
 const BUILD = fileURLToPath(new URL('../../native/build/', import.meta.url));
-const ROOT_ONLY = '/var/lib/pwsync-tests';
 const NOBODY = 65534;
 const run = promisify(execFile);
 
@@ -110,10 +110,7 @@ void describe('the native hooks are not dumpable while they hold a password', ()
   let dir = '';
   let socket = '';
   before(async () => {
-    await mkdir(ROOT_ONLY, { recursive: true, mode: 0o755 });
-    await chmod(ROOT_ONLY, 0o755);
-    dir = await mkdtemp(join(ROOT_ONLY, 'native-no-dump-'));
-    await chmod(dir, 0o755);
+    dir = await makeRootOnlyDir('native-no-dump-');
     socket = join(dir, 'capture.sock');
   });
   after(() => rm(dir, { recursive: true, force: true }));

@@ -5,7 +5,7 @@
  * installed root:root.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
@@ -13,9 +13,9 @@ import { isPwsyncError, type ErrorCode } from '../../core/errors.ts';
 import { PAM_MARKER } from './config-edit.ts';
 import { findModuleDir, installPam, uninstallPam } from './install.ts';
 import { runInPrivateHost } from '../../../test/support/private-host.ts';
+import { makeRootOnlyDir } from '../../../test/support/root-only-dir.ts';
 
 /** Every directory above it is root's and 0755 on Debian. */
-const ROOT_ONLY = '/var/lib/pwsync-tests';
 
 // It touches only files of its own, but it runs as root next to libpam's module directory: in a
 // private copy of that directory and of /etc, so that a mistake here cannot reach the host's.
@@ -37,10 +37,7 @@ void describe('install-pam on files', () => {
   let moduleDir = '';
   let built = '';
   before(async () => {
-    await mkdir(ROOT_ONLY, { recursive: true, mode: 0o755 });
-    await chmod(ROOT_ONLY, 0o755);
-    root = await mkdtemp(join(ROOT_ONLY, 'pam-install-'));
-    await chmod(root, 0o755);
+    root = await makeRootOnlyDir('pam-install-');
     pamDir = join(root, 'pam.d');
     moduleDir = join(root, 'security');
     await mkdir(pamDir, { mode: 0o755 });

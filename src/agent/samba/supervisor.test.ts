@@ -4,15 +4,15 @@
  * directory above is root's and 0755 on Debian, unlike /tmp).
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPwsyncError } from '../../core/errors.ts';
 import { createLogger } from '../../log/logger.ts';
 import { resolveSambaCapture, sambaCaptureSchema } from './config.ts';
 import { SambaSupervisor } from './supervisor.ts';
+import { makeRootOnlyDir } from '../../../test/support/root-only-dir.ts';
 
-const ROOT_ONLY = '/var/lib/pwsync-tests';
 const log = createLogger({ level: 'silent' });
 
 void describe('the Samba supervisor runs only what is root\'s alone', () => {
@@ -20,10 +20,7 @@ void describe('the Samba supervisor runs only what is root\'s alone', () => {
   let root = '';
   let smbConf = '';
   before(async () => {
-    await mkdir(ROOT_ONLY, { recursive: true, mode: 0o755 });
-    await chmod(ROOT_ONLY, 0o755);
-    root = await mkdtemp(join(ROOT_ONLY, 'samba-supervisor-'));
-    await chmod(root, 0o755);
+    root = await makeRootOnlyDir('samba-supervisor-');
     smbConf = join(root, 'smb.conf');
     await writeFile(smbConf, '[global]\n');
   });
