@@ -261,8 +261,8 @@ export class Sender {
   }
 
   /**
-   * Applies a target's answer to `items`. A request refused as a whole for what it carries (400,
-   * 413, or 403 for a source this agent may not deliver) is narrowed down: the halves are sent
+   * Applies a target's answer to `items`. A request refused as a whole for what it carries (400 or
+   * 413: a body the server cannot take, more changes than its `maxBatch`) is narrowed down: the halves are sent
    * apart until the change the server refuses is alone, and that change alone leaves the queue
    * (7044), so that one change no server takes never blocks the others. Answers what is to be sent
    * again, or why the target failed part-way (the next round reads the queue again).
@@ -353,7 +353,6 @@ export class Sender {
     const why = error.success ? `${error.data.error}: ${quoteUntrusted(error.data.message)}` : quoteUntrusted(text, 200);
     // What the request carries was refused (not who sent it, not the server's state): a change of it is at fault.
     if (status === 400 || status === 413) return { kind: 'refused', reason: 'malformed', why: `HTTP ${status} — ${why}` };
-    if (status === 403 && error.success && error.data.error === 'forbidden') return { kind: 'refused', reason: 'unknown-source', why: `HTTP ${status} — ${why}` };
     throw new TargetFailure(`${target.url} refused the delivery (HTTP ${status}) — ${why}`);
   }
 

@@ -109,10 +109,11 @@ describe('the server intake refuses bad input with its reason, an event, and not
     assert.match(r.body.message ?? '', /CN="stranger".*not trusted/);
   });
 
-  test('a registered agent delivering for a source it does not speak for: 403', async () => {
+  test('a registered agent delivering for a source it does not speak for: that notification rejected (unknown-source), 422', async () => {
     const r = await post(await client('rogue'), { notifications: [await notification({ password: BAD_PW })] });
-    assert.equal(r.status, 403);
-    assert.match(r.body.message ?? '', /agent "rogue" may not deliver changes of source "directory" \(it speaks for hr2\)/);
+    assert.equal(r.status, 422);
+    assert.deepEqual([r.body.results?.[0]?.status, r.body.results?.[0]?.reason], ['rejected', 'unknown-source']);
+    assert.match(r.body.results?.[0]?.message ?? '', /agent "rogue" may not deliver changes of source "directory" \(it speaks for hr2\)/);
   });
 
   test('a malformed member, a body that is not a batch, not JSON, an oversized one: 422 for that member, 400, 400, 413', async () => {

@@ -136,7 +136,7 @@ describe('agent sender', () => {
     );
   });
 
-  test('a batch the server refuses as a whole for one change (403, a source this agent may not deliver): that change alone is removed (7044), the rest arrive', () =>
+  test('a change of a source this agent may not deliver is refused alone by the server (unknown-source): removed (7044), the rest arrive', () =>
     withSender(async (store, sender) => {
       await store.addTarget({ name: 'main', url: world.url, ...files() });
       const accounts = ['u000', 'u001', 'u002', 'u003', 'u004'];
@@ -149,7 +149,7 @@ describe('agent sender', () => {
       for (const [i, account] of accounts.entries()) assert.ok(await world.holds(account, `Split-Pw-${i}`), account);
       const refused = await store.listEvents({ limit: 10, codes: [EVENT.DELIVERY_REJECTED] });
       assert.equal(refused.length, 1);
-      assert.match(refused[0]?.message ?? '', /refused the change of "u002" \(unknown-source\): HTTP 403 .*may not deliver changes of source \\"hr-elsewhere\\"/);
+      assert.match(refused[0]?.message ?? '', /refused the change of "u002" \(unknown-source\): "agent \\"dc1\\" may not deliver changes of source \\"hr-elsewhere\\"/);
       assert.equal(refused[0]?.system, 'hr-elsewhere');
       assert.equal((await store.listTargets())[0]?.state.consecutiveFailures, 0, 'the target did not fail');
     }));
@@ -194,4 +194,32 @@ describe('agent sender', () => {
       assert.match((await store.listTargets())[0]?.state.lastError ?? '', /HTTP 401.*not trusted/);
       assert.equal((await store.stats()).length, 1);
     }));
+});
+
+describe('agent sender and a server that takes smaller batches', () => {
+  test('a batch larger than the server\'s maxBatch (413) is sent in halves until each part fits: every change delivered, none removed', async () => {
+    const world = await createAgentWorld({ accounts: 5, maxBatch: 2 });
+    const server = await startServer(world.serverConfig);
+    const dir = join(world.dir, 'sender-small');
+    const store = await openAgentStore(join(dir, 'agent.db'), { keyring: await Keyring.create(join(world.dir, 'sender-small.key')) });
+    const sender = new Sender({ store, scope: undefined, log: createLogger({ level: 'silent' }), now: Date.now, batchSize: 5, timeoutMs: 5_000 });
+    try {
+      const a = join(world.pki, 'agents', 'dc1');
+      await store.addTarget({ name: 'main', url: world.url, caFile: join(a, 'ca.crt'), certFile: join(a, 'dc1.crt'), keyFile: join(a, 'dc1.key'), serverKeyFile: join(a, 'server-jwe.pub.json'), retryIntervalMs: 10_000 });
+      const accounts = ['u000', 'u001', 'u002', 'u003', 'u004'];
+      for (const [i, account] of accounts.entries()) {
+        await store.enqueue([{ source: 'directory', account, changedAt: Date.now() - 1000, capturedAt: Date.now(), scope: 'in', secret: Secret.fromString(`Small-Batch-Pw-${i}`) }]);
+      }
+      sender.start();
+      await eventually(async () => (await store.stats()).length === 0, 15_000, 'the queue to empty');
+      for (const [i, account] of accounts.entries()) assert.ok(await world.holds(account, `Small-Batch-Pw-${i}`), account);
+      assert.deepEqual(await store.listEvents({ limit: 10, codes: [EVENT.DELIVERY_REJECTED] }), []);
+      assert.equal((await store.listTargets())[0]?.state.consecutiveFailures, 0, 'the target did not fail');
+    } finally {
+      await sender.stop();
+      await store.close();
+      await server.stop();
+      await world.close();
+    }
+  });
 });

@@ -52,6 +52,8 @@ export interface AgentWorldOptions {
    * (indented as items of `systems`): an LDAP directory, say, whose accounts have a `login`.
    */
   readonly sourceYaml?: readonly string[];
+  /** The server's `server.intake.maxBatch` (default the configuration's, 500). */
+  readonly maxBatch?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -101,7 +103,7 @@ export async function createAgentWorld(options: AgentWorldOptions = {}): Promise
       'server:',
       `  listen: 127.0.0.1:${port}`,
       '  tls: { cert: pki/server.crt, key: pki/server.key, clientCa: pki/ca.crt }',
-      '  intake: { jweKey: pki/server-jwe.key }',
+      `  intake: { jweKey: pki/server-jwe.key${options.maxBatch === undefined ? '' : `, maxBatch: ${options.maxBatch}`} }`,
       'agents:',
       ...['dc1', ...Object.keys(otherAgents)].map((name) => `  - { name: ${name}, certificate: pki/agents/${name}/${name}.crt }`),
       'log: { level: debug, file: ./server.log }',

@@ -72,11 +72,12 @@ export function suppressedRefusalsEvent(throttle: RefusalThrottle): NewEvent | u
   return suppressed === undefined ? undefined : { code: EVENT.NOTIFICATION_UNAUTHORIZED, message: describeSuppressed(suppressed, false) };
 }
 
-/** Refuses a batch that names a source the agent is not listed for (403, 7012); the whole batch, not that notification. */
-export function authorizeSources(agent: RegisteredAgent, notifications: readonly Notification[]): Refusal | undefined {
-  const foreign = notifications.find((n) => !agent.sources.has(n.source));
-  if (foreign === undefined) return undefined;
+/**
+ * Why the agent may not deliver this notification's source (it is not listed in the source's
+ * `agents`), or undefined when it may. The notification alone is refused (7012), never its batch.
+ */
+export function sourceRefusal(agent: RegisteredAgent, n: Notification): string | undefined {
+  if (agent.sources.has(n.source)) return undefined;
   const speaksFor = [...agent.sources].join(', ') || 'no source';
-  const message = `agent "${agent.name}" may not deliver changes of source ${quoteUntrusted(foreign.source)} (it speaks for ${speaksFor})`;
-  return { status: 403, body: { error: 'forbidden', message }, event: { code: EVENT.NOTIFICATION_UNAUTHORIZED, system: foreign.source, changeId: foreign.id, message } };
+  return `agent "${agent.name}" may not deliver changes of source ${quoteUntrusted(n.source)} (it speaks for ${speaksFor})`;
 }

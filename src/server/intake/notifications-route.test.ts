@@ -132,7 +132,7 @@ describe('the notifications route', () => {
     assert.deepEqual(engine.appended, []);
   });
 
-  test('an envelope that is not a batch, an oversized or a foreign batch is refused as a whole, before the entry point', async () => {
+  test('an envelope that is not a batch, or an oversized one, is refused as a whole, before the entry point', async () => {
     const engine = fakeEngine();
     for (const body of [undefined, [], {}, { notifications: [] }, { notifications: 'x' }, { notifications: [notification('a')], padding: 1 }]) {
       const malformed = await route(engine).receive(agent, body);
@@ -142,10 +142,21 @@ describe('the notifications route', () => {
     const large = await route(engine, 1).receive(agent, { notifications: [notification('a'), notification('b')] });
     assert.ok(large.refused);
     assert.deepEqual([large.refusal.status, large.refusal.body.error], [413, 'too-large']);
-    const foreign = await route(engine).receive({ name: 'rogue', sources: new Set(['hr2']) }, { notifications: [notification('alice')] });
-    assert.ok(foreign.refused);
-    assert.deepEqual([foreign.refusal.status, foreign.refusal.body.error, foreign.refusal.event?.code], [403, 'forbidden', EVENT.NOTIFICATION_UNAUTHORIZED]);
     assert.equal(engine.batches.length, 0);
+  });
+
+  test('a member of a source the agent may not deliver is refused alone (unknown-source, 7012); the others are taken', async () => {
+    const engine = fakeEngine();
+    const rogue = { name: 'rogue', sources: new Set(['directory', 'hr2']) };
+    const foreign = { ...notification('alice'), source: 'hr-elsewhere' };
+    const answer = await route(engine).receive(rogue, { notifications: [foreign, notification('bob')] });
+    assert.ok(!answer.refused);
+    assert.equal(answer.status, 422);
+    assert.deepEqual(answer.results.map((r) => [r.id, r.status, r.reason]), [[foreign.id, 'rejected', 'unknown-source'], [answer.results[1]?.id, 'accepted', undefined]]);
+    assert.match(answer.results[0]?.message ?? '', /agent "rogue" may not deliver changes of source "hr-elsewhere" \(it speaks for directory, hr2\)/);
+    assert.deepEqual(engine.batches.map((b) => b.requests.map((r) => r.account.name)), [['bob']]);
+    const events = engine.batches[0]?.owed.refused ?? [];
+    assert.deepEqual(events.map((e) => [e.code, e.system, e.changeId]), [[EVENT.NOTIFICATION_UNAUTHORIZED, 'hr-elsewhere', foreign.id]]);
   });
 
   test('a notification whose times differ from the ones bound to its password is refused (invalid), and nothing of it is submitted', async () => {

@@ -6,7 +6,7 @@ import type { Logger } from '../../log/logger.ts';
 import { batchEnvelopeSchema, notificationFields, notificationSchema, type Notification, type NotificationResult, type RejectReason } from '../../protocol/notifications.ts';
 import { MAX_CLOCK_SKEW_MS, type BatchEvents, type ChangeOutcome, type ChangeRequest, type SourceGuard } from '../../sync/submit-change.ts';
 import type { RegisteredAgent } from './agents.ts';
-import { authorizeSources } from './authenticate.ts';
+import { sourceRefusal } from './authenticate.ts';
 import { openPassword, type JweDecryptionKey } from './password.ts';
 import type { SourceProtection } from './protection.ts';
 import { requestRefused, type Refusal } from './refusal.ts';
@@ -72,13 +72,11 @@ export class NotificationsRoute {
     }
     const checked = members.map((member) => checkMember(agent, member));
     const notifications = checked.filter((c) => c.kind === 'valid').map((c) => c.notification);
-    const forbidden = authorizeSources(agent, notifications);
-    if (forbidden !== undefined) return { refused: true, refusal: forbidden };
 
-    const submitted = await this.#submit(agent, notifications, checked.flatMap((c) => (c.kind === 'malformed' ? [c.event] : [])));
-    // Each member's result in its place: the malformed ones' own, the others' from the entry point.
+    const submitted = await this.#submit(agent, notifications, checked.flatMap((c) => (c.kind === 'refused' ? [c.event] : [])));
+    // Each member's result in its place: the refused ones' own, the others' from the entry point.
     let next = 0;
-    const results = checked.map((c) => (c.kind === 'malformed' ? c.result : (submitted[next++] ?? { id: c.notification.id, status: 'retry' as const })));
+    const results = checked.map((c) => (c.kind === 'refused' ? c.result : (submitted[next++] ?? { id: c.notification.id, status: 'retry' as const })));
     const count = (status: NotificationResult['status']) => results.filter((r) => r.status === status).length;
     const status = count('rejected') > 0 ? 422 : count('duplicate') > 0 ? 409 : 202;
     log.info(
@@ -147,18 +145,29 @@ export class NotificationsRoute {
 
 type CheckedMember =
   | { readonly kind: 'valid'; readonly notification: Notification }
-  | { readonly kind: 'malformed'; readonly result: NotificationResult; readonly event: NewEvent };
+  | { readonly kind: 'refused'; readonly result: NotificationResult; readonly event: NewEvent };
 
 /** The longest id a malformed member's result repeats; a longer one is answered as ''. */
 const MAX_ECHOED_ID = 100;
 
 /**
- * One member of a batch checked against the notification schema: valid, or its own refusal
- * (`rejected`/`malformed`, with its id when it has a usable one, and a 7006 event).
+ * One member of a batch checked against the notification schema and the agent's sources: valid, or
+ * its own refusal — `rejected`/`malformed` (with its id when it has a usable one) and 7006, or
+ * `rejected`/`unknown-source` and 7012 for a source the agent may not deliver. The other members
+ * are taken: one member never refuses its batch.
  */
 function checkMember(agent: RegisteredAgent, member: unknown): CheckedMember {
   const parsed = notificationSchema.safeParse(member);
-  if (parsed.success) return { kind: 'valid', notification: parsed.data };
+  if (parsed.success) {
+    const n = parsed.data;
+    const forbidden = sourceRefusal(agent, n);
+    if (forbidden === undefined) return { kind: 'valid', notification: n };
+    return {
+      kind: 'refused',
+      result: { id: n.id, status: 'rejected', reason: 'unknown-source', message: forbidden },
+      event: { code: EVENT.NOTIFICATION_UNAUTHORIZED, system: n.source, changeId: n.id, message: forbidden },
+    };
+  }
   const field = (name: string): unknown => (typeof member === 'object' && member !== null && name in member ? (member as Record<string, unknown>)[name] : undefined);
   const rawId = field('id');
   const id = typeof rawId === 'string' && rawId.length <= MAX_ECHOED_ID ? rawId : '';
@@ -167,7 +176,7 @@ function checkMember(agent: RegisteredAgent, member: unknown): CheckedMember {
   const first = parsed.error.issues[0];
   const message = first ? `${first.path.join('.') || 'notification'}: ${first.message}` : 'invalid';
   return {
-    kind: 'malformed',
+    kind: 'refused',
     result: { id, status: 'rejected', reason: 'malformed', message },
     event: {
       code: EVENT.CHANGE_REJECTED,
