@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmod, copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NO_DUMP_ADDON, type CoreDumpProtection } from './no-core-dumps.ts';
-import { makeRootOnlyDir } from '../../test/support/root-only-dir.ts';
+import { makeRootOnlyDir, removeRootOnlyDir } from '../../test/support/root-only-dir.ts';
 
 const FIXTURE = fileURLToPath(new URL('./no-core-dumps.fixture.ts', import.meta.url));
 const NOBODY = 65534;
@@ -73,7 +73,7 @@ void describe('preventCoreDumps, seen from outside the process', () => {
     await assert.doesNotReject(stat(NO_DUMP_ADDON), 'the helper is built by make -C native (npm test builds it)');
     dir = await makeRootOnlyDir('no-core-dumps-');
   });
-  after(() => rm(dir, { recursive: true, force: true }));
+  after(() => removeRootOnlyDir(dir));
 
   void test('unprotected (the control): dumpable, /proc/PID owned by its user, core files allowed', async () => {
     const p = await start('nobody', ['', 'unprotected']);

@@ -3,12 +3,12 @@
  * under /var/lib: every directory above is root's and 0755 on Debian, unlike /tmp.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPwsyncError } from '../core/errors.ts';
 import { checkRootOnly, findProgram } from './root-only.ts';
-import { makeRootOnlyDir } from '../../test/support/root-only-dir.ts';
+import { makeRootOnlyDir, removeRootOnlyDir } from '../../test/support/root-only-dir.ts';
 
 
 function refusal(fn: () => unknown): { code: string; message: string } {
@@ -27,7 +27,7 @@ void describe('checkRootOnly and findProgram on real files', () => {
   before(async () => {
     root = await makeRootOnlyDir('root-only-');
   });
-  after(() => rm(root, { recursive: true, force: true }));
+  after(() => removeRootOnlyDir(root));
 
   const file = async (name: string, mode: number, text = '\x7fELF not really a program'): Promise<string> => {
     const path = join(root, name);

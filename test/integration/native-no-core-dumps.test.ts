@@ -12,13 +12,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { makeRootOnlyDir } from '../support/root-only-dir.ts';
+import { makeRootOnlyDir, removeRootOnlyDir } from '../support/root-only-dir.ts';
 
 const BUILD = fileURLToPath(new URL('../../native/build/', import.meta.url));
 const NOBODY = 65534;
@@ -113,7 +113,7 @@ void describe('the native hooks are not dumpable while they hold a password', ()
     dir = await makeRootOnlyDir('native-no-dump-');
     socket = join(dir, 'capture.sock');
   });
-  after(() => rm(dir, { recursive: true, force: true }));
+  after(() => removeRootOnlyDir(dir));
 
   void test('pwsync-samba-hook: not dumpable, core limit 0/0, while it waits for the agent', async () => {
     const held = await hold(socket);

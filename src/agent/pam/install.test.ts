@@ -13,7 +13,7 @@ import { isPwsyncError, type ErrorCode } from '../../core/errors.ts';
 import { PAM_MARKER } from './config-edit.ts';
 import { findModuleDir, installPam, uninstallPam } from './install.ts';
 import { runInPrivateHost } from '../../../test/support/private-host.ts';
-import { makeRootOnlyDir } from '../../../test/support/root-only-dir.ts';
+import { makeRootOnlyDir, removeRootOnlyDir } from '../../../test/support/root-only-dir.ts';
 
 /** Every directory above it is root's and 0755 on Debian. */
 
@@ -47,7 +47,7 @@ void describe('install-pam on files', () => {
     built = join(root, 'built.so');
     await writeFile(built, 'not really a module', { mode: 0o700 });
   });
-  after(() => rm(root, { recursive: true, force: true }));
+  after(() => removeRootOnlyDir(root));
 
   void test('installs the module root:root 0644 and the line by full path, with a backup of the same mode', async () => {
     const report = await installPam({ pamFile, moduleDir, builtModule: built, socket: '/run/agent.sock', timeoutMs: 500 });

@@ -4,14 +4,14 @@
  * directory above is root's and 0755 on Debian, unlike /tmp).
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPwsyncError } from '../../core/errors.ts';
 import { createLogger } from '../../log/logger.ts';
 import { resolveSambaCapture, sambaCaptureSchema } from './config.ts';
 import { SambaSupervisor } from './supervisor.ts';
-import { makeRootOnlyDir } from '../../../test/support/root-only-dir.ts';
+import { makeRootOnlyDir, removeRootOnlyDir } from '../../../test/support/root-only-dir.ts';
 
 const log = createLogger({ level: 'silent' });
 
@@ -24,7 +24,7 @@ void describe('the Samba supervisor runs only what is root\'s alone', () => {
     smbConf = join(root, 'smb.conf');
     await writeFile(smbConf, '[global]\n');
   });
-  after(() => rm(root, { recursive: true, force: true }));
+  after(() => removeRootOnlyDir(root));
 
   const program = async (path: string, mode: number, text = '#!/bin/sh\nexit 0\n'): Promise<string> => {
     await writeFile(path, text, { mode });
