@@ -1,4 +1,4 @@
-import { ConfigError, InvalidInputError, KeyError, NotRootOnlyError, PersonLookupError, UnknownAccountError, UnknownSystemError, isPwsyncError } from '../core/errors.ts';
+import { ConfigError, InvalidInputError, PasswordRefusedError, KeyError, NotRootOnlyError, PersonLookupError, UnknownAccountError, UnknownSystemError, isPwsyncError } from '../core/errors.ts';
 import { TargetExistsError, TargetNotFoundError } from '../agent/queue/errors.ts';
 import { ScopeConfigError } from '../agent/scope/errors.ts';
 import { PamEditError } from '../agent/pam/config-edit.ts';
@@ -16,11 +16,13 @@ export const EXIT = {
   partial: 4,
   /** The key file is missing, too open or malformed. */
   key: 5,
+  /** `change`: the change reached no target (not linked, no target with sync, out of date everywhere). */
+  noTarget: 6,
 } as const;
 
 export function exitCodeFor(e: unknown): number {
   if (e instanceof UnknownSystemError || e instanceof UnknownAccountError || e instanceof PersonLookupError || e instanceof TargetNotFoundError) return EXIT.notFound;
-  if (e instanceof ConfigError || e instanceof InvalidInputError || e instanceof ScopeConfigError || e instanceof PamEditError || e instanceof NotRootOnlyError || e instanceof TargetExistsError) return EXIT.usage;
+  if (e instanceof ConfigError || e instanceof InvalidInputError || e instanceof PasswordRefusedError || e instanceof ScopeConfigError || e instanceof PamEditError || e instanceof NotRootOnlyError || e instanceof TargetExistsError) return EXIT.usage;
   if (e instanceof KeyError) return EXIT.key;
   if (isPwsyncError(e)) return EXIT.failure;
   return EXIT.failure;

@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'ERR_REPLAY',
   'ERR_UNAUTHORIZED',
   'ERR_ACCOUNT_PROTECTED',
+  'ERR_PASSWORD_REFUSED',
   'ERR_STORE',
   'ERR_NOT_ROOT_ONLY',
   // Hash formats (crypto/hash/errors.ts).
@@ -209,6 +210,22 @@ export class ReplayError extends PwsyncError {
 export class ProtectedAccountError extends PwsyncError {
   readonly code = 'ERR_ACCOUNT_PROTECTED';
   override readonly event = EVENT.ACCOUNT_PROTECTED;
+}
+
+/**
+ * A password pwsync was asked to set (not one captured at a source) fails its form or the policy of
+ * a target, and nothing was committed (7015). `refusals` names each target system and rule; the
+ * form's failures have no system.
+ */
+export class PasswordRefusedError extends PwsyncError {
+  readonly code = 'ERR_PASSWORD_REFUSED';
+  override readonly event = EVENT.PASSWORD_REFUSED;
+  constructor(
+    message: string,
+    readonly refusals: readonly { readonly system?: string; readonly rules: readonly string[] }[],
+  ) {
+    super(message);
+  }
 }
 
 /** The caller is not authenticated, or may not speak for the source it names. */

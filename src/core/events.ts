@@ -25,6 +25,8 @@ export const EVENTS = {
   7012: { name: 'NOTIFICATION_UNAUTHORIZED', severity: 'warning', text: 'a notification was refused: the caller is not authenticated or may not speak for that source' },
   7013: { name: 'SERVICE_CREDENTIALS_REFUSED', severity: 'error', text: 'the target system refused the credentials of pwsync\'s service account' },
   7014: { name: 'ACCESS_DENIED', severity: 'error', text: 'the service account lacks the rights to set this account\'s password' },
+  7015: { name: 'PASSWORD_REFUSED', severity: 'warning', text: 'a password pwsync was asked to set was refused before anything was committed: its form, or the policy of a target' },
+  7016: { name: 'NOT_SENT', severity: 'warning', text: 'a change made with --partial was not sent to a target whose policy the password does not satisfy' },
   7017: { name: 'ACCOUNT_PROTECTED', severity: 'warning', text: 'an agent sent a change for an account the server protects (source.protect); refused, nothing delivered' },
   7018: { name: 'PROTECTION_UNAVAILABLE', severity: 'error', text: 'the protected accounts of a source could not be resolved; its notifications are answered retry until they can' },
   7020: { name: 'AMBIGUOUS_JOIN', severity: 'warning', text: 'an account matches more than one person; no link was made' },

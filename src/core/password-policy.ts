@@ -188,14 +188,15 @@ export function enforcePasswordPolicy(policy: PasswordPolicy, clear: Uint8Array,
   if (violations.length > 0) throw passwordPolicyError(system, violations);
 }
 
-const INVALID = -1;
+/** What {@link codePoints} yields at the first ill-formed byte sequence, and nothing after it. */
+export const INVALID = -1;
 
 /**
  * The code points of UTF-8 bytes (RFC 3629, Unicode's table of well-formed byte sequences), one
  * at a time; {@link INVALID}, and nothing after it, at anything ill-formed: a stray continuation
  * byte, a truncated sequence, an overlong form, a surrogate, a value above U+10FFFF.
  */
-function* codePoints(bytes: Uint8Array): Generator<number, void, undefined> {
+export function* codePoints(bytes: Uint8Array): Generator<number, void, undefined> {
   let i = 0;
   while (i < bytes.length) {
     const b0 = bytes[i] ?? 0;

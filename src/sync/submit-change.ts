@@ -33,6 +33,26 @@ export interface ChangeRequest {
    * refused and an agent's retry after a lost answer is recognised.
    */
   readonly notificationId?: string;
+  /**
+   * Set by a caller that checked the password before submitting it (`checkChange`): the target
+   * systems where it fits, and why it is not sent to the others (7016 each). A target in a system
+   * outside both (linked since the check) is not sent to either: the password was never checked
+   * against its policy.
+   */
+  readonly sendOnlyTo?: SendOnlyTo;
+}
+
+/** Where a checked change goes: see {@link ChangeRequest.sendOnlyTo}. */
+export interface SendOnlyTo {
+  readonly systems: ReadonlySet<SystemName>;
+  readonly withheld: ReadonlyMap<SystemName, string>;
+}
+
+/** A target a checked change was not sent to, and why (7016). */
+export interface Withheld {
+  readonly system: SystemName;
+  readonly anchor: Anchor;
+  readonly reason: string;
 }
 
 export interface ChangeReceipt {
@@ -45,6 +65,8 @@ export interface ChangeReceipt {
   readonly outOfDate: readonly { readonly system: SystemName; readonly anchor: Anchor }[];
   /** Linked accounts in systems without password sync (6921). */
   readonly notEnabled: readonly { readonly system: SystemName; readonly anchor: Anchor }[];
+  /** Targets a checked change was not sent to (`sendOnlyTo`, 7016). */
+  readonly withheld: readonly Withheld[];
   readonly superseded: readonly number[];
 }
 
@@ -69,6 +91,7 @@ interface Plan {
   readonly sourceAnchor: Anchor;
   readonly targets: readonly Target[];
   readonly notEnabled: readonly { readonly system: SystemName; readonly anchor: Anchor }[];
+  readonly withheld: readonly Withheld[];
   readonly log: Readonly<Record<string, unknown>>;
 }
 
@@ -175,13 +198,13 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
     if (p.targets.length > 0) ctx.log.info({ ...p.log, jobs: jobs.length, outOfDate: outOfDate.length }, 'change accepted');
     return {
       kind: 'accepted',
-      receipt: { changeId: p.changeId, personId: p.personId, sourceAnchor: p.sourceAnchor, jobs, outOfDate, notEnabled: p.notEnabled, superseded: result.result.superseded },
+      receipt: { changeId: p.changeId, personId: p.personId, sourceAnchor: p.sourceAnchor, jobs, outOfDate, notEnabled: p.notEnabled, withheld: p.withheld, superseded: result.result.superseded },
     };
   });
 }
 
 /** A request whose form is valid, with the store lookup that finds its source account. */
-interface Checked {
+export interface Checked {
   readonly request: ChangeRequest;
   readonly source: SystemConfig;
   /** By anchor, by name, or by anchor and then by name when no account has the anchor. */
@@ -190,8 +213,8 @@ interface Checked {
   readonly described: string;
 }
 
-/** Checks what a request says on its own (no store read). */
-function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked {
+/** Checks what a request says on its own (no store read); `checkChange` looks its source up with it too. */
+export function check(ctx: SyncContext, request: ChangeRequest, now: EpochMs): Checked {
   const source = systemByName(ctx.config, request.sourceSystem);
   if (!source.source) throw new InvalidInputError(`system "${source.name}" is not a source of password changes (it has no "source:" block)`);
   if (request.secret.length === 0) throw new InvalidInputError('the new password is empty');
@@ -245,6 +268,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
     sourceAnchor: account.anchor,
     targets: [],
     notEnabled: [],
+    withheld: [],
     log,
   });
 
@@ -254,6 +278,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
 
   const targets: Target[] = [];
   const notEnabled: { system: SystemName; anchor: Anchor }[] = [];
+  const withheld: Withheld[] = [];
   const events: NewEvent[] = [];
   for (const other of person.accounts) {
     // Never back to where the password was born: not the source account, nor its system.
@@ -265,9 +290,16 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
       events.push({ code: EVENT.SYNC_NOT_ENABLED, system: other.system, anchor: other.anchor, personId: person.id, changeId, message: `password sync is not enabled on system "${other.system}"` });
       continue;
     }
+    const only = request.sendOnlyTo;
+    if (only !== undefined && !only.systems.has(other.system)) {
+      const reason = only.withheld.get(other.system) ?? `the password was not checked against the policy of "${other.system}" (the account was linked since the check); change it again`;
+      withheld.push({ system: other.system, anchor: other.anchor, reason });
+      events.push({ code: EVENT.NOT_SENT, system: other.system, anchor: other.anchor, personId: person.id, changeId, message: `not sent to "${other.system}": ${reason}` });
+      continue;
+    }
     targets.push({ accountId: other.id, system: other.system, anchor: other.anchor });
   }
-  if (targets.length === 0) return { ...nowhere(person.id, 'the person has no other account with password sync enabled', events), notEnabled };
+  if (targets.length === 0) return { ...nowhere(person.id, withheld.length > 0 ? 'the password fits no target of the person (7016); nothing to deliver' : 'the person has no other account with password sync enabled', events), notEnabled, withheld };
 
   events.unshift({
     code: EVENT.CHANGE_ACCEPTED,
@@ -296,6 +328,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
     sourceAnchor: account.anchor,
     targets,
     notEnabled,
+    withheld,
     log,
   };
 }

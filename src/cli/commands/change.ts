@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../core/errors.ts';
 import { TERMINAL_STATES, type Job } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
+import { checkChange, whyNoTarget } from '../../sync/check-password.ts';
 import { submitChange } from '../../sync/submit-change.ts';
 import { EXIT } from '../exit-codes.ts';
 import { parseTime } from '../options.ts';
@@ -17,6 +18,7 @@ interface ChangeOptions {
   stdin?: boolean;
   at?: string;
   wait?: string | true;
+  partial?: boolean;
   json?: boolean;
 }
 
@@ -30,6 +32,7 @@ export function registerChange(program: Command): void {
     .option('--stdin', 'read the password from the first line of standard input instead of prompting')
     .option('--at <time>', 'when the change was made (ISO 8601); default now')
     .option('--wait [seconds]', 'wait until every target has an outcome (default 30 s); exit 4 if any failed')
+    .option('--partial', "when the password does not satisfy a target's password.policy, send it where it fits instead of nowhere")
     .option('--json', 'print the receipt as JSON')
     .action(async (account: string, opts: ChangeOptions) => {
       const changedAt = opts.at === undefined ? Date.now() : parseTime(opts.at);
@@ -44,27 +47,34 @@ export function registerChange(program: Command): void {
         const secret: Secret = opts.stdin === true ? await readSecretFromStream(process.stdin) : await promptNewSecret();
         let receipt;
         try {
-          receipt = await submitChange(rt.ctx, {
+          const request = {
             sourceSystem,
             account: opts.anchor === true ? { anchor: account } : { name: account },
             secret,
             changedAt,
             origin: 'admin',
             actor: `cli:${userInfo().username}`,
-          });
+          } as const;
+          // Checked before anything is committed: a password one target refuses goes nowhere (or, with --partial, where it fits).
+          receipt = await submitChange(rt.ctx, await checkChange(rt.ctx, request, { partial: opts.partial === true }));
         } finally {
           secret.dispose();
         }
+        const nowhere = whyNoTarget(receipt, sourceSystem);
         const jobs = waitMs > 0 && receipt.jobs.length > 0 ? await waitForOutcomes(rt.store, receipt.changeId, waitMs) : undefined;
-        if (opts.json === true) printJson({ ...receipt, outcomes: jobs });
+        if (opts.json === true) printJson({ ...receipt, outcomes: jobs, ...(nowhere === undefined ? {} : { reachedNoTarget: nowhere }) });
         else {
           say(`change ${receipt.changeId} for person ${receipt.personId || '(not linked)'}: ${receipt.jobs.length} target(s) queued`);
           for (const t of receipt.outOfDate) say(`  not queued for ${t.system}/${t.anchor}: a newer change is applied or pending there (6919)`);
           for (const t of receipt.notEnabled) say(`  not queued for ${t.system}/${t.anchor}: password sync is not enabled there (6921)`);
+          for (const t of receipt.withheld) say(`  not sent to ${t.system}/${t.anchor}: ${t.reason} (7016)`);
           if (jobs) printTable(['SYSTEM', 'ACCOUNT', 'STATE', 'DETAIL'], jobs.map((j) => [j.system, j.anchor, j.state.kind, detail(j)]));
           else if (receipt.jobs.length > 0) say('the server delivers them; follow with "pwsync queue --change ' + receipt.changeId + '"');
         }
-        if (jobs?.some((j) => j.state.kind !== 'done')) process.exitCode = EXIT.partial;
+        if (nowhere !== undefined) {
+          sayError(`pwsync change: ${nowhere}`);
+          process.exitCode = EXIT.noTarget;
+        } else if (jobs?.some((j) => j.state.kind !== 'done')) process.exitCode = EXIT.partial;
       });
     });
 }

@@ -45,7 +45,7 @@ function fakeEngine(): IntakeEngine & { batches: { requests: ChangeRequest[]; ow
           if (name === 'seen') return { kind: 'replay', changeId: r.notificationId ?? '' };
           if (name === 'nobody') return { kind: 'rejected', error: new UnknownAccountError('no account with login "nobody"') };
           if (name === 'odd') return { kind: 'rejected', error: new InvalidInputError('odd input') };
-          return { kind: 'accepted', receipt: { changeId: r.notificationId ?? '', personId: 'p', sourceAnchor: name, jobs: [], outOfDate: [], notEnabled: [], superseded: [] } };
+          return { kind: 'accepted', receipt: { changeId: r.notificationId ?? '', personId: 'p', sourceAnchor: name, jobs: [], outOfDate: [], notEnabled: [], withheld: [], superseded: [] } };
         }),
       );
     },
