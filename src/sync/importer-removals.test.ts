@@ -49,16 +49,16 @@ function removeAll(engine: Engine, n: number): void {
 const isThreshold = (e: unknown): boolean => isPwsyncError(e) && e.code === 'ERR_REMOVAL_THRESHOLD';
 
 describe('importSystem: the removal threshold', () => {
-  test('an empty export (every account gone) stops the import: nothing removed, 7026 names the system, the count, the limit and the flag', () =>
+  test('a truncated export (15 of 20 gone) stops the import: nothing removed, 7026 names the system, the count, the limit and the flag', () =>
     withEngine(systems(20), async (engine) => {
       const before = await engine.store.counts();
       const watermark = await engine.store.getImportWatermark('hr');
-      removeAll(engine, 20);
+      for (let i = 6; i <= 20; i++) engine.connector('hr').removeAccount(String(i));
       engine.clock.advance(1000);
       await assert.rejects(importSystem(engine.ctx, 'hr'), (e: unknown) => {
         assert.ok(isThreshold(e));
         const message = (e as Error).message;
-        for (const part of ['"hr"', '20 of its 20', 'at least 10 and more than 10 %', '--allow-removals']) assert.ok(message.includes(part), `${message} names ${part}`);
+        for (const part of ['"hr"', '15 of its 20', 'at least 10 and more than 10 %', '--allow-removals']) assert.ok(message.includes(part), `${message} names ${part}`);
         return true;
       });
       const after = await engine.store.counts();
@@ -68,6 +68,15 @@ describe('importSystem: the removal threshold', () => {
       assert.deepEqual(stopped.map((e) => [e.system, e.severity]), [['hr', 'error']]);
       assert.equal((await engine.store.listEvents({ codes: [EVENT.ACCOUNT_UNLINKED], limit: 10 })).length, 0);
       assert.equal((await engine.store.listEvents({ codes: [EVENT.IMPORT_COMPLETED], system: 'hr', limit: 10 })).length, 1, 'only the first import completed');
+    }));
+
+  test('an empty export (header only) stops even below the count: 5 accounts, the issue\'s case', () =>
+    withEngine(systems(5), async (engine) => {
+      removeAll(engine, 5);
+      await assert.rejects(importSystem(engine.ctx, 'hr'), (e: unknown) => isThreshold(e) && /5 of its 5 .*read no account/.test((e as Error).message));
+      assert.equal((await engine.store.counts()).links, 6, 'every link kept');
+      const delta = await importSystem(engine.ctx, 'hr', undefined, { mode: 'delta' });
+      assert.deepEqual([delta.mode, delta.read, delta.removed], ['delta', 0, 5], 'a delta of removals only is no empty export: 5 is under the count');
     }));
 
   test('1 of 20 removed passes (under the count); allowRemovals passes an empty export', () =>
@@ -118,7 +127,7 @@ describe('importSystem: remembered links of removed accounts', () => {
       removeAll(engine, 20);
       await importSystem(engine.ctx, 'hr', undefined, { allowRemovals: true });
       engine.connector('apps').removeAccount('a1');
-      await importSystem(engine.ctx, 'apps');
+      await importSystem(engine.ctx, 'apps', undefined, { allowRemovals: true });
       engine.clock.advance(29 * DAY);
 
       for (const [anchor, account] of Object.entries(people(20))) engine.connector('hr').putAccount(anchor, { ...account, mail: `${account.login}@new.example.org` });

@@ -191,15 +191,21 @@ class Batches {
 
   /**
    * Stops the import (7026, RemovalThresholdError) when removing `removing` of the system's
-   * `stored` accounts would pass `import.removalThreshold`: at least `count` and more than `percent` %.
+   * `stored` accounts would pass `import.removalThreshold`: at least `count` and more than
+   * `percent` %. A full import that read no account at all would remove every one: that is an empty
+   * export far more often than an emptied system, so it stops too, however few they are.
    */
   async #checkThreshold(removing: number, stored: number): Promise<void> {
     const { count, percent } = this.system.import.removalThreshold;
-    if (this.allowRemovals || removing < count || removing * 100 <= percent * stored) return;
+    const empty = this.mode === 'full' && this.#totals.read === 0;
+    if (this.allowRemovals || removing === 0 || (!empty && (removing < count || removing * 100 <= percent * stored))) return;
     const share = stored === 0 ? 100 : Math.round((removing * 100) / stored);
+    const why = empty
+      ? 'it read no account at all (an empty export?)'
+      : `more than its removal threshold allows (at least ${count} and more than ${percent} %: import.removalThreshold)`;
     const message =
-      `the ${this.mode} import of "${this.system.name}" would remove ${removing} of its ${stored} accounts (${share} %), ` +
-      `more than its removal threshold allows (at least ${count} and more than ${percent} %: import.removalThreshold); nothing was removed. ` +
+      `the ${this.mode} import of "${this.system.name}" would remove ${removing} of its ${stored} accounts (${share} %): ` +
+      `${why}; nothing was removed. ` +
       `If the export is complete and these accounts are really gone, run "pwsync import ${this.system.name} --allow-removals"`;
     await this.ctx.store.appendEvents([{ code: EVENT.IMPORT_STOPPED, at: this.ctx.now(), system: this.system.name, message }]);
     this.ctx.log.error({ system: this.system.name, mode: this.mode, removing, stored, count, percent }, 'import stopped at the removal threshold');
