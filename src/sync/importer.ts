@@ -95,7 +95,7 @@ export async function importSystem(
     // The store keeps what the connector wrote; it is this connector's own watermark again.
     for await (const delta of connector.importChangesSince(kept.watermark as Watermark)) {
       if (delta.kind === 'changed') await batches.changed(delta.record);
-      else await batches.removed(delta.anchor);
+      else batches.removed(delta.anchor);
     }
   } catch (e) {
     if (!(e instanceof WatermarkError)) throw e;
@@ -157,10 +157,9 @@ class Batches {
     if (this.#changed.length >= this.system.import.batchSize) await this.#flushChanged();
   }
 
-  removed(anchor: Anchor): Promise<void> {
-    // A change of this account earlier in the delta is written before its removal is.
+  /** Kept for the end: a change of this account earlier in the delta is written before its removal is. */
+  removed(anchor: Anchor): void {
     this.#removed.add(anchor);
-    return Promise.resolve();
   }
 
   async flush(): Promise<void> {
@@ -246,7 +245,7 @@ class Batches {
   async #recordRemoved(gone: readonly AccountWithLink[], at: number): Promise<void> {
     const events: NewEvent[] = gone
       .filter((a) => a.personId !== null)
-      .map((a) => ({ code: EVENT.ACCOUNT_UNLINKED, at, system: this.system.name, anchor: a.anchor, personId: a.personId, message: 'account no longer in its system; unlinked' }));
+      .map((a) => ({ code: EVENT.ACCOUNT_UNLINKED, at, system: this.system.name, anchor: a.anchor, personId: a.personId, message: 'account no longer in its system; unlinked (its link is remembered should it come back)' }));
     this.#totals.removed += gone.length;
     this.#totals.unlinked += events.length;
     if (events.length > 0) await this.ctx.store.appendEvents(events);
