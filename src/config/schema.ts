@@ -46,6 +46,19 @@ export const importSchema = z.strictObject({
   map: z.record(attrName, attrName).optional(),
   /** Rows per store transaction. */
   batchSize: z.number().int().min(1).max(100_000).default(5000),
+  /**
+   * The deletion threshold: an import that would remove at least `count` accounts and more than
+   * `percent` % of the system's stored accounts stops and removes nothing (`pwsync import
+   * --allow-removals` passes it). A truncated or empty export must not unlink everyone.
+   */
+  removalThreshold: z
+    .strictObject({
+      count: z.number().int().min(1).default(10),
+      percent: z.number().min(0).max(100).default(10),
+    })
+    .prefault({}),
+  /** How long the link of a removed account is remembered, so an account that comes back is linked to its person again. */
+  rememberRemovedLinks: durationSchema.default(30 * 86_400_000),
 });
 
 /** An agent's name: the subject CN of its client certificate (see `pwsync pki agent`). */

@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'ERR_CURRENT_PASSWORD',
   'ERR_TARGET_DATA',
   'ERR_WATERMARK',
+  'ERR_REMOVAL_THRESHOLD',
   // Input and operator errors (below).
   'ERR_CONFIG',
   'ERR_KEY',
@@ -143,6 +144,11 @@ export class TargetDataError extends PwsyncError {
 /** A delta import cannot start from the watermark it was given; a full import is needed. */
 export class WatermarkError extends PwsyncError {
   readonly code = 'ERR_WATERMARK';
+}
+
+/** An import would remove more accounts than its system's removal threshold allows; nothing was removed. */
+export class RemovalThresholdError extends PwsyncError {
+  readonly code = 'ERR_REMOVAL_THRESHOLD';
 }
 
 // Input and operator errors ------------------------------------------------------------------

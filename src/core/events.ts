@@ -32,6 +32,8 @@ export const EVENTS = {
   7020: { name: 'AMBIGUOUS_JOIN', severity: 'warning', text: 'an account matches more than one person; no link was made' },
   7021: { name: 'ACCOUNT_UNLINKED', severity: 'info', text: 'an account removed from its system was unlinked' },
   7022: { name: 'IMPORT_COMPLETED', severity: 'info', text: 'import completed' },
+  7026: { name: 'IMPORT_STOPPED', severity: 'error', text: 'an import stopped before removing more accounts than the removal threshold allows; nothing was removed' },
+  7027: { name: 'ACCOUNT_RELINKED', severity: 'info', text: 'an account that came back to its system was linked to its person again (remembered link)' },
   7030: { name: 'KEY_ROTATED', severity: 'info', text: 'store key rotated; pending secrets re-encrypted' },
   // The agent's codes (its own event log, in its own data directory).
   7040: { name: 'OUT_OF_SCOPE', severity: 'info', text: 'a captured change is out of the agent\'s scope (include/exclude groups); not delivered' },

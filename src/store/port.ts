@@ -59,6 +59,20 @@ export interface Store {
   removeAccounts(system: SystemName, anchors: readonly Anchor[], at: EpochMs): Promise<readonly AccountWithLink[]>;
 
   /**
+   * How many accounts of `system` the store holds, and how many of them are not stamped with
+   * `importRun` (what {@link Store.removeAccountsNotIn} would remove): the import's deletion threshold.
+   */
+  countAccounts(system: SystemName, importRun: string): Promise<AccountCounts>;
+
+  /**
+   * The removed accounts' links are remembered: removing a linked account (either method above)
+   * keeps its system, anchor, person and kind of link. This answers those of `system` with these
+   * anchors, removed at or after `forgetBefore`, and forgets the older ones of `system` in the same
+   * unit. A `restore` decision of {@link Store.applyLinks} uses one and forgets it.
+   */
+  rememberedLinks(system: SystemName, anchors: readonly Anchor[], forgetBefore: EpochMs): Promise<readonly RememberedLink[]>;
+
+  /**
    * Where `system`'s change history stood when its last successful import began, as its connector
    * wrote it (opaque to the store), or undefined when none is kept. A delta import reads from it.
    */
@@ -79,7 +93,10 @@ export interface Store {
    * Applies a batch of link decisions in one transaction (one commit, not one per account: an
    * import of 100,000 accounts must not pay 100,000 fsyncs). A `project` decision creates a person
    * with the account's attributes and links the account to it; a `join` decision links the account
-   * to an existing person. An account that is already linked is left as it is. Returns the persons
+   * to an existing person; a `restore` decision links it to the person of its remembered link
+   * (see {@link Store.rememberedLinks}) as it was linked — a projection link only when the person
+   * has no other source meanwhile, a manual one otherwise — and forgets the remembered link. An
+   * account that is already linked is left as it is. Returns the persons
    * created, in the order of the decisions. An unknown account or person refuses the whole batch.
    */
   applyLinks(decisions: readonly LinkDecision[], at: EpochMs): Promise<readonly Person[]>;
@@ -255,7 +272,22 @@ export type Lookup =
 
 export type LinkDecision =
   | { readonly kind: 'project'; readonly accountId: number }
-  | { readonly kind: 'join'; readonly accountId: number; readonly personId: PersonId; readonly rule: number };
+  | { readonly kind: 'join'; readonly accountId: number; readonly personId: PersonId; readonly rule: number }
+  | { readonly kind: 'restore'; readonly accountId: number; readonly system: SystemName; readonly anchor: Anchor; readonly personId: PersonId; readonly reason: LinkReason };
+
+/** What {@link Store.countAccounts} answers. */
+export interface AccountCounts {
+  readonly stored: number;
+  readonly notInRun: number;
+}
+
+/** The link a removed account had (see {@link Store.rememberedLinks}). */
+export interface RememberedLink {
+  readonly anchor: Anchor;
+  readonly personId: PersonId;
+  readonly reason: LinkReason;
+  readonly removedAt: EpochMs;
+}
 
 export interface PersonView extends Person {
   readonly accounts: readonly (AccountWithLink & { readonly link: Link })[];

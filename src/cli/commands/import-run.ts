@@ -9,12 +9,15 @@ import { printJson, printTable, progressReporter, say } from '../output.ts';
 export interface ImportCommandOptions {
   readonly delta?: boolean;
   readonly json?: boolean;
+  readonly allowRemovals?: boolean;
 }
 
 /**
  * `pwsync import`: imports the named systems, or every system that can import (projecting ones
  * first), and prints the reports. With `--delta`, a named system whose connector has no delta import
- * is refused before anything is read; unnamed ones run a full import instead, with a note.
+ * is refused before anything is read; unnamed ones run a full import instead, with a note. A system
+ * whose import would pass its removal threshold stops the command (non-zero, nothing removed)
+ * unless `--allow-removals`.
  */
 export async function runImports(ctx: SyncContext, names: readonly string[], opts: ImportCommandOptions): Promise<void> {
   const systems =
@@ -33,7 +36,7 @@ export async function runImports(ctx: SyncContext, names: readonly string[], opt
   for (const system of systems) {
     const { mode, note } = modeFor(ctx, system, delta);
     const progress = progressReporter(`import ${system.name}`);
-    const report = await importSystem(ctx, system.name, (p) => progress.update(`${p.read.toLocaleString('en')} ${p.mode === 'delta' ? 'changed accounts' : 'accounts'} read`), { mode });
+    const report = await importSystem(ctx, system.name, (p) => progress.update(`${p.read.toLocaleString('en')} ${p.mode === 'delta' ? 'changed accounts' : 'accounts'} read`), { mode, allowRemovals: opts.allowRemovals === true });
     const done = note === undefined ? report : { ...report, fallback: note };
     progress.done(summary(done));
     reports.push(done);
@@ -44,8 +47,8 @@ export async function runImports(ctx: SyncContext, names: readonly string[], opt
     return;
   }
   printTable(
-    ['SYSTEM', 'MODE', 'READ', 'PROJECTED', 'JOINED', 'AMBIGUOUS', 'UNMATCHED', 'REMOVED', 'SECONDS'],
-    reports.map((r) => [r.system, r.mode, String(r.read), String(r.projected), String(r.joined), String(r.ambiguous), String(r.unmatched), String(r.removed), (r.ms / 1000).toFixed(1)]),
+    ['SYSTEM', 'MODE', 'READ', 'PROJECTED', 'JOINED', 'RELINKED', 'AMBIGUOUS', 'UNMATCHED', 'REMOVED', 'SECONDS'],
+    reports.map((r) => [r.system, r.mode, String(r.read), String(r.projected), String(r.joined), String(r.relinked), String(r.ambiguous), String(r.unmatched), String(r.removed), (r.ms / 1000).toFixed(1)]),
   );
   for (const r of reports) if (r.fallback !== undefined) say(`${r.system}: full import instead of delta: ${r.fallback}`);
   if (reports.some((r) => r.ambiguous > 0)) say('ambiguous accounts were not linked: see "pwsync events --code 7020"');

@@ -144,6 +144,31 @@ void describe('corrupt files', () => {
     });
   }
 
+  // Issue 17: a large export whose end is broken (a record cut short, an unterminated quote)
+  // must not be imported in part: the import of that file yields nothing, and says where.
+  for (const [name, tail] of [
+    ['a record with too few fields at the end', 'u-last,cut-short\n'],
+    ['an unterminated quoted field at the end', 'u-last,"open,x@example.test,d,\n'],
+  ] as const) {
+    void test(`${name} of a file larger than one read: the import yields no account and names the line`, async () => {
+      const rows = 20_000;
+      const { connector, path } = await make(bigCsv(rows) + tail);
+      let yielded = 0;
+      const err = await rejectsCode((async () => {
+        for await (const a of connector.importAccounts()) yielded += a.anchor === '' ? 0 : 1;
+      })(), 'ERR_TARGET_DATA');
+      assert.equal(yielded, 0, 'nothing of the file was yielded');
+      assert.ok(err.message.startsWith(`${path}, line ${rows + 2}: `), err.message);
+    });
+  }
+
+  void test('a missing final line ending is not an error', async () => {
+    const { connector } = await make('id,login,password\nu1,alice,\nu2,bob,');
+    const anchors: string[] = [];
+    for await (const a of connector.importAccounts()) anchors.push(a.anchor);
+    assert.deepEqual(anchors, ['u1', 'u2']);
+  });
+
   void test('an empty file has no header', async () => {
     const { connector } = await make('');
     await rejectsCode(setTo(connector, 'u1', 'pw'), 'ERR_TARGET_DATA');

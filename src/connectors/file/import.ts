@@ -17,11 +17,22 @@ export interface ImportSource {
 /**
  * The accounts of the file, streamed: one read (256 KiB) is decoded at a time, and the file is
  * closed at the end, on an error, or when the consumer stops early (`break` in `for await`).
+ *
+ * The whole file is validated first, without decoding attributes or keeping rows: a file whose end
+ * is broken (a record with the wrong number of fields, an unterminated quote) yields no account at
+ * all, so an import never applies the first part of a cut or corrupt export. Both passes read the
+ * same open file, so a file replaced by rename meanwhile is not mixed in.
  */
 export async function* importRows(src: ImportSource): AsyncGenerator<AccountRecord> {
   const { path, dialect, columns } = src;
   const fh = await src.open();
   try {
+    try {
+      const check = scanRows(fh, path, dialect, columns);
+      while ((await check.next()).done !== true) continue;
+    } catch (err) {
+      throw mapFileError(err, path, 'reading');
+    }
     const batches = scanRows(fh, path, dialect, columns, (index) => src.indexed(index));
     let plan: AttributePlan | undefined;
     for (;;) {

@@ -123,6 +123,54 @@ export function accountTests(open: OpenStore): void {
         assert.deepEqual(await store.removeAccountsNotIn('apps', 'run-2', 5001), []);
       }));
 
+    test('countAccounts counts a system\'s accounts and those a run did not stamp', () =>
+      withStore(open, async (store) => {
+        await world(store);
+        await store.upsertAccounts('apps', 'run-2', [{ anchor: 'apps-2', attributes: {} }, { anchor: 'apps-3', attributes: {} }]);
+        assert.deepEqual(await store.countAccounts('apps', 'run-2'), { stored: 3, notInRun: 1 });
+        assert.deepEqual(await store.countAccounts('nowhere', 'run-2'), { stored: 0, notInRun: 0 });
+      }));
+
+    test('a removed account\'s link is remembered; a restore decision links it again as it was and forgets it', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await store.removeAccounts('corp', ['corp-1'], 5000);
+        await store.removeAccountsNotIn('apps', 'run-2', 6000);
+        assert.deepEqual(await store.rememberedLinks('corp', ['corp-1', 'corp-1', 'nobody'], 0), [
+          { anchor: 'corp-1', personId: w.personId, reason: { kind: 'projection' }, removedAt: 5000 },
+        ]);
+        assert.deepEqual(await store.rememberedLinks('apps', ['apps-1'], 0), [{ anchor: 'apps-1', personId: w.personId, reason: { kind: 'join', rule: 0 }, removedAt: 6000 }]);
+
+        const [back] = await store.upsertAccounts('corp', 'run-3', [{ anchor: 'corp-1', attributes: { login: 'User1', mail: 'new@corp.test' } }]);
+        assert.ok(back && back.personId === null);
+        await store.applyLinks([{ kind: 'restore', accountId: back.id, system: 'corp', anchor: 'corp-1', personId: w.personId, reason: { kind: 'projection' } }], 7000);
+        const person = await store.getPerson(w.personId);
+        assert.ok(person);
+        assert.equal(person.attributes['mail'], 'new@corp.test', 'the person follows its source again');
+        assert.deepEqual(await store.findPersonsByKey('mail', 'exact', 'new@corp.test', 2), [w.personId]);
+        assert.equal(person.accounts.find((a) => a.id === back.id)?.link.reason.kind, 'projection');
+        assert.deepEqual(await store.rememberedLinks('corp', ['corp-1'], 0), [], 'used once');
+      }));
+
+    test('remembered links removed before forgetBefore are forgotten; a restored projection onto a person with a source is manual', () =>
+      withStore(open, async (store) => {
+        const w = await world(store);
+        await store.removeAccounts('corp', ['corp-1'], 5000);
+        assert.deepEqual(await store.rememberedLinks('corp', ['corp-1'], 5001), []);
+        assert.deepEqual(await store.rememberedLinks('corp', ['corp-1'], 0), [], 'forgotten for good');
+
+        const [other] = await store.upsertAccounts('corp', 'run-2', [{ anchor: 'corp-9', attributes: { login: 'nine' } }]);
+        const [back] = await store.upsertAccounts('corp', 'run-2', [{ anchor: 'corp-1', attributes: { login: 'User1' } }]);
+        assert.ok(other && back);
+        await store.link(other.id, w.personId, { kind: 'projection' }, 6000);
+        await store.applyLinks([{ kind: 'restore', accountId: back.id, system: 'corp', anchor: 'corp-1', personId: w.personId, reason: { kind: 'projection' } }], 7000);
+        assert.deepEqual((await store.getAccount('corp', 'corp-1'))?.personId, w.personId);
+        const person = await store.getPerson(w.personId);
+        assert.ok(person);
+        assert.equal(person.accounts.find((a) => a.id === back.id)?.link.reason.kind, 'manual');
+        assert.deepEqual(person.attributes, { login: 'nine' }, 'the person keeps its new source');
+      }));
+
     test('removeAccountsNotIn fails the open jobs of removed accounts with 6923 and wipes their secret', () =>
       withStore(open, async (store) => {
         const w = await world(store);

@@ -1,7 +1,7 @@
 import { StoreError } from '../../core/errors.ts';
 import { EVENT, EVENTS } from '../../core/events.ts';
 import type { Anchor, EpochMs, MatchMode, SystemName } from '../../core/model.ts';
-import type { AccountInput, AccountWithLink, ImportWatermark } from '../port.ts';
+import type { AccountCounts, AccountInput, AccountWithLink, ImportWatermark, RememberedLink } from '../port.ts';
 import { attributesJson, KeyIndex, lookupId } from './keys.ts';
 import type { Ctx } from '../../sqlite/context.ts';
 import { eventLog } from './events.ts';
@@ -112,6 +112,11 @@ function removeRows(ctx: Ctx, system: SystemName, rows: readonly AccountRow[], a
       WHERE id = ?`,
   );
   const remove = ctx.sql.prepare('DELETE FROM accounts WHERE id = ?');
+  const remember = ctx.sql.prepare(
+    `INSERT INTO removed_links (system, anchor, person_seq, link_kind, link_rule, removed_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (system, anchor) DO UPDATE SET person_seq = excluded.person_seq, link_kind = excluded.link_kind,
+       link_rule = excluded.link_rule, removed_at = excluded.removed_at`,
+  );
   const error = `the account was removed from system "${system}"`;
   const keys = new KeyIndex(ctx.sql);
   const owner = { kind: 'account', system } as const;
@@ -127,10 +132,43 @@ function removeRows(ctx: Ctx, system: SystemName, rows: readonly AccountRow[], a
       touched.push(job.change_id);
     }
     keys.replace(owner, row.id, parseAttributes(row.attributes), {});
+    if (row.person_seq !== null && row.link_kind !== null) remember.run(system, row.anchor, row.person_seq, row.link_kind, row.link_rule, at);
     remove.run(row.id);
   }
   wipeClosedSecrets(ctx, touched, at);
   return rows.map(toAccount);
+}
+
+/** How many accounts of `system` are stored, and how many of them `importRun` did not stamp. */
+export function countAccounts(ctx: Ctx, system: SystemName, importRun: string): AccountCounts {
+  const row = ctx.sql
+    .prepare<{ stored: number; not_in_run: number | null }>('SELECT count(*) AS stored, sum(import_run <> ?) AS not_in_run FROM accounts WHERE system = ?')
+    .get(importRun, system);
+  return { stored: row?.stored ?? 0, notInRun: row?.not_in_run ?? 0 };
+}
+
+/**
+ * The remembered links of removed accounts of `system` with these anchors, removed at or after
+ * `forgetBefore`; those of `system` removed earlier are forgotten first, in the same transaction.
+ */
+export function rememberedLinks(ctx: Ctx, system: SystemName, anchors: readonly Anchor[], forgetBefore: EpochMs): RememberedLink[] {
+  // The common case (a system nothing was removed from) costs one read and no commit.
+  if (ctx.sql.prepare('SELECT 1 FROM removed_links WHERE system = ? LIMIT 1').get(system) === undefined) return [];
+  return ctx.sql.write(() => {
+    ctx.sql.prepare('DELETE FROM removed_links WHERE system = ? AND removed_at < ?').run(system, forgetBefore);
+    const find = ctx.sql.prepare<{ person_id: string; link_kind: string; link_rule: number | null; removed_at: number }>(
+      `SELECT p.id AS person_id, r.link_kind, r.link_rule, r.removed_at
+         FROM removed_links r JOIN persons p ON p.seq = r.person_seq WHERE r.system = ? AND r.anchor = ?`,
+    );
+    const out: RememberedLink[] = [];
+    for (const anchor of new Set(anchors)) {
+      const row = find.get(system, anchor);
+      if (row === undefined) continue;
+      const reason = row.link_kind === 'join' ? { kind: 'join' as const, rule: row.link_rule ?? 0 } : { kind: row.link_kind === 'projection' ? ('projection' as const) : ('manual' as const) };
+      out.push({ anchor, personId: row.person_id, reason, removedAt: row.removed_at });
+    }
+    return out;
+  });
 }
 
 /** The watermark kept for `system`, if any. */

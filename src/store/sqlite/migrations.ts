@@ -136,10 +136,28 @@ CREATE TABLE import_watermarks (
 );
 `;
 
+// The links of accounts removed from their system, remembered so that an account that comes back
+// (a truncated export restored, an account disabled then enabled) is linked to its person again
+// instead of projecting a new one. One per account; the importer forgets them after
+// `import.rememberRemovedLinks`. Persons are never deleted, so person_seq stays valid.
+const V3 = `
+CREATE TABLE removed_links (
+  system      TEXT    NOT NULL,
+  anchor      TEXT    NOT NULL,
+  person_seq  INTEGER NOT NULL REFERENCES persons (seq),
+  link_kind   TEXT    NOT NULL CHECK (link_kind IN ('projection', 'join', 'manual')),
+  link_rule   INTEGER,
+  removed_at  INTEGER NOT NULL,
+  PRIMARY KEY (system, anchor)
+);
+CREATE INDEX removed_links_at ON removed_links (system, removed_at);
+`;
+
 /** Every migration, in order. The last one's version is the schema this program writes. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
+  { version: 3, sql: V3 },
 ];
 
 export const SCHEMA_VERSION = schemaVersion(MIGRATIONS);

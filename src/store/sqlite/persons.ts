@@ -51,12 +51,38 @@ export function applyLinks(ctx: Ctx, decisions: readonly LinkDecision[], at: Epo
         keys.replace({ kind: 'person' }, seq, {}, parseAttributes(account.attributes));
         writeLink(ctx, account.id, seq, { kind: 'projection' }, at);
         created.push(toPerson({ seq, id, attributes: account.attributes, created_at: at }));
-      } else {
+      } else if (decision.kind === 'join') {
         writeLink(ctx, account.id, findPersonSeq(ctx, decision.personId), { kind: 'join', rule: decision.rule }, at);
+      } else {
+        restoreLink(ctx, account, decision.system, decision.anchor, decision.personId, decision.reason, at);
       }
     }
     return created;
   });
+}
+
+/**
+ * Links a returning account to the person its remembered link named, as it was linked, and forgets
+ * the remembered link. A projection link makes the account its person's source again (the person
+ * takes its attributes) unless the person has another source meanwhile: then it is a manual link.
+ */
+function restoreLink(ctx: Ctx, account: AccountLinkRow, system: string, anchor: string, personId: PersonId, reason: LinkReason, at: EpochMs): void {
+  const personSeq = findPersonSeq(ctx, personId);
+  let kept = reason;
+  if (reason.kind === 'projection') {
+    const source = ctx.sql.prepare("SELECT 1 FROM accounts WHERE person_seq = ? AND link_kind = 'projection'").get(personSeq);
+    if (source === undefined) followAccount(ctx, personSeq, account.attributes);
+    else kept = { kind: 'manual' };
+  }
+  writeLink(ctx, account.id, personSeq, kept, at);
+  ctx.sql.prepare('DELETE FROM removed_links WHERE system = ? AND anchor = ?').run(system, anchor);
+}
+
+/** The person takes the account's attributes (it is its source), and its keys follow. */
+function followAccount(ctx: Ctx, personSeq: number, attributes: string): void {
+  const stored = ctx.sql.prepare<{ attributes: string }>('SELECT attributes FROM persons WHERE seq = ?').get(personSeq)?.attributes ?? '{}';
+  new KeyIndex(ctx.sql).replace({ kind: 'person' }, personSeq, parseAttributes(stored), parseAttributes(attributes));
+  ctx.sql.prepare('UPDATE persons SET attributes = ? WHERE seq = ?').run(attributes, personSeq);
 }
 
 /**
@@ -71,10 +97,7 @@ export function link(ctx: Ctx, accountId: number, personId: PersonId, reason: Li
     if (reason.kind === 'projection') {
       const source = ctx.sql.prepare("SELECT 1 FROM accounts WHERE person_seq = ? AND link_kind = 'projection'").get(personSeq);
       if (source !== undefined) throw new InvalidInputError(`person ${personId} already has a source account`);
-      // The person takes the account's attributes, and its keys follow.
-      const stored = ctx.sql.prepare<{ attributes: string }>('SELECT attributes FROM persons WHERE seq = ?').get(personSeq)?.attributes ?? '{}';
-      new KeyIndex(ctx.sql).replace({ kind: 'person' }, personSeq, parseAttributes(stored), parseAttributes(account.attributes));
-      ctx.sql.prepare('UPDATE persons SET attributes = ? WHERE seq = ?').run(account.attributes, personSeq);
+      followAccount(ctx, personSeq, account.attributes);
     }
     writeLink(ctx, accountId, personSeq, reason, at);
     return { accountId, personId, reason, linkedAt: at };

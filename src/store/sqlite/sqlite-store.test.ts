@@ -110,7 +110,7 @@ describe('sqlite store', () => {
     withPath(async (path) => {
       await (await openSqliteStore(path)).close();
       const db = new Database(path);
-      db.exec('DROP TABLE import_watermarks; DELETE FROM schema_migrations WHERE version > 1');
+      db.exec('DROP TABLE import_watermarks; DROP TABLE removed_links; DELETE FROM schema_migrations WHERE version > 1');
       applyMigrations(db, MIGRATIONS.filter((m) => m.version === 1), 0);
       db.prepare("INSERT INTO accounts (system, anchor, attributes, import_run, imported_at) VALUES ('corp', 'a', '{}', 'r', 0)").run();
       db.close();
@@ -119,6 +119,25 @@ describe('sqlite store', () => {
         assert.ok(await store.getAccount('corp', 'a'));
         await store.setImportWatermark('corp', 'w1', 10);
         assert.deepEqual(await store.getImportWatermark('corp'), { watermark: 'w1', at: 10 });
+      } finally {
+        await store.close();
+      }
+      assert.deepEqual(recordedMigrations(path), MIGRATIONS.map((m) => m.version));
+    }));
+
+  test('a store written at schema 2 gains the remembered links of removed accounts and keeps its links', () =>
+    withPath(async (path) => {
+      await (await openSqliteStore(path)).close();
+      const db = new Database(path);
+      db.exec('DROP TABLE removed_links; DELETE FROM schema_migrations WHERE version > 2');
+      db.prepare("INSERT INTO persons (id, attributes, created_at) VALUES ('p1', '{}', 0)").run();
+      db.prepare("INSERT INTO accounts (system, anchor, attributes, import_run, imported_at, person_seq, link_kind, linked_at) VALUES ('corp', 'a', '{}', 'r', 0, 1, 'manual', 0)").run();
+      db.close();
+      const store = await openSqliteStore(path);
+      try {
+        assert.equal((await store.getAccount('corp', 'a'))?.personId, 'p1');
+        await store.removeAccounts('corp', ['a'], 10);
+        assert.deepEqual(await store.rememberedLinks('corp', ['a'], 0), [{ anchor: 'a', personId: 'p1', reason: { kind: 'manual' }, removedAt: 10 }]);
       } finally {
         await store.close();
       }

@@ -3,8 +3,8 @@ import {
   type NewEvent, type Person, type PersonId, type PwEvent, type SealedSecret, type SystemName,
 } from '../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome, JobTarget, LinkDecision,
-  Lookup, PersonView, SourceFound, SourceKey, SourceLookup, Store, StoreCounts,
+  AccountCounts, AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome, JobTarget, LinkDecision,
+  Lookup, PersonView, RememberedLink, SourceFound, SourceKey, SourceLookup, Store, StoreCounts,
 } from '../port.ts';
 import type { Ctx } from '../../sqlite/context.ts';
 import type { Sqlite } from '../../sqlite/db.ts';
@@ -65,6 +65,14 @@ export class SqliteStore implements Store {
 
   removeAccounts(system: SystemName, anchors: readonly Anchor[], at: EpochMs): Promise<readonly AccountWithLink[]> {
     return this.#run(() => accounts.removeAccounts(this.#ctx, system, anchors, at));
+  }
+
+  countAccounts(system: SystemName, importRun: string): Promise<AccountCounts> {
+    return this.#run(() => accounts.countAccounts(this.#ctx, system, importRun));
+  }
+
+  rememberedLinks(system: SystemName, anchors: readonly Anchor[], forgetBefore: EpochMs): Promise<readonly RememberedLink[]> {
+    return this.#run(() => accounts.rememberedLinks(this.#ctx, system, anchors, forgetBefore));
   }
 
   getImportWatermark(system: SystemName): Promise<ImportWatermark | undefined> {

@@ -1,7 +1,7 @@
 import type { Anchor, Change, EpochMs, Job, Link, LinkReason, MatchMode, NewEvent, Person, PersonId, PwEvent, SealedSecret, SystemName } from '../../../core/model.ts';
 import type {
-  AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome,
-  JobTarget, LinkDecision, Lookup, PersonView, SourceFound, SourceLookup, Store, StoreCounts,
+  AccountCounts, AccountInput, AccountWithLink, ClaimedJob, CommitResult, CommitUnit, CommitUnitResult, EventFilter, FinishAndClaim, FinishedJob, ImportWatermark, JobFilter, JobOutcome,
+  JobTarget, LinkDecision, Lookup, PersonView, RememberedLink, SourceFound, SourceLookup, Store, StoreCounts,
 } from '../../port.ts';
 import { SqliteThread, startSqliteThread } from '../../../sqlite/thread.ts';
 import { decodeResult, type StoreArgs, type StoreCall, type StoreMethod, type StoreResult, type StoreWorkerData } from './wire.ts';
@@ -67,6 +67,14 @@ export class SqliteStoreThread implements Store {
 
   removeAccounts(system: SystemName, anchors: readonly Anchor[], at: EpochMs): Promise<readonly AccountWithLink[]> {
     return this.#call('removeAccounts', [system, anchors, at]);
+  }
+
+  countAccounts(system: SystemName, importRun: string): Promise<AccountCounts> {
+    return this.#call('countAccounts', [system, importRun]);
+  }
+
+  rememberedLinks(system: SystemName, anchors: readonly Anchor[], forgetBefore: EpochMs): Promise<readonly RememberedLink[]> {
+    return this.#call('rememberedLinks', [system, anchors, forgetBefore]);
   }
 
   getImportWatermark(system: SystemName): Promise<ImportWatermark | undefined> {

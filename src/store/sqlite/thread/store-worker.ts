@@ -13,6 +13,8 @@ function invoke(s: Store, call: StoreCall): Promise<unknown> {
     case 'upsertAccounts': return s.upsertAccounts(...call.args);
     case 'removeAccountsNotIn': return s.removeAccountsNotIn(...call.args);
     case 'removeAccounts': return s.removeAccounts(...call.args);
+    case 'countAccounts': return s.countAccounts(...call.args);
+    case 'rememberedLinks': return s.rememberedLinks(...call.args);
     case 'getImportWatermark': return s.getImportWatermark(...call.args);
     case 'setImportWatermark': return s.setImportWatermark(...call.args);
     case 'getAccount': return s.getAccount(...call.args);
