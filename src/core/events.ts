@@ -30,6 +30,9 @@ export const EVENTS = {
   7020: { name: 'AMBIGUOUS_JOIN', severity: 'warning', text: 'an account matches more than one person; no link was made' },
   7021: { name: 'ACCOUNT_UNLINKED', severity: 'info', text: 'an account removed from its system was unlinked' },
   7022: { name: 'IMPORT_COMPLETED', severity: 'info', text: 'import completed' },
+  7023: { name: 'ARRIVAL_LOOKED_UP', severity: 'info', text: 'a change named a source account the store did not know; it was held and the account looked up at the source' },
+  7024: { name: 'ARRIVAL_IMPORTED', severity: 'info', text: 'the source account a change named was found at the source and imported on arrival' },
+  7025: { name: 'ARRIVAL_LOOKUP_FAILED', severity: 'warning', text: 'the source of an account a change named could not be asked for it; the change was answered retry' },
   7030: { name: 'KEY_ROTATED', severity: 'info', text: 'store key rotated; pending secrets re-encrypted' },
   // The agent's codes (its own event log, in its own data directory).
   7040: { name: 'OUT_OF_SCOPE', severity: 'info', text: 'a captured change is out of the agent\'s scope (include/exclude groups); not delivered' },
