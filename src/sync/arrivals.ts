@@ -40,9 +40,9 @@ export type ArrivalResult =
 
 /**
  * Asks the sources for the arrivals' accounts and imports those found. `undefined` in place of an
- * arrival whose source cannot look up one account (it stays unknown, as before). The events of
- * lookups and imports are written as they happen (an import is not undone if the batch fails); the
- * ones of arrivals answered `retry` go to `refusals`, committed with the batch.
+ * arrival whose source cannot look up one account (it stays unknown, as before). The events of an
+ * import are written with it (it is not undone if the batch fails); the others (not found, answered
+ * `retry`) go to `refusals`, committed with the batch.
  */
 export async function resolveArrivals(ctx: SyncContext, arrivals: readonly Arrival[], refusals: NewEvent[]): Promise<(ArrivalResult | undefined)[]> {
   const asked = new Map<string, Promise<Looked>>();
@@ -82,7 +82,8 @@ export async function resolveArrivals(ctx: SyncContext, arrivals: readonly Arriv
       const record = choose(arrival, answer.records);
       if (record === undefined) {
         const why = answer.records.length === 0 ? `nor at the source` : `and ${answer.records.length} accounts at the source match it`;
-        await ctx.store.appendEvents([{ code: EVENT.ARRIVAL_LOOKED_UP, system: arrival.source.name, message: `a change names ${arrival.described}, unknown to the store; looked up at the source: ${answer.records.length === 0 ? 'not found' : 'several found'}` }]);
+        // Nothing was written: the event rides in the batch's commit, before the change's 7007.
+        refusals.push({ code: EVENT.ARRIVAL_LOOKED_UP, system: arrival.source.name, message: `a change names ${arrival.described}, unknown to the store; looked up at the source: ${answer.records.length === 0 ? 'not found' : 'several found'}` });
         results.push({ kind: 'absent', why });
         continue;
       }
@@ -104,10 +105,16 @@ type Looked = { readonly kind: 'read'; readonly records: readonly AccountRecord[
 
 async function importFound(ctx: SyncContext, arrival: Arrival, record: AccountRecord): Promise<ArrivalResult> {
   const system = arrival.source;
-  const { link, joinedBack } = await importAccount(ctx, system, record);
+  let imported = await importAccount(ctx, system, record);
   // The store's own view of the account now: by its anchor, whatever the change named it by.
-  const [found] = await ctx.store.lookupSources([{ system: system.name, anchor: record.anchor }]);
+  let [found] = await ctx.store.lookupSources([{ system: system.name, anchor: record.anchor }]);
+  if (found?.accounts.length === 0) {
+    // A full import that ended meanwhile, without having read it, removed it: once more.
+    imported = await importAccount(ctx, system, record);
+    [found] = await ctx.store.lookupSources([{ system: system.name, anchor: record.anchor }]);
+  }
   if (found === undefined) throw new Error('the store answered no lookup');
+  const { link, joinedBack } = imported;
   const personId = found.accounts[0]?.personId ?? null;
   await ctx.store.appendEvents([
     { code: EVENT.ARRIVAL_LOOKED_UP, system: system.name, anchor: record.anchor, message: `a change names ${arrival.described}, unknown to the store; held and looked up at the source: found` },

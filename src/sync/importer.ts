@@ -230,7 +230,9 @@ export interface ArrivalImport {
  */
 export async function importAccount(ctx: SyncContext, system: SystemConfig, record: AccountRecord): Promise<ArrivalImport> {
   const { store } = ctx;
-  const [stored] = await store.upsertAccounts(system.name, randomUUID(), [{ anchor: record.anchor, attributes: mapAttributes(system, record) }]);
+  // An import running meanwhile may have stored it: then it is left as that import stamped it, or
+  // the end of that import would remove it as "not seen" (its removal spares only its own stamp).
+  const stored = (await store.getAccount(system.name, record.anchor)) ?? (await store.upsertAccounts(system.name, randomUUID(), [{ anchor: record.anchor, attributes: mapAttributes(system, record) }]))[0];
   if (stored === undefined) throw new Error('the store stored no account');
   if (stored.personId !== null) return { link: 'linked', joinedBack: 0 };
   const counts = await linkBatch(store, system, [stored], ctx.now());

@@ -124,6 +124,23 @@ describe('a change for a source account created after the import (file source)',
     assert.equal((await w.store.listEvents({ codes: [EVENT.ARRIVAL_LOOKED_UP], limit: 10 })).length, 1);
   });
 
+  test('while an import runs (`pwsync import`: the source, then the target): accepted, one account, one person', async () => {
+    await appendFile(join(dir, 'hr.csv'), '2,bob,bob@example.org\n');
+    const before = (await w.store.counts()).persons;
+    const importAll = async (): Promise<void> => {
+      await importSystem(w.ctx, 'hr');
+      await importSystem(w.ctx, 'apps');
+    };
+    const [, outcomes] = await Promise.all([importAll(), submitChanges(w.ctx, [change('bob', 'Racing-Bob-Pw1')])]);
+    // Never refused, whichever came first. Delivered when the change met apps' bob joined (the
+    // lookup's join, or the apps import before the routing); an import of the source alone that
+    // wins the race projects bob without joining apps (as it does for any new account): 7009.
+    assert.equal(outcomes[0]?.kind, 'accepted');
+    assert.equal((await w.store.counts()).persons, before + 1, 'bob projected once');
+    assert.equal((await w.store.getAccount('hr', '2'))?.personId, (await w.store.getAccount('apps', 'a2'))?.personId);
+    assert.equal((await w.store.listEvents({ codes: [EVENT.UNKNOWN_SOURCE_ACCOUNT], limit: 10 })).length, 0);
+  });
+
   test('an account the source does not have either is refused (7023 not found, then 7007); the rest of the batch is taken', async () => {
     const outcomes = await submitChanges(w.ctx, [change('mallory', 'Mallory-Pw-1'), change('alice', 'Alice-New-Pw1')]);
     const [refused] = outcomes;
