@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { configSchema } from '../../src/config/schema.ts';
-import { createConnector } from '../../src/connectors/registry.ts';
+import { createConnector, type ConnectorFactory } from '../../src/connectors/registry.ts';
+import { can, type AccountImport, type AccountLookup, type Connector } from '../../src/connectors/types.ts';
 import { UnknownAccountError } from '../../src/core/errors.ts';
 import { EVENT, type EventCode } from '../../src/core/events.ts';
 import { Secret } from '../../src/core/secret.ts';
@@ -23,6 +24,7 @@ import { ConnectorPool } from '../../src/sync/connector-pool.ts';
 import type { SyncContext } from '../../src/sync/context.ts';
 import { importSystem } from '../../src/sync/importer.ts';
 import { lookupsFor } from '../../src/sync/lookups.ts';
+import { ARRIVAL_LOOKUP_TIMEOUT_MS } from '../../src/sync/arrivals.ts';
 import { submitChanges, type ChangeRequest } from '../../src/sync/submit-change.ts';
 import { Workers } from '../../src/sync/workers.ts';
 import { eventually } from '../support/engine.ts';
@@ -34,7 +36,7 @@ interface World {
   readonly workers: Workers;
 }
 
-async function world(dir: string): Promise<World> {
+async function world(dir: string, factory: ConnectorFactory = createConnector): Promise<World> {
   await writeFile(join(dir, 'hr.csv'), 'id,login,mail\n1,alice,alice@example.org\n');
   await writeFile(join(dir, 'apps.csv'), 'id,login,pw\na1,alice,\na2,bob,\n');
   const parsed = configSchema.parse({
@@ -55,7 +57,7 @@ async function world(dir: string): Promise<World> {
   const keyring = await Keyring.create(join(dir, 'store.key'));
   const store = await openSqliteStore(join(dir, 'pwsync.db'));
   await store.declareLookups(lookupsFor(config));
-  const ctx: SyncContext = { config, store, keyring, connectors: new ConnectorPool(createConnector, dir), log: silentLogger(), now: Date.now, wake: () => workers.wake() };
+  const ctx: SyncContext = { config, store, keyring, connectors: new ConnectorPool(factory, dir), log: silentLogger(), now: Date.now, wake: () => workers.wake() };
   const workers = new Workers(ctx);
   await importSystem(ctx, 'hr');
   await importSystem(ctx, 'apps');
@@ -172,4 +174,37 @@ describe('a change for a source account created after the import (file source)',
     assert.equal(taken?.kind, 'accepted');
     await eventually(() => appsHold(dir, 'bob', 'Held-Bob-Pw1'), 10_000, "bob's password");
   });
+});
+
+test('a source that does not answer: the batch waits the lookup time limit at most, then the change is answered retry (7025)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pwsync-new-account-'));
+  // The real file connector, whose one-account lookup never answers (a source that hangs).
+  const w = await world(dir, (system, ctx) => {
+    const real = createConnector(system, ctx);
+    if (system.name !== 'hr' || !can(real, 'import')) return real;
+    const hung: Connector & AccountImport & AccountLookup = {
+      kind: real.kind,
+      capabilities: real.capabilities,
+      testConnection: () => real.testConnection(),
+      isSecure: () => real.isSecure(),
+      close: () => real.close(),
+      importAccounts: () => real.importAccounts(),
+      lookupAccount: () => new Promise<never>(() => undefined),
+    };
+    return hung;
+  });
+  try {
+    const started = performance.now();
+    const [held, alice] = await submitChanges(w.ctx, [change('bob', 'Hung-Bob-Pw1'), change('alice', 'Alice-Hung-Pw1')]);
+    const ms = performance.now() - started;
+    assert.equal(held?.kind, 'retry');
+    assert.equal(alice?.kind, 'accepted', 'the rest of the batch is taken');
+    assert.ok(ms >= ARRIVAL_LOOKUP_TIMEOUT_MS - 50 && ms < ARRIVAL_LOOKUP_TIMEOUT_MS + 2_000, `${ms} ms`);
+    const failed = await w.store.listEvents({ codes: [EVENT.ARRIVAL_LOOKUP_FAILED], limit: 10 });
+    assert.match(failed[0]?.message ?? '', /no answer within 5 s/);
+  } finally {
+    await w.ctx.connectors.closeAll();
+    await w.store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
