@@ -5,7 +5,7 @@ import { isPwsyncError } from '../core/errors.ts';
 import type { Anchor } from '../core/model.ts';
 import { Secret } from '../core/secret.ts';
 import { kindCapabilities } from './registry.ts';
-import { can, type Capability, type Connector } from './types.ts';
+import { can, type AccountRecord, type Capability, type Connector } from './types.ts';
 import { EVENT } from '../core/events.ts';
 
 /**
@@ -48,6 +48,7 @@ interface Case {
 const METHODS: Readonly<Record<Capability, string>> = {
   import: 'importAccounts',
   deltaImport: 'importChangesSince',
+  lookupAccount: 'lookupAccount',
   setPassword: 'setPassword',
   verifyPassword: 'verifyPassword',
   changePassword: 'changePassword',
@@ -232,6 +233,17 @@ const CASES: readonly Case[] = [
       }
       assert.ok(seen.has(existingAnchor));
       assert.equal(seen.has(unknownAnchor), false);
+    },
+  },
+  {
+    name: 'lookupAccount finds the known anchor as the import reads it, and nothing for the unknown one',
+    applies: (f) => can(f.connector, 'lookupAccount') && can(f.connector, 'import'),
+    run: async ({ connector, existingAnchor, unknownAnchor }) => {
+      assert.ok(can(connector, 'lookupAccount') && can(connector, 'import'));
+      let imported: AccountRecord | undefined;
+      for await (const account of connector.importAccounts()) if (account.anchor === existingAnchor) imported = account;
+      assert.deepEqual(await connector.lookupAccount({ anchor: existingAnchor }), [imported]);
+      assert.deepEqual(await connector.lookupAccount({ anchor: unknownAnchor }), []);
     },
   },
 ];

@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.ts';
  * What a connector can do beyond the required interface. The engine never asks a connector for
  * an ability it has not declared; {@link can} joins the declaration to the method's type.
  */
-export type Capability = 'import' | 'deltaImport' | 'setPassword' | 'verifyPassword' | 'changePassword' | 'groupMembers';
+export type Capability = 'import' | 'deltaImport' | 'lookupAccount' | 'setPassword' | 'verifyPassword' | 'changePassword' | 'groupMembers';
 
 /** The result of {@link Connector.testConnection}: it connects; `validate` at config load never does. */
 export interface ConnectionReport {
@@ -45,6 +45,27 @@ export interface AccountRecord {
 /** Streams every account of the system; never holds them all in memory. */
 export interface AccountImport {
   importAccounts(): AsyncIterable<AccountRecord>;
+}
+
+/** What {@link AccountLookup.lookupAccount} looks for: an account by its anchor, or by a login, or either. */
+export interface AccountQuery {
+  readonly anchor?: Anchor;
+  /** A login in the connector's own attribute (`import.map`'s value, not pwsync's name). */
+  readonly login?: { readonly attribute: string; readonly value: string };
+}
+
+/**
+ * Finds one account of the system as the import would read it, without importing the rest (the
+ * server meets a change for an account created after the last import). Declared by connectors
+ * whose system can be asked for one account.
+ */
+export interface AccountLookup {
+  /**
+   * The accounts the import would read that have the query's anchor or login (the login compared as
+   * loosely as the system does: the engine decides among them), at most a few; none when the system
+   * has no such account. Throws {@link TransientError} (core/errors) when the system cannot be asked now.
+   */
+  lookupAccount(query: AccountQuery): Promise<readonly AccountRecord[]>;
 }
 
 /**
@@ -147,6 +168,7 @@ export interface GroupMembers {
 interface CapabilityMap {
   import: AccountImport;
   deltaImport: DeltaImport;
+  lookupAccount: AccountLookup;
   setPassword: PasswordSet;
   verifyPassword: PasswordVerify;
   changePassword: PasswordChange;

@@ -256,6 +256,51 @@ class Batches {
   }
 }
 
+/** How an account imported on its own ended: linked before, joined, projected, ambiguous or unmatched. */
+export type ArrivalLink = 'linked' | 'joined' | 'projected' | 'ambiguous' | 'unmatched';
+
+export interface ArrivalImport {
+  readonly link: ArrivalLink;
+  /** Accounts of other systems that joined the person the account projected (their import came first). */
+  readonly joinedBack: number;
+}
+
+/**
+ * One account read from its system on its own (a change names an account the last import did not
+ * see), stored and linked by the import's own rules: `import.map`, the join rules, projection. The
+ * removal of missing accounts stays the full import's: nothing else of the system is touched.
+ *
+ * A person it projects is joined by the unlinked accounts of the other systems that their join
+ * rules lead to it — what importing the other systems after this one would have linked (each such
+ * account judged by all its rules, in order, as the import judges it).
+ */
+export async function importAccount(ctx: SyncContext, system: SystemConfig, record: AccountRecord): Promise<ArrivalImport> {
+  const { store } = ctx;
+  // An import running meanwhile may have stored it: then it is left as that import stamped it, or
+  // the end of that import would remove it as "not seen" (its removal spares only its own stamp).
+  const stored = (await store.getAccount(system.name, record.anchor)) ?? (await store.upsertAccounts(system.name, randomUUID(), [{ anchor: record.anchor, attributes: mapAttributes(system, record) }]))[0];
+  if (stored === undefined) throw new Error('the store stored no account');
+  if (stored.personId !== null) return { link: 'linked', joinedBack: 0 };
+  const counts = await linkBatch(store, system, [stored], ctx.now());
+  const link: ArrivalLink = counts.joined > 0 ? 'joined' : counts.projected > 0 ? 'projected' : counts.ambiguous > 0 ? 'ambiguous' : 'unmatched';
+  if (link !== 'projected') return { link, joinedBack: 0 };
+  // The projected person holds the account's attributes.
+  let joinedBack = 0;
+  for (const other of ctx.config.systems) {
+    if (other.name === system.name || other.join.length === 0) continue;
+    const candidates = new Map<number, AccountWithLink>();
+    for (const rule of other.join) {
+      const value = stored.attributes[rule.person];
+      if (value === undefined || value === '') continue;
+      for (const a of await store.findAccountsByKey(other.name, rule.account, rule.match, matchKey(value, rule.match))) if (a.personId === null) candidates.set(a.id, a);
+    }
+    if (candidates.size === 0) continue;
+    const linked = await linkBatch(store, other, [...candidates.values()], ctx.now());
+    joinedBack += linked.joined;
+  }
+  return { link, joinedBack };
+}
+
 /** Applies `import.map` (pwsync name → connector name); without a map, every attribute as it is. */
 export function mapAttributes(system: SystemConfig, record: AccountRecord): Attributes {
   const map = system.import.map;

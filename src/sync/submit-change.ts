@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
-import { InvalidInputError, isPwsyncError, ProtectedAccountError, ReplayError, UnknownAccountError, type PwsyncError } from '../core/errors.ts';
+import { InvalidInputError, isPwsyncError, ProtectedAccountError, ReplayError, TransientError, UnknownAccountError, type PwsyncError } from '../core/errors.ts';
 import { matchKey } from '../core/join.ts';
 import type { Anchor, ChangeOrigin, EpochMs, NewEvent, PersonId, SystemName } from '../core/model.ts';
 import type { Secret } from '../core/secret.ts';
@@ -9,6 +9,7 @@ import type { SystemConfig } from '../config/schema.ts';
 import type { SyncContext } from './context.ts';
 import { EVENT } from '../core/events.ts';
 import { quoteUntrusted } from '../core/untrusted-text.ts';
+import { resolveArrivals, type Arrival, type ArrivalResult } from './arrivals.ts';
 
 /**
  * How a change names its source account: by anchor, by the source's account attribute (a login),
@@ -75,7 +76,14 @@ export type ChangeOutcome =
   | { readonly kind: 'accepted'; readonly receipt: ChangeReceipt }
   /** The notification id was received before: its change is already committed (or was refused as a replay). */
   | { readonly kind: 'replay'; readonly changeId: string }
-  | { readonly kind: 'rejected'; readonly error: PwsyncError };
+  | { readonly kind: 'rejected'; readonly error: PwsyncError }
+  /** Not taken now, nothing recorded of it but why: the source of its unknown account cannot be asked (7025). Send it again. */
+  | { readonly kind: 'retry'; readonly message: string };
+
+/** A request answered `retry`: its account's source could not be asked for it. */
+interface Held {
+  readonly held: string;
+}
 
 /** How far ahead of this server's clock a change time may be before it is refused as malformed. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -110,6 +118,8 @@ export async function submitChange(ctx: SyncContext, request: ChangeRequest): Pr
       throw new ReplayError(`notification ${outcome.changeId} was already received`);
     case 'rejected':
       throw outcome.error;
+    case 'retry':
+      throw new TransientError(outcome.message);
   }
 }
 
@@ -138,10 +148,12 @@ export type SourceGuard = (source: SystemConfig, account: AccountWithLink) => st
  * one exactly as if they had come one by one. A request that is refused (unknown account, bad
  * input) is reported in its place and does not hold up the others; a store failure refuses all.
  *
- * Two store round trips at most, whatever the batch holds: one lookup of every source account,
- * and one commit that carries every event the batch owes — the caller's `owed` refusals, unknown
- * source accounts (7007), refused input, replays (7006), accounts `guard` refuses (7017) and the
- * changes' own events.
+ * Two store round trips, whatever the batch holds: one lookup of every source account, and one
+ * commit that carries every event the batch owes — the caller's `owed` refusals, unknown source
+ * accounts (7007), refused input, replays (7006), accounts `guard` refuses (7017) and the changes'
+ * own events. A source account the store does not know costs more, once per account: its source is
+ * asked for it and what is found is imported (arrivals.ts: 7023, 7024); a source that cannot be
+ * asked now leaves the change answered `retry` (7025, in the commit), never refused.
  */
 export async function submitChanges(ctx: SyncContext, requests: readonly ChangeRequest[], owed: BatchEvents = {}, guard?: SourceGuard): Promise<ChangeOutcome[]> {
   const now = ctx.now();
@@ -156,15 +168,30 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
   // The source accounts and their persons of the whole batch in one store call: a store on its own
   // thread (or across a network) answers one round trip, not two per change.
   const valid = checked.filter((c): c is Checked => !isPwsyncError(c));
-  const found = valid.length > 0 ? await ctx.store.lookupSources(valid.map((c) => c.lookup)) : [];
+  const found = valid.length > 0 ? [...(await ctx.store.lookupSources(valid.map((c) => c.lookup)))] : [];
   const refusals: NewEvent[] = [...(owed.refused ?? [])];
+  // Accounts the store does not know are asked of their source before they are refused (arrivals.ts).
+  const unknown = valid.flatMap((c, i) => (found[i]?.accounts.length === 0 ? [i] : []));
+  const arrived = new Map<number, ArrivalResult>();
+  if (unknown.length > 0) {
+    const results = await resolveArrivals(ctx, unknown.map((i) => arrivalOf(valid[i] as Checked)), refusals);
+    results.forEach((r, k) => {
+      const i = unknown[k];
+      if (r === undefined || i === undefined) return;
+      arrived.set(i, r);
+      if (r.kind === 'imported') found[i] = r.found;
+    });
+  }
   let nextFound = 0;
-  const plans = checked.map((c): Plan | PwsyncError => {
+  const plans = checked.map((c): Plan | PwsyncError | Held => {
     if (isPwsyncError(c)) return c;
-    const sources = found[nextFound++];
+    const index = nextFound++;
+    const sources = found[index];
     if (sources === undefined) throw new Error('the store answered fewer lookups than it was asked');
+    const arrival = arrived.get(index);
+    if (arrival?.kind === 'retry') return { held: `${c.described} is unknown to the store and ${arrival.why}; send it again later` };
     try {
-      return plan(ctx, c, sources, now, refusals, guard);
+      return plan(ctx, arrival?.kind === 'absent' ? { ...c, absent: arrival.why } : c, sources, now, refusals, guard);
     } catch (e) {
       if (!isPwsyncError(e) || e.retryable) throw e;
       return e;
@@ -175,7 +202,7 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
 
   // Refusals first and refused input last, as when each had a write of its own; a replay's 7006
   // rides in its unit, written only if the store finds the id seen before.
-  const planned = plans.filter((p): p is Plan => !isPwsyncError(p));
+  const planned = plans.filter((p): p is Plan => !isPwsyncError(p) && !('held' in p));
   const head: CommitUnit[] = refusals.length > 0 ? [{ events: refusals }] : [];
   const tail: CommitUnit[] = invalidEvents.length > 0 ? [{ events: invalidEvents }] : [];
   const units = [...head, ...planned.map((p) => p.unit), ...tail];
@@ -185,6 +212,7 @@ export async function submitChanges(ctx: SyncContext, requests: readonly ChangeR
   let next = head.length;
   return plans.map((p): ChangeOutcome => {
     if (isPwsyncError(p)) return { kind: 'rejected', error: p };
+    if ('held' in p) return { kind: 'retry', message: p.held };
     const result = committed[next++];
     if (result === undefined) throw new Error('the store answered fewer units than it was given');
     if (result.kind === 'replay') return { kind: 'replay', changeId: p.changeId };
@@ -211,6 +239,14 @@ export interface Checked {
   readonly lookup: SourceLookup;
   /** How the account was named, for messages. */
   readonly described: string;
+  /** Why the source does not have the account either, when it was asked (arrivals.ts). */
+  readonly absent?: string;
+}
+
+/** An unknown account's change as its source is asked about it. */
+function arrivalOf(c: Checked): Arrival {
+  const { account } = c.request;
+  return { source: c.source, lookup: c.lookup, anchor: account.anchor, name: account.name, described: c.described };
 }
 
 /** Checks what a request says on its own (no store read); `checkChange` looks its source up with it too. */
@@ -246,7 +282,7 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
   const window = ctx.config.server.intake.replayWindow;
   // Ids are kept a little longer than the window: a replay must meet its id, or be stale.
   const notification = request.notificationId === undefined ? undefined : { id: changeId, at: now, forgetBefore: now - window - MAX_CLOCK_SKEW_MS };
-  const account = sourceAccount(source, checked.described, found, refusals);
+  const account = sourceAccount(source, checked.described, found, refusals, checked.absent);
   const protectedBy = guard?.(source, account);
   if (protectedBy !== undefined) {
     // Named by what the store holds (its login and anchor), not by what the caller sent.
@@ -334,12 +370,14 @@ function plan(ctx: SyncContext, checked: Checked, found: SourceFound, now: Epoch
 }
 
 /** The one account a lookup found; none or several is the source's unknown account (7007). */
-function sourceAccount(system: SystemConfig, described: string, found: SourceFound, refusals: NewEvent[]): AccountWithLink {
+function sourceAccount(system: SystemConfig, described: string, found: SourceFound, refusals: NewEvent[], absent: string | undefined): AccountWithLink {
   const systemName = system.name;
   const [first, ...rest] = found.accounts;
   if (!first) {
-    refusals.push({ code: EVENT.UNKNOWN_SOURCE_ACCOUNT, system: systemName, message: `no account with ${described} in system "${systemName}"; run "pwsync import ${systemName}" if it is new` });
-    throw new UnknownAccountError(`no account with ${described} in system "${systemName}"`);
+    // Asked, the source did not have it either; not asked (it cannot look up one account), an import may bring it.
+    const hint = absent === undefined ? `; run "pwsync import ${systemName}" if it is new` : ` (looked up at the source: ${absent})`;
+    refusals.push({ code: EVENT.UNKNOWN_SOURCE_ACCOUNT, system: systemName, message: `no account with ${described} in system "${systemName}"${hint}` });
+    throw new UnknownAccountError(`no account with ${described} in system "${systemName}"${absent === undefined ? '' : `, ${absent}`}`);
   }
   if (rest.length > 0) {
     refusals.push({ code: EVENT.UNKNOWN_SOURCE_ACCOUNT, system: systemName, message: `${found.accounts.length} accounts have ${described} in system "${systemName}"; the change cannot say which one` });

@@ -142,7 +142,7 @@ describe("Samba's default process model (prefork): changes are picked up without
   let world: SambaCaptureWorld;
 
   before(async () => {
-    world = await createSambaCaptureWorld({ users: ['ivan', 'judy'], processModel: 'prefork' });
+    world = await createSambaCaptureWorld({ users: ['ivan', 'judy'], later: ['kim'], processModel: 'prefork' });
     await world.startServer();
     await world.startAgent();
     await eventually(async () => (await readFile(join(world.dir, 'agent.log'), 'utf8')).includes('wake-up chosen'), 30_000, 'the first pass');
@@ -158,5 +158,29 @@ describe("Samba's default process model (prefork): changes are picked up without
     const tool = freshPassword('Judy');
     await world.sambaTool('judy', tool);
     await eventually(async () => (await world.ldapBinds('ivan', reset)) && (await world.ldapBinds('judy', tool)), 20_000, 'both passwords on OpenLDAP');
+  });
+
+  test('an account created at the DC after the import: its change is held, the account looked up and imported, and its latest password reaches OpenLDAP and the file', async () => {
+    // kim's OpenLDAP and file accounts were imported with the rest; the DC account is new.
+    const created = freshPassword('KimA');
+    const kim = await world.createUser('kim', created);
+    const reset = freshPassword('KimB');
+    await world.reset('kim', reset);
+    // Samba may report the create and the reset as one change: the latest password is what counts.
+    await eventually(async () => (await world.ldapBinds('kim', reset)) && (await world.appsHold('kim', reset)), 30_000, "kim's latest password on OpenLDAP and in the file");
+    assert.equal(await world.ldapBinds('kim', created), false);
+    const events = await world.serverEvents();
+    // Oldest first: the lookup, the import, the routing of kim's latest change, its delivery to OpenLDAP.
+    const lookedUp = events.findIndex((e) => e.code === EVENT.ARRIVAL_LOOKED_UP && e.system === 'ad' && e.anchor === kim.guid);
+    const imported = events.findIndex((e) => e.code === EVENT.ARRIVAL_IMPORTED && e.system === 'ad' && e.anchor === kim.guid);
+    const routed = events.findLastIndex((e) => e.code === EVENT.CHANGE_ACCEPTED && e.anchor === kim.guid);
+    const delivered = events.findLastIndex((e) => e.code === EVENT.PASSWORD_SET && e.system === 'directory' && e.changeId === events[routed]?.changeId);
+    const shown = JSON.stringify(events.slice(lookedUp));
+    assert.ok(lookedUp >= 0 && imported >= 0 && routed >= 0 && delivered >= 0, shown);
+    assert.ok(lookedUp < imported && imported < routed && routed < delivered, shown);
+    assert.match(events[imported]?.message ?? '', /projected; 2 account/);
+    // Looked up once: a second change finds kim in the store.
+    assert.equal(events.filter((e) => e.code === EVENT.ARRIVAL_LOOKED_UP).length, 1);
+    assert.equal(events.some((e) => e.code === EVENT.UNKNOWN_SOURCE_ACCOUNT), false);
   });
 });

@@ -27,6 +27,11 @@ export const EXCLUDE_GROUP = 'pwsync-nosync';
 export interface SambaCaptureWorldOptions {
   /** Logins made in the DC, in OpenLDAP and in the application file, with `initialPassword(login)`. */
   readonly users: readonly string[];
+  /**
+   * Logins made in OpenLDAP and in the application file only, imported with the rest: their DC
+   * account is created by the test (`createUser`), after the import.
+   */
+  readonly later?: readonly string[];
   /** Logins put in {@link INCLUDE_GROUP} / {@link EXCLUDE_GROUP}; with either, the agent gets a scope. */
   readonly include?: readonly string[];
   readonly exclude?: readonly string[];
@@ -56,6 +61,8 @@ export interface SambaCaptureWorld {
   selfChange(login: string, oldPassword: string, newPassword: string): Promise<void>;
   /** `samba-tool user setpassword`. */
   sambaTool(login: string, password: string): Promise<void>;
+  /** `samba-tool user create` with a password: an account the server has not imported. */
+  createUser(login: string, password: string): Promise<SambaUser>;
   /** Whether the OpenLDAP account binds with `password`. */
   ldapBinds(login: string, password: string): Promise<boolean>;
   /** The OpenLDAP account's DN. */
@@ -96,6 +103,11 @@ export async function createSambaCaptureWorld(options: SambaCaptureWorldOptions)
       ldapDns.set(login, (await theLdap.addUser(login, initialPassword(login))).dn);
       passwords.push(initialPassword(login));
     }
+    for (const login of options.later ?? []) {
+      ldapDns.set(login, (await theLdap.addUser(login, initialPassword(login))).dn);
+      passwords.push(initialPassword(login));
+    }
+    const appLogins = [...options.users, ...(options.later ?? [])];
     const scoped = (options.include ?? []).length > 0 || (options.exclude ?? []).length > 0;
     for (const [group, members] of [[INCLUDE_GROUP, options.include ?? []], [EXCLUDE_GROUP, options.exclude ?? []]] as const) {
       if (!scoped) break;
@@ -105,7 +117,7 @@ export async function createSambaCaptureWorld(options: SambaCaptureWorldOptions)
 
     await writeFile(join(dir, 'ad.pw'), theDc.adminPassword, { mode: 0o600 });
     await writeFile(join(dir, 'ldap.pw'), theLdap.servicePassword, { mode: 0o600 });
-    await writeFile(join(dir, 'apps.csv'), ['id,login,pw', ...options.users.map((l, i) => `a${i + 1},${l},`), ''].join('\n'));
+    await writeFile(join(dir, 'apps.csv'), ['id,login,pw', ...appLogins.map((l, i) => `a${i + 1},${l},`), ''].join('\n'));
     const record = (r: CliResult): CliResult => {
       outputs.push(Buffer.from(r.stdout), Buffer.from(r.stderr));
       return r;
@@ -241,6 +253,12 @@ systems:
       async sambaTool(login, password) {
         passwords.push(password);
         await theDc.samba(['user', 'setpassword', login, `--newpassword=${password}`]);
+      },
+      async createUser(login, password) {
+        passwords.push(password);
+        const made = await theDc.createUser(login, password);
+        users.set(login, made);
+        return made;
       },
       ldapBinds: (login, password) => theLdap.binds(ldapDns.get(login) ?? '', password),
       ldapDn: (login) => ldapDns.get(login) ?? '',

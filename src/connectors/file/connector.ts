@@ -3,12 +3,15 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, realpath, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AccountNotFoundError, isPwsyncError, NotConfiguredError, TargetDataError, TransientError, type PwsyncError } from '../../core/errors.ts';
+import { matchKey } from '../../core/join.ts';
 import type { Anchor } from '../../core/model.ts';
 import type { Secret } from '../../core/secret.ts';
 import { detectFormat, hashSecret, verifySecret } from '../../crypto/hash/index.ts';
 import type { HashSpec } from '../../crypto/hash/spec.ts';
 import type {
   AccountImport,
+  AccountLookup,
+  AccountQuery,
   AccountRecord,
   Capability,
   ConnectionReport,
@@ -43,7 +46,7 @@ interface FieldWrite {
 }
 
 /** What every file connector declares. */
-export const FILE_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'setPassword', 'verifyPassword']);
+export const FILE_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'lookupAccount', 'setPassword', 'verifyPassword']);
 
 /**
  * A delimited text file as a connected system: one row per account, one column the anchor, one
@@ -55,7 +58,7 @@ export const FILE_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['
  * size, mtime, ctime) and re-checked on every use against the row's own bytes, so a file changed
  * by someone else between two of our writes is re-scanned, never patched at stale offsets.
  */
-export class FileConnector implements Connector, AccountImport, PasswordSet, PasswordVerify {
+export class FileConnector implements Connector, AccountImport, AccountLookup, PasswordSet, PasswordVerify {
   readonly kind = 'file';
   readonly capabilities = FILE_CAPABILITIES;
   readonly #o: FileConnectorOptions;
@@ -121,6 +124,21 @@ export class FileConnector implements Connector, AccountImport, PasswordSet, Pas
         if (this.#generation === generation) this.#install(index);
       },
     });
+  }
+
+  /**
+   * A re-read of the file (a row added since the last import): the rows with the anchor, or whose
+   * login column holds the login under the loosest comparison (the engine applies the configured one).
+   */
+  async lookupAccount(query: AccountQuery): Promise<readonly AccountRecord[]> {
+    const { login } = query;
+    const key = login === undefined ? undefined : matchKey(login.value, 'normalized');
+    const found: AccountRecord[] = [];
+    for await (const record of this.importAccounts()) {
+      const value = login === undefined ? undefined : record.attributes[login.attribute];
+      if (record.anchor === query.anchor || (value !== undefined && matchKey(value, 'normalized') === key)) found.push(record);
+    }
+    return found;
   }
 
   async verifyPassword(anchor: Anchor, secret: Secret): Promise<boolean> {

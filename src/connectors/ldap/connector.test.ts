@@ -197,6 +197,22 @@ describe('ldap connector against OpenLDAP with ppolicy', () => {
     });
   });
 
+  test('lookupAccount: one account by login or anchor, as the import reads it; a hostile login is a value; nobody else', async () => {
+    const login = uid('new');
+    const { uuid } = await world.addUser(login, 'Lookup-Passw0rd-0', { mail: `${login}@example.test` });
+    await world.addUser(uid('other'), 'Other-Passw0rd-0');
+    await using(world.connector(), async (c) => {
+      const byLogin = await c.lookupAccount({ login: { attribute: 'uid', value: login } });
+      assert.deepEqual(byLogin.map((a) => [a.anchor, a.attributes.uid]), [[uuid, login]]);
+      assert.deepEqual(await c.lookupAccount({ anchor: uuid, login: { attribute: 'uid', value: 'nobody-at-all' } }), byLogin);
+      assert.deepEqual(await c.lookupAccount({ login: { attribute: 'uid', value: '*' } }), []);
+      assert.deepEqual(await c.lookupAccount({ login: { attribute: 'uid', value: `${login})(uid=*` } }), []);
+      assert.deepEqual(await c.lookupAccount({}), []);
+      // The DN is remembered: a password set right after finds the entry without a search of all DNs.
+      await setWith(c, uuid, 'Lookup-Passw0rd-1');
+    });
+  });
+
   test('import streams pages: more accounts than one page, each once, with the mapped attributes only', async () => {
     const names = Array.from({ length: 25 }, (_, i) => uid(`page${i}`));
     for (const n of names) await world.addUser(n, 'Paged-Passw0rd-0', { mail: `${n}@example.test` });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { AndFilter, Attribute, Change, FilterParser, ResultCodeError, type Filter } from 'ldapts';
+import { AndFilter, Attribute, Change, EqualityFilter, FilterParser, OrFilter, ResultCodeError, type Filter } from 'ldapts';
 import {
   AccountNotFoundError, ConfigError, CurrentPasswordError, InsecureConnectionError, InvalidInputError, NotConfiguredError, PolicyError,
   TargetDataError,
@@ -13,7 +13,7 @@ import type { Logger } from '../../log/logger.ts';
 import { LdapConnection, LdapOpenError, transportOf, type LdapEndpoint } from '../../ldap-client/connection.ts';
 import type { TlsSettings } from '../../ldap-client/tls.ts';
 import type {
-  AccountDelta, AccountRecord, Capability, ConnectionReport, Connector, DeltaImport, GroupMembers, Members, MembersQuery, PasswordChange,
+  AccountDelta, AccountLookup, AccountQuery, AccountRecord, Capability, ConnectionReport, Connector, DeltaImport, GroupMembers, Members, MembersQuery, PasswordChange,
   PasswordSet, PasswordVerify, SetPasswordOptions, Watermark,
 } from '../types.ts';
 import { DEFAULT_GROUPS, type LdapConfig } from './config.ts';
@@ -46,7 +46,7 @@ const INVALID_CREDENTIALS = 49;
 const NO_SUCH_OBJECT = 32;
 
 /** What every ldap connector declares. */
-export const LDAP_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'setPassword', 'changePassword', 'verifyPassword', 'groupMembers']);
+export const LDAP_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['import', 'deltaImport', 'lookupAccount', 'setPassword', 'changePassword', 'verifyPassword', 'groupMembers']);
 
 /**
  * A directory over LDAPv3: OpenLDAP, 389 DS, Active Directory and Samba AD (`flavor: ad`).
@@ -56,7 +56,7 @@ export const LDAP_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['
  * few long-lived connections (a TLS handshake per change would cap throughput at about a hundred
  * a second); binds as a person run on a connection of their own.
  */
-export class LdapConnector implements Connector, PasswordSet, PasswordChange, PasswordVerify, DeltaImport, GroupMembers {
+export class LdapConnector implements Connector, PasswordSet, PasswordChange, PasswordVerify, DeltaImport, AccountLookup, GroupMembers {
   readonly kind = 'ldap';
   readonly capabilities = LDAP_CAPABILITIES;
   readonly #o: LdapConnectorOptions;
@@ -115,6 +115,29 @@ export class LdapConnector implements Connector, PasswordSet, PasswordChange, Pa
 
   importChangesSince(since: Watermark): AsyncIterable<AccountDelta> {
     return this.#read((connection) => this.#changes(connection, since));
+  }
+
+  /**
+   * One search under each base DN: the import's filter and the anchor or the login (a new account
+   * a change names before the next import). Its DN is remembered for the writes that follow.
+   */
+  async lookupAccount(query: AccountQuery): Promise<readonly AccountRecord[]> {
+    const either: Filter[] = [];
+    if (query.anchor !== undefined) {
+      const byAnchor = anchorFilter(this.#o.plan.anchor, query.anchor);
+      if (byAnchor !== undefined) either.push(byAnchor);
+    }
+    if (query.login !== undefined) either.push(new EqualityFilter({ attribute: query.login.attribute, value: query.login.value }));
+    const [only] = either;
+    if (only === undefined) return [];
+    const found: AccountRecord[] = [];
+    for await (const { anchor, attributes, dn } of this.#read((connection) => readAccounts(connection, this.#o.plan, this.#o.log, either.length === 1 ? only : new OrFilter({ filters: either })))) {
+      this.#dns.remember(anchor, dn);
+      found.push({ anchor, attributes });
+      // The anchor's account and two by login are enough for the engine to see that a login names several.
+      if (found.length >= 3) break;
+    }
+    return found;
   }
 
   /** Accounts as read; each one's DN is remembered for the writes that follow an import. */

@@ -45,6 +45,7 @@ function fakeEngine(): IntakeEngine & { batches: { requests: ChangeRequest[]; ow
           if (name === 'seen') return { kind: 'replay', changeId: r.notificationId ?? '' };
           if (name === 'nobody') return { kind: 'rejected', error: new UnknownAccountError('no account with login "nobody"') };
           if (name === 'odd') return { kind: 'rejected', error: new InvalidInputError('odd input') };
+          if (name === 'newcomer') return { kind: 'retry', message: 'its source could not be asked for it now' };
           return { kind: 'accepted', receipt: { changeId: r.notificationId ?? '', personId: 'p', sourceAnchor: name, jobs: [], outOfDate: [], notEnabled: [], withheld: [], superseded: [] } };
         }),
       );
@@ -57,6 +58,16 @@ function route(engine: IntakeEngine, maxBatch = 10): NotificationsRoute {
 }
 
 describe('the notifications route', () => {
+  test("a change the entry point holds (its new account's source cannot be asked now) is answered retry, not rejected: the agent keeps it", async () => {
+    const engine = fakeEngine();
+    const batch = [notification('newcomer'), notification('alice')];
+    const answer = await route(engine).receive(agent, { notifications: batch });
+    assert.ok(!answer.refused);
+    assert.equal(answer.status, 202);
+    assert.deepEqual(answer.results.map((r) => [r.id, r.status]), [[batch[0]?.id, 'retry'], [batch[1]?.id, 'accepted']]);
+    assert.match(answer.results[0]?.message ?? '', /could not be asked/);
+  });
+
   test('one call to the entry point per batch, carrying the refusals of single notifications; one result per notification, in order', async () => {
     const engine = fakeEngine();
     const batch = [notification('alice'), notification('old', { capturedAt: NOW - 25 * HOUR }), notification('nobody'), notification('seen'), notification('odd'), notification('ahead', { capturedAt: NOW + HOUR })];

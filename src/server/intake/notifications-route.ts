@@ -193,6 +193,8 @@ function resultOf(id: string, outcome: ChangeOutcome): NotificationResult {
       return { id, status: 'accepted' };
     case 'replay':
       return { id, status: 'duplicate', message: `notification ${id} was already received` };
+    case 'retry':
+      return { id, status: 'retry', message: outcome.message };
     case 'rejected': {
       const { error } = outcome;
       const reason = error instanceof UnknownAccountError ? 'unknown-account' : error instanceof ProtectedAccountError ? 'protected' : 'invalid';
