@@ -58,8 +58,9 @@ export function checkPasswordFor(targets: readonly SystemConfig[], secret: Secre
  *
  * @throws PasswordRefusedError (7015, recorded) when the form fails, or when a target's policy
  *   fails and `partial` is not set, or when the password fits no target at all: nothing else is
- *   committed. A source account that cannot be found is left to `submitChange`, which refuses it
- *   with its own event.
+ *   committed. A source account the store does not know is checked against every system with
+ *   password sync (it may be imported on arrival and linked to any of them); whether the source
+ *   has it is left to `submitChange`.
  */
 export async function checkChange(ctx: SyncContext, request: ChangeRequest, options: { readonly partial: boolean }): Promise<ChangeRequest> {
   const checked = check(ctx, request, ctx.now());
@@ -68,6 +69,12 @@ export async function checkChange(ctx: SyncContext, request: ChangeRequest, opti
   const person = others.length === 0 ? found?.person : undefined;
   const targets: SystemConfig[] = [];
   const anchors = new Map<SystemName, string[]>();
+  if (account === undefined) {
+    // An account the store does not know yet may be found at its source and imported on the spot
+    // (src/sync/arrivals.ts): whatever it will be linked to, it is checked against every system
+    // the change could reach, so that nothing goes out unchecked.
+    for (const system of ctx.config.systems) if (system.name !== checked.source.name && system.password.sync) targets.push(system);
+  }
   for (const other of person?.accounts ?? []) {
     if (other.system === checked.source.name) continue;
     const system = findSystem(ctx.config, other.system);

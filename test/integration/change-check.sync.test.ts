@@ -72,6 +72,27 @@ describe('a change pwsync is asked to make is checked before it is committed', (
     }
   });
 
+  test('an account the store does not know yet (it may be imported on arrival) is checked against every system with password sync', async () => {
+    const engine = await imported();
+    const weak = Secret.fromString('short-pw');
+    const strong = Secret.fromString('A-long-enough-pw-2026');
+    try {
+      const newcomer = (secret: Secret): ChangeRequest => ({ ...request(engine, secret), account: { name: 'newcomer' } });
+      const refusal = await checkChange(engine.ctx, newcomer(weak), { partial: false }).then(
+        () => assert.fail('the change was let through unchecked'),
+        (e: unknown) => e,
+      );
+      assert.ok(refusal instanceof PasswordRefusedError, String(refusal));
+      assert.deepEqual(refusal.refusals, [{ system: 'apps', rules: ['minLength', 'classes.require'] }]);
+      const checked = await checkChange(engine.ctx, newcomer(strong), { partial: false });
+      assert.deepEqual([...(checked.sendOnlyTo?.systems ?? [])].sort(), ['apps', 'legacy']);
+    } finally {
+      weak.dispose();
+      strong.dispose();
+      await engine.close();
+    }
+  });
+
   test('with partial it is sent where it fits, and where it was not sent is said (7016)', async () => {
     const engine = await imported();
     const secret = Secret.fromString('short-pw');
