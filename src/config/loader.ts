@@ -8,7 +8,7 @@ import { withSecretContext, type SecretContext } from '../fields/secret-ref.ts';
 import { resolveEnvReferences } from './references.ts';
 import { configSchema, systemSchema, type SystemConfig } from './schema.ts';
 import { secretPaths } from './schema-walk.ts';
-import { checkAgents, checkSemantics } from './semantics.ts';
+import { canonicalPath, checkAgents, checkSemantics, sharedFile, systemFiles } from './semantics.ts';
 import { SourceFile } from './source.ts';
 import { configErrorMap, problemsFromIssues } from './zod-issues.ts';
 
@@ -86,10 +86,11 @@ export async function checkConfig(file: string, options: LoadOptions = {}): Prom
   const result = await checkFile(file, configSchema, options, (value, data, validate) => {
     const rawSystems = systemsOf(data);
     const systems: (SystemConfig | undefined)[] = value ? value.systems : rawSystems.map((s) => validate(systemSchema, s));
-    const semantics = checkSemantics(systems, rawSystems);
+    const semantics = checkSemantics(systems, rawSystems, dirname(resolve(file)));
     if (value === undefined) return semantics;
     const agents = checkAgents(value);
-    return { problems: [...semantics.problems, ...agents.problems], warnings: [...semantics.warnings, ...agents.warnings] };
+    const own = ownFileProblems(withPaths(value, resolve(file)));
+    return { problems: [...semantics.problems, ...agents.problems, ...own], warnings: [...semantics.warnings, ...agents.warnings] };
   });
   if (result.value === undefined) return { problems: result.problems, warnings: result.warnings };
   return { config: deepFreeze(withPaths(result.value, resolve(file))), problems: [], warnings: result.warnings };
@@ -103,6 +104,26 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
     throw new ConfigError(`configuration ${file} cannot be used, ${count}:\n${formatProblems(file, problems)}`, problems);
   }
   return config;
+}
+
+/** A system's file that is also one of pwsync's own (the store, its key, the log, the intake's keys). */
+function ownFileProblems(config: Config): PendingProblem[] {
+  const own = new Map<string, string>();
+  const name = (file: string, what: string) => {
+    const key = canonicalPath(file);
+    if (!own.has(key)) own.set(key, what);
+  };
+  name(config.storePath, 'the store');
+  name(config.keyFile, 'the store key');
+  if (config.log.file !== undefined) name(config.log.file, 'the log file (log.file)');
+  name(config.pki.key, 'the intake\'s TLS key');
+  name(config.pki.jweKey, 'the intake\'s JWE key');
+  return config.systems.flatMap((system, i) =>
+    systemFiles(system, i, config.baseDir).flatMap(({ path, file }) => {
+      const what = own.get(file);
+      return what === undefined ? [] : [sharedFile(path, file, what)];
+    }),
+  );
 }
 
 function place(problems: readonly PendingProblem[], source: SourceFile | undefined): ConfigIssue[] {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { checkConfig } from './index.ts';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.ts';
+import { checkConfig, loadConfig } from './index.ts';
 import { protectionOf } from './schema.ts';
 import { HR_AND_APPS, summary, tempDir, type TempDir } from '../../test/support/config.ts';
 
@@ -30,7 +33,7 @@ void describe('semantic checks', () => {
 
   void it('refuse a system name used twice, at the second', async () => {
     const { problems } = await check(['systems:', ...system('hr', SOURCE), ...system('apps', JOIN, SYNC), ...system('hr', JOIN)]);
-    assert.deepEqual(summary(problems), ['DUPLICATE_SYSTEM systems[2] (hr).name @13']);
+    assert.deepEqual(summary(problems), ['DUPLICATE_SYSTEM systems[2] (hr).name @13', 'SHARED_FILE systems[2] (hr).file.path @15']);
   });
 
   void it('refuse a join rule on an account attribute that is not imported', async () => {
@@ -155,6 +158,68 @@ void describe('semantic checks', () => {
     assert.deepEqual([protectionOf(ad)?.adminCount, protectionOf(ad)?.adminCountByDefault], [true, true]);
     assert.deepEqual([protectionOf(ad2)?.adminCount, protectionOf(ad2)?.groups], [false, ['Tier0']]);
     assert.equal(protectionOf(dir), undefined, 'an OpenLDAP source protects nothing unless told');
+  });
+});
+
+void describe('a target writing into another system\'s file (issue 17, item 3)', () => {
+  let tmp: TempDir;
+  before(async () => {
+    tmp = await tempDir();
+  });
+  after(() => tmp.cleanup());
+  const fileSystem = (name: string, file: string, ...lines: string[]): string[] => [`  - name: ${name}`, '    connector: file', `    file: ${file}`, ...lines.map((l) => `    ${l}`)];
+
+  void it('refuse a target on the source\'s CSV, however its path is spelt (relative, .., a symlink), at check and at load', async () => {
+    await mkdir(join(tmp.dir, 'sub'), { recursive: true });
+    await writeFile(join(tmp.dir, 'hr.csv'), 'id,login,department\n1,bob,sales\n');
+    await symlink(join(tmp.dir, 'hr.csv'), join(tmp.dir, 'link.csv'));
+    for (const spelt of ['hr.csv', './sub/../hr.csv', 'link.csv', join(tmp.dir, 'hr.csv')]) {
+      const file = await tmp.write(`shared-${spelt.length}.yaml`, [
+        'systems:',
+        ...fileSystem('hr', '{ path: hr.csv }', 'source: { accountAttribute: login }', 'import: { anchor: id }'), // 2–6
+        ...fileSystem('apps', `{ path: "${spelt}", passwordColumn: department }`, 'import: { anchor: id }', 'join: [{ person: login, account: login }]', 'password: { sync: true, hash: bcrypt }'), // 7–9…
+      ]);
+      const { problems } = await checkConfig(file);
+      assert.deepEqual(summary(problems), ['SHARED_FILE systems[1] (apps).file.path @9'], spelt);
+      assert.match(problems[0]?.message ?? '', /systems\[0\] \(hr\)/);
+      await assert.rejects(loadConfig(file), (e: unknown) => e instanceof ConfigError && /SHARED_FILE|same file/.test(e.message));
+    }
+  });
+
+  void it('refuse a system file that is one of pwsync\'s own (the store, the log)', async () => {
+    const file = await tmp.write('own.yaml', [
+      'store: { sqlite: { path: data/../apps.db } }',
+      'log: { file: hr.log }',
+      'systems:',
+      ...fileSystem('hr', '{ path: hr.log }', 'source: { accountAttribute: login }', 'import: { anchor: id }'), // 4–8
+      ...fileSystem('apps', '{ path: apps.db, passwordColumn: pw }', 'import: { anchor: id }', 'join: [{ person: login, account: login }]', 'password: { sync: true, hash: bcrypt }'), // 9–…
+    ]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), ['SHARED_FILE systems[0] (hr).file.path @6', 'SHARED_FILE systems[1] (apps).file.path @11']);
+    assert.match(problems[0]?.message ?? '', /log file/);
+    assert.match(problems[1]?.message ?? '', /the store/);
+  });
+
+  void it('refuse a password column that is the anchor, a mapped, a joined or the source\'s account column', async () => {
+    const file = await tmp.write('column.yaml', [
+      'systems:',
+      ...fileSystem('hr', '{ path: hr.csv, passwordColumn: id }', 'source: { accountAttribute: login }', 'import: { anchor: id }'), // 2–6: anchor
+      ...fileSystem('apps', '{ path: apps.csv, passwordColumn: dept }', 'import: { anchor: id, map: { login: user, department: dept } }', 'join: [{ person: login, account: login }]', 'password: { sync: true, hash: bcrypt }'), // 7–11: mapped
+      ...fileSystem('crm', '{ path: crm.csv, passwordColumn: user }', 'import: { anchor: id }', 'join: [{ person: login, account: user }]', 'password: { sync: true, hash: bcrypt }'), // 12–16: joined
+      ...fileSystem('wiki', '{ path: wiki.csv, passwordColumn: login }', 'import: { anchor: id }', 'source: { accountAttribute: login }', 'projection: false'), // 17–21: the account attribute
+    ]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), [
+      'PASSWORD_COLUMN_IN_USE systems[0] (hr).file.passwordColumn @4',
+      'PASSWORD_COLUMN_IN_USE systems[1] (apps).file.passwordColumn @9',
+      'PASSWORD_COLUMN_IN_USE systems[2] (crm).file.passwordColumn @15',
+      'PASSWORD_COLUMN_IN_USE systems[3] (wiki).file.passwordColumn @21',
+    ]);
+    assert.match(problems[0]?.message ?? '', /anchor/);
+    assert.match(problems[1]?.message ?? '', /import\.map\.department/);
+    assert.match(problems[2]?.message ?? '', /join\[0\]/);
+    assert.match(problems[3]?.message ?? '', /accountAttribute/);
+    await assert.rejects(loadConfig(file), (e: unknown) => e instanceof ConfigError);
   });
 });
 

@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { kindCapabilities, passwordRequirements } from '../connectors/registry.ts';
 import { EVENT } from '../core/events.ts';
 import type { PendingProblem } from './problems.ts';
@@ -10,7 +12,7 @@ import { projectsPersons, type RawConfig, type SystemConfig } from './schema.ts'
  * still checked on the others, rules about all of them only when every one passed, so that a
  * problem is never reported because of another.
  */
-export function checkSemantics(systems: readonly (SystemConfig | undefined)[], raw: readonly unknown[]): { problems: PendingProblem[]; warnings: PendingProblem[] } {
+export function checkSemantics(systems: readonly (SystemConfig | undefined)[], raw: readonly unknown[], baseDir: string): { problems: PendingProblem[]; warnings: PendingProblem[] } {
   const problems: PendingProblem[] = [];
   const warnings: PendingProblem[] = [];
   const complete = systems.every((s) => s !== undefined);
@@ -51,6 +53,7 @@ export function checkSemantics(systems: readonly (SystemConfig | undefined)[], r
     }
 
     problems.push(...protectProblems(system, i));
+    problems.push(...passwordColumnProblems(system, i));
 
     const projects = projectsPersons(system);
     if (projects) projecting.push(i);
@@ -67,6 +70,8 @@ export function checkSemantics(systems: readonly (SystemConfig | undefined)[], r
       warnings.push({ code: 'INSECURE_ALLOWED', path: at('password', 'requireSecure'), message: 'passwords may cross an insecure connection to this system' });
     }
   });
+
+  problems.push(...sharedFileProblems(systems, baseDir));
 
   const all = systems.filter((s) => s !== undefined);
   if (!complete) return { problems, warnings };
@@ -159,4 +164,74 @@ function protectProblems(system: SystemConfig, i: number): PendingProblem[] {
     problems.push({ code: 'PROTECT_ADMINCOUNT_UNSUPPORTED', path: [...at, 'adminCount'], message: 'adminCount is Active Directory\'s mark of privileged accounts: only an ldap source of flavor ad has it' });
   }
   return problems;
+}
+
+/**
+ * A file system's password column holds nothing else: not the anchor, a mapped column, a joined
+ * column or the source's account column. A hash written there would replace what the import reads.
+ */
+function passwordColumnProblems(system: SystemConfig, i: number): PendingProblem[] {
+  if (system.connector !== 'file' || system.file.passwordColumn === undefined) return [];
+  const column = system.file.passwordColumn;
+  const map = system.import.map;
+  const columnOf = (attribute: string): string => (map === undefined ? attribute : (map[attribute] ?? attribute));
+  const uses: string[] = [];
+  if (system.import.anchor === column) uses.push('the anchor (import.anchor)');
+  for (const [attribute, mapped] of Object.entries(map ?? {})) if (mapped === column) uses.push(`import.map.${attribute}`);
+  system.join.forEach((rule, j) => {
+    if (columnOf(rule.account) === column) uses.push(`join[${j}].account`);
+  });
+  if (system.source !== undefined && columnOf(system.source.accountAttribute) === column) uses.push('source.accountAttribute');
+  if (uses.length === 0) return [];
+  return [
+    {
+      code: 'PASSWORD_COLUMN_IN_USE',
+      path: ['systems', i, 'file', 'passwordColumn'],
+      message: `the password column "${column}" is also ${[...new Set(uses)].join(', ')}: a password hash written there would replace what the import reads; name a column of its own`,
+    },
+  ];
+}
+
+/** Files that one system reads and writes, by the configuration path that names each. */
+export function systemFiles(system: SystemConfig, i: number, baseDir: string): { path: (string | number)[]; file: string }[] {
+  if (system.connector !== 'file') return [];
+  return [{ path: ['systems', i, 'file', 'path'], file: canonicalPath(resolve(baseDir, system.file.path)) }];
+}
+
+/** Two systems on one file: each would rewrite what the other reads (a target's hash in a source's column). */
+function sharedFileProblems(systems: readonly (SystemConfig | undefined)[], baseDir: string): PendingProblem[] {
+  const problems: PendingProblem[] = [];
+  const owners = new Map<string, number>();
+  systems.forEach((system, i) => {
+    if (system === undefined) return;
+    for (const { path, file } of systemFiles(system, i, baseDir)) {
+      const first = owners.get(file);
+      if (first === undefined) owners.set(file, i);
+      else problems.push(sharedFile(path, file, `systems[${first}] (${systems[first]?.name ?? ''})`));
+    }
+  });
+  return problems;
+}
+
+export function sharedFile(path: (string | number)[], file: string, owner: string): PendingProblem {
+  return { code: 'SHARED_FILE', path, message: `the same file as ${owner} (${file}): two users of one file would overwrite each other's data; give each system a file of its own` };
+}
+
+/**
+ * The path a file is reached by once `..` and symbolic links are resolved: the real path of its
+ * nearest existing ancestor with the rest appended, so that a file not yet created compares too.
+ */
+export function canonicalPath(path: string): string {
+  const rest: string[] = [];
+  let current = resolve(path);
+  for (;;) {
+    try {
+      return join(realpathSync.native(current), ...rest.reverse());
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return resolve(path);
+      rest.push(basename(current));
+      current = parent;
+    }
+  }
 }
