@@ -79,13 +79,21 @@ export function formatPath(path: readonly PathSegment[], systemName?: (index: nu
       out += `[${segment}]`;
       const name = i === 1 && path[0] === 'systems' ? systemName?.(segment) : undefined;
       if (name !== undefined) out += ` (${name})`;
-    } else if (PLAIN_KEY.test(segment)) {
+    } else if (PLAIN_KEY.test(segment) && segment.length <= 64) {
       out += out === '' ? segment : `.${segment}`;
     } else {
-      out += `[${JSON.stringify(segment)}]`;
+      out += `[${shownKey(segment)}]`;
     }
   });
   return out;
+}
+
+/**
+ * A key as a message shows it: quoted, or only its size when it cannot be a key anyone wrote on
+ * purpose (long, or across lines), which is a value taken for a key and may be a secret.
+ */
+export function shownKey(key: string): string {
+  return key.length > 64 || /[\u0000-\u001f\u007f]/u.test(key) ? `<a key of ${key.length} characters>` : JSON.stringify(key);
 }
 
 export function placeProblem(problem: PendingProblem, placer: ProblemPlacer | undefined): ConfigIssue {

@@ -42,6 +42,33 @@ describe('bad input gets a clear error that names the thing and the fix; nothing
     assert.match(r.stderr, /systems\[0\] \(directory\)/);
   });
 
+  test('a target pointed at the source\'s CSV (another spelling) with a mapped column as its password column is refused by config check and at load; the file is untouched (issue 17, item 3)', async () => {
+    const shared = join(dir, 'shared.yaml');
+    const source = join(dir, 'directory.csv');
+    const before = await readFile(source);
+    await writeFile(shared, (await readFile(config, 'utf8')).replace('{ path: ./targets/webapp.csv, passwordColumn: password_hash }', '{ path: ./targets/../directory.csv, passwordColumn: surname }').replace('      map: { username: username, email: email }', '      map: { username: login, email: mail, surname: surname }'));
+    const r = await runCli(['config', 'check', shared]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /shared\.yaml:18:\d+\s+systems\[1\] \(webapp\)\.file\.path\s+the same file as systems\[0\] \(directory\)/);
+    assert.match(r.stderr, /shared\.yaml:18:\d+\s+systems\[1\] \(webapp\)\.file\.passwordColumn\s+the password column "surname" is also import\.map\.surname/);
+    const run = await runCli(['import', '--config', shared]);
+    assert.equal(run.code, 2);
+    assert.deepEqual(await readFile(source), before);
+  });
+
+  test('a tab in the indentation: the first syntax error only, and an inline secret never echoed, in text and --json (issue 17, item 8)', async () => {
+    const tab = join(dir, 'tab.yaml');
+    await writeFile(tab, (await readFile(config, 'utf8')).replace('    file: { path: ./directory.csv }', '    file:\n      path: ./directory.csv\n\tpasswordColumn: x\n      password: Sup3rSecretInline\n      quote: "\'"'));
+    for (const args of [['config', 'check', tab], ['config', 'check', '--json', tab]]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2);
+      assert.ok(!`${r.stdout}${r.stderr}`.includes('Sup3rSecretInline'), `${r.stdout}${r.stderr}`);
+      assert.match(`${r.stdout}${r.stderr}`, /tab/);
+    }
+    const json = JSON.parse((await runCli(['config', 'check', '--json', tab])).stdout) as { problems: unknown[] };
+    assert.equal(json.problems.length, 1);
+  });
+
   test('a key file readable by others is refused with the chmod that fixes it, exit 5', async () => {
     const key = join(dir, 'data', 'store.key');
     await chmod(key, 0o644);
