@@ -87,9 +87,9 @@ export async function checkConfig(file: string, options: LoadOptions = {}): Prom
     const rawSystems = systemsOf(data);
     const systems: (SystemConfig | undefined)[] = value ? value.systems : rawSystems.map((s) => validate(systemSchema, s));
     const semantics = checkSemantics(systems, rawSystems, dirname(resolve(file)));
-    if (value === undefined) return semantics;
-    const agents = checkAgents(value);
-    const own = ownFileProblems(withPaths(value, resolve(file)));
+    const server = value?.server ?? validate(configSchema.shape.server, fieldOf(data, 'server') ?? {});
+    const agents = checkAgents(data, server);
+    const own = value === undefined ? [] : ownFileProblems(withPaths(value, resolve(file)));
     return { problems: [...semantics.problems, ...agents.problems, ...own], warnings: [...semantics.warnings, ...agents.warnings] };
   });
   if (result.value === undefined) return { problems: result.problems, warnings: result.warnings };
@@ -128,6 +128,10 @@ function ownFileProblems(config: Config): PendingProblem[] {
 
 function place(problems: readonly PendingProblem[], source: SourceFile | undefined): ConfigIssue[] {
   return sortProblems(problems.map((p) => placeProblem(p, source)));
+}
+
+function fieldOf(data: unknown, key: string): unknown {
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>)[key] : undefined;
 }
 
 function systemsOf(data: unknown): unknown[] {

@@ -21,6 +21,7 @@ export type ProblemCode =
   // semantic rules
   | 'DUPLICATE_SYSTEM'
   | 'JOIN_ATTRIBUTE_NOT_IMPORTED'
+  | 'JOIN_PERSON_ATTRIBUTE_UNKNOWN'
   | 'SYNC_INTO_SOURCE'
   | 'PROJECTION_WITHOUT_JOIN'
   | 'SYNC_WITHOUT_JOIN'
@@ -93,6 +94,7 @@ export function formatPath(path: readonly PathSegment[], systemName?: (index: nu
  * purpose (long, or across lines), which is a value taken for a key and may be a secret.
  */
 export function shownKey(key: string): string {
+  // eslint-disable-next-line no-control-regex -- a key across lines or with control characters is no key anyone wrote
   return key.length > 64 || /[\u0000-\u001f\u007f]/u.test(key) ? `<a key of ${key.length} characters>` : JSON.stringify(key);
 }
 

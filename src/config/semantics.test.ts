@@ -223,6 +223,78 @@ void describe('a target writing into another system\'s file (issue 17, item 3)',
   });
 });
 
+void describe('config check worth trusting (issue 17)', () => {
+  let tmp: TempDir;
+  before(async () => {
+    tmp = await tempDir();
+  });
+  after(() => tmp.cleanup());
+
+  void it('run every rule in one pass: schema, refinements, rules between systems and agents, whatever else failed', async () => {
+    const file = await tmp.write('one-pass.yaml', [
+      'server: { pollInterval: 0, listen: "0.0.0.0:99999" }', //                  1
+      'agents:',
+      '  - { name: dc1, certificate: dc1.crt, colour: red }', //                   3
+      'systems:',
+      '  - name: hr', //                                                           5
+      '    connector: file',
+      '    file: { path: 5, delimiter: ";", quote: ";" }', //                      7
+      '    source: { accountAttribute: login, agents: [dc2] }', //                 8
+      '    import: { anchor: id, map: { login: user } }',
+      '  - name: apps', //                                                         10
+      '    connector: file',
+      '    file: { path: apps.csv, passwordColumn: pw, delimitr: x }', //          12
+      '    import: { anchor: id, map: { login: user } }',
+      '    join: [{ person: logn, account: login }]', //                           14
+      '    password: { sync: true, hash: bcrypt }',
+      '  - name: crm', //                                                          16
+      '    connector: file',
+      '    file: { path: crm.csv }',
+      '    source: { accountAttribute: login }', //                                19
+      '    import: { anchor: id, map: { login: user }, batchSize: 0 }', //         20
+    ]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), [
+      'INVALID_VALUE server.pollInterval @1',
+      'INVALID_VALUE server.listen @1',
+      'UNKNOWN_KEY agents[0].colour @3',
+      'INVALID_TYPE systems[0] (hr).file.path @7',
+      'INVALID_VALUE systems[0] (hr).file.quote @7',
+      'UNKNOWN_AGENT systems[0] (hr).source.agents[0] @8',
+      'UNKNOWN_KEY systems[1] (apps).file.delimitr @12',
+      'JOIN_PERSON_ATTRIBUTE_UNKNOWN systems[1] (apps).join[0].person @14',
+      'PROJECTION_WITHOUT_JOIN systems[2] (crm).source @19',
+      'INVALID_VALUE systems[2] (crm).import.batchSize @20',
+    ]);
+    assert.match(problems.find((p) => p.code === 'JOIN_PERSON_ATTRIBUTE_UNKNOWN')?.message ?? '', /did you mean "login"/);
+  });
+
+  void it('refuse a join on a person attribute no projecting system imports (a typo joined no one)', async () => {
+    const file = await tmp.write('person.yaml', ['systems:', ...system('hr', SOURCE), ...system('apps', 'join: [{ person: mial, account: mail }]', SYNC)]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), ['JOIN_PERSON_ATTRIBUTE_UNKNOWN systems[1] (apps).join[0].person @11']);
+    assert.match(problems[0]?.message ?? '', /persons have no attribute "mial".*hr imports \(login, mail\); did you mean "mail"\?/);
+  });
+
+  void it('keep durations and ports within sane bounds: pollInterval 0 would make an idle server spin', async () => {
+    for (const [line, expected] of [
+      ['server: { pollInterval: 0 }', 'INVALID_VALUE server.pollInterval @1'],
+      ['server: { pollInterval: 2m }', 'INVALID_VALUE server.pollInterval @1'],
+      ['server: { listen: "0.0.0.0:0" }', 'INVALID_VALUE server.listen @1'],
+      ['server: { listen: "[::1]:65536" }', 'INVALID_VALUE server.listen @1'],
+      ['server: { intake: { replayWindow: 1s } }', 'INVALID_VALUE server.intake.replayWindow @1'],
+    ] as const) {
+      const { problems } = await checkConfig(await tmp.write(`bounds-${line.length}.yaml`, [line, ...HR_AND_APPS]));
+      assert.deepEqual(summary(problems), [expected], line);
+      assert.match(problems[0]?.message ?? '', /between/);
+    }
+    const retry = await checkConfig(await tmp.write('retry.yaml', ['systems:', ...system('hr', SOURCE), ...system('apps', JOIN, 'password: { sync: true, hash: bcrypt, retry: { interval: 0 } }')]));
+    assert.deepEqual(summary(retry.problems), ['INVALID_VALUE systems[1] (apps).password.retry.interval @12']);
+    const fine = await checkConfig(await tmp.write('fine.yaml', ['server: { pollInterval: 5ms, listen: "127.0.0.1:65535", shutdownGrace: 0 }', ...HR_AND_APPS]));
+    assert.deepEqual(fine.problems, []);
+  });
+});
+
 void describe('semantic warnings', () => {
   let tmp: TempDir;
   before(async () => {

@@ -13,6 +13,14 @@ export const durationSchema = z.union([z.number().nonnegative(), z.string()]).tr
   return Math.round(Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]);
 });
 
+/**
+ * A duration between `min` and `max` milliseconds, both included: a poll interval of 0 turns an
+ * idle loop into a busy one, and a timeout of a year is a typo.
+ */
+export function durationBetween(min: number, max: number) {
+  return durationSchema.refine((ms) => ms >= min && ms <= max, `must be between ${formatDuration(min)} and ${formatDuration(max)}`);
+}
+
 export function formatDuration(ms: number): string {
   if (ms % 86_400_000 === 0 && ms > 0) return `${ms / 86_400_000}d`;
   if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;

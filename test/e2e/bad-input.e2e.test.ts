@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliProcess, runCli } from '../support/cli.ts';
@@ -67,6 +67,35 @@ describe('bad input gets a clear error that names the thing and the fix; nothing
     }
     const json = JSON.parse((await runCli(['config', 'check', '--json', tab])).stdout) as { problems: unknown[] };
     assert.equal(json.problems.length, 1);
+  });
+
+  test('config check on an agent file checks it as one: its own keys and lines, and nothing created; an agent command refuses it before making a key (issue 17)', async () => {
+    const agentDir = join(dir, 'agent-bad');
+    await mkdir(agentDir);
+    const agentFile = join(agentDir, 'pwsync-agent.yaml');
+    await writeFile(agentFile, ['sources: [directory]', 'scope:', '  groups: [x]', 'queue: { maxAge: 0 }', ''].join('\n'));
+    const r = await runCli(['config', 'check', agentFile]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /agent configuration/);
+    assert.match(r.stderr, /pwsync-agent\.yaml:3:\d+\s+scope\.groups\s+unknown key "groups"/);
+    assert.match(r.stderr, /pwsync-agent\.yaml:4:\d+\s+queue\.maxAge\s+must be between/);
+    assert.doesNotMatch(r.stderr, /did you mean "store"|systems/);
+    const json = JSON.parse((await runCli(['config', 'check', '--json', agentFile])).stdout) as { kind: string; ok: boolean };
+    assert.deepEqual([json.kind, json.ok], ['agent', false]);
+    const list = await runCli(['agent', 'target', 'list', '--config', agentFile]);
+    assert.equal(list.code, 2);
+    assert.match(list.stderr, /queue\.maxAge/);
+    assert.deepEqual(await readdir(agentDir), ['pwsync-agent.yaml'], 'no data directory, no key');
+  });
+
+  test('config check --connect names a mapped or joined column the file does not have (issue 17)', async () => {
+    const typo = join(dir, 'columns.yaml');
+    await writeFile(typo, (await readFile(config, 'utf8')).replace('map: { login: login, mail: mail, givenName: given_name, surname: surname }', 'map: { login: login, mail: email, givenName: given_name, surname: surname }'));
+    const r = await runCli(['config', 'check', '--connect', typo]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /directory \(file\): FAILED.*no column "email" \(import\.map\.mail\)/);
+    const good = await runCli(['config', 'check', '--connect', config]);
+    assert.equal(good.code, 0, good.stderr);
   });
 
   test('a key file readable by others is refused with the chmod that fixes it, exit 5', async () => {

@@ -26,6 +26,10 @@ export const fileConfigSchema = z.strictObject({
   if (bytes.length === 2 && bytes[0] === bytes[1]) {
     ctx.addIssue({ code: 'custom', path: ['quote'], message: 'the quote must differ from the delimiter' });
   }
+}, {
+  // Whatever else of the block is wrong (a path of the wrong type, an unknown key): the keys this
+  // reads are what it needs, so that one check shows every problem.
+  when: (payload) => !payload.issues.some((issue) => ['delimiter', 'quote', 'encoding'].includes(String(issue.path?.[0]))),
 });
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;
