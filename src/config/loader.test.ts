@@ -260,8 +260,14 @@ void describe('problems', () => {
       '    import: { anchor: id }', //  11
     ]);
     const { problems } = await checkConfig(file);
-    assert.deepEqual(summary(problems), ['DUPLICATE_KEY systems[1].import @11']);
+    assert.deepEqual(summary(problems), ['DUPLICATE_KEY systems[1] (apps).import @11']);
     assert.match(problems[0]?.message ?? '', /line 10/);
+  });
+
+  void it('checks the rest of a file with a duplicate key in the same pass', async () => {
+    const file = await tmp.write('duplicate-and-more.yaml', ['log: { level: info, level: debug }', 'server: { workers: 0 }', ...HR_AND_APPS]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), ['DUPLICATE_KEY log.level @1', 'INVALID_VALUE server.workers @2']);
   });
 
   void it('names a missing file, an empty one and one that is not a mapping', async () => {

@@ -45,13 +45,15 @@ export async function checkFile<S extends z.ZodType>(file: string, schema: S, op
     problems: place(problems, source),
     warnings: place([...read.warnings, ...warnings], source),
   });
-  if (read.problems.length > 0) return finish(read.problems, []);
+  // A syntax error stops here: what follows it is the parser's guess. A duplicate key does not:
+  // the document is whole, and the rest of it is checked in the same pass.
+  if (read.problems.some((p) => p.code !== 'DUPLICATE_KEY')) return finish(read.problems, []);
   const converted = source.toData();
-  if ('problem' in converted) return finish([converted.problem], []);
+  if ('problem' in converted) return finish([...read.problems, converted.problem], []);
   const raw = converted.data;
 
   const secrets = secretPaths(schema, raw);
-  const problems: PendingProblem[] = [];
+  const problems: PendingProblem[] = [...read.problems];
   const data = resolveEnvReferences(raw, env, secrets, problems);
   source.setSystemNames(data);
   const unresolved = new Set(problems.map((p) => JSON.stringify(p.path)));

@@ -7,7 +7,7 @@ export const durationSchema = z.union([z.number().nonnegative(), z.string()]).tr
   if (typeof v === 'number') return Math.round(v * 1000);
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(v);
   if (!m?.[1] || !m[2]) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: "${v}" (use e.g. 250ms, 60s, 5m, 1h, 3d)` });
+    ctx.addIssue({ code: 'custom', message: 'not a duration (use e.g. 250ms, 60s, 5m, 1h, 3d)' });
     return z.NEVER;
   }
   return Math.round(Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]);
