@@ -269,6 +269,40 @@ void describe('config check worth trusting (issue 17)', () => {
     assert.match(problems.find((p) => p.code === 'JOIN_PERSON_ATTRIBUTE_UNKNOWN')?.message ?? '', /did you mean "login"/);
   });
 
+  void it('run the checks between keys of an ldap and an sql block beside the other problems of the block', async () => {
+    process.env['PW'] = 'placeholder';
+    const file = await tmp.write('blocks.yaml', [
+      'systems:',
+      '  - name: dir',
+      '    connector: ldap',
+      '    ldap:',
+      '      url: "ldaps://dc.example"',
+      '      flavor: ad',
+      '      passwordMethod: hash', //                                                          7
+      '      bindDn: 5', //                                                                      8
+      '      bindPassword: "${PW}"',
+      '      baseDns: ["dc=example", "ou=x,dc=example"]', //                                     10
+      '      tls: { rejectUnauthorized: false, pins: ["sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], colour: 1 }', // 11
+      '    source: { accountAttribute: login }',
+      '    import: { anchor: objectGUID, map: { login: sAMAccountName } }',
+      '  - name: db',
+      '    connector: sql',
+      '    sql: { dialect: postgres, host: 5, database: x, user: u, password: "${PW}", tls: { mode: verify-ca, colour: 1 } }', // 16
+      '    import: { anchor: id }',
+    ]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems).filter((p) => !p.startsWith('MISSING_KEY')), [
+      'INVALID_VALUE systems[0] (dir).ldap.passwordMethod @7',
+      'INVALID_TYPE systems[0] (dir).ldap.bindDn @8',
+      'INVALID_VALUE systems[0] (dir).ldap.baseDns[1] @10',
+      'INVALID_VALUE systems[0] (dir).ldap.tls.pins @11',
+      'UNKNOWN_KEY systems[0] (dir).ldap.tls.colour @11',
+      'INVALID_TYPE systems[1] (db).sql.host @16',
+      'INVALID_VALUE systems[1] (db).sql.tls.ca @16',
+      'UNKNOWN_KEY systems[1] (db).sql.tls.colour @16',
+    ]);
+  });
+
   void it('refuse a join on a person attribute no projecting system imports (a typo joined no one)', async () => {
     const file = await tmp.write('person.yaml', ['systems:', ...system('hr', SOURCE), ...system('apps', 'join: [{ person: mial, account: mail }]', SYNC)]);
     const { problems } = await checkConfig(file);

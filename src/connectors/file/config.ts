@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { whenValid } from '../../fields/refine-when.ts';
 import { dialectByte } from './csv.ts';
 
 /** The `file:` block of a system with `connector: file`. */
@@ -26,10 +27,6 @@ export const fileConfigSchema = z.strictObject({
   if (bytes.length === 2 && bytes[0] === bytes[1]) {
     ctx.addIssue({ code: 'custom', path: ['quote'], message: 'the quote must differ from the delimiter' });
   }
-}, {
-  // Whatever else of the block is wrong (a path of the wrong type, an unknown key): the keys this
-  // reads are what it needs, so that one check shows every problem.
-  when: (payload) => !payload.issues.some((issue) => ['delimiter', 'quote', 'encoding'].includes(String(issue.path?.[0]))),
-});
+}, whenValid('delimiter', 'quote', 'encoding'));
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;
