@@ -15,7 +15,8 @@ const systemName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a system name as 
 const loopbackListen = z
   .string()
   .regex(/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/, 'a loopback address and port (127.0.0.1:PORT, [::1]:PORT or localhost:PORT): the hook is never reachable from the network')
-  .refine(portInRange, 'the port must be between 1 and 65535');
+  // Port 0: any free port, which the agent prints at start (for tests and a co-located application told at run time).
+  .refine((listen) => portInRange(listen, 0), 'the port must be between 0 (any free port) and 65535');
 
 /**
  * The agent's configuration file (`pwsync-agent.yaml`). Targets are not in it: they are kept in

@@ -104,12 +104,12 @@ export const agentSchema = z.strictObject({
 const listenSchema = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:8443 or [::1]:8443')
-  .refine(portInRange, 'the port must be between 1 and 65535');
+  .refine((listen) => portInRange(listen), 'the port must be between 1 and 65535');
 
-/** Whether the port after the last `:` of `host:port` is one a socket can listen on. */
-export function portInRange(listen: string): boolean {
+/** Whether the port after the last `:` of `host:port` is one a socket can listen on: `min` (0: any free port, or 1) to 65535. */
+export function portInRange(listen: string, min: 0 | 1 = 1): boolean {
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
-  return Number.isInteger(port) && port >= 1 && port <= 65_535;
+  return Number.isInteger(port) && port >= min && port <= 65_535;
 }
 
 const systemBase = {
