@@ -20,6 +20,49 @@ describe('agent configuration', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
+  test('durations and ports within bounds, each named by its key and line (issue 17: "maxAgeMs must be…" named no key)', async () => {
+    const { problems } = await checkAgentConfig(
+      await write(['sources: [corp]', 'queue: { maxAge: 0 }', 'delivery: { timeout: 0 }', 'capture: { http: { listen: "127.0.0.1:70000", token: file:good.token } }']),
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.path, p.line]),
+      [
+        ['queue.maxAge', 2],
+        ['delivery.timeout', 3],
+        ['capture.http.listen', 4],
+      ],
+    );
+    assert.ok(problems.slice(0, 2).every((p) => /between/.test(p.message)));
+    const both = await checkAgentConfig(await write(['sources: [corp]', 'capture:', '  http: { listen: "127.0.0.1:8080", token: file:short.token }', '  samba: { source: other }']));
+    assert.deepEqual(both.problems.map((p) => p.path), ['capture.http.token', 'capture.samba.source'], 'every problem at once');
+  });
+
+  test('the scope\'s checks between keys run beside its other problems: one check shows them all (issue 17)', async () => {
+    const { problems } = await checkAgentConfig(
+      await write([
+        'sources: [corp]',
+        'scope:',
+        '  include: [a, a]',
+        '  exclude: [a]',
+        '  directory:',
+        '    ldap: { url: "ldaps://x", insecurePlaintext: true, bindDn: 5, bindPassword: "${PW}", baseDn: "dc=x", colour: 1 }',
+        '  colour: 2',
+      ]),
+      { env: { PW: 'placeholder' } },
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.path, p.line]),
+      [
+        ['scope.include[1]', 3],
+        ['scope.exclude[0]', 4],
+        ['scope.directory.ldap.insecurePlaintext', 6],
+        ['scope.directory.ldap.bindDn', 6],
+        ['scope.directory.ldap.colour', 6],
+        ['scope.colour', 7],
+      ],
+    );
+  });
+
   test('defaults: the reference\'s queue limits, paths under the data directory', async () => {
     const config = await loadAgentConfig(await write(['sources: [corp]']));
     assert.equal(config.queue.maxAge, 72 * 3_600_000);

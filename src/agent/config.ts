@@ -1,7 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { checkFile, formatProblems, type CheckResult, type LoadOptions } from '../config/index.ts';
-import { durationSchema } from '../fields/duration.ts';
+import type { PendingProblem } from '../config/problems.ts';
+import { durationBetween } from '../fields/duration.ts';
+import { portInRange } from '../config/schema.ts';
 import { secretRef } from '../fields/secret-ref.ts';
 import { ConfigError } from '../core/errors.ts';
 import { resolveSambaCapture, sambaCaptureSchema, type SambaCaptureConfig } from './samba/config.ts';
@@ -12,7 +14,9 @@ const systemName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a system name as 
 /** Loopback only: the HTTP hook carries passwords in the clear, protected by the host alone. */
 const loopbackListen = z
   .string()
-  .regex(/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/, 'a loopback address and port (127.0.0.1:PORT, [::1]:PORT or localhost:PORT): the hook is never reachable from the network');
+  .regex(/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/, 'a loopback address and port (127.0.0.1:PORT, [::1]:PORT or localhost:PORT): the hook is never reachable from the network')
+  // Port 0: any free port, which the agent prints at start (for tests and a co-located application told at run time).
+  .refine((listen) => portInRange(listen, 0), 'the port must be between 0 (any free port) and 65535');
 
 /**
  * The agent's configuration file (`pwsync-agent.yaml`). Targets are not in it: they are kept in
@@ -55,7 +59,7 @@ export const agentConfigSchema = z.strictObject({
   queue: z
     .strictObject({
       /** A change not delivered within this is dropped with event 7041 (the reference: 72 hours). */
-      maxAge: durationSchema.default(72 * 3_600_000),
+      maxAge: durationBetween(60_000, 366 * 86_400_000).default(72 * 3_600_000),
       /** Captures beyond this many queued changes are refused with event 7042. */
       maxLength: z.number().int().min(1).max(10_000_000).default(100_000),
     })
@@ -65,7 +69,7 @@ export const agentConfigSchema = z.strictObject({
       /** Most notifications per request. */
       batchSize: z.number().int().min(1).max(10_000).default(200),
       /** How long one request may take before the server counts as unreachable. */
-      timeout: durationSchema.default(30_000),
+      timeout: durationBetween(1000, 600_000).default(30_000),
     })
     .prefault({}),
   log: z
@@ -103,15 +107,16 @@ export function agentConfigPath(option: string | undefined): string {
 
 export async function checkAgentConfig(file: string, options: LoadOptions = {}): Promise<CheckResult<AgentConfig>> {
   const result = await checkFile(file, agentConfigSchema, options, (value) => {
+    const problems: PendingProblem[] = [];
     const token = value?.capture.http?.token;
     if (token !== undefined && token.length < 32) {
-      return { problems: [{ code: 'INVALID_VALUE', path: ['capture', 'http', 'token'], message: `the hook token has ${token.length} bytes; use at least 32 (e.g. openssl rand -base64 32)` }], warnings: [] };
+      problems.push({ code: 'INVALID_VALUE', path: ['capture', 'http', 'token'], message: `the hook token has ${token.length} bytes; use at least 32 (e.g. openssl rand -base64 32)` });
     }
     const sambaSource = value?.capture.samba?.source;
     if (sambaSource !== undefined && !value?.sources.includes(sambaSource)) {
-      return { problems: [{ code: 'INVALID_VALUE', path: ['capture', 'samba', 'source'], message: `"${sambaSource}" is not one of this agent's sources (${value?.sources.join(', ') ?? ''})` }], warnings: [] };
+      problems.push({ code: 'INVALID_VALUE', path: ['capture', 'samba', 'source'], message: `"${sambaSource}" is not one of this agent's sources (${value?.sources.join(', ') ?? ''})` });
     }
-    return { problems: [], warnings: [] };
+    return { problems, warnings: [] };
   });
   if (result.value === undefined) return { problems: result.problems, warnings: result.warnings };
   const absolute = resolve(file);

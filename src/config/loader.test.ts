@@ -208,6 +208,44 @@ void describe('problems', () => {
     );
   });
 
+  void it('stops at the first syntax error and never shows a value as a path: a tab in the indentation, an inline secret (issue 17, item 8)', async () => {
+    const file = await tmp.write('tab.yaml', [
+      'systems:',
+      '  - name: dir',
+      '    connector: ldap',
+      '    ldap:',
+      '      url: ldaps://dc.example',
+      '\tbindDn: cn=svc', //                           6: a tab
+      '      bindPassword: Sup3rSecretInline',
+      '      baseDns: [dc=example]',
+      '    import: { anchor: entryUUID }',
+      ...HR_AND_APPS.slice(1),
+    ]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), ['YAML_SYNTAX  @6']);
+    assert.match(problems[0]?.message ?? '', /tab/);
+    const shown = JSON.stringify(problems) + formatProblems(file, problems);
+    assert.ok(!shown.includes('Sup3rSecretInline'), shown);
+    assert.ok(!shown.includes('cn=svc'), shown);
+  });
+
+  void it('shows a key written as a mapping by its size, never its content', async () => {
+    const file = await tmp.write('complex-key.yaml', ['? { bindPassword: Sup3rSecretInline, other: stuff }', ': 1', ...HR_AND_APPS]);
+    const { problems } = await checkConfig(file);
+    assert.equal(problems.length, 1);
+    const shown = JSON.stringify(problems) + formatProblems(file, problems);
+    assert.ok(!shown.includes('Sup3rSecretInline'), shown);
+    assert.equal(problems[0]?.line, 1);
+  });
+
+  void it('shows a long key by its size', async () => {
+    const long = `k${'x'.repeat(100)}`;
+    const file = await tmp.write('long-key.yaml', [`"${long}": 1`, ...HR_AND_APPS]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), ['UNKNOWN_KEY [<a key of 101 characters>] @1']);
+    assert.ok(!JSON.stringify(problems).includes(long));
+  });
+
   void it('hints at quoting a reference written inside a flow mapping', async () => {
     const file = await tmp.write('flow.yaml', ['dataDir: ./data', 'log: { file: ${LOG_FILE} }', ...HR_AND_APPS]);
     const { problems } = await checkConfig(file, { env: { LOG_FILE: 'x' } });
@@ -222,8 +260,14 @@ void describe('problems', () => {
       '    import: { anchor: id }', //  11
     ]);
     const { problems } = await checkConfig(file);
-    assert.deepEqual(summary(problems), ['DUPLICATE_KEY systems[1].import @11']);
+    assert.deepEqual(summary(problems), ['DUPLICATE_KEY systems[1] (apps).import @11']);
     assert.match(problems[0]?.message ?? '', /line 10/);
+  });
+
+  void it('checks the rest of a file with a duplicate key in the same pass', async () => {
+    const file = await tmp.write('duplicate-and-more.yaml', ['log: { level: info, level: debug }', 'server: { workers: 0 }', ...HR_AND_APPS]);
+    const { problems } = await checkConfig(file);
+    assert.deepEqual(summary(problems), ['DUPLICATE_KEY log.level @1', 'INVALID_VALUE server.workers @2']);
   });
 
   void it('names a missing file, an empty one and one that is not a mapping', async () => {

@@ -8,7 +8,7 @@ import { withSecretContext, type SecretContext } from '../fields/secret-ref.ts';
 import { resolveEnvReferences } from './references.ts';
 import { configSchema, systemSchema, type SystemConfig } from './schema.ts';
 import { secretPaths } from './schema-walk.ts';
-import { checkAgents, checkSemantics } from './semantics.ts';
+import { canonicalPath, checkAgents, checkSemantics, sharedFile, systemFiles } from './semantics.ts';
 import { SourceFile } from './source.ts';
 import { configErrorMap, problemsFromIssues } from './zod-issues.ts';
 
@@ -45,13 +45,15 @@ export async function checkFile<S extends z.ZodType>(file: string, schema: S, op
     problems: place(problems, source),
     warnings: place([...read.warnings, ...warnings], source),
   });
-  if (read.problems.length > 0) return finish(read.problems, []);
+  // A syntax error stops here: what follows it is the parser's guess. A duplicate key does not:
+  // the document is whole, and the rest of it is checked in the same pass.
+  if (read.problems.some((p) => p.code !== 'DUPLICATE_KEY')) return finish(read.problems, []);
   const converted = source.toData();
-  if ('problem' in converted) return finish([converted.problem], []);
+  if ('problem' in converted) return finish([...read.problems, converted.problem], []);
   const raw = converted.data;
 
   const secrets = secretPaths(schema, raw);
-  const problems: PendingProblem[] = [];
+  const problems: PendingProblem[] = [...read.problems];
   const data = resolveEnvReferences(raw, env, secrets, problems);
   source.setSystemNames(data);
   const unresolved = new Set(problems.map((p) => JSON.stringify(p.path)));
@@ -86,10 +88,11 @@ export async function checkConfig(file: string, options: LoadOptions = {}): Prom
   const result = await checkFile(file, configSchema, options, (value, data, validate) => {
     const rawSystems = systemsOf(data);
     const systems: (SystemConfig | undefined)[] = value ? value.systems : rawSystems.map((s) => validate(systemSchema, s));
-    const semantics = checkSemantics(systems, rawSystems);
-    if (value === undefined) return semantics;
-    const agents = checkAgents(value);
-    return { problems: [...semantics.problems, ...agents.problems], warnings: [...semantics.warnings, ...agents.warnings] };
+    const semantics = checkSemantics(systems, rawSystems, dirname(resolve(file)));
+    const server = value?.server ?? validate(configSchema.shape.server, fieldOf(data, 'server') ?? {});
+    const agents = checkAgents(data, server);
+    const own = value === undefined ? [] : ownFileProblems(withPaths(value, resolve(file)));
+    return { problems: [...semantics.problems, ...agents.problems, ...own], warnings: [...semantics.warnings, ...agents.warnings] };
   });
   if (result.value === undefined) return { problems: result.problems, warnings: result.warnings };
   return { config: deepFreeze(withPaths(result.value, resolve(file))), problems: [], warnings: result.warnings };
@@ -105,8 +108,32 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
   return config;
 }
 
+/** A system's file that is also one of pwsync's own (the store, its key, the log, the intake's keys). */
+function ownFileProblems(config: Config): PendingProblem[] {
+  const own = new Map<string, string>();
+  const name = (file: string, what: string) => {
+    const key = canonicalPath(file);
+    if (!own.has(key)) own.set(key, what);
+  };
+  name(config.storePath, 'the store');
+  name(config.keyFile, 'the store key');
+  if (config.log.file !== undefined) name(config.log.file, 'the log file (log.file)');
+  name(config.pki.key, 'the intake\'s TLS key');
+  name(config.pki.jweKey, 'the intake\'s JWE key');
+  return config.systems.flatMap((system, i) =>
+    systemFiles(system, i, config.baseDir).flatMap(({ path, file }) => {
+      const what = own.get(file);
+      return what === undefined ? [] : [sharedFile(path, file, what)];
+    }),
+  );
+}
+
 function place(problems: readonly PendingProblem[], source: SourceFile | undefined): ConfigIssue[] {
   return sortProblems(problems.map((p) => placeProblem(p, source)));
+}
+
+function fieldOf(data: unknown, key: string): unknown {
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>)[key] : undefined;
 }
 
 function systemsOf(data: unknown): unknown[] {

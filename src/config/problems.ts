@@ -21,6 +21,7 @@ export type ProblemCode =
   // semantic rules
   | 'DUPLICATE_SYSTEM'
   | 'JOIN_ATTRIBUTE_NOT_IMPORTED'
+  | 'JOIN_PERSON_ATTRIBUTE_UNKNOWN'
   | 'SYNC_INTO_SOURCE'
   | 'PROJECTION_WITHOUT_JOIN'
   | 'SYNC_WITHOUT_JOIN'
@@ -29,6 +30,8 @@ export type ProblemCode =
   | 'UNKNOWN_AGENT'
   | 'PROTECT_GROUPS_UNSUPPORTED'
   | 'PROTECT_ADMINCOUNT_UNSUPPORTED'
+  | 'SHARED_FILE'
+  | 'PASSWORD_COLUMN_IN_USE'
   // warnings
   | 'PASSWORD_NOT_CONFIGURED'
   | 'INSECURE_ALLOWED'
@@ -77,13 +80,22 @@ export function formatPath(path: readonly PathSegment[], systemName?: (index: nu
       out += `[${segment}]`;
       const name = i === 1 && path[0] === 'systems' ? systemName?.(segment) : undefined;
       if (name !== undefined) out += ` (${name})`;
-    } else if (PLAIN_KEY.test(segment)) {
+    } else if (PLAIN_KEY.test(segment) && segment.length <= 64) {
       out += out === '' ? segment : `.${segment}`;
     } else {
-      out += `[${JSON.stringify(segment)}]`;
+      out += `[${shownKey(segment)}]`;
     }
   });
   return out;
+}
+
+/**
+ * A key as a message shows it: quoted, or only its size when it cannot be a key anyone wrote on
+ * purpose (long, or across lines), which is a value taken for a key and may be a secret.
+ */
+export function shownKey(key: string): string {
+  // eslint-disable-next-line no-control-regex -- a key across lines or with control characters is no key anyone wrote
+  return key.length > 64 || /[\u0000-\u001f\u007f]/u.test(key) ? `<a key of ${key.length} characters>` : JSON.stringify(key);
 }
 
 export function placeProblem(problem: PendingProblem, placer: ProblemPlacer | undefined): ConfigIssue {

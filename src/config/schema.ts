@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { systemVariants } from '../connectors/registry.ts';
 import { hashSpecSchema } from '../crypto/hash/spec.ts';
-import { durationSchema } from '../fields/duration.ts';
+import { durationBetween } from '../fields/duration.ts';
 import { nonBlank } from '../fields/strings.ts';
 import { MATCH_MODES } from '../core/join.ts';
 import { passwordPolicySchema } from '../core/password-policy.ts';
@@ -19,7 +19,7 @@ export const joinRuleSchema = z.strictObject({
 /** Retry policy for transient failures; the reference's defaults are 10 attempts, 60 s apart. */
 export const retrySchema = z.strictObject({
   count: z.number().int().min(0).max(1000).default(10),
-  interval: durationSchema.default(60_000),
+  interval: durationBetween(100, 7 * 86_400_000).default(60_000),
 });
 
 export const passwordSchema = z.strictObject({
@@ -86,7 +86,7 @@ export const protectSchema = z.strictObject({
    */
   adminCount: z.boolean().optional(),
   /** How long one resolution of the directory is used; it is made again in the background after half. */
-  refresh: durationSchema.default(DEFAULT_PROTECT_REFRESH_MS).refine((ms) => ms >= 1000 && ms <= 3_600_000, 'between 1s and 1h'),
+  refresh: durationBetween(1000, 3_600_000).default(DEFAULT_PROTECT_REFRESH_MS),
 });
 
 /** Present on a system where passwords are born: changes captured there enter pwsync. */
@@ -114,7 +114,16 @@ export const agentSchema = z.strictObject({
 });
 
 /** `host:port`, IPv6 in brackets. */
-const listenSchema = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:8443 or [::1]:8443');
+const listenSchema = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:8443 or [::1]:8443')
+  .refine((listen) => portInRange(listen), 'the port must be between 1 and 65535');
+
+/** Whether the port after the last `:` of `host:port` is one a socket can listen on: `min` (0: any free port, or 1) to 65535. */
+export function portInRange(listen: string, min: 0 | 1 = 1): boolean {
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  return Number.isInteger(port) && port >= min && port <= 65_535;
+}
 
 const systemBase = {
   name,
@@ -156,9 +165,9 @@ export const configSchema = z.strictObject({
        */
       workers: z.number().int().min(1).max(256).default(DEFAULT_WORKERS),
       /** How often workers look for new jobs in the store when nothing wakes them. */
-      pollInterval: durationSchema.default(25),
+      pollInterval: durationBetween(5, 60_000).default(25),
       /** How long a stopping server waits for deliveries in progress. */
-      shutdownGrace: durationSchema.default(10_000),
+      shutdownGrace: durationBetween(0, 3_600_000).default(10_000),
       /** Where the HTTPS intake (and `/healthz`) listens. Without it the server only delivers. */
       listen: listenSchema.optional(),
       /** PEM files; each defaults to `<dataDir>/pki/` as written by `pwsync pki init`. */
@@ -179,7 +188,7 @@ export const configSchema = z.strictObject({
            * It must exceed the agents' queue age limit (72 h by default), or changes an agent kept
            * through a long outage would be refused when the server returns.
            */
-          replayWindow: durationSchema.default(7 * 86_400_000),
+          replayWindow: durationBetween(60_000, 366 * 86_400_000).default(7 * 86_400_000),
           /** Largest request body. */
           maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
           /** Most notifications in one request. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { errnoText } from '../fields/errno.ts';
-import type { PathSegment, PendingProblem, Position, ProblemPlacer } from './problems.ts';
+import { shownKey, type PathSegment, type PendingProblem, type Position, type ProblemPlacer } from './problems.ts';
 
 /** A parsed configuration file: its YAML document, and where each of its nodes lies. */
 export class SourceFile implements ProblemPlacer {
@@ -33,9 +33,10 @@ export class SourceFile implements ProblemPlacer {
     }
     const lineCounter = new LineCounter();
     // YAML 1.2 core schema: `yes` is a string, not true; duplicate keys are errors.
-    const doc = parseDocument(text, { lineCounter, uniqueKeys: true, strict: true, prettyErrors: true, version: '1.2', schema: 'core' });
+    const doc = parseDocument(text, { lineCounter, uniqueKeys: true, strict: true, prettyErrors: true, version: '1.2', schema: 'core', logLevel: 'error' });
     const source = new SourceFile(file, text, doc, lineCounter);
     const problems = source.#yamlProblems(doc.errors, 'error');
+    if (problems.length === 0) problems.push(...source.#collectionKeys());
     const warnings = source.#yamlProblems(doc.warnings, 'warning');
     if (problems.length === 0 && (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null))) {
       problems.push({ code: 'INVALID_TYPE', path: [], message: `configuration file ${file} is empty`, line: 1, column: 1 });
@@ -96,7 +97,11 @@ export class SourceFile implements ProblemPlacer {
     return position;
   }
 
-  /** The path of the innermost node at `offset`, for YAML errors. */
+  /**
+   * The path of the innermost node at `offset`, for YAML errors: made of keys written before
+   * `offset` only. After a syntax error the parser's reading of what follows is a guess, and a
+   * value it took for a key (an inline password) is no path.
+   */
   pathAt(offset: number): PathSegment[] {
     const path: PathSegment[] = [];
     let node: unknown = this.doc.contents;
@@ -105,8 +110,9 @@ export class SourceFile implements ProblemPlacer {
       let next: unknown;
       if (isMap(node)) {
         const pair = node.items.find((p) => contains(p.key, offset) || contains(p.value, offset));
-        if (pair === undefined) break;
-        path.push(keyText(pair));
+        const key = pair === undefined ? undefined : keyName(pair);
+        if (pair === undefined || key === undefined || startOf(pair.key) > offset) break;
+        path.push(key);
         if (!contains(pair.value, offset)) break;
         next = pair.value;
       } else if (isSeq(node)) {
@@ -138,6 +144,9 @@ export class SourceFile implements ProblemPlacer {
     const seenLines = new Set<number>();
     const problems: PendingProblem[] = [];
     for (const error of errors) {
+      // After a syntax error the parser reads what follows as best it can: every further error
+      // (and every path in it) is a consequence, made of values taken for keys. The first one says it.
+      if (problems.some((p) => p.code === 'YAML_SYNTAX')) break;
       const { line, col } = this.lineCounter.linePos(error.pos[0]);
       // After a syntax error the parser often reports each following token; the first per line says it.
       if (seenLines.has(line)) continue;
@@ -150,12 +159,37 @@ export class SourceFile implements ProblemPlacer {
         code = 'DUPLICATE_KEY';
         const key = path.at(-1);
         const first = this.locate(path, 'key');
-        message = `duplicate key${key === undefined ? '' : ` "${String(key)}"`}${first && first.line !== line ? ` (first at line ${first.line})` : ''}`;
+        message = `duplicate key${key === undefined ? '' : ` ${shownKey(String(key))}`}${first && first.line !== line ? ` (first at line ${first.line})` : ''}`;
       } else if (kind === 'error' && problems.length === 0 && /\$\{/.test(this.#lineText(line))) {
         message += '; a ${NAME} reference inside { } or [ ] must be quoted: "${NAME}"';
       }
       problems.push({ code, path, message, line, column: col });
     }
+    return problems;
+  }
+
+  /** A key written as a mapping or a list (`? {…}`): JavaScript would turn it into its text, a value. */
+  #collectionKeys(): PendingProblem[] {
+    const problems: PendingProblem[] = [];
+    const seen = new Set<unknown>();
+    const visit = (node: unknown, path: PathSegment[], depth: number): void => {
+      if (depth > 256 || seen.has(node)) return;
+      seen.add(node);
+      if (isMap(node)) {
+        for (const pair of node.items) {
+          const key = keyName(pair);
+          if (key === undefined) {
+            const position = this.#position(pair.key) ?? this.#position(node);
+            problems.push({ code: 'YAML_SYNTAX', path, message: 'a key must be a name, not a mapping or a list', line: position?.line ?? 1, column: position?.column ?? 1 });
+          } else {
+            visit(pair.value, [...path, key], depth + 1);
+          }
+        }
+      } else if (isSeq(node)) {
+        node.items.forEach((item, i) => visit(item, [...path, i], depth + 1));
+      }
+    };
+    visit(this.doc.contents, [], 0);
     return problems;
   }
 
@@ -165,9 +199,19 @@ export class SourceFile implements ProblemPlacer {
 }
 
 function keyText(pair: Pair): string {
+  return keyName(pair) ?? '';
+}
+
+/** A pair's key as text when it is a scalar; undefined for a mapping or list used as a key (never its content). */
+function keyName(pair: Pair): string | undefined {
   const key = pair.key;
   if (isScalar(key)) return String(key.value);
-  return String(key);
+  return key === null || key === undefined ? '' : undefined;
+}
+
+function startOf(node: unknown): number {
+  const range = (node as Partial<Node> | null | undefined)?.range;
+  return range == null ? Number.POSITIVE_INFINITY : range[0];
 }
 
 function contains(node: unknown, offset: number): boolean {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { closest, type PathSegment, type PendingProblem, type ProblemCode } from './problems.ts';
+import { closest, shownKey, type PathSegment, type PendingProblem, type ProblemCode } from './problems.ts';
 import { allowedKeys } from './schema-walk.ts';
 
 type Issue = z.core.$ZodIssue;
@@ -38,7 +38,7 @@ export function problemsFromIssues(issues: readonly Issue[], schema: z.core.$Zod
         const known = allowedKeys(schema, data, path);
         for (const key of issue.keys) {
           const guess = closest(key, known);
-          out.push({ code: 'UNKNOWN_KEY', path: [...path, key], at: 'key', message: `unknown key "${key}"${guess === undefined ? '' : `; did you mean "${guess}"?`}` });
+          out.push({ code: 'UNKNOWN_KEY', path: [...path, key], at: 'key', message: `unknown key ${shownKey(key)}${guess === undefined ? '' : `; did you mean "${guess}"?`}` });
         }
         return;
       }
@@ -90,7 +90,7 @@ function relevantBranches(branches: readonly (readonly Issue[])[]): (readonly Is
 function missing(path: readonly PathSegment[], detail?: string): PendingProblem {
   const key = path.at(-1);
   const suffix = detail === undefined || detail === 'missing' ? '' : ` (${detail})`;
-  return { code: 'MISSING_KEY', path, message: `missing required key "${String(key)}"${suffix}` };
+  return { code: 'MISSING_KEY', path, message: `missing required key ${shownKey(String(key))}${suffix}` };
 }
 
 function valueAt(data: unknown, path: readonly PathSegment[]): { found: boolean; value?: unknown } {

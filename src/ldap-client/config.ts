@@ -1,6 +1,7 @@
 import { FilterParser } from 'ldapts';
 import { z } from 'zod';
 import { nonBlank } from '../fields/strings.ts';
+import { whenValid } from '../fields/refine-when.ts';
 import { isPin } from './tls.ts';
 
 /*
@@ -51,7 +52,7 @@ export const ldapTls = z
     if (!v.rejectUnauthorized && v.pins.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['pins'], message: 'pins are checked only when the certificate is verified: they would be ignored with rejectUnauthorized false' });
     }
-  })
+  }, whenValid('rejectUnauthorized', 'pins'))
   .prefault({});
 
 /**

@@ -91,6 +91,7 @@ export async function createAgentWorld(options: AgentWorldOptions = {}): Promise
   await mkdir(join(dir, 'targets'));
   for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content, { mode: 0o600 });
   await writeFile(join(dir, 'directory.csv'), ['id,login', ...logins.map((l, i) => `${i + 1},${l}`), ''].join('\n'));
+  for (const source of new Set(Object.values(options.otherAgents ?? {}))) await writeFile(join(dir, `${source}.csv`), ['id,login', ...logins.map((l, i) => `${i + 1},${l}`), ''].join('\n'));
   await writeFile(join(dir, 'targets', 'apps.csv'), ['id,login,pw', ...logins.map((l, i) => `a${i + 1},${l},`), ''].join('\n'));
   must(record(await runCli(['pki', 'init', '--dir', pki, '--host', '127.0.0.1'])), 'pki init');
   const otherAgents = options.otherAgents ?? {};
@@ -118,7 +119,8 @@ export async function createAgentWorld(options: AgentWorldOptions = {}): Promise
       ...otherSources.flatMap((source) => [
         `  - name: ${source}`,
         '    connector: file',
-        '    file: { path: ./directory.csv }',
+        // A copy: two systems on one file are refused (issue 17).
+        `    file: { path: ./${source}.csv }`,
         `    source: { accountAttribute: login, agents: [${Object.keys(otherAgents).filter((a) => otherAgents[a] === source).join(', ')}] }`,
         '    projection: false',
         '    import: { anchor: id, map: { login: login } }',

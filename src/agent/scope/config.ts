@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { durationSchema } from '../../fields/duration.ts';
+import { durationBetween, durationSchema } from '../../fields/duration.ts';
+import { whenValid } from '../../fields/refine-when.ts';
 import { secretRef } from '../../fields/secret-ref.ts';
 import { nonBlank } from '../../fields/strings.ts';
 import { checkEndpoint, ldapTls, ldapUrl, parsesAsFilter } from '../../ldap-client/config.ts';
@@ -46,9 +47,9 @@ export const ldapDirectorySchema = z
     /** Per LDAP operation and per connection attempt. */
     timeout: durationSchema.default(5000).refine((ms) => ms > 0, 'must be more than 0'),
     /** How long one account's membership is reused; 0 asks the directory every time. */
-    cacheTtl: durationSchema.default(60_000),
+    cacheTtl: durationBetween(0, 86_400_000).default(60_000),
   })
-  .superRefine(checkEndpoint);
+  .superRefine(checkEndpoint, whenValid('url', 'failoverUrls', 'insecurePlaintext'));
 
 /** The host's own users and groups through NSS (`/etc/group`, sssd, winbind, LDAP via nslcd). */
 export const unixDirectorySchema = z.strictObject({});
@@ -64,7 +65,7 @@ export const scopeDirectorySchema = z
   .strictObject({ ldap: ldapDirectorySchema.optional(), unix: unixDirectorySchema.optional() })
   .superRefine((v, ctx) => {
     if ((v.ldap === undefined) === (v.unix === undefined)) ctx.addIssue({ code: 'custom', message: 'expected exactly one of: ldap, unix' });
-  })
+  }, whenValid())
   .transform((v): { readonly ldap: LdapDirectory } | { readonly unix: UnixDirectory } => (v.ldap !== undefined ? { ldap: v.ldap } : { unix: v.unix ?? {} }));
 
 const groupList = z.array(groupName).default([]);
@@ -97,7 +98,7 @@ export const scopeConfigSchema = z
     if (v.directory === undefined && v.include.length + v.exclude.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['directory'], message: 'groups are configured, so a directory (ldap or unix) to resolve them is needed' });
     }
-  });
+  }, whenValid('include', 'exclude'));
 
 export type ScopeConfigInput = z.input<typeof scopeConfigSchema>;
 export type ScopeConfig = z.output<typeof scopeConfigSchema>;

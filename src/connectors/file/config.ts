@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { whenValid } from '../../fields/refine-when.ts';
 import { dialectByte } from './csv.ts';
 
 /** The `file:` block of a system with `connector: file`. */
@@ -26,6 +27,6 @@ export const fileConfigSchema = z.strictObject({
   if (bytes.length === 2 && bytes[0] === bytes[1]) {
     ctx.addIssue({ code: 'custom', path: ['quote'], message: 'the quote must differ from the delimiter' });
   }
-});
+}, whenValid('delimiter', 'quote', 'encoding'));
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;

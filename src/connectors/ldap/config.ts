@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { durationSchema } from '../../fields/duration.ts';
 import { secretRef } from '../../fields/secret-ref.ts';
 import { nonBlank } from '../../fields/strings.ts';
+import { whenValid } from '../../fields/refine-when.ts';
 import { checkEndpoint, ldapFilter, ldapTls, ldapUrl } from '../../ldap-client/config.ts';
 import { dnKey } from '../../ldap-client/escape.ts';
 
@@ -102,6 +103,6 @@ export const ldapConfigSchema = z
         }
       });
     });
-  });
+  }, whenValid('url', 'failoverUrls', 'insecurePlaintext', 'flavor', 'passwordMethod', 'baseDns'));
 
 export type LdapConfig = z.output<typeof ldapConfigSchema>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { durationSchema } from '../../fields/duration.ts';
 import { secretRef } from '../../fields/secret-ref.ts';
 import { nonBlank } from '../../fields/strings.ts';
+import { whenValid } from '../../fields/refine-when.ts';
 import { compileNamed, StatementSyntaxError, type Dialect } from './named-params.ts';
 
 /** The databases the connector speaks to. `mariadb` covers MySQL too (the same protocol). */
@@ -48,7 +49,7 @@ export const sqlTlsSchema = z
     if (v.mode === 'verify-ca' && v.ca === undefined) {
       ctx.addIssue({ code: 'custom', path: ['ca'], message: "tls.mode verify-ca needs tls.ca, the CA that signs the database's certificate: without it every public CA is trusted for any host name; set tls.ca, or use verify-full (with tls.serverName when the certificate names another host)" });
     }
-  })
+  }, whenValid('mode', 'ca'))
   .prefault({});
 
 /** The `sql:` block of a system with `connector: sql`. */
