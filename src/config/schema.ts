@@ -58,7 +58,7 @@ export const importSchema = z.strictObject({
     })
     .prefault({}),
   /** How long the link of a removed account is remembered, so an account that comes back is linked to its person again. */
-  rememberRemovedLinks: durationSchema.default(30 * 86_400_000),
+  rememberRemovedLinks: durationBetween(0, 3_650 * 86_400_000).default(30 * 86_400_000),
 });
 
 /** An agent's name: the subject CN of its client certificate (see `pwsync pki agent`). */
