@@ -31,6 +31,7 @@ export const EVENTS = {
   7021: { name: 'ACCOUNT_UNLINKED', severity: 'info', text: 'an account removed from its system was unlinked' },
   7022: { name: 'IMPORT_COMPLETED', severity: 'info', text: 'import completed' },
   7030: { name: 'KEY_ROTATED', severity: 'info', text: 'store key rotated; pending secrets re-encrypted' },
+  7031: { name: 'KEY_LOST', severity: 'error', text: 'a pending change was given up: its password was sealed under a store key that was lost (pwsync key forget)' },
   // The agent's codes (its own event log, in its own data directory).
   7040: { name: 'OUT_OF_SCOPE', severity: 'info', text: 'a captured change is out of the agent\'s scope (include/exclude groups); not delivered' },
   7041: { name: 'QUEUE_AGE_LIMIT', severity: 'error', text: 'a queued change reached the queue age limit undelivered and was dropped' },

@@ -23,7 +23,8 @@ export async function assertStoreKeysPresent(store: Pick<Store, 'sealedSecrets'>
   if (missing.length === 0) return;
   const where = keyIds === null ? `there is no store key file ${keyFile}` : `${keyFile} holds only ${keyIds.join(', ')}`;
   throw new KeyError(
-    `the store holds pending passwords sealed under key ${missing.join(', ')}, but ${where}: put back the key file from its backup (${KEY_BACKUP_DOC}); a new key would not open them`,
+    `the store holds pending passwords sealed under key ${missing.join(', ')}, but ${where}: put back the key file from its backup (${KEY_BACKUP_DOC}); a new key would not open them. ` +
+      `Only if the key is lost for good: "pwsync key forget ${missing.join(' ')}" gives up those changes`,
   );
 }
 
@@ -31,6 +32,29 @@ export interface RotationReport {
   readonly newKeyId: string;
   readonly resealed: number;
   readonly keyIds: readonly string[];
+}
+
+export interface ForgetReport {
+  readonly keyIds: readonly string[];
+  readonly abandoned: number;
+}
+
+/**
+ * Gives up the pending changes sealed under keys that are lost for good (`pwsync key forget`): their
+ * jobs fail with 7031 and their secrets are wiped, so that a new key can be made (`pwsync init`) and
+ * the server can start. Refuses a key the key file still holds (when there is one): that key is not
+ * lost. `keyIds` are the keys the administrator names; each must be one the store needs.
+ */
+export async function forgetLostKeys(store: Pick<Store, 'sealedSecrets' | 'abandonSealedUnder'>, keyIds: readonly string[], held: readonly string[], now: () => number): Promise<ForgetReport> {
+  const inUse = await keyIdsInUse(store);
+  const kept = keyIds.filter((id) => held.includes(id));
+  if (kept.length > 0) throw new KeyError(`key ${kept.join(', ')} is in the key file: it is not lost, and the changes sealed under it can be delivered`);
+  const unused = keyIds.filter((id) => !inUse.includes(id));
+  if (unused.length > 0) {
+    throw new KeyError(`no pending password is sealed under key ${unused.join(', ')}; the store needs ${inUse.length === 0 ? 'no key' : inUse.join(', ')}`);
+  }
+  const abandoned = await store.abandonSealedUnder(keyIds, now());
+  return { keyIds, abandoned };
 }
 
 /**

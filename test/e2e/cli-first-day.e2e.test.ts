@@ -4,6 +4,7 @@ import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli.ts';
+import { EVENT } from '../../src/core/events.ts';
 
 // An administrator's first-day mistakes with the store key and the log file (issue 17): each ends in
 // a clear refusal, with nothing created or started, never in jobs that fail one by one.
@@ -79,6 +80,23 @@ describe('a lost store key: init and the server refuse, naming the key ids the s
     } finally {
       await rm(key, { force: true });
     }
+  });
+
+  test('a key lost for good: key forget gives up its pending changes (7031), then init makes a new key', async () => {
+    const wrong = await runCli(['key', 'forget', 'k-not-in-the-store', '--config', config]);
+    assert.equal(wrong.code, 5, wrong.stdout + wrong.stderr);
+    for (const id of lostIds) assert.ok(wrong.stderr.includes(id), `names ${id}: ${wrong.stderr}`);
+    const forget = await runCli(['key', 'forget', ...lostIds, '--json', '--config', config]);
+    assert.equal(forget.code, 0, forget.stderr);
+    assert.equal((JSON.parse(forget.stdout) as { abandoned: number }).abandoned, 2);
+    const init = await runCli(['init', '--config', config]);
+    assert.equal(init.code, 0, init.stderr);
+    assert.equal(await exists(key), true);
+    const queue = await runCli(['queue', '--json', '--config', config]);
+    assert.equal(queue.code, 0, queue.stderr);
+    assert.match(queue.stdout, new RegExp(`"event":\\s*${EVENT.KEY_LOST}`));
+    const open = await runCli(['queue', '--state', 'open', '--json', '--config', config]);
+    assert.doesNotMatch(open.stdout, /"pending"/);
   });
 });
 
