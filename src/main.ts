@@ -16,6 +16,7 @@ import type { SyncContext } from './sync/context.ts';
 import { Workers } from './sync/workers.ts';
 import { lookupsFor } from './sync/lookups.ts';
 import { submitChanges } from './sync/submit-change.ts';
+import { assertStoreKeysPresent } from './sync/key-rotation.ts';
 import type { RunningAgent } from './agent/run.ts';
 import type { IntakeEngine } from './server/intake/notifications-route.ts';
 import { runServer, type RunningServer } from './server/run.ts';
@@ -70,6 +71,16 @@ export async function openRuntime(configFile: string, options: RuntimeOptions = 
     fail(e);
   };
   const store: Store = options.storeThread === true ? await SqliteStoreThread.open(config.storePath, { onFailure }) : await openSqliteStore(config.storePath);
+  if (options.workers === true) {
+    // The server refuses a keyring that cannot open the store's pending secrets, rather than fail
+    // their jobs one by one (7010); one-shot commands still run, to inspect the queue.
+    try {
+      await assertStoreKeysPresent(store, keyring.file, keyring.keyIds);
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
   await store.declareLookups(lookupsFor(config));
   const connectors = new ConnectorPool(options.connectorFactory ?? createConnector, config.baseDir, log);
   let workers: Workers | undefined;

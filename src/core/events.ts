@@ -38,6 +38,7 @@ export const EVENTS = {
   7026: { name: 'IMPORT_STOPPED', severity: 'error', text: 'an import stopped before removing more accounts than the removal threshold allows; nothing was removed' },
   7027: { name: 'ACCOUNT_RELINKED', severity: 'info', text: 'an account that came back to its system was linked to its person again (remembered link)' },
   7030: { name: 'KEY_ROTATED', severity: 'info', text: 'store key rotated; pending secrets re-encrypted' },
+  7031: { name: 'KEY_LOST', severity: 'error', text: 'a pending change was given up: its password was sealed under a store key that was lost (pwsync key forget)' },
   // The agent's codes (its own event log, in its own data directory).
   7040: { name: 'OUT_OF_SCOPE', severity: 'info', text: 'a captured change is out of the agent\'s scope (include/exclude groups); not delivered' },
   7041: { name: 'QUEUE_AGE_LIMIT', severity: 'error', text: 'a queued change reached the queue age limit undelivered and was dropped' },

@@ -1,4 +1,7 @@
+import { openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { ConfigError } from '../core/errors.ts';
 
 export type { Logger } from 'pino';
 
@@ -47,7 +50,11 @@ export function redact<T>(value: T, seen: WeakSet<object> = new WeakSet()): T {
 
 export interface LogOptions {
   readonly level: string;
-  /** Where JSON lines go; standard error when omitted. */
+  /**
+   * Where JSON lines go; standard error when omitted. A path (`log.file`) is opened here, before
+   * anything else starts: one that cannot be opened is a {@link ConfigError}, never a process that
+   * runs while every line it logs is lost.
+   */
   readonly destination?: DestinationStream | string;
   readonly name?: string;
 }
@@ -56,7 +63,7 @@ export interface LogOptions {
 export function createLogger(options: LogOptions): Logger {
   const destination =
     typeof options.destination === 'string'
-      ? pino.destination({ dest: options.destination, append: true, mkdir: true, sync: true })
+      ? pino.destination({ dest: openLogFile(options.destination), sync: true })
       : (options.destination ?? pino.destination({ dest: 2, sync: true }));
   return pino(
     {
@@ -72,6 +79,22 @@ export function createLogger(options: LogOptions): Logger {
     },
     destination,
   );
+}
+
+/**
+ * Opens `log.file` for appending, synchronously, and answers its descriptor. A missing directory is
+ * not made up (a typo in the path would otherwise log where nobody looks): the administrator creates
+ * it, with the owner and mode the log should have.
+ */
+function openLogFile(file: string): number {
+  try {
+    return openSync(file, 'a', 0o640);
+  } catch (e) {
+    const code = e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : 'unknown error';
+    const why = code === 'ENOENT' ? `its directory ${dirname(file)} does not exist; create it` : code === 'EACCES' || code === 'EPERM' ? 'permission denied; give this user the right to write it' : code;
+    const message = `log.file ${file} cannot be opened (${why}); nothing was started`;
+    throw new ConfigError(message, [{ path: 'log.file', message }], { cause: e });
+  }
 }
 
 /** Errors are logged with their name, code and message (ours never carry a secret) and no stack for ours. */

@@ -223,6 +223,13 @@ export interface Store {
   resealSecrets(secrets: readonly { changeId: string; secret: SealedSecret }[]): Promise<void>;
 
   /**
+   * Gives up every open job of a change whose secret is sealed under one of `keyIds` (keys that were
+   * lost: nothing will ever open those secrets), atomically: each job fails with event 7031 and the
+   * secrets are wiped. Returns how many jobs.
+   */
+  abandonSealedUnder(keyIds: readonly string[], at: EpochMs): Promise<number>;
+
+  /**
    * Records a notification id; returns false if it was recorded before (a replay). Ids older than
    * `forgetBefore` may be forgotten.
    */

@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { rotateStoreKey } from '../../sync/key-rotation.ts';
+import { loadConfig } from '../../config/index.ts';
+import { Keyring } from '../../crypto/keyring.ts';
+import { openSqliteStore } from '../../store/sqlite/index.ts';
+import { forgetLostKeys, rotateStoreKey } from '../../sync/key-rotation.ts';
+import { pathExists } from '../../util/files.ts';
+import { configPath } from '../options.ts';
 import { printJson, say } from '../output.ts';
 import { withRuntime } from '../runtime.ts';
 
@@ -18,5 +23,23 @@ export function registerKey(program: Command): void {
           say(`keys in ${rt.keyring.file}: ${report.keyIds.join(', ')}`);
         }
       });
+    });
+  key
+    .command('forget')
+    .description('a store key is lost for good: give up the pending changes sealed under it (7031 each) so that the server can start; restore the key from its backup instead if you can')
+    .argument('<keyId...>', 'the lost key ids, as init or the server named them')
+    .option('--json', 'print the result as JSON')
+    .action(async (keyIds: string[], opts: { json?: boolean }) => {
+      // Opened without the runtime: the key file may be missing, which is why this command exists.
+      const config = await loadConfig(configPath(program.opts<{ config?: string }>().config));
+      const held = (await pathExists(config.keyFile)) ? (await Keyring.load(config.keyFile)).keyIds : [];
+      const store = await openSqliteStore(config.storePath);
+      try {
+        const report = await forgetLostKeys(store, keyIds, held, Date.now);
+        if (opts.json === true) printJson(report);
+        else say(`${report.abandoned} pending job(s) sealed under ${report.keyIds.join(', ')} given up (event 7031); the persons concerned must change their password again`);
+      } finally {
+        await store.close();
+      }
     });
 }

@@ -1,6 +1,6 @@
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, realpath, rm } from 'node:fs/promises';
+import { open, realpath, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AccountNotFoundError, isPwsyncError, NotConfiguredError, TargetDataError, TransientError, type PwsyncError } from '../../core/errors.ts';
 import { matchKey } from '../../core/join.ts';
@@ -20,7 +20,7 @@ import type {
   PasswordVerify,
   SetPasswordOptions,
 } from '../types.ts';
-import { replaceFileAtomically, tempPathFor } from './atomic.ts';
+import { assertReplaceable, replaceFileAtomically, tempPathFor } from './atomic.ts';
 import { encodeField, fieldSpan, fieldValue, type CsvDialect, type RawRecord } from './csv.ts';
 import { mapFileError } from './errors.ts';
 import { GroupCommit } from '../../util/group-commit.ts';
@@ -107,6 +107,13 @@ export class FileConnector implements Connector, AccountImport, AccountLookup, P
       return report(false, mapFileError(err, temp === undefined ? path : dirname(temp), 'creating a temp file').message);
     } finally {
       if (temp !== undefined) await rm(temp, { force: true }).catch(() => undefined);
+    }
+    // And the file itself: one whose owner or group a write would change, or that is read-only.
+    try {
+      const real = await realpath(path);
+      await assertReplaceable(real, await stat(real, { bigint: true }));
+    } catch (err) {
+      return report(false, mapFileError(err, path, 'checking the file can be replaced').message);
     }
     return report(true, `${rows} accounts; the password column "${columns.password}" is writable`);
   }

@@ -179,6 +179,24 @@ export function queueTests(open: OpenStore): void {
         assert.equal(await store.recoverInProgress(1300), 0);
       }));
 
+    test('abandonSealedUnder fails the open jobs of changes sealed under lost keys (7031) and wipes their secrets, nothing else', () =>
+      withStore(open, async (store) => {
+        const w = await world(store, 1);
+        const other = await world(store, 2);
+        await store.commitChange(change('c1', w.personId, 1000), sealed('c1', 'lost'), [{ accountId: w.apps.id }, { accountId: w.mail.id }], []);
+        await store.commitChange(change('c2', other.personId, 2000), sealed('c2', 'kept'), [{ accountId: other.apps.id }], []);
+        assert.equal(await store.abandonSealedUnder([], 2500), 0);
+        assert.equal(await store.abandonSealedUnder(['lost', 'unknown'], 3000), 2);
+        const jobs = await store.listJobs({ changeId: 'c1', limit: 10 });
+        assert.ok(jobs.every((j) => j.state.kind === 'failed' && j.updatedAt === 3000), JSON.stringify(jobs));
+        const events = await store.listEvents({ codes: [EVENT.KEY_LOST], limit: 10 });
+        assert.deepEqual(events.map((e) => e.jobId).sort(), jobs.map((j) => j.id).sort());
+        assert.ok(events.every((e) => e.severity === 'error' && e.changeId === 'c1'));
+        assert.deepEqual(await secretIds(store), ['c2']);
+        assert.equal((await store.listJobs({ changeId: 'c2', limit: 10 }))[0]?.state.kind, 'pending');
+        assert.equal(await store.abandonSealedUnder(['lost'], 4000), 0);
+      }));
+
     test('listJobs filters by state, system, person and change, newest first, up to the limit', () =>
       withStore(open, async (store) => {
         const w1 = await world(store, 1);

@@ -215,6 +215,24 @@ export function recoverInProgress(ctx: Ctx, at: EpochMs): number {
   });
 }
 
+export function abandonSealedUnder(ctx: Ctx, keyIds: readonly string[], at: EpochMs): number {
+  if (keyIds.length === 0) return 0;
+  return ctx.sql.write(() => {
+    const marks = keyIds.map(() => '?').join(', ');
+    const jobs = ctx.sql
+      .prepare<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j JOIN changes c ON c.id = j.change_id WHERE c.secret IS NOT NULL AND c.key_id IN (${marks}) AND j.state IN ${OPEN_STATES} ORDER BY j.id`)
+      .all(...keyIds);
+    const text = EVENTS[EVENT.KEY_LOST].text;
+    const fail = ctx.sql.prepare("UPDATE jobs SET state = 'failed', event = ?, last_error = ?, ended_at = ?, updated_at = ?, worker = NULL, since = NULL, next_at = NULL WHERE id = ?");
+    for (const job of jobs) {
+      fail.run(EVENT.KEY_LOST, text, at, at, job.id);
+      eventLog.insert(ctx, { at, code: EVENT.KEY_LOST, message: text }, { system: job.system, anchor: job.anchor, personId: job.person_id, changeId: job.change_id, jobId: job.id });
+    }
+    wipeClosedSecrets(ctx, jobs.map((j) => j.change_id), at);
+    return jobs.length;
+  });
+}
+
 export function nextRetryAt(ctx: Ctx): EpochMs | undefined {
   const row = ctx.sql.prepare<{ next: number | null }>("SELECT min(next_at) AS next FROM jobs INDEXED BY jobs_next_retry WHERE state = 'retry_scheduled'").get();
   return row?.next ?? undefined;

@@ -183,6 +183,10 @@ export class SqliteStore implements Store {
     return this.#run(() => jobs.recoverInProgress(this.#ctx, at));
   }
 
+  abandonSealedUnder(keyIds: readonly string[], at: EpochMs): Promise<number> {
+    return this.#run(() => jobs.abandonSealedUnder(this.#ctx, keyIds, at));
+  }
+
   nextRetryAt(): Promise<EpochMs | undefined> {
     return this.#run(() => jobs.nextRetryAt(this.#ctx));
   }

@@ -153,6 +153,10 @@ export class SqliteStoreThread implements Store {
     return this.#call('recoverInProgress', [at]);
   }
 
+  abandonSealedUnder(keyIds: readonly string[], at: EpochMs): Promise<number> {
+    return this.#call('abandonSealedUnder', [keyIds, at]);
+  }
+
   nextRetryAt(): Promise<EpochMs | undefined> {
     return this.#call('nextRetryAt', []);
   }

@@ -34,6 +34,7 @@ function invoke(s: Store, call: StoreCall): Promise<unknown> {
     case 'finishJobs': return s.finishJobs(...call.args);
     case 'finishAndClaim': return s.finishAndClaim(...call.args);
     case 'recoverInProgress': return s.recoverInProgress(...call.args);
+    case 'abandonSealedUnder': return s.abandonSealedUnder(...call.args);
     case 'nextRetryAt': return s.nextRetryAt(...call.args);
     case 'listJobs': return s.listJobs(...call.args);
     case 'sealedSecrets': return s.sealedSecrets(...call.args);
