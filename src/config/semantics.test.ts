@@ -282,6 +282,7 @@ void describe('config check worth trusting (issue 17)', () => {
       '      bindDn: 5', //                                                                      8
       '      bindPassword: "${PW}"',
       '      baseDns: ["dc=example", "ou=x,dc=example"]', //                                     10
+      // Refused, never used to connect: pins with verification off is the tls block's rule between keys.
       '      tls: { rejectUnauthorized: false, pins: ["sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], colour: 1 }', // 11
       '    source: { accountAttribute: login }',
       '    import: { anchor: objectGUID, map: { login: sAMAccountName } }',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createConnection } from 'node:net';
+import { rawCapture } from '../support/capture-socket.ts';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sendCapture } from '../../src/agent/capture/client.ts';
@@ -23,24 +23,6 @@ import { scanProcessMemory } from '../support/memory-scan.ts';
 /** A password no other bytes of the run contain: 24 printable ASCII characters from random bytes. */
 function marker(): Buffer {
   return Buffer.from(`M${randomBytes(24).toString('base64url')}`.slice(0, 24), 'latin1');
-}
-
-/** Writes raw bytes to the capture socket and returns the first answer line. */
-function rawCapture(socket: string, bytes: Buffer): Promise<{ ok: boolean; error?: string; status?: string }> {
-  return new Promise((resolve, reject) => {
-    const conn = createConnection(socket);
-    let text = '';
-    conn.setEncoding('utf8');
-    conn.on('data', (d: string) => {
-      text += d;
-      const newline = text.indexOf('\n');
-      if (newline === -1) return;
-      conn.destroy();
-      resolve(JSON.parse(text.slice(0, newline)) as { ok: boolean; error?: string; status?: string });
-    });
-    conn.on('error', reject);
-    conn.on('connect', () => conn.write(bytes));
-  });
 }
 
 describe('memory scan: no clear password left in the agent or the server', () => {
@@ -75,7 +57,7 @@ describe('memory scan: no clear password left in the agent or the server', () =>
       two.dispose();
     }
     const header = Buffer.from(`${JSON.stringify({ v: 1, account: 'u002', length: refused.length, unknown: true })}\n`);
-    const answer = await rawCapture(socket, Buffer.concat([header, refused]));
+    const answer = JSON.parse((await rawCapture(socket, [Buffer.concat([header, refused])], 1))[0] ?? '{}') as { ok: boolean; error?: string; status?: string };
     assert.deepEqual([answer.ok, answer.error], [false, 'malformed']);
 
     const holds = async (login: string, password: Buffer): Promise<boolean> => {

@@ -16,6 +16,7 @@ import { sendCapture } from './client.ts';
 import { CAPTURE_PATH, HOOK_TIMEOUTS, listenCaptureHttp } from './http.ts';
 import { CAPTURE_FRAME_TIMEOUT_MS, listenCaptureSocket } from './socket.ts';
 import { EVENT } from '../../core/events.ts';
+import { rawCapture } from '../../../test/support/capture-socket.ts';
 
 const log = createLogger({ level: 'silent' });
 const TOKEN = 'capture-test-token-0123456789abcdef-xyz';
@@ -36,34 +37,6 @@ async function withCapture(fn: (ctx: { store: AgentStore; socket: string; root: 
       await socket.close();
       await writer.close();
     }
-  });
-}
-
-/** Writes raw bytes to the socket and collects every answer line until it closes or `lines` arrived. */
-function raw(socket: string, chunks: readonly Buffer[], lines: number, end = false): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const conn = createConnection(socket);
-    let text = '';
-    conn.setEncoding('utf8');
-    conn.on('data', (d: string) => {
-      text += d;
-      const got = text.split('\n').filter((l) => l !== '');
-      if (got.length >= lines) {
-        conn.end();
-        resolve(got);
-      }
-    });
-    conn.on('close', () => resolve(text.split('\n').filter((l) => l !== '')));
-    conn.on('error', reject);
-    conn.on('connect', () => {
-      void (async () => {
-        for (const c of chunks) {
-          conn.write(c);
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        if (end) conn.end();
-      })();
-    });
   });
 }
 
@@ -116,7 +89,7 @@ describe('capture socket', () => {
       const bytes = Buffer.concat([frame('bob', 'first-pw-1', { source: 'hr' }), frame('bob', 'second-pw-2')]);
       // One byte at a time across the header, the newline and the password.
       const chunks = [...bytes].map((b) => Buffer.from([b]));
-      const answers = (await raw(socket, chunks, 2)).map((l) => JSON.parse(l) as { ok: boolean; status?: string });
+      const answers = (await rawCapture(socket, chunks, 2)).map((l) => JSON.parse(l) as { ok: boolean; status?: string });
       assert.deepEqual(answers.map((a) => a.status), ['queued', 'queued']);
       const items = await store.peek(10);
       assert.deepEqual(items.map((i) => [i.account, i.source]), [['bob', 'hr'], ['bob', 'corp']]);
@@ -125,7 +98,7 @@ describe('capture socket', () => {
 
   test('refuses a malformed header, an oversized header, an unknown source and an empty account; nothing is queued', () =>
     withCapture(async ({ store, socket }) => {
-      const answer = async (bytes: Buffer) => JSON.parse((await raw(socket, [bytes], 1))[0] ?? '{}') as { ok: boolean; error?: string; message?: string };
+      const answer = async (bytes: Buffer) => JSON.parse((await rawCapture(socket, [bytes], 1))[0] ?? '{}') as { ok: boolean; error?: string; message?: string };
       const notJson = await answer(Buffer.from('hello\n'));
       assert.deepEqual([notJson.ok, notJson.error], [false, 'malformed']);
       const badLength = await answer(Buffer.from(`${JSON.stringify({ v: 1, account: 'a', length: 5000 })}\n`));
@@ -142,7 +115,7 @@ describe('capture socket', () => {
 
   test('a header that is not UTF-8, or holds a lone surrogate, is refused with a reason; never forwarded as a U+FFFD account', () =>
     withCapture(async ({ store, socket }) => {
-      const answer = async (bytes: Buffer) => JSON.parse((await raw(socket, [bytes], 1))[0] ?? '{}') as { ok: boolean; error?: string; message?: string };
+      const answer = async (bytes: Buffer) => JSON.parse((await rawCapture(socket, [bytes], 1))[0] ?? '{}') as { ok: boolean; error?: string; message?: string };
       // "café" in Latin-1: the JSON is fine once decoded leniently, which is the bug.
       const latin1 = Buffer.concat([Buffer.from('{"v":1,"account":"caf', 'latin1'), Buffer.from([0xe9]), Buffer.from('","length":6}\npw-123', 'latin1')]);
       const refused = await answer(latin1);
@@ -178,7 +151,7 @@ describe('capture socket', () => {
           Buffer.concat([Buffer.from('not json\n'), Buffer.from(password)]),
         ];
         for (const f of frames) {
-          const [line] = await raw(socket, [f], 1);
+          const [line] = await rawCapture(socket, [f], 1);
           assert.equal((JSON.parse(line ?? '{}') as { ok: boolean }).ok, false);
         }
         const read = chunks.filter((c) => c.length > 0);
@@ -212,7 +185,7 @@ describe('capture socket', () => {
 
   test('a hook that shuts down its sending side after writing still gets its answer', () =>
     withCapture(async ({ store, socket }) => {
-      const answers = await raw(socket, [frame('erin', 'half-closed-pw-1')], 1, true);
+      const answers = await rawCapture(socket, [frame('erin', 'half-closed-pw-1')], 1, true);
       assert.equal((JSON.parse(answers[0] ?? '{}') as { status?: string }).status, 'queued');
       assert.deepEqual((await store.peek(10)).map((i) => i.account), ['erin']);
     }));
@@ -220,7 +193,7 @@ describe('capture socket', () => {
   test('a hook that dies in the middle of a password queues nothing', () =>
     withCapture(async ({ store, socket }) => {
       const half = frame('carol', 'a-long-password-here').subarray(0, 40);
-      assert.deepEqual(await raw(socket, [half], 1, true), [], 'no answer: nothing was taken');
+      assert.deepEqual(await rawCapture(socket, [half], 1, true), [], 'no answer: nothing was taken');
       await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual(await store.peek(10), []);
     }));
